@@ -1,0 +1,31 @@
+"""The ranking package's error tree; the CLI turns each into one line and an exit code."""
+
+from __future__ import annotations
+
+
+class RankingError(Exception):
+    """Base of every expected failure in ranking; the CLI prints it as one line."""
+
+    exit_code = 1
+
+
+class UsageError(RankingError):
+    """A command-line value is malformed (week, path, option)."""
+
+    exit_code = 2
+
+
+class StoreError(RankingError):
+    """The database cannot be used (missing, busy, newer schema or DuckDB)."""
+
+    exit_code = 3
+
+
+class StoreBusyError(StoreError):
+    """Another process holds the database lock."""
+
+
+class ImportProblem(RankingError):
+    """Some archive files could not be imported (the others were)."""
+
+    exit_code = 1
