@@ -1,80 +1,258 @@
-"""URL identity: canonical_url() and repo_key(), the one definition both packages use."""
+"""URL identity: canonical_url() and repo_key(), the one definition both packages use.
+
+The canonical form is a clickable, RFC 3986 URL: `https://host[:port]/path[?query]`.
+It is a *key*, not a fetch target: the crawler fetches what the source gave; the store
+de-duplicates on this.
+
+Where it deliberately differs from the reference parse shipped with the datasets
+(`picks.parquet`, `sightings-*.parquet`; there the key is written without `https://`):
+
+- Percent-encoding is kept in paths (`/a%20b`, `/%E4%BD%A0`), with hex uppercased and
+  unreserved characters decoded. The reference decodes everything (`/a b`), which is
+  not a valid URL and merges `%2F` with `/`.
+- Below `github.com/owner/repo` the path keeps its case: file paths in a repository are
+  case-sensitive and the lowercased URL is a 404 (the reference lowercases the path).
+  A bare `github.com/Owner` page is lowercased like the owner in a repository key:
+  GitHub account names are case-insensitive.
+- `old.`, `new.`, `np.`, `m.` and `i.reddit.com`, `en.m.wikipedia.org` and friends fold
+  to the main host: the same thread or article (the reference keeps the mobile host).
+- YouTube `/shorts/ID`, `/live/ID`, `/embed/ID` fold into `youtube.com/watch?v=ID`:
+  the same video (the reference keeps `/live/` and `/shorts/`).
+- Twitter/X share parameters `s` and `t` are dropped on twitter.com: they only say how
+  the link was shared (the reference keeps them).
+- URLs with a backslash (F26 parser differential) or a `%` in the host are rejected;
+  the reference keeps one of each (markdown debris: `S2949-7612\\(23\\`,
+  `read.engineerscode%2A%2A`).
+- Google Analytics linker parameters (`_ga`, `_gl`) are tracking and dropped.
+- Not followed from the reference: `www3.` / `www150.` prefixes are kept (other hosts),
+  as are `from=` and short `sid=` values (they select content on some sites).
+"""
 
 from __future__ import annotations
 
+import ipaddress
 import re
-from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 __all__ = ["InvalidURL", "canonical_url", "host_of", "is_http_url", "repo_key"]
 
 
 class InvalidURL(ValueError):
-    """The string is not an http(s) URL we accept (scheme, user-info, host)."""
+    """The string is not an http(s) URL we accept (scheme, user-info, host, characters)."""
 
 
-# Query parameters that only track the visitor; removed on every host.
+# Query parameters that only track the visitor; removed on every host (utm_* too).
 TRACKING_PARAMS = frozenset(
-    {"ref", "ref_src", "ref_url", "fbclid", "gclid", "dclid", "msclkid", "mc_cid", "mc_eid",
-     "spm", "si", "igshid", "yclid", "_hsenc", "_hsmi", "mkt_tok", "share", "from", "sid",
-     "sessionid", "phpsessid", "jsessionid"}
+    {
+        # from the issue
+        "ref",
+        "ref_src",
+        "fbclid",
+        "gclid",
+        "mc_cid",
+        "mc_eid",
+        "spm",
+        "si",
+        "igshid",
+        # other click identifiers of ad and mail platforms: never part of the page
+        "ref_url",
+        "dclid",
+        "gbraid",
+        "wbraid",
+        "msclkid",
+        "yclid",
+        "twclid",
+        "ttclid",
+        "_hsenc",
+        "_hsmi",
+        "mkt_tok",
+        "_ga",  # Google Analytics cross-domain linker
+        "_gl",
+    }
 )
-# `source` is a tracking parameter only on Medium-like hosts.
-MEDIUM_HOSTS = ("medium.com",)
-HOST_ALIASES = {"x.com": "twitter.com", "mobile.twitter.com": "twitter.com",
-                "m.youtube.com": "youtube.com", "music.youtube.com": "youtube.com",
-                "old.reddit.com": "reddit.com", "m.reddit.com": "reddit.com",
-                "new.reddit.com": "reddit.com", "np.reddit.com": "reddit.com",
-                "m.facebook.com": "facebook.com", "mobile.x.com": "twitter.com"}
+# Session parameters (F22) are dropped only when the value looks like a random token:
+# `?sid=4284184` on bilibili or `?SessionId=112` on ilga.gov select content.
+SESSION_PARAMS = frozenset({"sid", "sessionid", "session_id", "phpsessid", "jsessionid"})
+_SESSION_TOKEN = re.compile(r"^(?=.*[A-Za-z])(?=.*\d)[A-Za-z0-9_-]{16,}$")
+# `source` is a tracking parameter only on Medium-like hosts (Medium and the custom
+# domains of big Medium publications). Elsewhere it is often content (`?source=all`).
+MEDIUM_HOSTS = (
+    "medium.com",
+    "towardsdatascience.com",
+    "betterprogramming.pub",
+    "levelup.gitconnected.com",
+    "plainenglish.io",
+    "towardsai.net",
+    "blog.devgenius.io",
+    "itnext.io",
+    "proandroiddev.com",
+    "uxdesign.cc",
+    "betterhumans.pub",
+    "codeburst.io",
+)
+# Medium appends `?source=rss----…`, `post_page-----…`, `friends_link` on its custom
+# domains too; a value of this shape marks the host as Medium-like.
+_MEDIUM_SOURCE = re.compile(r"-{3,}|^(rss|post_page|friends_link|user_profile|collection_)")
+# The `amp` flag (`?amp`, `?amp=1`) selects the AMP rendering of the same page.
+_AMP_FLAG_VALUES = frozenset({"", "1", "true"})
+
+HOST_ALIASES = {
+    "x.com": "twitter.com",
+    "mobile.twitter.com": "twitter.com",
+    "mobile.x.com": "twitter.com",
+    # embed-fixing proxies show the same tweet
+    "fxtwitter.com": "twitter.com",
+    "vxtwitter.com": "twitter.com",
+    "fixupx.com": "twitter.com",
+    "fixvx.com": "twitter.com",
+    "m.youtube.com": "youtube.com",
+    "music.youtube.com": "youtube.com",
+    "youtube-nocookie.com": "youtube.com",
+    "old.reddit.com": "reddit.com",
+    "new.reddit.com": "reddit.com",
+    "np.reddit.com": "reddit.com",
+    "m.reddit.com": "reddit.com",
+    "i.reddit.com": "reddit.com",
+    "m.facebook.com": "facebook.com",
+}
+# `en.m.wikipedia.org` -> `en.wikipedia.org` (and the sister projects).
+_WIKI_MOBILE = re.compile(
+    r"^([a-z0-9-]+)\.m\.(wikipedia|wiktionary|wikibooks|wikiquote|wikivoyage|wikimedia)\.org$"
+)
+TWITTER_SHARE_PARAMS = frozenset({"s", "t"})
 DEFAULT_PORTS = {"http": 80, "https": 443}
+
 # GitHub top-level paths that are not user or organisation names.
 GITHUB_RESERVED = frozenset(
-    {"about", "apps", "blog", "collections", "contact", "customer-stories", "enterprise",
-     "events", "explore", "features", "issues", "login", "marketplace", "new", "notifications",
-     "orgs", "pricing", "pulls", "search", "settings", "sponsors", "topics", "trending", "site",
-     "security", "readme", "codespaces", "signup", "join", "organizations", "users", "team",
-     "stars", "watching", "dashboard", "discussions", "github-copilot", "mobile", "resources",
-     "solutions", "home", "premium-support", "account"}
+    {
+        "about",
+        "account",
+        "apps",
+        "blog",
+        "codespaces",
+        "collections",
+        "contact",
+        "customer-stories",
+        "dashboard",
+        "discussions",
+        "enterprise",
+        "events",
+        "explore",
+        "features",
+        "github-copilot",
+        "home",
+        "issues",
+        "join",
+        "login",
+        "marketplace",
+        "mobile",
+        "new",
+        "notifications",
+        "organizations",
+        "orgs",
+        "premium-support",
+        "pricing",
+        "pulls",
+        "readme",
+        "resources",
+        "search",
+        "security",
+        "settings",
+        "signup",
+        "site",
+        "solutions",
+        "sponsors",
+        "stars",
+        "team",
+        "topics",
+        "trending",
+        "users",
+        "watching",
+    }
 )
-GITHUB_REPO_VIEWS = ("tree", "blob")
-_README = re.compile(r"^readme(\.[a-z0-9]+)?$", re.IGNORECASE)
-_GH_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+# A README at the root of a branch is the repository page: README, README.md,
+# README_zh.md, README-en.MD, readme.rst …
+_README = re.compile(r"^readme([._-][A-Za-z0-9._-]*)?$", re.IGNORECASE)
+_GH_NAME = re.compile(r"^[a-z0-9_.-]+$")
+_YT_ID = re.compile(r"^[A-Za-z0-9_-]{6,64}$")
+_GOOGLE_HOST = re.compile(r"^google\.[a-z]{2,3}(\.[a-z]{2})?$")
+_HOST_OK = re.compile(r"^[a-z0-9_-]+(\.[a-z0-9_-]+)*$")
+
+# RFC 3986 character classes. Escapes of these characters are decoded in paths: a
+# server reads `%7E` and `~`, `%28` and `(` alike. `/ ? # %` stay escaped: decoding
+# them would change the structure of the URL.
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+_PATH_SAFE = _UNRESERVED | frozenset("!$&'()*+,;=:@")
+_HEX = frozenset("0123456789abcdefABCDEF")
+_PLAIN_PATH = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=:@/]*")
+# C0 controls, DEL, C1 controls, backslash (F26) and Unicode line/bidi/zero-width
+# characters that make one string parse differently in different parsers.
+_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f-\x9f\\\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
 
 
-def is_http_url(url: str) -> bool:
+def is_http_url(url: object) -> bool:
     """True when `url` is an http(s) URL that canonical_url() accepts."""
     try:
-        canonical_url(url)
+        canonical_url(url)  # type: ignore[arg-type]
     except InvalidURL:
         return False
     return True
 
 
-def _host(parts_host: str) -> str:
-    host = parts_host.strip().rstrip(".").lower()
+def _host(raw: str) -> str:
+    """Lowercase, punycode, no `www.`; IP literals normalised; aliases applied."""
+    host = raw.lower()
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if ":" in host:
+        if "%" in host:
+            raise InvalidURL(f"IPv6 zone id in host {raw!r}")  # local-only, never a page key
+        try:
+            ip = ipaddress.IPv6Address(host)
+        except ValueError:
+            raise InvalidURL(f"bad IPv6 host {raw!r}") from None
+        return f"[{ip.compressed}]"
+    host = host.rstrip(".")
     if not host:
         raise InvalidURL("no host")
-    if host.startswith("[") or re.fullmatch(r"[0-9.]+", host):
-        return host
-    try:
-        host = host.encode("idna").decode("ascii")
-    except UnicodeError:
-        # Labels the idna codec refuses (too long, odd characters): keep them percent-safe.
-        host = quote(host, safe=".-")
-    if host.startswith("www.") and host.count(".") >= 2:
+    if "%" in host:
+        # WHATWG decodes `%` in hosts, urlsplit does not: a parser differential.
+        raise InvalidURL(f"percent-encoded host {raw!r}")
+    if not host.isascii():
+        try:
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            raise InvalidURL(f"host {raw!r} is not a valid IDN") from None
+    if not _HOST_OK.match(host) or any(len(label) > 63 for label in host.split(".")):
+        raise InvalidURL(f"bad host {raw!r}")
+    for label in host.split("."):
+        if label.startswith("xn--"):
+            try:
+                label.encode("ascii").decode("idna")
+            except UnicodeError:
+                raise InvalidURL(f"bad punycode label in host {raw!r}") from None
+    # Only `www.` itself: `www3.nhk.or.jp` or `www150.statcan.gc.ca` may be other hosts.
+    while host.startswith("www.") and host.count(".") >= 2:
         host = host[4:]
-    if host.startswith("www") and re.match(r"^www\d+\.", host) and host.count(".") >= 2:
-        host = host.split(".", 1)[1]
+    wiki = _WIKI_MOBILE.match(host)
+    if wiki:
+        host = f"{wiki.group(1)}.{wiki.group(2)}.org"
     return HOST_ALIASES.get(host, host)
 
 
-def _split(url: str) -> tuple[str, str, int | None, str, str]:
+def _split(url: object) -> tuple[str, str, int | None, str, str]:
     if not isinstance(url, str):
         raise InvalidURL("not a string")
     url = url.strip()
     if not url:
         raise InvalidURL("empty URL")
-    if any(ch in url for ch in "\\\r\n\t\x00"):
-        raise InvalidURL("control character or backslash in URL")
+    if _FORBIDDEN.search(url):
+        raise InvalidURL("control character, invisible character or backslash in URL")
+    if not url.isascii():
+        try:
+            url.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidURL("lone surrogate in URL") from None
     if url.startswith("//"):
         url = "https:" + url
     try:
@@ -85,63 +263,156 @@ def _split(url: str) -> tuple[str, str, int | None, str, str]:
     scheme = parts.scheme.lower()
     if scheme not in DEFAULT_PORTS:
         raise InvalidURL(f"scheme {scheme or '(none)'!r} is not http/https")
-    if "@" in parts.netloc:
+    netloc = parts.netloc
+    if "@" in netloc:
         raise InvalidURL("user-info in URL")
-    host = _host(parts.hostname or "")
-    if port == DEFAULT_PORTS[scheme]:
+    if not netloc:
+        raise InvalidURL("no host")
+    hostport = netloc
+    if hostport.startswith("["):
+        end = hostport.find("]")
+        if end < 0:
+            raise InvalidURL("unclosed IPv6 bracket")
+        raw_host = hostport[: end + 1]
+        if not re.fullmatch(r"(:\d*)?", hostport[end + 1 :]):
+            raise InvalidURL("garbage after IPv6 host")
+    else:
+        raw_host = hostport.rsplit(":", 1)[0] if ":" in hostport else hostport
+    host = _host(raw_host)
+    # The canonical scheme is https, so 443 is dropped too: `http://h:443` must give the
+    # same key as its own canonical form (idempotence).
+    if port in (DEFAULT_PORTS[scheme], 443):
         port = None
     return scheme, host, port, parts.path, parts.query
 
 
 def host_of(url: str) -> str:
-    """The canonical host of `url` (lowercase, punycode, no `www.`)."""
+    """The canonical host of `url` (lowercase, punycode, no `www.`, aliases folded)."""
     return _split(url)[1]
 
 
+def _normalise_escapes(text: str, safe: frozenset[str]) -> str:
+    """Decode escapes of `safe` characters, uppercase the others, escape the rest."""
+    if safe is _PATH_SAFE and _PLAIN_PATH.fullmatch(text):
+        return text  # the common case: nothing to decode or escape
+    out: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch == "%":
+            if i + 2 < n and text[i + 1] in _HEX and text[i + 2] in _HEX:
+                decoded = chr(int(text[i + 1 : i + 3], 16))
+                out.append(decoded if decoded in safe else "%" + text[i + 1 : i + 3].upper())
+                i += 3
+                continue
+            out.append("%25")  # a stray `%` is a literal percent sign
+        elif ch in safe or ch == "/":
+            out.append(ch)
+        else:
+            out.extend(f"%{b:02X}" for b in ch.encode("utf-8", "surrogatepass"))
+        i += 1
+    return "".join(out)
+
+
 def _clean_path(path: str) -> str:
-    # Normalise percent-encoding so `%7E` and `~` compare equal, keep reserved bytes quoted.
-    path = quote(unquote(path), safe="/:@!$&'()*+,;=-._~%")
-    path = re.sub(r"/{2,}", "/", path)
+    path = _normalise_escapes(path, _PATH_SAFE)
     segments: list[str] = []
     for seg in path.split("/"):
+        # `;jsessionid=…` path parameters (Java servlets) are session state, not content.
+        seg = re.sub(r";jsessionid=[^/;]*", "", seg, flags=re.IGNORECASE)
+        if seg in ("", "."):
+            continue  # also collapses `//` and drops the trailing slash
         if seg == "..":
             if segments:
                 segments.pop()
-        elif seg != ".":
-            segments.append(seg)
-    path = "/".join(segments)
-    path = path.rstrip("/")
-    return path
+            continue
+        segments.append(seg)
+    return "/" + "/".join(segments) if segments else ""
 
 
-def _clean_query(host: str, query: str) -> str:
-    medium = host.endswith(MEDIUM_HOSTS)
+def _on_host(host: str, domains: tuple[str, ...]) -> bool:
+    return any(host == d or host.endswith("." + d) for d in domains)
+
+
+def _lower(text: str) -> str:
+    """Lowercase, keeping percent-escapes in their canonical uppercase hex."""
+    return re.sub(r"%[0-9a-f]{2}", lambda m: m.group().upper(), text.lower())
+
+
+def _query_pairs(host: str, query: str) -> list[tuple[str, str]]:
+    # surrogateescape keeps non-UTF-8 bytes (`%E9` in a latin-1 query) intact.
+    pairs = parse_qsl(query, keep_blank_values=True, errors="surrogateescape")
+    medium = _on_host(host, MEDIUM_HOSTS) or host.startswith("medium.")
+    twitter = host == "twitter.com"
     kept = []
-    for key, value in parse_qsl(query, keep_blank_values=True):
+    for key, value in pairs:
         k = key.lower()
-        if k.startswith("utm_") or k in TRACKING_PARAMS or (medium and k == "source"):
+        if k.startswith("utm_") or k in TRACKING_PARAMS:
+            continue
+        if k == "source" and (medium or _MEDIUM_SOURCE.search(value)):
+            continue
+        if k in SESSION_PARAMS and _SESSION_TOKEN.match(value):
+            continue
+        if k == "amp" and value.lower() in _AMP_FLAG_VALUES:
+            continue
+        if twitter and k in TWITTER_SHARE_PARAMS:
             continue
         kept.append((key, value))
     kept.sort()
-    return urlencode(kept, quote_via=quote, safe="-._~")
+    return kept
 
 
-def _github_path(segments: list[str]) -> str:
-    owner, repo = segments[0], segments[1]
-    if repo.endswith(".git"):
-        repo = repo[:-4]
-    rest = segments[2:]
-    base = f"/{owner.lower()}/{repo.lower()}"
+def _encode_query(pairs: list[tuple[str, str]]) -> str:
+    # application/x-www-form-urlencoded: spaces as `+`, as the reference and browsers do.
+    return urlencode(pairs, errors="surrogateescape")
+
+
+def _github(path: str, query: str) -> tuple[str, str]:
+    segments = path.split("/")[1:] if path else []
+    if not segments:
+        return path, query
+    if segments[0].lower() in GITHUB_RESERVED:
+        return path, query
+    if len(segments) == 1:
+        return "/" + _lower(segments[0]), query
+    owner, repo, rest = _lower(segments[0]), _lower(segments[1]), segments[2:]
+    repo = re.sub(r"(\.git)+$", "", repo) or repo
+    base = f"/{owner}/{repo}"
     if not rest:
-        return base
-    if rest[0] in GITHUB_REPO_VIEWS:
-        # /tree/<branch>, /blob/<branch>/README.md and the like are the repository itself.
-        tail = rest[2:]
-        if not tail or (rest[0] == "blob" and len(tail) == 1 and _README.match(tail[0])):
-            return base
-        if rest[0] == "tree" and not tail:
-            return base
-    return base + "/" + "/".join(rest)
+        # `?tab=readme-ov-file` and friends select a view of the repository page.
+        return base, ""
+    if rest[0] in ("tree", "blob"):
+        tail = rest[2:]  # rest[1] is the branch, tag or commit
+        if not tail or (len(tail) == 1 and _README.match(tail[0])):
+            return base, ""
+    return base + "/" + "/".join(rest), query
+
+
+def _youtube_video(host: str, path: str, pairs: list[tuple[str, str]]) -> str | None:
+    segments = path.split("/")[1:] if path else []
+    if host == "youtu.be":
+        video = segments[0] if segments else None
+    elif path == "/watch":
+        video = dict(pairs).get("v")
+    elif len(segments) >= 2 and segments[0] in ("shorts", "embed", "live", "v"):
+        video = segments[1]
+    else:
+        video = None
+    return video if video and _YT_ID.match(video) else None
+
+
+def _unwrap_amp(host: str, path: str, query: str) -> str | None:
+    """The publisher URL inside a Google AMP viewer or AMP cache URL, else None."""
+    if _GOOGLE_HOST.match(host) and path.startswith("/amp/"):
+        inner = path[len("/amp/") :]
+    elif host.endswith(".cdn.ampproject.org") and path[:3] in ("/c/", "/v/", "/i/"):
+        inner = path[3:]
+    else:
+        return None
+    inner = inner.removeprefix("s/")  # `s/` marks https; the key is https anyway
+    if "." not in inner.split("/", 1)[0]:
+        return None
+    return "https://" + inner + ("?" + query if query else "")
 
 
 def canonical_url(url: str) -> str:
@@ -149,36 +420,30 @@ def canonical_url(url: str) -> str:
 
     Lowercases scheme and host, drops `www.`, default ports, fragments, tracking
     parameters and the trailing slash, sorts the query, converts IDN hosts to
-    punycode, folds YouTube, x.com and GitHub repository variants. Raises InvalidURL
-    for anything but http/https, for user-info and for hostless URLs.
+    punycode, folds YouTube, x.com and GitHub repository variants; always `https://`.
+    Raises InvalidURL for anything but http/https, for user-info, for hostless URLs and
+    for control characters or backslashes.
     """
-    scheme, host, port, path, query = _split(url)
-    # Canonical form is https: the same page under http and https is one candidate.
-    scheme = "https"
-    path = _clean_path(path)
-    query = _clean_query(host, query)
+    _scheme, host, port, raw_path, raw_query = _split(url)
+    path = _clean_path(raw_path)
 
-    if host in ("youtu.be", "youtube.com", "youtube-nocookie.com"):
-        video = None
-        if host == "youtu.be" and path.strip("/"):
-            video = path.strip("/").split("/")[0]
-        elif path in ("/watch", "") and query:
-            video = dict(parse_qsl(query)).get("v")
-        elif path.startswith(("/shorts/", "/embed/", "/live/", "/v/")):
-            video = path.split("/")[2] if len(path.split("/")) > 2 else None
+    inner = _unwrap_amp(host, path, raw_query)
+    if inner is not None:
+        return canonical_url(inner)
+
+    pairs = _query_pairs(host, raw_query)
+
+    if host in ("youtu.be", "youtube.com"):
+        video = _youtube_video(host, path, pairs)
         if video:
             return f"https://youtube.com/watch?v={video}"
-        host = "youtube.com"
 
-    if host in ("github.com",):
-        segments = [s for s in path.split("/") if s]
-        if len(segments) >= 2 and segments[0].lower() not in GITHUB_RESERVED:
-            path = _github_path(segments)
-            query = ""
-        elif len(segments) == 1:
-            path = "/" + segments[0].lower()
+    query = _encode_query(pairs)
+    if host == "github.com":
+        path, query = _github(path, query)
+
     netloc = host if port is None else f"{host}:{port}"
-    return urlunsplit((scheme, netloc, path, query, ""))
+    return f"https://{netloc}{path}" + (f"?{query}" if query else "")
 
 
 def repo_key(url: str) -> str | None:
@@ -187,13 +452,14 @@ def repo_key(url: str) -> str | None:
         canon = canonical_url(url)
     except InvalidURL:
         return None
-    parts = urlsplit(canon)
-    if parts.hostname != "github.com":
+    rest = canon.removeprefix("https://")
+    host, _, path = rest.partition("/")
+    if host != "github.com":
         return None
-    segments = [s for s in parts.path.split("/") if s]
+    segments = path.split("?", 1)[0].split("/")
     if len(segments) < 2 or segments[0] in GITHUB_RESERVED:
         return None
-    owner, repo = segments[0], segments[1]
+    owner, repo = segments[0].lower(), segments[1].lower()
     if not (_GH_NAME.match(owner) and _GH_NAME.match(repo)):
         return None
     return f"github.com/{owner}/{repo}"

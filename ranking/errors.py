@@ -29,3 +29,11 @@ class ImportProblem(RankingError):
     """Some archive files could not be imported (the others were)."""
 
     exit_code = 1
+
+
+class CsvFormatError(RankingError):
+    """A CSV file cannot be read as a table (size, encoding, workbook, empty)."""
+
+
+class FeedbackError(RankingError):
+    """A curator's feedback file cannot be used as a whole (not a shortlist, other week)."""

@@ -325,12 +325,868 @@ def table_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
 
 
 # --- history: issues, items, related links (used by ranking.history) -------------------
+# Column lists and Arrow types of the rows ranking.history hands over (one issue at a time).
+_HISTORY_ISSUE_COLUMNS = (
+    "issue_no",
+    "pub_date",
+    "title",
+    "title_en",
+    "kind",
+    "file",
+    "en_file",
+    "content_hash",
+    "n_items",
+)
+_HISTORY_ITEM_TYPES = {
+    "issue_no": "int32",
+    "item_no": "int32",
+    "section": "string",
+    "section_raw": "string",
+    "position": "int32",
+    "title_zh": "string",
+    "title_en": "string",
+    "summary_zh": "string",
+    "summary_en": "string",
+    "url": "string",
+    "canonical_url": "string",
+    "repo_key": "string",
+    "host": "string",
+}
+_HISTORY_LINK_TYPES = {
+    "issue_no": "int32",
+    "item_no": "int32",
+    "link_no": "int32",
+    "url": "string",
+    "canonical_url": "string",
+    "repo_key": "string",
+    "host": "string",
+    "text": "string",
+}
+# Sections in the newsletter's order (for counts and frames).
+_HISTORY_SECTION_ORDER = (
+    "CASE i.section WHEN 'article' THEN 1 WHEN 'project' THEN 2 WHEN 'audio_video' THEN 3 "
+    "WHEN 'hot_topic' THEN 4 WHEN 'book' THEN 5 WHEN 'other' THEN 6 ELSE 7 END"
+)
+
+
+def _history_table(rows: list[dict[str, object]], types: dict[str, str]):
+    """Rows -> an Arrow table with fixed types (so an empty or all-NULL column still binds)."""
+    import pyarrow as pa
+
+    schema = pa.schema([(name, getattr(pa, kind)()) for name, kind in types.items()])
+    return pa.Table.from_pylist([{k: r.get(k) for k in types} for r in rows], schema=schema)
+
+
+def history_issue_hashes(con: duckdb.DuckDBPyConnection) -> dict[int, str]:
+    """issue_no -> content_hash of every stored issue (to skip unchanged files)."""
+    rows = con.execute("SELECT issue_no, content_hash FROM issues").fetchall()
+    return {int(r[0]): r[1] for r in rows}
+
+
+def replace_history_issue(
+    con: duckdb.DuckDBPyConnection,
+    issue: dict[str, object],
+    items: list[dict[str, object]],
+    links: list[dict[str, object]],
+) -> None:
+    """Replace one issue (row, items, related links) in one transaction.
+
+    Rows of the same issue number, or of an older parse of the same file, are deleted
+    first, so an edited file never leaves stale items behind.
+    """
+    item_table = _history_table(items, _HISTORY_ITEM_TYPES)
+    link_table = _history_table(links, _HISTORY_LINK_TYPES)
+    issue_values = [issue.get(c) for c in _HISTORY_ISSUE_COLUMNS]
+    item_cols = ", ".join(_HISTORY_ITEM_TYPES)
+    link_cols = ", ".join(_HISTORY_LINK_TYPES)
+    con.register("_history_items_in", item_table)
+    con.register("_history_links_in", link_table)
+    try:
+        with transaction(con):
+            old = [
+                r[0]
+                for r in con.execute(
+                    "SELECT issue_no FROM issues WHERE issue_no = ? OR file = ?",
+                    [issue["issue_no"], issue["file"]],
+                ).fetchall()
+            ]
+            for issue_no in sorted(set(old)):
+                con.execute("DELETE FROM item_links WHERE issue_no = ?", [issue_no])
+                con.execute("DELETE FROM issue_items WHERE issue_no = ?", [issue_no])
+                con.execute("DELETE FROM issues WHERE issue_no = ?", [issue_no])
+            con.execute(
+                f"INSERT INTO issues ({', '.join(_HISTORY_ISSUE_COLUMNS)}, imported_at) "
+                f"VALUES ({', '.join('?' for _ in _HISTORY_ISSUE_COLUMNS)}, now()::TIMESTAMP)",
+                issue_values,
+            )
+            # Column names are module constants, not input: safe to interpolate.
+            con.execute(
+                f"INSERT INTO issue_items ({item_cols}) SELECT {item_cols} FROM _history_items_in"
+            )
+            con.execute(
+                f"INSERT INTO item_links ({link_cols}) SELECT {link_cols} FROM _history_links_in"
+            )
+    finally:
+        con.unregister("_history_items_in")
+        con.unregister("_history_links_in")
+
+
+def history_frames(con: duckdb.DuckDBPyConnection, before: dt.date | None = None):
+    """(items, links) DataFrames of the published issues, those before `before` when given.
+
+    items: issue_no, pub_date, section, item_no, position, title_zh, title_en, summary_zh,
+    summary_en, url, canonical_url, repo_key, host. links: issue_no, pub_date, item_no,
+    section, link_no, url, canonical_url, repo_key, host, text. `before` is strict: an
+    issue published on that date is not history yet (a backtest never sees the future).
+    """
+    where = "WHERE s.pub_date < ?" if before is not None else ""
+    params = [before] if before is not None else []
+    items = con.execute(
+        f"""
+        SELECT i.issue_no, s.pub_date, i.section, i.item_no, i.position, i.title_zh,
+            i.title_en, i.summary_zh, i.summary_en, i.url, i.canonical_url, i.repo_key, i.host
+        FROM issue_items i JOIN issues s USING (issue_no)
+        {where}
+        ORDER BY i.issue_no, i.item_no
+        """,
+        params,
+    ).df()
+    links = con.execute(
+        f"""
+        SELECT l.issue_no, s.pub_date, l.item_no, i.section, l.link_no, l.url,
+            l.canonical_url, l.repo_key, l.host, l.text
+        FROM item_links l JOIN issues s USING (issue_no)
+            JOIN issue_items i ON i.issue_no = l.issue_no AND i.item_no = l.item_no
+        {where}
+        ORDER BY l.issue_no, l.item_no, l.link_no
+        """,
+        params,
+    ).df()
+    return items, links
+
+
+def history_counts(con: duckdb.DuckDBPyConnection) -> list[tuple[int, dt.date, str, int]]:
+    """(issue_no, pub_date, section, items) per issue and section with items, in order."""
+    rows = con.execute(
+        f"""
+        SELECT i.issue_no, s.pub_date, i.section, count(*) AS items
+        FROM issue_items i JOIN issues s USING (issue_no)
+        GROUP BY i.issue_no, s.pub_date, i.section
+        ORDER BY i.issue_no, {_HISTORY_SECTION_ORDER}
+        """
+    ).fetchall()
+    return [(int(r[0]), r[1], r[2], int(r[3])) for r in rows]
+
+
+def history_issues(con: duckdb.DuckDBPyConnection):
+    """The stored issues (issue_no, pub_date, title, title_en, kind, n_items, file, en_file)."""
+    return con.execute(
+        "SELECT issue_no, pub_date, title, title_en, kind, n_items, file, en_file "
+        "FROM issues ORDER BY issue_no"
+    ).df()
+
+
 # (end of history section)
 
 
 # --- crawl ingest: raw JSONL files -> candidates, sightings, fetch_log ------------------
+import hashlib as _hashlib  # noqa: E402
+import json as _json  # noqa: E402
+import tempfile as _tempfile  # noqa: E402
+from dataclasses import dataclass as _dataclass  # noqa: E402
+from dataclasses import field as _field  # noqa: E402
+from datetime import UTC as _UTC  # noqa: E402
+from datetime import datetime as _datetime  # noqa: E402
+
+_INT64_MAX = 2**63 - 1
+_SIGHTING_INT_FIELDS = ("position", "stars", "stars_period", "forks", "points", "comments")
+_SIGHTING_STR_FIELDS = (
+    "kind", "url", "title", "description", "section", "repo_key", "language",
+    "date_flag", "discussion_url", "run_id",
+)  # fmt: skip
+_FETCH_INT_FIELDS = ("http_status", "items", "bytes", "not_modified", "errors")
+
+
+@_dataclass
+class IngestReport:
+    """What one ingest did: files loaded or skipped, rows written, rows refused."""
+
+    files: int = 0  # raw files loaded now
+    already: int = 0  # raw files skipped (same path and sha256 in the ledger)
+    sightings: int = 0  # sighting rows after de-duplication (inserted or updated)
+    candidates: int = 0  # candidate rows touched (new or updated)
+    new_candidates: int = 0
+    history_only: int = 0  # flood-guarded sightings (no candidate row)
+    fetch_records: int = 0
+    bad_rows: int = 0  # lines refused: broken JSON, NULL/empty keys, bad values
+    pending: bool = False  # the database was busy: nothing loaded, the files wait
+    message: str | None = None
+    paths: list[str] = _field(default_factory=list)
+
+
+def _sanitize(value: object) -> str | None:
+    """Text safe for DuckDB: lone surrogates replaced, NUL kept, non-strings stringified."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        value = str(value)
+    return value.encode("utf-8", "replace").decode("utf-8")
+
+
+def _as_int(value: object) -> int | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return number if -_INT64_MAX <= number <= _INT64_MAX else None
+
+
+def _as_ts(value: object) -> _datetime | None:
+    """An ISO-8601 UTC string as a naive UTC datetime (None when unreadable)."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        ts = _datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if ts.tzinfo is not None:
+        ts = ts.astimezone(_UTC).replace(tzinfo=None)
+    return ts
+
+
+def _sighting_row(rec: dict, order: int) -> dict:
+    """One raw candidate record -> one sightings row; ValueError names what is wrong."""
+    key = _sanitize(rec.get("canonical_url"))
+    source = _sanitize(rec.get("source"))
+    if not key or not key.strip():
+        raise ValueError("NULL or empty canonical_url")
+    if not source:
+        raise ValueError("NULL or empty source")
+    seen_ts = _as_ts(rec.get("fetched_at"))
+    if seen_ts is None:
+        raise ValueError("missing or unreadable fetched_at")
+    extra = rec.get("extra") if isinstance(rec.get("extra"), dict) else {}
+    row: dict = {
+        "canonical_url": key,
+        "source": source,
+        "seen_date": seen_ts.date(),
+        "seen_ts": seen_ts,
+        "host": None,
+        "published": _as_ts(rec.get("published")),
+        "extra": _sanitize(_json.dumps(extra, ensure_ascii=False, sort_keys=True, default=str)),
+        "_history_only": bool(extra.get("history_only")),
+        "_order": order,
+    }
+    for name in _SIGHTING_STR_FIELDS:
+        row[name] = _sanitize(rec.get(name))
+    for name in _SIGHTING_INT_FIELDS:
+        row[name] = _as_int(rec.get(name))
+    try:
+        from crawler.urls import host_of
+
+        row["host"] = host_of(key)
+    except ValueError:
+        row["host"] = None
+    if not row["url"]:
+        row["url"] = key
+    return row
+
+
+def _fetch_row(rec: dict) -> dict:
+    run_id = _sanitize(rec.get("run_id"))
+    source = _sanitize(rec.get("source"))
+    status = _sanitize(rec.get("status"))
+    if not run_id or not source or not status:
+        raise ValueError("fetch record without run_id, source or status")
+    row: dict = {
+        "run_id": run_id,
+        "source": source,
+        "url": _sanitize(rec.get("url")),
+        "started_at": _as_ts(rec.get("started_at")),
+        "finished_at": _as_ts(rec.get("finished_at")),
+        "status": status,
+        "error": _sanitize(rec.get("error")),
+    }
+    for name in _FETCH_INT_FIELDS:
+        row[name] = _as_int(rec.get(name))
+    return row
+
+
+def _file_sha256(path: Path) -> str:
+    digest = _hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _read_raw_file(path: Path, report: IngestReport, start: int) -> tuple[list, list, int]:
+    """Parse one JSONL file: (sighting rows, fetch rows, lines). Bad lines: skip+log."""
+    sightings: list[dict] = []
+    fetches: list[dict] = []
+    lines = 0
+    with path.open("rb") as fh:
+        for lineno, raw_line in enumerate(fh, 1):
+            if not raw_line.strip():
+                continue
+            lines += 1
+            try:
+                rec = _json.loads(raw_line)
+                if not isinstance(rec, dict):
+                    raise ValueError("not a JSON object")
+                kind = rec.get("type")
+                if kind == "candidate":
+                    sightings.append(_sighting_row(rec, start + lineno))
+                elif kind == "fetch":
+                    fetches.append(_fetch_row(rec))
+            except (ValueError, TypeError, RecursionError) as exc:
+                report.bad_rows += 1
+                logger.warning("ingest: skip %s line %d: %s", path.name, lineno, exc)
+    return sightings, fetches, lines
+
+
+def _latest_per_key(rows: list[dict], key: tuple[str, ...], stamp: str) -> list[dict]:
+    """One row per key: the latest `stamp` wins, then the later line (decided before insert)."""
+    best: dict[tuple, dict] = {}
+    for row in rows:
+        k = tuple(row[name] for name in key)
+        cur = best.get(k)
+        if cur is None or (row[stamp] or _datetime.min, row.get("_order", 0)) >= (
+            cur[stamp] or _datetime.min,
+            cur.get("_order", 0),
+        ):
+            best[k] = row
+    return [best[k] for k in sorted(best)]
+
+
+_SIGHTING_COLUMNS = (
+    "canonical_url", "source", "seen_date", "seen_ts", "kind", "url", "title", "description",
+    "section", "repo_key", "host", "position", "stars", "stars_period", "forks", "points",
+    "comments", "language", "published", "date_flag", "discussion_url", "extra", "run_id",
+)  # fmt: skip
+_FETCH_COLUMNS = (
+    "run_id", "source", "url", "started_at", "finished_at", "status", "http_status", "items",
+    "bytes", "not_modified", "errors", "error",
+)  # fmt: skip
+_CANDIDATE_COLUMNS = (
+    "canonical_url", "candidate_id", "url", "title", "description", "section", "host",
+    "repo_key", "published", "date_flag", "language", "first_seen", "last_seen",
+)  # fmt: skip
+
+
+def _stage(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    rows: list[dict],
+    columns: tuple[str, ...],
+    types: dict[str, str],
+    tmp_dir: Path,
+) -> None:
+    """Load `rows` into TEMP table `name` through DuckDB's own JSON reader (no pandas)."""
+    path = tmp_dir / f"{name}.jsonl"
+    with path.open("w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(_json.dumps({c: row.get(c) for c in columns}, default=str) + "\n")
+    spec = "{" + ", ".join(f"'{c}': '{types.get(c, 'VARCHAR')}'" for c in columns) + "}"
+    # Identifiers and the column spec are ours, not input: safe to interpolate.
+    con.execute(f"DROP TABLE IF EXISTS {name}")
+    if not rows:
+        cols = ", ".join(f"{c} {types.get(c, 'VARCHAR')}" for c in columns)
+        con.execute(f"CREATE TEMP TABLE {name} ({cols})")
+        return
+    con.execute(
+        f"CREATE TEMP TABLE {name} AS SELECT * FROM read_json(?, "
+        f"format = 'newline_delimited', columns = {spec}, maximum_object_size = 67108864)",
+        [str(path)],
+    )
+
+
+def _candidate_rows(sightings: list[dict]) -> list[dict]:
+    """Merge this batch's sightings per canonical URL (newest non-empty text wins)."""
+    merged: dict[str, dict] = {}
+    for row in sorted(sightings, key=lambda r: (r["seen_ts"], r["_order"])):
+        key = row["canonical_url"]
+        cur = merged.get(key)
+        if cur is None:
+            cur = merged[key] = {
+                "canonical_url": key,
+                "candidate_id": "c-" + _hashlib.sha1(key.encode("utf-8")).hexdigest()[:10],
+                "first_seen": row["seen_ts"],
+            }
+            for name in ("url", "title", "description", "section", "host", "repo_key",
+                         "published", "date_flag", "language"):  # fmt: skip
+                cur[name] = row[name]
+        else:
+            for name in ("url", "title", "description", "section", "repo_key", "published",
+                         "date_flag", "language", "host"):  # fmt: skip
+                if row[name] not in (None, ""):
+                    cur[name] = row[name]
+        cur["last_seen"] = row["seen_ts"]
+    return [merged[k] for k in sorted(merged)]
+
+
+def ingest_raw(con: duckdb.DuckDBPyConnection, raw_dir: str | os.PathLike[str]) -> IngestReport:
+    """Load raw crawl files not yet ingested, in one short transaction; idempotent.
+
+    The ledger (`raw_files`: path + sha256) skips files already loaded; a file that grew
+    since (a crawl still writing, or cut short and resumed) is loaded again, which is
+    harmless: sightings are keyed (canonical_url, source, seen_date) and the latest
+    `fetched_at` wins, candidates are upserted on canonical_url (first_seen min,
+    last_seen max, newest non-empty title/description, seen_count = number of
+    sightings), fetch_log is keyed (run_id, source). History-only sightings (flood
+    guard) are stored as sightings but create no candidate. A bad line is skipped and
+    counted, never the batch.
+    """
+    report = IngestReport()
+    root = Path(raw_dir)
+    if not root.is_dir():
+        return report
+    files = sorted(p for p in root.glob("*.jsonl") if p.is_file())
+    if not files:
+        return report
+    ledger = dict(con.execute("SELECT path, sha256 FROM raw_files").fetchall())
+    todo: list[tuple[Path, str]] = []
+    for path in files:
+        sha = _file_sha256(path)
+        if ledger.get(str(path.resolve())) == sha:
+            report.already += 1
+        else:
+            todo.append((path, sha))
+    if not todo:
+        return report
+    sightings: list[dict] = []
+    fetches: list[dict] = []
+    ledger_rows: list[dict] = []
+    for index, (path, sha) in enumerate(todo):
+        s_rows, f_rows, lines = _read_raw_file(path, report, index * 10_000_000)
+        sightings.extend(s_rows)
+        fetches.extend(f_rows)
+        ledger_rows.append({"path": str(path.resolve()), "sha256": sha, "rows": lines})
+        report.paths.append(str(path))
+    sightings = _latest_per_key(sightings, ("canonical_url", "source", "seen_date"), "seen_ts")
+    fetches = _latest_per_key(fetches, ("run_id", "source"), "finished_at")
+    pool = [r for r in sightings if not r["_history_only"]]
+    report.history_only = len(sightings) - len(pool)
+    cand_rows = _candidate_rows(pool)
+    ts, i64, i32 = "TIMESTAMP", "BIGINT", "INTEGER"
+    s_types = {"seen_date": "DATE", "seen_ts": ts, "published": ts, "position": i32,
+               "stars": i64, "stars_period": i64, "forks": i64, "points": i64,
+               "comments": i64}  # fmt: skip
+    f_types = {"started_at": ts, "finished_at": ts, "http_status": i32, "items": i32,
+               "bytes": i64, "not_modified": i32, "errors": i32}  # fmt: skip
+    c_types = {"published": ts, "first_seen": ts, "last_seen": ts}
+    staged = (
+        ("_ingest_sightings", sightings, _SIGHTING_COLUMNS, s_types),
+        ("_ingest_fetches", fetches, _FETCH_COLUMNS, f_types),
+        ("_ingest_candidates", cand_rows, _CANDIDATE_COLUMNS, c_types),
+        ("_ingest_ledger", ledger_rows, ("path", "sha256", "rows"), {"rows": i32}),
+    )
+    s_cols = ", ".join(_SIGHTING_COLUMNS)
+    s_update = ", ".join(f"{c} = excluded.{c}" for c in _SIGHTING_COLUMNS[3:])
+    f_cols = ", ".join(_FETCH_COLUMNS)
+    f_update = ", ".join(f"{c} = excluded.{c}" for c in _FETCH_COLUMNS[2:])
+    c_cols = ", ".join(_CANDIDATE_COLUMNS)
+    keys = [r["canonical_url"] for r in cand_rows]
+    try:
+        with _tempfile.TemporaryDirectory(prefix="radar-ingest-") as tmp:
+            for name, rows, columns, types in staged:
+                _stage(con, name, rows, columns, types, Path(tmp))
+        with transaction(con):
+            before = con.execute(
+                "SELECT count(*) FROM candidates WHERE canonical_url IN "
+                "(SELECT canonical_url FROM _ingest_candidates)"
+            ).fetchone()
+            con.execute(
+                f"INSERT INTO sightings ({s_cols}) SELECT {s_cols} FROM _ingest_sightings "
+                "ON CONFLICT (canonical_url, source, seen_date) DO UPDATE SET "
+                f"{s_update} WHERE excluded.seen_ts >= sightings.seen_ts"
+            )
+            con.execute(
+                f"INSERT INTO fetch_log ({f_cols}) SELECT {f_cols} FROM _ingest_fetches "
+                f"ON CONFLICT (run_id, source) DO UPDATE SET {f_update}"
+            )
+            con.execute(
+                f"INSERT INTO candidates ({c_cols}, seen_count) "
+                f"SELECT {c_cols}, 1 FROM _ingest_candidates "
+                "ON CONFLICT (canonical_url) DO UPDATE SET "
+                "url = CASE WHEN excluded.last_seen >= candidates.last_seen "
+                "THEN excluded.url ELSE candidates.url END, "
+                "title = CASE WHEN excluded.last_seen >= candidates.last_seen "
+                "AND coalesce(excluded.title, '') <> '' THEN excluded.title "
+                "ELSE coalesce(nullif(candidates.title, ''), excluded.title) END, "
+                "description = CASE WHEN excluded.last_seen >= candidates.last_seen "
+                "AND coalesce(excluded.description, '') <> '' THEN excluded.description "
+                "ELSE coalesce(nullif(candidates.description, ''), excluded.description) END, "
+                "section = coalesce(candidates.section, excluded.section), "
+                "host = coalesce(excluded.host, candidates.host), "
+                "repo_key = coalesce(excluded.repo_key, candidates.repo_key), "
+                "published = coalesce(candidates.published, excluded.published), "
+                "date_flag = CASE WHEN candidates.published IS NULL "
+                "THEN excluded.date_flag ELSE candidates.date_flag END, "
+                "language = coalesce(excluded.language, candidates.language), "
+                "first_seen = least(candidates.first_seen, excluded.first_seen), "
+                "last_seen = greatest(candidates.last_seen, excluded.last_seen)"
+            )
+            con.execute(
+                "UPDATE candidates SET seen_count = s.n FROM ("
+                "SELECT canonical_url, count(*) AS n FROM sightings WHERE canonical_url IN "
+                "(SELECT canonical_url FROM _ingest_candidates) GROUP BY canonical_url) AS s "
+                "WHERE candidates.canonical_url = s.canonical_url"
+            )
+            con.execute(
+                "INSERT INTO raw_files (path, sha256, rows, ingested_at) "
+                "SELECT path, sha256, rows, now()::TIMESTAMP FROM _ingest_ledger "
+                "ON CONFLICT (path) DO UPDATE SET sha256 = excluded.sha256, "
+                "rows = excluded.rows, ingested_at = excluded.ingested_at"
+            )
+    finally:
+        for name, *_ in staged:
+            con.execute(f"DROP TABLE IF EXISTS {name}")
+    report.files = len(todo)
+    report.sightings = len(sightings)
+    report.fetch_records = len(fetches)
+    report.candidates = len(keys)
+    report.new_candidates = len(keys) - int(before[0] if before else 0)
+    logger.info(
+        "ingested %d raw file(s): %d sightings, %d candidates (%d new), %d fetch records, "
+        "%d bad rows",
+        report.files, report.sightings, report.candidates, report.new_candidates,
+        report.fetch_records, report.bad_rows,
+    )  # fmt: skip
+    return report
+
+
+def ingest_pending(
+    db: str | os.PathLike[str] | None, raw_dir: str | os.PathLike[str]
+) -> IngestReport:
+    """Open the store, ingest pending raw files, close. A busy database is "pending".
+
+    Returns a report with ``pending=True`` (and the busy message) when another process
+    holds the database: the raw files stay and land at the next ingest. Any other
+    StoreError (newer version, corrupt file) is raised.
+    """
+    try:
+        con = connect(db)
+    except StoreBusyError as exc:
+        return IngestReport(pending=True, message=str(exc))
+    try:
+        return ingest_raw(con, raw_dir)
+    finally:
+        con.close()
+
+
 # (end of crawl ingest section)
 
 
 # --- ranking queries: pools, history frames, sightings files, shortlists, decisions -----
+# Sighting files (Parquet/CSV/JSONL with the columns of ../shared/datasets/sightings):
+# their `feed` is our `kind`, their page `section` (`trending:python`) is our `source`.
+import datetime as dt  # noqa: E402  (only the ranking queries use dates)
+
+_SIGHTING_READERS = {
+    ".parquet": "read_parquet(?)",
+    ".csv": "read_csv(?, header = true, all_varchar = true)",
+    ".jsonl": "read_json(?, format = 'newline_delimited', records = true)",
+    ".json": "read_json(?, format = 'newline_delimited', records = true)",
+    ".ndjson": "read_json(?, format = 'newline_delimited', records = true)",
+}
+SIGHTING_FILE_COLUMNS = (
+    "feed", "section", "seen_date", "seen_ts", "title", "url", "description", "stars",
+    "stars_today", "forks", "language", "points", "comments", "rank", "extra",
+)
+_SIGHTING_INT_COLUMNS = ("stars", "stars_today", "forks", "points", "comments", "rank")
+
+
+def _section_hint(source: str) -> str | None:
+    """The candidate section a dataset page section implies (the pool decides finally)."""
+    if not source:
+        return None
+    tail = source.split(":", 1)[-1]
+    if source.startswith(("trending:", "hellogithub:")) or tail in ("project", "release"):
+        return "project"
+    if tail in ("discussion",):
+        return "hot_topic"
+    return "article"
+
+
+def load_sightings_file(
+    con: duckdb.DuckDBPyConnection, path: str | os.PathLike[str]
+) -> dict[str, int]:
+    """Load a sightings file into `sightings` and upsert `candidates`; return counts.
+
+    URLs are canonicalized again with `crawler.urls` (the file's own canonical form is not
+    trusted); invalid URLs are skipped and counted. Rows repeating (canonical_url, source,
+    seen_date) keep the best position. Loading the same file twice changes nothing.
+    """
+    import pandas as pd
+
+    from crawler.urls import InvalidURL, canonical_url, host_of, repo_key
+
+    source_path = Path(path)
+    reader = _SIGHTING_READERS.get(source_path.suffix.lower())
+    if reader is None:
+        raise StoreError(
+            f"{source_path}: unsupported sightings file type {source_path.suffix!r}; "
+            "use .parquet, .csv or .jsonl"
+        )
+    if not source_path.is_file():
+        raise StoreError(f"{source_path}: no such sightings file")
+    try:
+        described = con.execute(
+            f"DESCRIBE SELECT * FROM {reader}", [str(source_path)]
+        ).fetchall()
+        present = {row[0] for row in described}
+        missing = [c for c in ("feed", "section", "seen_date", "url") if c not in present]
+        if missing:
+            raise StoreError(f"{source_path}: missing sightings columns {missing}")
+        select = ", ".join(
+            f'"{c}"' if c in present else f"NULL AS \"{c}\"" for c in SIGHTING_FILE_COLUMNS
+        )
+        frame = con.execute(f"SELECT {select} FROM {reader}", [str(source_path)]).df()
+    except duckdb.Error as exc:
+        first = str(exc).splitlines()[0]
+        raise StoreError(f"{source_path}: cannot read sightings: {first}") from None
+    total = len(frame)
+    urls = frame["url"].astype("string").fillna("")
+    canon: dict[str, tuple[str | None, str | None, str | None]] = {}
+    for url in urls.unique():
+        try:
+            c = canonical_url(url)
+            canon[url] = (c, repo_key(url), host_of(c))
+        except InvalidURL:
+            canon[url] = (None, None, None)
+    mapped = urls.map(canon)
+    frame["canonical_url"] = [m[0] for m in mapped]
+    frame["repo_key"] = [m[1] for m in mapped]
+    frame["host"] = [m[2] for m in mapped]
+    invalid = int(frame["canonical_url"].isna().sum())
+    if invalid:
+        bad = frame.loc[frame["canonical_url"].isna(), "url"].astype(str).head(3).tolist()
+        logger.warning("%s: skipped %d rows with invalid URLs, e.g. %s", source_path, invalid, bad)
+    frame = frame[frame["canonical_url"].notna()].copy()
+    frame["source"] = frame["section"].astype("string").fillna(frame["feed"].astype("string"))
+    frame = frame[frame["source"].notna() & frame["seen_date"].notna()].copy()
+    frame["seen_date"] = pd.to_datetime(frame["seen_date"].astype(str), errors="coerce").dt.date
+    bad_dates = int(frame["seen_date"].isna().sum())
+    frame = frame[frame["seen_date"].notna()].copy()
+    for column in _SIGHTING_INT_COLUMNS:
+        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("Int64")
+    frame["section_hint"] = frame["source"].map(_section_hint)
+    con.register("_sightings_in", frame)
+    try:
+        with transaction(con):
+            before = con.execute("SELECT count(*) FROM sightings").fetchone()[0]  # type: ignore[index]
+            # One row per key: the best position, then the most stars, then the URL text.
+            con.execute(
+                """
+                INSERT INTO sightings (canonical_url, source, seen_date, seen_ts, kind, url, title,
+                    description, section, repo_key, host, position, stars, stars_period, forks,
+                    points, comments, language, extra, run_id)
+                SELECT canonical_url, source, seen_date, TRY_CAST(seen_ts AS TIMESTAMP), feed, url,
+                    title, description, section_hint, repo_key, host, "rank", stars, stars_today,
+                    forks, points, comments, lower(language), extra, ?
+                FROM _sightings_in
+                QUALIFY row_number() OVER (
+                    PARTITION BY canonical_url, source, seen_date
+                    ORDER BY "rank" ASC NULLS LAST, stars DESC NULLS LAST, url, title) = 1
+                ON CONFLICT DO NOTHING
+                """,
+                [f"file:{source_path.name}"],
+            )
+            after = con.execute("SELECT count(*) FROM sightings").fetchone()[0]  # type: ignore[index]
+            _upsert_candidates_from_sightings(
+                con, "SELECT DISTINCT canonical_url FROM _sightings_in"
+            )
+    finally:
+        con.unregister("_sightings_in")
+    counts = {
+        "rows": total,
+        "invalid_url": invalid,
+        "bad_date": bad_dates,
+        "inserted": int(after - before),
+        "duplicates": int(len(frame) - (after - before)),
+    }
+    logger.info("%s: %s", source_path, counts)
+    return counts
+
+
+def _upsert_candidates_from_sightings(con: duckdb.DuckDBPyConnection, keys_sql: str) -> None:
+    """Recompute `candidates` rows of the canonical URLs `keys_sql` selects, from sightings."""
+    con.execute(
+        f"""
+        INSERT INTO candidates (canonical_url, candidate_id, url, title, description, section,
+            host, repo_key, language, first_seen, last_seen, seen_count)
+        SELECT s.canonical_url,
+            'c-' || substr(sha1(s.canonical_url), 1, 10),
+            arg_min(s.url, s.seen_date), arg_max(s.title, s.seen_date),
+            arg_max(s.description, s.seen_date), arg_max(s.section, s.seen_date),
+            any_value(s.host), any_value(s.repo_key), arg_max(s.language, s.seen_date),
+            min(s.seen_date)::TIMESTAMP, max(s.seen_date)::TIMESTAMP, count(*)
+        FROM sightings s WHERE s.canonical_url IN ({keys_sql})
+        GROUP BY s.canonical_url
+        ON CONFLICT (canonical_url) DO UPDATE SET
+            title = excluded.title, description = excluded.description,
+            language = coalesce(excluded.language, candidates.language),
+            first_seen = least(candidates.first_seen, excluded.first_seen),
+            last_seen = greatest(candidates.last_seen, excluded.last_seen),
+            seen_count = excluded.seen_count
+        """
+    )
+
+
+_SIGHTING_FRAME_SQL = """
+    SELECT canonical_url, source, seen_date, kind, url, title, description, section, repo_key,
+        host, position, stars, stars_period, forks, points, comments, language, published
+    FROM sightings
+    WHERE seen_date >= ? AND seen_date <= ?
+    ORDER BY canonical_url, source, seen_date
+"""
+
+
+def sightings_frame(con: duckdb.DuckDBPyConnection, start: dt.date, end: dt.date):
+    """All sightings with start <= seen_date <= end (a pandas DataFrame, stable order)."""
+    return con.execute(_SIGHTING_FRAME_SQL, [start, end]).df()
+
+
+def sightings_prior_stats(con: duckdb.DuckDBPyConnection, before: dt.date):
+    """Per canonical URL and per repo: first seen date and distinct days seen before `before`.
+
+    Used for freshness ("new on trending" vs "trending for months"); only dates strictly
+    before `before` are read, so a backtest never sees the future.
+    """
+    return con.execute(
+        """
+        SELECT coalesce(repo_key, canonical_url) AS key, min(seen_date) AS prior_first_seen,
+            count(DISTINCT seen_date) AS prior_days
+        FROM sightings WHERE seen_date < ?
+        GROUP BY 1 ORDER BY 1
+        """,
+        [before],
+    ).df()
+
+
+def decisions_frame(con: duckdb.DuckDBPyConnection):
+    """The curator's decisions (week, candidate_id, canonical_url, decision, section_override)."""
+    return con.execute(
+        "SELECT week, candidate_id, canonical_url, decision, section_override FROM decisions "
+        "ORDER BY week, candidate_id"
+    ).df()
+
+
+def save_shortlist_rows(con: duckdb.DuckDBPyConnection, week: str, frame) -> int:
+    """Replace the stored shortlist of `week` with `frame` (id, url, section, rank, score)."""
+    rows = frame[["id", "url_canonical", "section", "rank", "score"]].copy()
+    rows.columns = ["candidate_id", "canonical_url", "section", "rank", "score"]
+    con.register("_shortlist_in", rows)
+    try:
+        with transaction(con):
+            con.execute("DELETE FROM shortlist_rows WHERE week = ?", [week])
+            con.execute(
+                "INSERT INTO shortlist_rows SELECT ?, candidate_id, canonical_url, section, "
+                "rank, score, now()::TIMESTAMP FROM _shortlist_in",
+                [week],
+            )
+    finally:
+        con.unregister("_shortlist_in")
+    return len(rows)
+
+
 # (end of ranking queries section)
+
+
+# --- curator decisions: shown shortlists, feedback, precision report -------------------
+
+
+def shortlist_ids(con: duckdb.DuckDBPyConnection, week: str) -> dict[str, str]:
+    """{candidate_id: canonical_url} of the rows written in the shortlist of `week`."""
+    rows = con.execute(
+        "SELECT candidate_id, canonical_url FROM shortlist_rows WHERE week = ?", [week]
+    ).fetchall()
+    return {r[0]: r[1] for r in rows}
+
+
+def apply_decisions(
+    con: duckdb.DuckDBPyConnection, week: str, file: str, decisions: list[dict[str, object]]
+) -> int:
+    """Upsert the decisions of one feedback file in one transaction; idempotent."""
+    if not decisions:
+        return 0
+    import pandas as pd
+
+    frame = pd.DataFrame(
+        decisions,
+        columns=["candidate_id", "canonical_url", "decision", "section_override", "note",
+                 "row_number"],
+    )
+    with transaction(con):
+        con.register("_decisions_in", frame)
+        try:
+            con.execute(
+                """INSERT INTO decisions
+                   SELECT ?, candidate_id, canonical_url, decision, section_override, note, ?,
+                          row_number, now()::TIMESTAMP
+                   FROM _decisions_in
+                   ON CONFLICT (week, candidate_id) DO UPDATE SET
+                       decision = excluded.decision,
+                       section_override = excluded.section_override,
+                       note = excluded.note, file = excluded.file,
+                       row_number = excluded.row_number,
+                       decided_at = CASE
+                           WHEN decisions.decision IS DISTINCT FROM excluded.decision
+                             OR decisions.section_override IS DISTINCT FROM excluded.section_override
+                             OR decisions.note IS DISTINCT FROM excluded.note
+                           THEN excluded.decided_at ELSE decisions.decided_at END""",
+                [week, file],
+            )
+        finally:
+            con.unregister("_decisions_in")
+    return len(frame)
+
+
+def decisions_detail(con: duckdb.DuckDBPyConnection, week: str | None = None):
+    """Stored decisions (optionally of one week) joined with their candidates and rows shown."""
+    where = "WHERE d.week = ?" if week else ""
+    return con.execute(
+        f"""SELECT d.week, d.candidate_id, d.canonical_url, d.decision, d.section_override,
+                   d.note, d.decided_at, c.title, c.url, c.section, c.description, c.repo_key,
+                   s.section AS shown_section, s.rank AS shown_rank
+            FROM decisions d
+            LEFT JOIN candidates c USING (canonical_url)
+            LEFT JOIN shortlist_rows s ON s.week = d.week AND s.candidate_id = d.candidate_id
+            {where}
+            ORDER BY d.week, coalesce(d.section_override, s.section, c.section),
+                     s.rank NULLS LAST, d.candidate_id""",
+        [week] if week else [],
+    ).df()
+
+
+def latest_stars(con: duckdb.DuckDBPyConnection, urls: list[str]) -> dict[str, int]:
+    """{canonical_url: the latest star count seen} for the given candidates."""
+    if not urls:
+        return {}
+    rows = con.execute(
+        """SELECT canonical_url, arg_max(stars, seen_date) FROM sightings
+           WHERE canonical_url IN (SELECT unnest(?)) AND stars IS NOT NULL
+           GROUP BY canonical_url""",
+        [urls],
+    ).fetchall()
+    return {r[0]: int(r[1]) for r in rows}
+
+
+def precision_report(con: duckdb.DuckDBPyConnection, top: int = 24):
+    """Per week and section: shown (rank <= top), decided, kept, precision = kept / shown."""
+    return con.execute(
+        """SELECT s.week, s.section,
+                  count(*) AS shown,
+                  count(d.decision) AS decided,
+                  count(*) FILTER (WHERE d.decision = 'keep') AS kept,
+                  count(*) FILTER (WHERE d.decision = 'keep') / count(*) AS precision
+           FROM shortlist_rows s
+           LEFT JOIN decisions d ON d.week = s.week AND d.candidate_id = s.candidate_id
+           WHERE s.rank <= ?
+           GROUP BY s.week, s.section
+           ORDER BY s.week, s.section""",
+        [top],
+    ).df()

@@ -1,0 +1,466 @@
+"""`crawl`: the nightly job. Lock, crawl every source, write raw files, ingest; `crawl status`.
+
+Exit codes (documented in docs/OPERATIONS.md, each one tested):
+
+====  =====================================================================================
+0     every selected source ok (or not modified)
+1     some sources failed (the summary names them); their data is simply absent
+2     usage or configuration error (bad option, unknown source, invalid sources file)
+3     store unavailable: the database cannot be used at all (newer DuckDB or schema,
+      corrupt or unreadable file). The crawl's raw files are kept and land later.
+75    another crawl is running (the lock holder's PID is named)
+====  =====================================================================================
+
+A *busy* database (a notebook or `rank` holds it) is not an error: the crawl succeeds
+(exit per sources) and says the data lands at the next ingest (`crawl` or any `rank`).
+Scrapy's own exit status is never used. Only this module imports ranking (lazily).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import logging
+import os
+import statistics
+import sys
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+EXIT_OK = 0
+EXIT_PARTIAL = 1
+EXIT_USAGE = 2
+EXIT_STORE = 3
+EXIT_RUNNING = 75
+
+PROG = "crawl"
+logger = logging.getLogger("crawler.cli")
+
+
+def _error(message: str, code: int) -> int:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    return code
+
+
+def _db_path(args: argparse.Namespace, data_dir: Path) -> Path:
+    if args.db:
+        return Path(args.db)
+    env = os.environ.get("RADAR_DB")
+    return Path(env) if env else data_dir / "radar.duckdb"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description=(
+            "Crawl every enabled source politely into raw JSONL files under DATA_DIR/raw, "
+            "then ingest them into the DuckDB store. Subcommands: `crawl status` shows the "
+            "health of every source; `crawl ingest` loads pending raw files only."
+        ),
+        epilog=(
+            "exit codes: 0 all sources ok; 1 some failed (named); 2 usage/config error; "
+            "3 store unavailable (newer/corrupt DB; a busy DB is not an error: the data "
+            "lands at the next ingest); 75 another crawl is running. "
+            "Example: crawl --source real-python --source hn-python"
+        ),
+    )
+    _common(parser)
+    parser.add_argument(
+        "--source",
+        action="append",
+        metavar="NAME",
+        default=[],
+        help="crawl only this source (repeatable), e.g. --source real-python --source pypi-uv",
+    )
+    parser.add_argument(
+        "--max-new-items",
+        type=int,
+        metavar="N",
+        help="flood guard: a new source's first run adds at most N recent items "
+        "(default 30, per-source option max_new_items wins), e.g. --max-new-items 20",
+    )
+    parser.add_argument(
+        "--no-ingest",
+        action="store_true",
+        help="only crawl and write raw files; ingest later (e.g. with `crawl ingest`)",
+    )
+    parser.add_argument(
+        "--progress",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="live progress display: auto = only on a terminal (default), e.g. --progress never",
+    )
+    return parser
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--sources",
+        metavar="FILE",
+        help="sources file replacing the packaged default list, e.g. --sources my-sources.toml",
+    )
+    parser.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        default="data",
+        help="runtime data folder (raw/, crawl.lock, crawl-state.json), e.g. --data-dir /srv/radar",
+    )
+    parser.add_argument(
+        "--db",
+        metavar="PATH",
+        help="DuckDB file (default: env RADAR_DB, else DATA_DIR/radar.duckdb), "
+        "e.g. --db data/radar.duckdb",
+    )
+
+
+def build_status_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=f"{PROG} status",
+        description="Per source: last success, consecutive failures, items in the last "
+        "7 days, 304 rate, last error; sources silent for more than 4x their usual "
+        "interval are flagged. Reads the raw files (the complete log).",
+        epilog="Example: crawl status --data-dir data",
+    )
+    _common(parser)
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print JSON instead of a table, e.g. crawl status --json",
+    )
+    return parser
+
+
+def build_ingest_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=f"{PROG} ingest",
+        description="Load raw files not yet ingested into the store (idempotent).",
+        epilog="Example: crawl ingest --db data/radar.duckdb",
+    )
+    _common(parser)
+    return parser
+
+
+# --- crawl -----------------------------------------------------------------------------------
+
+
+def _select(args: argparse.Namespace) -> list[Any]:
+    from crawler.sources import enabled_sources, load_sources, select_sources
+
+    sources = load_sources(Path(args.sources) if args.sources else None)
+    if args.source:
+        return select_sources(sources, args.source)
+    return enabled_sources(sources)
+
+
+def _options(args: argparse.Namespace) -> Any:
+    from crawler import settings as defaults
+    from crawler.runstate import CrawlOptions
+
+    token = os.environ.get("GITHUB_TOKEN") or None
+    return CrawlOptions(
+        max_new_items=args.max_new_items
+        if args.max_new_items is not None
+        else defaults.RADAR_MAX_NEW_ITEMS,
+        github_api=os.environ.get("RADAR_GITHUB_API") or defaults.RADAR_GITHUB_API,
+        github_token=token,
+        github_max_requests=defaults.RADAR_GITHUB_MAX_REQUESTS_TOKEN
+        if token
+        else defaults.RADAR_GITHUB_MAX_REQUESTS,
+        max_pages=defaults.RADAR_MAX_PAGES,
+        max_pages_per_host=defaults.RADAR_MAX_PAGES_PER_HOST,
+        page_maxsize=defaults.RADAR_PAGE_MAXSIZE,
+    )
+
+
+def _describe(outcome: Any) -> str:
+    if outcome.status == "ok":
+        return f"ok, {outcome.items} items"
+    if outcome.status == "not_modified":
+        return "not modified (304)"
+    return f"FAILED: {outcome.error or 'unknown error'}"
+
+
+def cmd_crawl(args: argparse.Namespace) -> int:
+    from crawler.errors import ConfigError
+    from crawler.runner import AlreadyRunning, acquire_lock
+    from crawler.runstate import RunContext
+
+    if args.max_new_items is not None and args.max_new_items < 0:
+        return _error("--max-new-items must be 0 or more", EXIT_USAGE)
+    data_dir = Path(args.data_dir)
+    try:
+        sources = _select(args)
+    except ConfigError as exc:
+        return _error(str(exc), EXIT_USAGE)
+    try:
+        lock = acquire_lock(data_dir)
+    except AlreadyRunning as exc:
+        return _error(str(exc), EXIT_RUNNING)
+    except OSError as exc:
+        return _error(f"cannot use data directory {data_dir}: {exc.strerror or exc}", EXIT_USAGE)
+    try:
+        ctx = RunContext(data_dir, sources, _options(args))
+        show_progress = args.progress == "always" or (
+            args.progress == "auto" and sys.stderr.isatty()
+        )
+        outcomes = _run_with_display(ctx, show_progress)
+        code = _summary(ctx, outcomes)
+        if not args.no_ingest:
+            code = _ingest_after_crawl(args, data_dir, code)
+        return code
+    finally:
+        lock.release()
+
+
+def _run_with_display(ctx: Any, show_progress: bool) -> list[Any]:
+    from crawler.runner import run_crawl
+
+    if not show_progress:
+
+        def plain(outcome: Any) -> None:
+            if not outcome.source.startswith("_"):
+                logger.info("source %s: %s", outcome.source, _describe(outcome))
+
+        return run_crawl(ctx, on_source_done=plain)
+
+    from rich.console import Console
+    from rich.logging import RichHandler
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = Console(stderr=True)
+    logging.basicConfig(
+        level=logging.WARNING,
+        handlers=[RichHandler(console=console, show_path=False, level=logging.WARNING)],
+        format="%(message)s",
+        force=True,
+    )
+    with Progress(
+        TextColumn("[bold]crawl"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[last]}"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
+        task = progress.add_task("sources", total=len(ctx.sources), last="")
+
+        def advance(outcome: Any) -> None:
+            if outcome.source.startswith("_"):
+                return
+            progress.update(task, advance=1, last=f"{outcome.source}: {_describe(outcome)}")
+
+        return run_crawl(
+            ctx,
+            on_source_done=advance,
+            install_root_handler=False,
+            overrides={"LOG_LEVEL": "WARNING"},
+        )
+
+
+def _summary(ctx: Any, outcomes: list[Any]) -> int:
+    ok = [o for o in outcomes if o.status == "ok"]
+    not_modified = [o for o in outcomes if o.status == "not_modified"]
+    failed = [o for o in outcomes if o.status not in ("ok", "not_modified")]
+    items = sum(o.items for o in outcomes)
+    extras = [ctx.outcomes[name] for name in ("_github_api", "_article_pages")]
+    print(
+        f"crawl: {len(outcomes)} sources: {len(ok)} ok, {len(not_modified)} not modified, "
+        f"{len(failed)} failed; {items} items; raw file {ctx.raw_path}"
+    )
+    for extra in extras:
+        if extra.requests:
+            note = f", last error: {extra.error}" if extra.error else ""
+            print(f"crawl: {extra.source}: {extra.requests} requests, {extra.items} items{note}")
+    if failed:
+        print("crawl: failed sources:", file=sys.stderr)
+        for o in failed:
+            print(f"  {o.source}: {o.error or 'unknown error'}", file=sys.stderr)
+        return EXIT_PARTIAL
+    return EXIT_OK
+
+
+def _ingest_after_crawl(args: argparse.Namespace, data_dir: Path, code: int) -> int:
+    from ranking.errors import StoreError
+    from ranking.store import ingest_pending
+
+    db = _db_path(args, data_dir)
+    try:
+        report = ingest_pending(db, data_dir / "raw")
+    except StoreError as exc:
+        print(
+            f"{PROG}: error: store unavailable: {exc}; the raw files are kept and will be "
+            "ingested once the database is usable",
+            file=sys.stderr,
+        )
+        return EXIT_STORE
+    if report.pending:
+        print(
+            f"crawl: database busy, data will land at the next ingest ({report.message})",
+            file=sys.stderr,
+        )
+        return code
+    print(
+        f"crawl: ingested {report.files} raw file(s) into {db}: {report.sightings} sightings, "
+        f"{report.new_candidates} new candidates, {report.bad_rows} bad rows skipped"
+    )
+    return code
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    data_dir = Path(args.data_dir)
+    code = _ingest_after_crawl(args, data_dir, EXIT_OK)
+    return code
+
+
+# --- status ----------------------------------------------------------------------------------
+
+
+def _parse_ts(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        ts = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
+def read_fetch_records(raw_dir: Path) -> list[dict[str, Any]]:
+    """Every fetch record of every raw file, oldest first (broken lines skipped)."""
+    records: list[dict[str, Any]] = []
+    if not raw_dir.is_dir():
+        return records
+    for path in sorted(raw_dir.glob("*.jsonl")):
+        try:
+            with path.open("rb") as fh:
+                for line in fh:
+                    if not line.startswith(b'{"type":"fetch"'):
+                        continue
+                    try:
+                        rec = json.loads(line)
+                    except ValueError:
+                        continue
+                    if isinstance(rec, dict):
+                        records.append(rec)
+        except OSError:
+            continue
+    records.sort(key=lambda r: r.get("finished_at") or r.get("started_at") or "")
+    return records
+
+
+def source_health(
+    records: list[dict[str, Any]], names: list[str], now: datetime | None = None
+) -> list[dict[str, Any]]:
+    """Per source: last success, consecutive failures, items (7 days), 304 rate, silence."""
+    now = now or datetime.now(UTC)
+    by_source: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for rec in records:
+        by_source[str(rec.get("source"))].append(rec)
+    ordered = list(dict.fromkeys([*names, *sorted(k for k in by_source if not k.startswith("_"))]))
+    rows = []
+    for name in ordered:
+        recs = by_source.get(name, [])
+        last_success = None
+        consecutive = 0
+        items_7d = 0
+        fetches = len(recs)
+        not_modified = sum(1 for r in recs if r.get("status") == "not_modified")
+        last_error = None
+        changes: list[datetime] = []
+        for rec in recs:
+            ts = _parse_ts(rec.get("finished_at")) or _parse_ts(rec.get("started_at"))
+            status = rec.get("status")
+            if status in ("ok", "not_modified"):
+                last_success = ts or last_success
+                consecutive = 0
+            else:
+                consecutive += 1
+                last_error = rec.get("error") or last_error
+            if ts and ts >= now - timedelta(days=7):
+                items_7d += int(rec.get("items") or 0)
+            if status == "ok" and int(rec.get("items") or 0) > 0 and ts:
+                changes.append(ts)
+        silent = False
+        usual = None
+        if len(changes) >= 3:
+            gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(changes)]
+            usual = statistics.median(gaps)
+            silent = usual > 0 and (now - changes[-1]).total_seconds() > 4 * usual
+        rows.append(
+            {
+                "source": name,
+                "fetches": fetches,
+                "last_success": last_success.strftime("%Y-%m-%d %H:%M") if last_success else None,
+                "consecutive_failures": consecutive,
+                "items_7d": items_7d,
+                "rate_304": round(not_modified / fetches, 2) if fetches else None,
+                "silent": silent,
+                "usual_interval_h": round(usual / 3600, 1) if usual else None,
+                "last_error": last_error,
+            }
+        )
+    return rows
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from crawler.errors import ConfigError
+    from crawler.sources import load_sources
+
+    data_dir = Path(args.data_dir)
+    try:
+        names = [s.name for s in load_sources(Path(args.sources) if args.sources else None)]
+    except ConfigError as exc:
+        return _error(str(exc), EXIT_USAGE)
+    rows = source_health(read_fetch_records(data_dir / "raw"), names)
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False, indent=1))
+        return EXIT_OK
+    header = ("source", "last success", "fails", "items 7d", "304 rate", "flag", "last error")
+    lines = [header]
+    for r in rows:
+        flag = "SILENT" if r["silent"] else ("FAILING" if r["consecutive_failures"] else "")
+        if not r["fetches"]:
+            flag = "never run"
+        lines.append(
+            (
+                r["source"],
+                r["last_success"] or "-",
+                str(r["consecutive_failures"]),
+                str(r["items_7d"]),
+                "-" if r["rate_304"] is None else f"{r['rate_304']:.0%}",
+                flag,
+                (r["last_error"] or "")[:80],
+            )
+        )
+    if sys.stdout.isatty():
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(*header)
+        for line in lines[1:]:
+            table.add_row(*line)
+        Console().print(table)
+    else:
+        for line in lines:
+            print("\t".join(line))
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if os.environ.get("RADAR_SOCKET_GUARD") == "1":
+        from crawler.guard import install_socket_guard
+
+        install_socket_guard()
+    if argv and argv[0] == "status":
+        return cmd_status(build_status_parser().parse_args(argv[1:]))
+    if argv and argv[0] == "ingest":
+        return cmd_ingest(build_ingest_parser().parse_args(argv[1:]))
+    return cmd_crawl(build_parser().parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

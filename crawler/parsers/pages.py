@@ -1,0 +1,316 @@
+"""Article HTML -> one candidate: title, description, author, date (with confidence), stats.
+
+Also owns `decode_html`, the one place that turns HTML bytes into text (header charset,
+then meta charset, then chardet; U+FFFD flagged), shared with github_trending.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import logging
+import re
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+from parsel import Selector
+
+from crawler.items import Candidate
+from crawler.parsers.common import ParseError, ParseResult, clean_title, fill_identity, header
+from crawler.parsers.common import http_link as _http_link
+from crawler.sources import Source
+from crawler.text import SUMMARY_MAX, clean_text, html_to_text, parse_date
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["decode_html", "parse_page"]
+
+_BINARY_MAGIC = (
+    b"\x89PNG",
+    b"\xff\xd8\xff",
+    b"GIF87a",
+    b"GIF89a",
+    b"%PDF",
+    b"PK\x03\x04",
+    b"\x1f\x8b",
+    b"RIFF",
+    b"OggS",
+    b"ID3",
+    b"\x00asm",
+    b"\x7fELF",
+    b"BZh",
+    b"\xfd7zXZ",
+    b"(\xb5/\xfd",
+)
+_BOMS = (
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+_META_CHARSET = re.compile(
+    rb"""<meta[^>]+?charset\s*=\s*["']?\s*([A-Za-z0-9._:-]+)""", re.IGNORECASE
+)
+_CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9._:-]+)", re.IGNORECASE)
+# WHATWG: these labels mean their supersets on the web.
+_SUPERSETS = {
+    "gb2312": "gb18030",
+    "gbk": "gb18030",
+    "x-gbk": "gb18030",
+    "iso-8859-1": "cp1252",
+    "latin1": "cp1252",
+    "latin-1": "cp1252",
+    "us-ascii": "cp1252",
+    "ascii": "cp1252",
+    "big5": "big5hkscs",
+    "shift_jis": "cp932",
+    "euc-kr": "cp949",
+}
+_C0 = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
+_CHARREF = re.compile(r"&#(?:[xX]([0-9a-fA-F]{1,16})|([0-9]{1,20}));?")
+_URL_DATE = re.compile(r"/((?:19|20)\d\d)/(0?[1-9]|1[0-2])/(?:(0?[1-9]|[12]\d|3[01])/)?")
+
+
+def _codec(label: str) -> str | None:
+    label = label.strip().lower()
+    label = _SUPERSETS.get(label, label)
+    try:
+        return codecs.lookup(label).name
+    except LookupError:
+        return None
+
+
+def decode_html(body: bytes, headers: Mapping[str, str] | None) -> tuple[str, str, set[str]]:
+    """HTML bytes -> (text, encoding used, flags).
+
+    Order: BOM, header charset, ``<meta charset>``, UTF-8, chardet. A declared charset
+    is used only if the body decodes under it; otherwise the next one is tried and the
+    flag ``charset_mismatch`` set. Flags: ``charset_mismatch``, ``guessed_charset``,
+    ``low_confidence``, ``replacement_char``. Binary bodies raise ParseError("not_text").
+    """
+    if not body or not body.strip():
+        raise ParseError("empty", "empty body")
+    if body.startswith(_BINARY_MAGIC):
+        raise ParseError("not_text", "binary body (magic number)")
+    flags: set[str] = set()
+    for bom, enc in _BOMS:
+        if body.startswith(bom):
+            return _finish(body[len(bom) :].decode(enc, errors="replace"), enc, flags)
+    if b"\x00" in body[:1024]:
+        raise ParseError("not_text", "NUL bytes: binary body")
+    declared: list[str] = []
+    ctype = header(headers, "content-type")
+    if ctype:
+        m = _CHARSET.search(ctype)
+        if m:
+            declared.append(m.group(1))
+    m = _META_CHARSET.search(body[:8192])
+    if m:
+        declared.append(m.group(1).decode("ascii", "replace"))
+    for label in declared:
+        enc = _codec(label)
+        if enc is None:
+            continue
+        try:
+            return _finish(body.decode(enc), enc, flags)
+        except UnicodeDecodeError:
+            flags.add("charset_mismatch")
+    try:
+        return _finish(body.decode("utf-8"), "utf-8", flags)
+    except UnicodeDecodeError:
+        pass
+    import chardet
+
+    guess = chardet.detect(body[:65536])
+    enc = _codec(guess.get("encoding") or "") or "cp1252"
+    flags.add("guessed_charset")
+    if (guess.get("confidence") or 0) < 0.5:
+        flags.add("low_confidence")
+    return _finish(body.decode(enc, errors="replace"), enc, flags)
+
+
+def _finish(text: str, enc: str, flags: set[str]) -> tuple[str, str, set[str]]:
+    # lxml refuses strings with C0 controls, and turns references to surrogates into
+    # bytes it cannot decode again; neither is ever meaningful text.
+    if _C0.search(text):
+        text = _C0.sub("", text)
+        flags.add("controls")
+    if "&#" in text:
+        text = _CHARREF.sub(_fix_charref, text)
+    if "\ufffd" in text:
+        flags.add("replacement_char")
+    return text, enc, flags
+
+
+def _fix_charref(m: re.Match[str]) -> str:
+    cp = int(m.group(1), 16) if m.group(1) is not None else int(m.group(2))
+    ok = cp in (0x9, 0xA, 0xD) or 0x20 <= cp <= 0xD7FF or 0xE000 <= cp <= 0x10FFFF
+    return m.group(0) if ok else "\ufffd"
+
+
+def parse_page(body: bytes, headers: Mapping[str, str] | None, source: Source) -> ParseResult:
+    """An article page -> one candidate (url = the fetched URL, ``source.url``)."""
+    text, encoding, flags = decode_html(body, headers)
+    if not re.search(r"<(?:html|head|body|title|meta|p|div|h1|article)\b", text[:65536], re.I):
+        raise ParseError("not_html", "no HTML markup")
+    sel = Selector(text=text, type="html")
+    extra: dict[str, Any] = {"encoding": encoding}
+    if flags:
+        extra["decode_flags"] = sorted(flags)
+    base = source.url
+    meta = _meta(sel)
+    ld = _json_ld(sel)
+
+    title_sources = (
+        ("og:title", meta.get("og:title")),
+        ("title", " ".join(sel.css("title ::text").getall())),
+        ("h1", " ".join(sel.css("h1 ::text").getall())),
+        ("twitter:title", meta.get("twitter:title")),
+    )
+    title = ""
+    for origin, raw in title_sources:
+        title = clean_title(raw, extra)
+        if title:
+            extra["title_from"] = origin
+            break
+    if not title:
+        raise ParseError("no_title", "no og:title, <title> or <h1>")
+
+    doc = _trafilatura(text, base)
+    description = (
+        meta.get("og:description")
+        or meta.get("description")
+        or meta.get("twitter:description")
+        or doc.get("description")
+        or doc.get("text")
+        or ""
+    )
+    author = next(
+        (
+            text
+            for raw in (
+                meta.get("author"),
+                meta.get("article:author"),
+                _ld_author(ld),
+                doc.get("author"),
+                meta.get("twitter:creator"),
+            )
+            # Some sites put a profile URL or a link in the author field.
+            if (text := html_to_text(raw, 200)) and not text.startswith(("http://", "https://"))
+        ),
+        None,
+    )
+    c = Candidate(
+        url=source.url,
+        title=title,
+        source=source.name,
+        section=source.section or "article",
+        description=clean_text(description, SUMMARY_MAX),
+        author=author,
+        extra=extra,
+    )
+    raw, confidence = _date(sel, meta, ld, doc, source.url)
+    c.published_raw = clean_text(raw, 100) or None
+    c.published, c.date_flag = parse_date(c.published_raw)
+    if c.published:
+        extra["date_confidence"] = confidence
+    lang = sel.xpath("/html/@lang").get() or meta.get("og:locale") or doc.get("language")
+    if lang:
+        extra["lang"] = clean_text(lang, 20)
+    canonical = _http_link(sel.css('link[rel="canonical"]::attr(href)').get(), base)
+    if canonical:
+        extra["canonical_link"] = canonical
+    body_text = doc.get("text") or ""
+    extra["text_length"] = len(body_text)
+    extra["code_blocks"] = len(sel.xpath("//pre"))
+    site = meta.get("og:site_name") or doc.get("sitename")
+    if site:
+        extra["site_name"] = clean_text(site, 100)
+    return ParseResult([fill_identity(c)], notes={"parser": "page"})
+
+
+def _meta(sel: Selector) -> dict[str, str]:
+    """First value of each <meta name|property|itemprop> (lowercased key)."""
+    out: dict[str, str] = {}
+    for m in sel.xpath("//meta"):
+        key = m.attrib.get("property") or m.attrib.get("name") or m.attrib.get("itemprop")
+        value = m.attrib.get("content")
+        if key and value and value.strip():
+            out.setdefault(key.strip().lower(), value.strip())
+    return out
+
+
+def _json_ld(sel: Selector) -> list[dict[str, Any]]:
+    objs: list[dict[str, Any]] = []
+    for raw in sel.xpath('//script[@type="application/ld+json"]/text()').getall()[:10]:
+        try:
+            data = json.loads(raw)
+        except (ValueError, RecursionError):
+            continue
+        stack = data if isinstance(data, list) else [data]
+        for obj in stack:
+            if isinstance(obj, dict):
+                objs.append(obj)
+                graph = obj.get("@graph")
+                if isinstance(graph, list):
+                    objs.extend(o for o in graph if isinstance(o, dict))
+    return objs
+
+
+def _ld_author(ld: list[dict[str, Any]]) -> str | None:
+    for obj in ld:
+        author = obj.get("author")
+        if isinstance(author, list) and author:
+            author = author[0]
+        if isinstance(author, dict):
+            author = author.get("name")
+        if isinstance(author, str) and author.strip():
+            return author
+    return None
+
+
+def _date(
+    sel: Selector, meta: dict[str, str], ld: list[dict[str, Any]], doc: dict[str, Any], url: str
+) -> tuple[str | None, str | None]:
+    """The page's publication date string and how sure we are: high, medium or low."""
+    for key in ("article:published_time", "og:published_time", "datepublished"):
+        if meta.get(key):
+            return meta[key], "high"
+    for obj in ld:
+        if isinstance(obj.get("datePublished"), str):
+            return obj["datePublished"], "high"
+    itemprop = sel.css('time[itemprop="datePublished"]::attr(datetime)').get()
+    if itemprop:
+        return itemprop, "high"
+    for key in ("date", "dc.date", "dc.date.issued", "citation_publication_date", "pubdate"):
+        if meta.get(key):
+            return meta[key], "medium"
+    time_attr = sel.css("article time::attr(datetime), time::attr(datetime)").get()
+    if time_attr:
+        return time_attr, "medium"
+    if isinstance(doc.get("date"), str):
+        return doc["date"], "low"
+    m = _URL_DATE.search(url)
+    if m:
+        return f"{m.group(1)}-{int(m.group(2)):02d}-{int(m.group(3) or 1):02d}", "low"
+    return None, None
+
+
+def _trafilatura(text: str, url: str) -> dict[str, Any]:
+    """Main text and metadata from trafilatura; {} when it finds nothing or fails."""
+    try:
+        import trafilatura
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            doc = trafilatura.bare_extraction(
+                text, url=url, with_metadata=True, include_comments=False, as_dict=True
+            )
+    except Exception as exc:  # a third-party extractor on hostile HTML: never fatal
+        logger.debug("trafilatura failed on %s: %s", url, exc)
+        return {}
+    if not isinstance(doc, dict):
+        return {}
+    return {k: v for k, v in doc.items() if isinstance(v, str) and v}

@@ -1,0 +1,162 @@
+"""Item pipelines: validate, canonicalize, clean, de-duplicate within a run, write raw JSONL.
+
+The spider yields one `CandidateBatch` per response (one item per feed is much cheaper
+in Scrapy than one per entry, PERFORMANCE.md); each pipeline works on the batch's
+candidates. A bad candidate is a counted, logged skip naming the source and URL.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from scrapy.crawler import Crawler
+
+from crawler.items import Candidate
+from crawler.runstate import RunContext, utc_now
+from crawler.text import clean_text, clean_text_flagged
+from crawler.urls import InvalidURL, canonical_url, repo_key
+
+logger = logging.getLogger(__name__)
+
+TITLE_MAX = 1000
+DESCRIPTION_MAX = 2000
+
+
+@dataclass
+class CandidateBatch:
+    """The candidates of one response of one source (a Scrapy item)."""
+
+    source: str
+    kind: str
+    url: str
+    candidates: list[Candidate] = field(default_factory=list)
+    fetched_at: str = field(default_factory=utc_now)
+    # True when this batch completes the source: its fetch record follows the candidates.
+    finishes_source: bool = False
+
+
+def _context(crawler: Crawler) -> RunContext | None:
+    spider = crawler.spider
+    return getattr(spider, "ctx", None)
+
+
+def clean_candidate(cand: Candidate) -> str | None:
+    """Validate and normalise one candidate in place; return a skip reason or None."""
+    url = (cand.url or "").strip() if isinstance(cand.url, str) else ""
+    try:
+        cand.canonical_url = canonical_url(url)
+    except InvalidURL as exc:
+        return f"invalid url ({exc})"
+    cand.url = url
+    cand.repo_key = repo_key(url)
+    title, flags = clean_text_flagged(cand.title if isinstance(cand.title, str) else "", TITLE_MAX)
+    if not title:
+        return "empty title"
+    cand.title = title
+    if flags:
+        cand.extra = dict(cand.extra or {}, title_flags=sorted(flags))
+    cand.description = clean_text(
+        cand.description if isinstance(cand.description, str) else "", DESCRIPTION_MAX
+    )
+    for name in ("author", "published_raw", "language", "discussion_url", "section"):
+        value = getattr(cand, name)
+        if value is not None and not isinstance(value, str):
+            setattr(cand, name, str(value))
+        if isinstance(getattr(cand, name), str):
+            setattr(cand, name, clean_text(getattr(cand, name), 500) or None)
+    if cand.discussion_url and not cand.discussion_url.startswith(("http://", "https://")):
+        cand.discussion_url = None
+    return None
+
+
+class CleanPipeline:
+    """Validate (http/https URL, non-empty title), canonicalize and clean the text."""
+
+    def __init__(self, crawler: Crawler):
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> CleanPipeline:
+        return cls(crawler)
+
+    def process_item(self, item: Any) -> Any:
+        if not isinstance(item, CandidateBatch):
+            return item
+        ctx = _context(self.crawler)
+        kept: list[Candidate] = []
+        for cand in item.candidates:
+            try:
+                reason = clean_candidate(cand)
+            except Exception as exc:  # a malformed candidate must not sink the batch
+                reason = f"unusable candidate ({exc.__class__.__name__})"
+            if reason:
+                logger.info("skip source=%s url=%.200r reason=%s", item.source, cand.url, reason)
+                self.crawler.stats.inc_value(f"radar/skipped/{item.source}")
+                if ctx is not None:
+                    ctx.outcomes[item.source].skipped += 1
+                continue
+            kept.append(cand)
+        item.candidates = kept
+        return item
+
+
+class DedupPipeline:
+    """Drop repeats of (source, canonical_url) within one run: the first one wins."""
+
+    def __init__(self, crawler: Crawler):
+        self.crawler = crawler
+        self.seen: set[tuple[str, str]] = set()
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> DedupPipeline:
+        return cls(crawler)
+
+    def process_item(self, item: Any) -> Any:
+        if not isinstance(item, CandidateBatch):
+            return item
+        kept = []
+        for cand in item.candidates:
+            key = (item.source, cand.canonical_url or cand.url)
+            if key in self.seen:
+                self.crawler.stats.inc_value("radar/duplicates")
+                continue
+            self.seen.add(key)
+            kept.append(cand)
+        item.candidates = kept
+        return item
+
+
+class RawWriterPipeline:
+    """Append the batch to the run's raw JSONL file; then the source's fetch record."""
+
+    def __init__(self, crawler: Crawler):
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> RawWriterPipeline:
+        return cls(crawler)
+
+    def process_item(self, item: Any) -> Any:
+        if not isinstance(item, CandidateBatch):
+            return item
+        ctx = _context(self.crawler)
+        if ctx is None or ctx.writer is None:
+            return item
+        for cand in item.candidates:
+            record = {
+                "type": "candidate",
+                "run_id": ctx.run_id,
+                "source": item.source,
+                "kind": item.kind,
+                "fetched_at": item.fetched_at,
+            }
+            record.update(cand.to_dict())
+            record["source"] = item.source
+            ctx.writer.write(record)
+        ctx.outcomes[item.source].items += len(item.candidates)
+        self.crawler.stats.inc_value("radar/items", len(item.candidates))
+        if item.finishes_source:
+            ctx.finish(item.source)
+        return item

@@ -1,0 +1,116 @@
+"""Run one crawl in-process: the lock, Scrapy's CrawlerProcess, per-source outcomes.
+
+`crawl` (crawler.cli) is a thin shell around `acquire_lock` and `run_crawl`. Scrapy's
+own exit status is never used: the outcome of a run is the list of per-source results
+that the spider and pipelines record in the RunContext.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from crawler.errors import CrawlError
+from crawler.runstate import RunContext, SourceOutcome
+
+logger = logging.getLogger(__name__)
+
+LOCK_FILE = "crawl.lock"
+
+
+class AlreadyRunning(CrawlError):
+    """Another crawl holds the lock (exit 75)."""
+
+    def __init__(self, pid: str | None, path: Path):
+        self.pid = pid
+        self.path = path
+        who = f"PID {pid}" if pid else "another process"
+        super().__init__(f"another crawl is already running ({who}, lock {path})")
+
+
+@dataclass
+class CrawlLock:
+    """An flock held on ``data/crawl.lock`` for the life of the process (or until release)."""
+
+    path: Path
+    handle: IO[str]
+
+    def release(self) -> None:
+        try:
+            fcntl.flock(self.handle.fileno(), fcntl.LOCK_UN)
+        finally:
+            self.handle.close()
+
+
+def acquire_lock(data_dir: Path) -> CrawlLock:
+    """Take the crawl lock without waiting; AlreadyRunning names the holder's PID.
+
+    flock dies with its process, so a lock file left by ``kill -9`` (stale PID inside)
+    is simply taken over.
+    """
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / LOCK_FILE
+    handle = path.open("a+", encoding="ascii")
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            handle.close()
+            raise
+        handle.seek(0)
+        pid = handle.read().strip() or None
+        handle.close()
+        raise AlreadyRunning(pid, path) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return CrawlLock(path, handle)
+
+
+def scrapy_settings(overrides: dict[str, Any] | None = None) -> Any:
+    """The project's Scrapy settings (crawler.settings) plus `overrides`."""
+    from scrapy.settings import Settings
+
+    settings = Settings()
+    settings.setmodule("crawler.settings", priority="project")
+    if overrides:
+        settings.setdict(overrides, priority="cmdline")
+    return settings
+
+
+def run_crawl(
+    ctx: RunContext,
+    *,
+    overrides: dict[str, Any] | None = None,
+    install_root_handler: bool = True,
+    on_source_done: Callable[[SourceOutcome], None] | None = None,
+) -> list[SourceOutcome]:
+    """Crawl `ctx.sources` in this process (one CrawlerProcess per process).
+
+    Writes the raw file as it goes and returns the outcome of every configured source.
+    """
+    from scrapy.crawler import CrawlerProcess
+
+    from crawler.spiders.radar import RadarSpider
+
+    if on_source_done is not None:
+        ctx.listeners.append(on_source_done)
+    settings = scrapy_settings(
+        {**(overrides or {}), "LOG_INSTALL_ROOT_HANDLER": install_root_handler}
+    )
+    ctx.open()
+    try:
+        if ctx.sources:
+            process = CrawlerProcess(settings)
+            process.crawl(RadarSpider, ctx=ctx)
+            process.start()
+    finally:
+        ctx.close()
+    return [ctx.outcomes[s.name] for s in ctx.sources]

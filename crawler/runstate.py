@@ -1,0 +1,384 @@
+"""One crawl run's bookkeeping: per-source outcomes, the raw JSONL file, remembered state.
+
+The raw file of a run, ``data/raw/YYYYMMDD-HHMMSS-<runid>.jsonl``, is append-only and
+never edited afterwards. Every line is one JSON object whose ``type`` comes first:
+
+- ``run``: the header (run_id, started_at, pid, sources);
+- ``candidate``: one sighting (run_id, source, kind, fetched_at + Candidate fields;
+  ``extra.history_only`` marks flood-guarded items that are history, not news);
+- ``fetch``: one per source and run (status ok | not_modified | failed, http_status,
+  items, bytes, not_modified, errors, error), written when the source is done;
+- ``run_end``: the trailer; a file without it was cut short (e.g. ``kill -9``) and is
+  still ingested as far as its complete lines go.
+
+Lines are flushed as they are written, so a killed run loses at most the line in
+progress. ``crawl-state.json`` (written atomically) remembers ETag/Last-Modified per
+source URL and which sources have had their first run (flood guard).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import secrets
+import tempfile
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+from crawler.items import Candidate
+from crawler.sources import Source
+from crawler.urls import InvalidURL, canonical_url
+
+logger = logging.getLogger(__name__)
+
+STATE_FILE = "crawl-state.json"
+RAW_DIR = "raw"
+HISTORY_CAP = 5000  # remembered history URLs per source (hashes)
+# Pseudo-sources for the per-run extras; their outcomes never decide the exit code.
+GITHUB_API_SOURCE = "_github_api"
+PAGES_SOURCE = "_article_pages"
+PSEUDO_SOURCES = (GITHUB_API_SOURCE, PAGES_SOURCE)
+
+
+def utc_now() -> str:
+    """Now as ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (the timestamp format of raw files)."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def new_run_id() -> str:
+    """A short random run id (8 hex)."""
+    return secrets.token_hex(4)
+
+
+def raw_file_name(started: datetime, run_id: str) -> str:
+    """``YYYYMMDD-HHMMSS-<runid>.jsonl`` (UTC)."""
+    return f"{started.strftime('%Y%m%d-%H%M%S')}-{run_id}.jsonl"
+
+
+def url_hash(url: str) -> str:
+    """A short stable hash of a canonical URL (remembered history items)."""
+    return hashlib.sha1(url.encode("utf-8", "replace")).hexdigest()[:16]
+
+
+def atomic_write_json(path: Path, data: Any) -> None:
+    """Write JSON to a temp file beside `path`, fsync, then os.replace it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, ensure_ascii=False, indent=1, sort_keys=True)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class CrawlState:
+    """What the crawl remembers between runs (``data/crawl-state.json``)."""
+
+    def __init__(self, path: Path, data: dict[str, Any] | None = None):
+        self.path = path
+        self.data: dict[str, Any] = data or {"validators": {}, "sources": {}}
+        self.data.setdefault("validators", {})
+        self.data.setdefault("sources", {})
+
+    @classmethod
+    def load(cls, path: Path) -> CrawlState:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(data, dict):
+                raise ValueError("not an object")
+        except FileNotFoundError:
+            data = None
+        except (OSError, ValueError) as exc:
+            logger.warning("ignoring unreadable crawl state %s: %s", path, exc)
+            data = None
+        return cls(path, data)
+
+    def save(self) -> None:
+        atomic_write_json(self.path, self.data)
+
+    # conditional GET ------------------------------------------------------------------
+    def validators(self, url: str) -> dict[str, str]:
+        value = self.data["validators"].get(url)
+        return dict(value) if isinstance(value, dict) else {}
+
+    def set_validators(self, url: str, etag: str | None, last_modified: str | None) -> None:
+        entry = {k: v for k, v in (("etag", etag), ("last_modified", last_modified)) if v}
+        if entry:
+            self.data["validators"][url] = entry
+        else:
+            self.data["validators"].pop(url, None)
+
+    # flood guard ----------------------------------------------------------------------
+    def is_new_source(self, name: str) -> bool:
+        entry = self.data["sources"].get(name)
+        return not (isinstance(entry, dict) and entry.get("first_run"))
+
+    def history(self, name: str) -> set[str]:
+        entry = self.data["sources"].get(name) or {}
+        return set(entry.get("history") or [])
+
+    def mark_first_run(self, name: str, history: Iterable[str], when: str) -> None:
+        entry = self.data["sources"].setdefault(name, {})
+        entry["first_run"] = when
+        entry["history"] = sorted(set(history))[:HISTORY_CAP]
+
+
+@dataclass
+class SourceOutcome:
+    """How one source (or pseudo-source) did in this run: becomes its fetch record."""
+
+    source: str
+    kind: str
+    url: str
+    started_at: str | None = None
+    finished_at: str | None = None
+    status: str | None = None  # ok | not_modified | failed
+    http_status: int | None = None
+    items: int = 0
+    bytes: int = 0
+    not_modified: int = 0
+    errors: int = 0
+    skipped: int = 0
+    requests: int = 0
+    error: str | None = None
+    done: bool = False
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    def record(self, run_id: str) -> dict[str, Any]:
+        return {
+            "type": "fetch",
+            "run_id": run_id,
+            "source": self.source,
+            "kind": self.kind,
+            "url": self.url,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "status": self.status or "failed",
+            "http_status": self.http_status,
+            "items": self.items,
+            "bytes": self.bytes,
+            "not_modified": self.not_modified,
+            "errors": self.errors,
+            "skipped": self.skipped,
+            "requests": self.requests,
+            "error": self.error,
+        }
+
+
+class RawWriter:
+    """Append-only JSONL writer; each record is one line, flushed as it is written."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh: IO[str] | None = path.open("a", encoding="utf-8", newline="\n")
+        self._lock = threading.Lock()
+        self.lines = 0
+
+    def write(self, record: dict[str, Any]) -> None:
+        # ensure_ascii keeps lone surrogates as escapes instead of failing the write.
+        line = json.dumps(record, ensure_ascii=True, separators=(",", ":"), default=str)
+        with self._lock:
+            if self._fh is None:
+                raise ValueError(f"raw file {self.path} is closed")
+            self._fh.write(line + "\n")
+            self._fh.flush()
+            self.lines += 1
+
+    def close(self) -> None:
+        with self._lock:
+            if self._fh is not None:
+                self._fh.flush()
+                os.fsync(self._fh.fileno())
+                self._fh.close()
+                self._fh = None
+
+
+@dataclass
+class CrawlOptions:
+    """Knobs of one run (from CLI options, env and settings)."""
+
+    max_new_items: int = 30
+    github_api: str = "https://api.github.com"
+    github_token: str | None = None
+    github_max_requests: int = 50
+    max_pages: int = 30
+    max_pages_per_host: int = 3
+    page_maxsize: int = 3 * 1024 * 1024
+
+
+class RunContext:
+    """Everything one run shares between the spider, the pipelines and the runner."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        sources: list[Source],
+        options: CrawlOptions | None = None,
+        run_id: str | None = None,
+    ):
+        self.data_dir = Path(data_dir)
+        self.sources = sources
+        self.options = options or CrawlOptions()
+        self.run_id = run_id or new_run_id()
+        self.started = datetime.now(UTC)
+        self.started_at = utc_now()
+        self.raw_dir = self.data_dir / RAW_DIR
+        self.raw_path = self.raw_dir / raw_file_name(self.started, self.run_id)
+        self.state = CrawlState.load(self.data_dir / STATE_FILE)
+        self.writer: RawWriter | None = None
+        self.outcomes: dict[str, SourceOutcome] = {
+            s.name: SourceOutcome(s.name, s.kind, s.url) for s in sources
+        }
+        self.outcomes[GITHUB_API_SOURCE] = SourceOutcome(GITHUB_API_SOURCE, "github_repo", "")
+        self.outcomes[PAGES_SOURCE] = SourceOutcome(PAGES_SOURCE, "page", "")
+        self._pending_validators: dict[str, tuple[str | None, str | None]] = {}
+        self._first_run_history: dict[str, set[str]] = {}
+        self.listeners: list[Any] = []  # callables(outcome) told when a source is done
+        self.closed = False
+
+    # lifecycle --------------------------------------------------------------------------
+    def open(self) -> None:
+        self.writer = RawWriter(self.raw_path)
+        self.writer.write(
+            {
+                "type": "run",
+                "run_id": self.run_id,
+                "started_at": self.started_at,
+                "pid": os.getpid(),
+                "sources": [s.name for s in self.sources],
+            }
+        )
+
+    def close(self) -> None:
+        """Finish every source not yet finished, write the trailer, save the state."""
+        if self.closed:
+            return
+        for outcome in self.outcomes.values():
+            if not outcome.done:
+                if outcome.source in PSEUDO_SOURCES:
+                    if outcome.requests == 0:
+                        continue
+                    outcome.status = outcome.status or "ok"
+                else:
+                    outcome.status = outcome.status if outcome.status else "failed"
+                    if outcome.status == "failed" and not outcome.error:
+                        outcome.error = "no response (crawl stopped before the source finished)"
+                self.finish(outcome.source)
+        if self.writer is not None:
+            self.writer.write(
+                {
+                    "type": "run_end",
+                    "run_id": self.run_id,
+                    "finished_at": utc_now(),
+                    "failed": self.failed_sources(),
+                }
+            )
+            self.writer.close()
+        for name, history in self._first_run_history.items():
+            if self.outcomes[name].status == "ok":
+                self.state.mark_first_run(name, history, self.started_at)
+        for url, (etag, last_modified) in self._pending_validators.items():
+            self.state.set_validators(url, etag, last_modified)
+        try:
+            self.state.save()
+        except OSError as exc:
+            logger.warning("could not save crawl state %s: %s", self.state.path, exc)
+        self.closed = True
+
+    # sources ------------------------------------------------------------------------------
+    def start(self, name: str) -> SourceOutcome:
+        outcome = self.outcomes[name]
+        if outcome.started_at is None:
+            outcome.started_at = utc_now()
+        outcome.requests += 1
+        return outcome
+
+    def fail(self, name: str, error: str, http_status: int | None = None) -> None:
+        """Mark a source failed and write its fetch record (pseudo-sources: count only)."""
+        outcome = self.outcomes[name]
+        outcome.errors += 1
+        outcome.error = error[:500]
+        if http_status is not None:
+            outcome.http_status = http_status
+        logger.warning("source %s failed: %s", name, error)
+        if name not in PSEUDO_SOURCES:
+            outcome.status = "failed"
+            self.finish(name)
+
+    def finish(self, name: str) -> None:
+        outcome = self.outcomes[name]
+        if outcome.done:
+            return
+        outcome.done = True
+        outcome.finished_at = utc_now()
+        if self.writer is not None:
+            self.writer.write(outcome.record(self.run_id))
+        for listener in self.listeners:
+            listener(outcome)
+
+    def remember_validators(self, url: str, etag: str | None, last_modified: str | None) -> None:
+        """Keep the validators of a successfully parsed response (saved at close)."""
+        self._pending_validators[url] = (etag, last_modified)
+
+    def failed_sources(self) -> list[str]:
+        return [
+            o.source
+            for o in self.outcomes.values()
+            if o.source not in PSEUDO_SOURCES and o.status not in ("ok", "not_modified")
+        ]
+
+    # flood guard --------------------------------------------------------------------------
+    def apply_flood_guard(self, source: Source, candidates: list[Candidate]) -> int:
+        """Flag items beyond the N most recent of a new source as history; return the count.
+
+        On a source's first run, only the `max_new_items` most recent items (by published
+        date, then page order) go to the pool; the rest get ``extra["history_only"]``
+        and are remembered, so later runs keep treating them as history.
+        """
+        limit = int(source.options.get("max_new_items", self.options.max_new_items))
+        keyed: list[tuple[Candidate, str | None]] = []
+        for cand in candidates:
+            try:
+                keyed.append((cand, url_hash(canonical_url(cand.url))))
+            except InvalidURL:
+                keyed.append((cand, None))
+        flagged = 0
+        if self.state.is_new_source(source.name):
+            order = sorted(
+                range(len(keyed)),
+                key=lambda i: (keyed[i][0].published is None, _neg_date(keyed[i][0].published), i),
+            )
+            history: set[str] = self._first_run_history.setdefault(source.name, set())
+            for rank, i in enumerate(order):
+                cand, h = keyed[i]
+                if rank >= limit:
+                    cand.extra = dict(cand.extra or {}, history_only=True)
+                    flagged += 1
+                    if h:
+                        history.add(h)
+        else:
+            history = self.state.history(source.name)
+            if history:
+                for cand, h in keyed:
+                    if h in history:
+                        cand.extra = dict(cand.extra or {}, history_only=True)
+                        flagged += 1
+        return flagged
+
+
+def _neg_date(value: str | None) -> str:
+    # Sort newest first with a plain ascending sort: invert the ISO string's digits.
+    if not value:
+        return ""
+    return "".join(chr(0x7F - ord(c)) if c.isdigit() else c for c in value)

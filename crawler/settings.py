@@ -1,0 +1,101 @@
+"""Scrapy settings for the nightly crawl: polite and safe by default.
+
+Loaded by `scrapy.cfg` (``scrapy crawl radar`` from the checkout) and by
+``crawler.runner`` (the `crawl` command), which passes them to one in-process
+CrawlerProcess. The address guard's resolver is a *process-level* setting
+(``TWISTED_DNS_RESOLVER``): set through a spider's ``custom_settings`` it is never
+called, so it lives here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import os
+
+BOT_NAME = "weekly-radar"
+SPIDER_MODULES = ["crawler.spiders"]
+NEWSPIDER_MODULE = "crawler.spiders"
+
+CONTACT_URL = "https://github.com/python-trending-weekly/weekly-radar"
+DEFAULT_USER_AGENT = (
+    f"WeeklyRadar/0.1 (+{CONTACT_URL}; link discovery for the Python Trending Weekly newsletter)"
+)
+USER_AGENT = os.environ.get("RADAR_USER_AGENT") or DEFAULT_USER_AGENT
+
+# --- politeness --------------------------------------------------------------------------
+ROBOTSTXT_OBEY = True
+CONCURRENT_REQUESTS = 16
+CONCURRENT_REQUESTS_PER_DOMAIN = 2
+# Floor between requests to one host; Crawl-delay and Retry-After raise it per host.
+# Env RADAR_DOWNLOAD_DELAY / RADAR_DOWNLOAD_TIMEOUT exist for tests and the demo on loopback.
+DOWNLOAD_DELAY = float(os.environ.get("RADAR_DOWNLOAD_DELAY") or 1.0)
+AUTOTHROTTLE_ENABLED = True
+AUTOTHROTTLE_START_DELAY = DOWNLOAD_DELAY
+AUTOTHROTTLE_MAX_DELAY = 60.0
+AUTOTHROTTLE_TARGET_CONCURRENCY = 1.0
+# Retry-After above this many seconds drops the host for the rest of the run.
+RADAR_RETRY_AFTER_MAX = 300.0
+# Crawl-delay values above this are capped (a robots.txt saying 86400 would stall the night).
+RADAR_CRAWL_DELAY_MAX = 120.0
+
+# --- safety --------------------------------------------------------------------------------
+# Only http/https: no file://, data:, ftp:// or s3:// handler exists at all.
+DOWNLOAD_HANDLERS = {"file": None, "data": None, "ftp": None, "s3": None}
+DOWNLOAD_MAXSIZE = 10 * 1024 * 1024  # decompressed cap (gzip bombs stop here)
+DOWNLOAD_WARNSIZE = 4 * 1024 * 1024
+RADAR_PAGE_MAXSIZE = 3 * 1024 * 1024  # article pages: set per request via meta
+DOWNLOAD_TIMEOUT = float(os.environ.get("RADAR_DOWNLOAD_TIMEOUT") or 30)
+RETRY_ENABLED = True
+RETRY_TIMES = 1
+# 429/503 are handled by RetryAfterMiddleware (Retry-After), not blindly retried.
+RETRY_HTTP_CODES = [500, 502, 504, 522, 524, 408]
+REDIRECT_MAX_TIMES = 10
+METAREFRESH_ENABLED = False
+URLLENGTH_LIMIT = 2083
+DEPTH_LIMIT = 2  # source -> repository metadata / article page; never deeper
+RADAR_DOMAIN_BUDGET = 200  # requests per host and run ("budget exhausted" after that)
+COOKIES_ENABLED = False
+TELNETCONSOLE_ENABLED = False
+# TLS (RELIABILITY F17): certificates are not verified (Scrapy's default). We only read
+# public pages and never send credentials except the optional GITHUB_TOKEN to
+# api.github.com; many small blogs have broken chains. This comment is the decision record.
+TWISTED_DNS_RESOLVER = "crawler.guard.GuardedResolver"
+DNSCACHE_ENABLED = True
+DNS_TIMEOUT = 20
+
+# --- throughput (PERFORMANCE.md) --------------------------------------------------------
+CONCURRENT_ITEMS = 1
+LOG_LEVEL = "INFO"
+REACTOR_THREADPOOL_MAXSIZE = 10
+
+DOWNLOADER_MIDDLEWARES = {
+    # Scheme allowlist, IP-literal address guard and per-host budget: before everything.
+    "crawler.middlewares.AddressGuardMiddleware": 40,
+    "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
+    "crawler.middlewares.StrictRobotsTxtMiddleware": 100,
+    # process_response runs high-to-low: this sees 429/503 before RetryMiddleware (550).
+    "crawler.middlewares.RetryAfterMiddleware": 560,
+}
+SPIDER_MIDDLEWARES = {
+    "crawler.middlewares.SchemeFilterSpiderMiddleware": 10,
+}
+EXTENSIONS = {
+    "scrapy.extensions.throttle.AutoThrottle": None,
+    "crawler.middlewares.PoliteThrottle": 0,
+}
+ITEM_PIPELINES = {
+    "crawler.pipelines.CleanPipeline": 100,
+    "crawler.pipelines.DedupPipeline": 200,
+    "crawler.pipelines.RawWriterPipeline": 900,
+}
+
+# --- the crawl's own knobs (env overrides, read by the spider) ---------------------------
+RADAR_GITHUB_API = os.environ.get("RADAR_GITHUB_API") or "https://api.github.com"
+RADAR_GITHUB_MAX_REQUESTS = int(
+    os.environ.get("RADAR_GITHUB_MAX_REQUESTS") or 50
+)  # unauthenticated limit is 60/h; 1000 with GITHUB_TOKEN
+RADAR_GITHUB_MAX_REQUESTS_TOKEN = 1000
+RADAR_MAX_PAGES = int(
+    os.environ.get("RADAR_MAX_PAGES") or 30
+)  # article pages fetched per run (metadata of aggregator links)
+RADAR_MAX_PAGES_PER_HOST = 3
+RADAR_MAX_NEW_ITEMS = 30  # flood guard: a new source's first run adds at most this many

@@ -1,0 +1,363 @@
+"""The one generic spider: fetch each source, hand the bytes to its parser, yield a batch.
+
+Per kind extras: every repository candidate gets its GitHub REST metadata (a dated star
+snapshot of our own, pseudo-source ``_github_api``), and article links found through
+aggregators (HN, Lobsters, Reddit) get their page fetched for metadata (pseudo-source
+``_article_pages``); both bounded per run. A parser error marks only its source failed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import AsyncIterator, Iterable, Iterator
+from typing import Any
+
+import scrapy
+from scrapy.http import Response
+from twisted.python.failure import Failure
+
+from crawler.items import Candidate
+from crawler.middlewares import allowed_scheme
+from crawler.pipelines import CandidateBatch
+from crawler.runstate import (
+    GITHUB_API_SOURCE,
+    PAGES_SOURCE,
+    CrawlOptions,
+    RunContext,
+    utc_now,
+)
+from crawler.sources import Source
+from crawler.urls import InvalidURL, host_of
+
+logger = logging.getLogger(__name__)
+
+AGGREGATOR_KINDS = frozenset({"hackernews", "lobsters", "reddit"})
+AGGREGATOR_HOSTS = frozenset(
+    {"news.ycombinator.com", "lobste.rs", "reddit.com", "redd.it", "github.com", "twitter.com"}
+)
+
+
+def response_headers(response: Response) -> dict[str, str]:
+    """Response headers as a plain dict: lowercase names, last value wins."""
+    out: dict[str, str] = {}
+    for key, values in response.headers.items():
+        if values:
+            out[key.decode("latin-1").lower()] = values[-1].decode("latin-1", "replace")
+    return out
+
+
+def describe_failure(failure: Failure) -> tuple[str, int | None]:
+    """A one-line reason and the HTTP status (if any) for an errback failure."""
+    from scrapy.spidermiddlewares.httperror import HttpError
+
+    exc = failure.value
+    if isinstance(exc, HttpError):
+        resp = exc.response
+        text = f"HTTP {resp.status}"
+        retry_after = resp.headers.get(b"Retry-After")
+        if retry_after:
+            text += f" (Retry-After {retry_after.decode('latin-1', 'replace')})"
+        return text, resp.status
+    name = exc.__class__.__name__
+    msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return (f"{name}: {msg}" if msg else name)[:500], None
+
+
+def follow_links(
+    response: Response, hrefs: Iterable[Any], callback: Any, limit: int = 100, **kwargs: Any
+) -> list[scrapy.Request]:
+    """``response.follow_all`` without its crash on ``javascript:`` links (RELIABILITY H1).
+
+    Joins each href with the page URL, keeps http(s) only, drops repeats before they
+    reach the scheduler and stops at `limit` links per page (F24).
+    """
+    seen: set[str] = set()
+    out: list[scrapy.Request] = []
+    for href in hrefs:
+        if not isinstance(href, str) or not href.strip():
+            continue
+        try:
+            url = response.urljoin(href.strip())
+        except ValueError:
+            continue
+        if not allowed_scheme(url) or url in seen:
+            continue
+        seen.add(url)
+        try:
+            out.append(scrapy.Request(url, callback=callback, **kwargs))
+        except ValueError:
+            continue
+        if len(out) >= limit:
+            break
+    return out
+
+
+class RadarSpider(scrapy.Spider):
+    """Fetch every selected source once; parsers do the reading."""
+
+    name = "radar"
+
+    def __init__(self, ctx: RunContext | None = None, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        if ctx is None:
+            # `scrapy crawl radar` from the checkout: default sources into ./data.
+            from pathlib import Path
+
+            from crawler.sources import enabled_sources, load_sources
+
+            ctx = RunContext(Path("data"), enabled_sources(load_sources(None)), CrawlOptions())
+            ctx.open()
+            self._own_ctx = True
+        else:
+            self._own_ctx = False
+        self.ctx = ctx
+        self.github_seen: set[str] = set()
+        self.github_stopped: str | None = None
+        self.pages_seen: set[str] = set()
+        self.pages_per_host: Counter[str] = Counter()
+
+    @classmethod
+    def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> RadarSpider:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        crawler.signals.connect(spider._spider_error, signal=scrapy.signals.spider_error)
+        crawler.signals.connect(spider._spider_closed, signal=scrapy.signals.spider_closed)
+        return spider
+
+    # --- sources ---------------------------------------------------------------------------
+    async def start(self) -> AsyncIterator[Any]:
+        for source in self.ctx.sources:
+            yield self.source_request(source)
+
+    def source_request(self, source: Source) -> scrapy.Request:
+        headers: dict[str, str] = {}
+        validators = self.ctx.state.validators(source.url)
+        if validators.get("etag"):
+            headers["If-None-Match"] = validators["etag"]
+        if validators.get("last_modified"):
+            headers["If-Modified-Since"] = validators["last_modified"]
+        if source.kind in ("hackernews", "lobsters", "reddit", "pypi", "github_repo"):
+            headers["Accept"] = "application/json, */*;q=0.5"
+        return scrapy.Request(
+            source.url,
+            callback=self.parse_source,
+            errback=self.source_failed,
+            headers=headers,
+            dont_filter=True,
+            meta={
+                "radar_source": source.name,
+                "handle_httpstatus_list": [304],
+                "source": source,
+            },
+        )
+
+    def parse_source(self, response: Response) -> Iterator[Any]:
+        source: Source = response.meta["source"]
+        ctx = self.ctx
+        outcome = ctx.start(source.name)
+        outcome.http_status = response.status
+        outcome.bytes += len(response.body)
+        if response.status == 304:
+            outcome.not_modified += 1
+            outcome.status = "not_modified"
+            ctx.finish(source.name)
+            return
+        from crawler.parsers import PARSERS, ParseError
+
+        headers = response_headers(response)
+        try:
+            candidates = list(PARSERS[source.kind](response.body, headers, source))
+        except ParseError as exc:
+            ctx.fail(source.name, f"parse error: {exc}", response.status)
+            return
+        except Exception as exc:  # an isolated parser crash: this source only
+            logger.exception("parser %s crashed on %s", source.kind, response.url)
+            ctx.fail(source.name, f"parser crashed: {exc.__class__.__name__}: {exc}"[:500])
+            return
+        notes = getattr(candidates, "notes", None)
+        if notes:
+            outcome.notes = dict(notes) if isinstance(notes, dict) else {}
+        flagged = ctx.apply_flood_guard(source, candidates)
+        if flagged:
+            logger.info("source %s: %d older items kept as history only", source.name, flagged)
+        ctx.remember_validators(source.url, headers.get("etag"), headers.get("last-modified"))
+        outcome.status = "ok"
+        yield CandidateBatch(
+            source=source.name,
+            kind=source.kind,
+            url=source.url,
+            candidates=candidates,
+            fetched_at=utc_now(),
+            finishes_source=True,
+        )
+        for cand in candidates:
+            if (cand.extra or {}).get("history_only"):
+                continue
+            if source.kind == "github_repo" and cand.repo_key:
+                self.github_seen.add(cand.repo_key)
+                continue
+            request = self.github_request(cand)
+            if request is not None:
+                yield request
+            if source.kind in AGGREGATOR_KINDS and source.options.get("fetch_pages", True):
+                request = self.page_request(cand, source)
+                if request is not None:
+                    yield request
+
+    def source_failed(self, failure: Failure) -> None:
+        request = failure.request  # type: ignore[attr-defined]
+        name = request.meta.get("radar_source")
+        if name is None:
+            return
+        self.ctx.start(name)
+        reason, status = describe_failure(failure)
+        self.ctx.fail(name, reason, status)
+
+    # --- GitHub metadata --------------------------------------------------------------------
+    def _github_limit(self) -> int:
+        return self.ctx.options.github_max_requests
+
+    def github_request(self, cand: Candidate) -> scrapy.Request | None:
+        key = cand.repo_key
+        if not key or key in self.github_seen or self.github_stopped:
+            return None
+        if len(self.github_seen) >= self._github_limit():
+            self.github_stopped = f"request cap reached ({self._github_limit()} per run)"
+            logger.info("GitHub metadata: %s", self.github_stopped)
+            return None
+        self.github_seen.add(key)
+        owner_repo = key.split("/", 1)[1]
+        api = self.ctx.options.github_api.rstrip("/")
+        headers = {
+            "Accept": "application/vnd.github+json",
+            "X-GitHub-Api-Version": "2022-11-28",
+        }
+        if self.ctx.options.github_token:
+            headers["Authorization"] = f"Bearer {self.ctx.options.github_token}"
+        return scrapy.Request(
+            f"{api}/repos/{owner_repo}",
+            callback=self.parse_github,
+            errback=self.extra_failed,
+            headers=headers,
+            priority=-1,
+            meta={
+                "radar_source": GITHUB_API_SOURCE,
+                "radar_repo": key,
+                "radar_no_budget": True,  # capped by github_max_requests instead
+                # The REST API is governed by its rate limits, not robots.txt (which
+                # disallows everything on api.github.com).
+                "dont_obey_robotstxt": True,
+                "handle_httpstatus_list": [403, 429],
+            },
+        )
+
+    def parse_github(self, response: Response) -> Iterator[Any]:
+        ctx = self.ctx
+        outcome = ctx.start(GITHUB_API_SOURCE)
+        outcome.bytes += len(response.body)
+        headers = response_headers(response)
+        if response.status in (403, 429):
+            remaining = headers.get("x-ratelimit-remaining")
+            self.github_stopped = (
+                f"rate limited (HTTP {response.status}, remaining {remaining or '?'}); "
+                "no more GitHub requests this run"
+            )
+            outcome.errors += 1
+            outcome.error = self.github_stopped
+            logger.warning("GitHub API %s", self.github_stopped)
+            return
+        if headers.get("x-ratelimit-remaining") == "0":
+            self.github_stopped = "rate limit exhausted (x-ratelimit-remaining 0)"
+        from crawler.parsers import PARSERS, ParseError
+
+        pseudo = Source(GITHUB_API_SOURCE, "github_repo", response.url, "project")
+        try:
+            candidates = list(PARSERS["github_repo"](response.body, headers, pseudo))
+        except ParseError as exc:
+            outcome.errors += 1
+            outcome.error = f"parse error on {response.url}: {exc}"
+            return
+        except Exception as exc:
+            logger.exception("github_repo parser crashed on %s", response.url)
+            outcome.errors += 1
+            outcome.error = f"parser crashed on {response.url}: {exc.__class__.__name__}"
+            return
+        for cand in candidates:
+            cand.extra = dict(cand.extra or {}, snapshot="stars", repo=response.meta["radar_repo"])
+        yield CandidateBatch(GITHUB_API_SOURCE, "github_repo", response.url, candidates)
+
+    # --- article pages of aggregator links ------------------------------------------------
+    def page_request(self, cand: Candidate, source: Source) -> scrapy.Request | None:
+        opts = self.ctx.options
+        if cand.repo_key or len(self.pages_seen) >= opts.max_pages:
+            return None
+        try:
+            host = host_of(cand.url)
+        except InvalidURL:
+            return None
+        if host in AGGREGATOR_HOSTS or host.endswith(".reddit.com"):
+            return None
+        if cand.url in self.pages_seen or self.pages_per_host[host] >= opts.max_pages_per_host:
+            return None
+        self.pages_seen.add(cand.url)
+        self.pages_per_host[host] += 1
+        try:
+            return scrapy.Request(
+                cand.url,
+                callback=self.parse_page,
+                errback=self.extra_failed,
+                priority=-2,
+                meta={
+                    "radar_source": PAGES_SOURCE,
+                    "radar_via": source.name,
+                    "download_maxsize": opts.page_maxsize,
+                },
+            )
+        except ValueError:
+            return None
+
+    def parse_page(self, response: Response) -> Iterator[Any]:
+        ctx = self.ctx
+        outcome = ctx.start(PAGES_SOURCE)
+        outcome.bytes += len(response.body)
+        if not isinstance(response, scrapy.http.TextResponse):
+            outcome.skipped += 1
+            return
+        from crawler.parsers import PARSERS, ParseError
+
+        pseudo = Source(PAGES_SOURCE, "page", response.url, "article")
+        try:
+            candidates = list(PARSERS["page"](response.body, response_headers(response), pseudo))
+        except ParseError as exc:
+            outcome.skipped += 1
+            logger.info("page %s skipped: %s", response.url, exc)
+            return
+        except Exception as exc:
+            logger.exception("page parser crashed on %s", response.url)
+            outcome.errors += 1
+            outcome.error = f"parser crashed on {response.url}: {exc.__class__.__name__}"
+            return
+        for cand in candidates:
+            cand.extra = dict(cand.extra or {}, via=response.meta.get("radar_via"))
+        yield CandidateBatch(PAGES_SOURCE, "page", response.url, candidates)
+
+    def extra_failed(self, failure: Failure) -> None:
+        request = failure.request  # type: ignore[attr-defined]
+        name = request.meta.get("radar_source", PAGES_SOURCE)
+        outcome = self.ctx.start(name)
+        reason, _status = describe_failure(failure)
+        outcome.errors += 1
+        outcome.error = f"{request.url}: {reason}"[:500]
+        logger.info("%s: %s failed: %s", name, request.url, reason)
+
+    # --- signals -------------------------------------------------------------------------
+    def _spider_error(self, failure: Failure, response: Response, spider: Any) -> None:
+        name = response.meta.get("radar_source") if response is not None else None
+        if name is None:
+            return
+        reason, _ = describe_failure(failure)
+        self.ctx.fail(name, f"callback error: {reason}")
+
+    def _spider_closed(self, spider: Any, reason: str) -> None:
+        if self._own_ctx:
+            self.ctx.close()

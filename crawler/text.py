@@ -1,0 +1,296 @@
+"""Text hygiene for untrusted strings: clean titles and summaries, HTML to text, dates.
+
+Everything a parser stores goes through here, so that no lone surrogate, C0 control
+or unflagged bidi control reaches the raw files (RELIABILITY P10, P11, P14, G13, G14).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_tz
+
+__all__ = [
+    "DATE_FLOOR",
+    "SUMMARY_MAX",
+    "TITLE_MAX",
+    "clean_text",
+    "clean_text_flagged",
+    "html_to_text",
+    "parse_date",
+]
+
+TITLE_MAX = 500
+SUMMARY_MAX = 1000
+ELLIPSIS = "…"
+# Nothing on the Python web we care about predates this; earlier dates are bugs.
+DATE_FLOOR = datetime(1995, 1, 1, tzinfo=UTC)
+
+# C0 controls except \t and \n, DEL and C1 controls: invisible, and never meant in a title.
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_SURROGATES = re.compile(r"[\ud800-\udfff]")
+# Embedding/override (U+202A-202E) and isolate (U+2066-2069) controls can reorder
+# what the curator sees (Trojan Source); removed and flagged.
+_BIDI = re.compile(r"[\u202a-\u202e\u2066-\u2069]")
+# Zero-width space and a stray BOM: invisible, and they break duplicate detection.
+_ZERO_WIDTH = re.compile(r"[\u200b\ufeff]")
+_SPACES = re.compile(r"\s+")
+_INNER_SPACES = re.compile(r"[^\S\n]+")
+_BLANK_LINES = re.compile(r"\n\s*\n+")
+
+
+def clean_text_flagged(
+    s: str | None, max_len: int | None = TITLE_MAX, *, single_line: bool = True
+) -> tuple[str, frozenset[str]]:
+    """Clean `s` and say what was wrong with it.
+
+    NFC-normalizes; removes lone surrogates, C0/C1 controls (keeps ``\\t``/``\\n`` unless
+    `single_line`), bidi controls and zero-width spaces; collapses whitespace (all of it
+    for titles, runs within a line otherwise); truncates to `max_len` characters with an
+    ellipsis. Flags: ``surrogates``, ``controls``, ``bidi``, ``zero_width``,
+    ``replacement_char`` (U+FFFD: a decoding problem upstream), ``truncated``.
+    """
+    if not s or not isinstance(s, str):
+        return "", frozenset()
+    flags: set[str] = set()
+    if max_len is not None and len(s) > max_len * 8 + 1024:
+        # A 10 MB title: only the head can survive, so don't normalize the rest.
+        s = s[: max_len * 8 + 1024]
+        flags.add("truncated")
+    if _SURROGATES.search(s):
+        s = _SURROGATES.sub("", s)
+        flags.add("surrogates")
+    s = unicodedata.normalize("NFC", s)
+    if _CONTROLS.search(s):
+        s = _CONTROLS.sub(" ", s)
+        flags.add("controls")
+    if _BIDI.search(s):
+        s = _BIDI.sub("", s)
+        flags.add("bidi")
+    if _ZERO_WIDTH.search(s):
+        s = _ZERO_WIDTH.sub("", s)
+        flags.add("zero_width")
+    if "\ufffd" in s:
+        flags.add("replacement_char")
+    if single_line:
+        s = _SPACES.sub(" ", s).strip()
+    else:
+        s = s.replace("\r\n", "\n").replace("\r", "\n")
+        s = _INNER_SPACES.sub(" ", s)
+        s = _BLANK_LINES.sub("\n\n", s)
+        s = "\n".join(line.strip() for line in s.split("\n")).strip()
+    if max_len is not None and len(s) > max_len:
+        s = s[: max(max_len - 1, 0)].rstrip() + ELLIPSIS
+        flags.add("truncated")
+    return s, frozenset(flags)
+
+
+def clean_text(s: str | None, max_len: int | None = TITLE_MAX, *, single_line: bool = True) -> str:
+    """`clean_text_flagged` without the flags: the cleaned, possibly truncated string."""
+    return clean_text_flagged(s, max_len, single_line=single_line)[0]
+
+
+_DROP_TAGS = ("script", "style", "noscript", "template", "iframe", "object", "svg", "head")
+_BLOCK_TAGS = frozenset(
+    [
+        "p",
+        "div",
+        "br",
+        "li",
+        "ul",
+        "ol",
+        "pre",
+        "blockquote",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "tr",
+        "table",
+        "section",
+        "article",
+        "header",
+        "footer",
+        "figure",
+        "figcaption",
+        "hr",
+        "dd",
+        "dt",
+    ]
+)
+_TAG_HINT = re.compile(r"<[A-Za-z/!?]")
+# Summaries only need their first ~1000 characters; parsing 1.8 MB of article HTML
+# per entry would dominate the feed path.
+_HTML_INPUT_CAP = 100_000
+
+
+def html_to_text(fragment: str | None, max_len: int | None = SUMMARY_MAX) -> str:
+    """Plain text of an HTML fragment (feed summary, meta description), cleaned.
+
+    Scripts, styles and embedded objects are dropped; block elements become line
+    breaks; entities are decoded. The result is text, never markup.
+    """
+    if not fragment or not isinstance(fragment, str):
+        return ""
+    fragment = fragment[:_HTML_INPUT_CAP]
+    text = html.unescape(fragment) if not _TAG_HINT.search(fragment) else _lxml_text(fragment)
+    return clean_text(text, max_len, single_line=True)
+
+
+def _lxml_text(fragment: str) -> str:
+    from lxml import etree
+    from lxml import html as lxml_html
+
+    try:
+        # Strip what lxml rejects in a str (surrogates, NUL) before it sees it.
+        fragment = _SURROGATES.sub("", fragment).replace("\x00", "")
+        root = lxml_html.fragment_fromstring(fragment, create_parent="div")
+    except (etree.ParserError, ValueError):
+        return html.unescape(re.sub(r"<[^>]*>", " ", fragment))
+    etree.strip_elements(root, *_DROP_TAGS, etree.Comment, with_tail=False)
+    parts: list[str] = []
+    for event, el in etree.iterwalk(root, events=("start", "end")):
+        tag = el.tag if isinstance(el.tag, str) else ""
+        if event == "start":
+            if tag in _BLOCK_TAGS:
+                parts.append("\n")
+            if el.text:
+                parts.append(el.text)
+        else:
+            if tag in _BLOCK_TAGS:
+                parts.append("\n")
+            if el.tail and el is not root:
+                parts.append(el.tail)
+    return "".join(parts)
+
+
+# --- dates -----------------------------------------------------------------------------
+
+_ISO = re.compile(
+    r"^(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})"
+    r"(?:[T ](?P<H>\d{1,2}):(?P<M>\d{2})(?::(?P<S>\d{2})(?P<frac>[.,]\d+)?)?)?"
+    r"\s*(?P<tz>Z|z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)?$"
+)
+_EPOCH = re.compile(r"^\d{9,10}(?:\.\d+)?$")
+_EPOCH_MS = re.compile(r"^\d{13}$")
+_LOOSE_FORMATS = (
+    "%Y/%m/%d",
+    "%Y/%m/%d %H:%M",
+    "%Y/%m/%d %H:%M:%S",
+    "%b %d %Y",
+    "%b %d, %Y",
+    "%B %d %Y",
+    "%B %d, %Y",
+    "%d %b %Y",
+    "%d %B %Y",
+    "%Y%m%d",
+)
+_MAX_DATE_CHARS = 80
+
+
+def parse_date(raw: object, now: datetime | None = None) -> tuple[str | None, str | None]:
+    """Parse a source's date string into ``(iso_utc, flag)``.
+
+    `iso_utc` is ``YYYY-MM-DDTHH:MM:SSZ`` or None; `flag` is None (ok), ``"missing"``,
+    ``"unparsed"`` (not a date we can read without guessing: ``2024-13-01`` and
+    ``2024-02-30`` are never rolled over) or ``"out_of_range"`` (before 1995 or after
+    now + 1 day). Epoch seconds (and milliseconds) are read as such; RFC 822 and
+    ISO-8601 dates without a zone are read as UTC. The caller keeps `raw` verbatim.
+    """
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return None, "missing"
+    if isinstance(raw, bool):
+        return None, "unparsed"
+    try:
+        dt = _to_datetime(raw)
+    except (ValueError, OverflowError, TypeError):
+        return None, "unparsed"
+    if dt is None:
+        return None, "unparsed"
+    now = now or datetime.now(UTC)
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
+    if dt < DATE_FLOOR or dt > now + timedelta(days=1):
+        return None, "out_of_range"
+    return dt.strftime("%Y-%m-%dT%H:%M:%SZ"), None
+
+
+def _to_datetime(raw: object) -> datetime | None:
+    if isinstance(raw, int | float):
+        return _from_epoch(float(raw))
+    if not isinstance(raw, str):
+        return None
+    s = raw.strip()
+    if len(s) > _MAX_DATE_CHARS:
+        return None
+    if _EPOCH.match(s):
+        return _from_epoch(float(s))
+    if _EPOCH_MS.match(s):
+        return _from_epoch(int(s) / 1000)
+    m = _ISO.match(s)
+    if m:
+        return _from_iso(m)
+    if s[:1].isdigit() and "-" in s[:5] and s[:4].isdigit():
+        return None  # looks like ISO but isn't: never hand it to a lenient parser
+    dt = _from_rfc822(s)
+    if dt is not None:
+        return dt
+    for fmt in _LOOSE_FORMATS:
+        try:
+            return datetime.strptime(s, fmt).replace(tzinfo=UTC)
+        except ValueError:
+            continue
+    return None
+
+
+def _from_epoch(value: float) -> datetime:
+    return datetime.fromtimestamp(value, tz=UTC)
+
+
+def _from_iso(m: re.Match[str]) -> datetime:
+    frac = m["frac"]
+    micro = int((frac[1:] + "000000")[:6]) if frac else 0
+    # datetime() validates every field: month 13 or Feb 30 raise instead of rolling over.
+    dt = datetime(
+        int(m["y"]),
+        int(m["m"]),
+        int(m["d"]),
+        int(m["H"] or 0),
+        int(m["M"] or 0),
+        int(m["S"] or 0),
+        micro,
+    )
+    offset = _tz_offset(m["tz"])
+    return (dt - offset).replace(tzinfo=UTC)
+
+
+def _tz_offset(tz: str | None) -> timedelta:
+    if not tz or tz.upper() in ("Z", "UTC", "GMT"):
+        return timedelta(0)
+    sign = -1 if tz[0] == "-" else 1
+    digits = tz[1:].replace(":", "")
+    hours = int(digits[:2])
+    minutes = int(digits[2:4] or 0)
+    if hours > 14 or minutes > 59:
+        raise ValueError(f"bad UTC offset {tz}")
+    return sign * timedelta(hours=hours, minutes=minutes)
+
+
+def _from_rfc822(s: str) -> datetime | None:
+    parts = parsedate_tz(s)
+    if parts is None:
+        return None
+    year, month, day, hour, minute, second = parts[:6]
+    if not (1 <= month <= 12):
+        return None
+    # parsedate_tz does not validate the day; datetime() does (no "Jun 31" rollover).
+    # An unknown zone name gives offset None: read as UTC, as feeds mostly mean it.
+    dt = datetime(year, month, day, hour, minute, second)
+    offset = parts[9] or 0
+    if abs(offset) > 14 * 3600:
+        return None
+    return (dt - timedelta(seconds=offset)).replace(tzinfo=UTC)

@@ -1,0 +1,315 @@
+"""`rank`: the curator's and maintainer's command. Parse arguments, call the library, print.
+
+rank --week 2025-W07                 the shortlist of a week -> data/shortlists/2025-W07.csv
+rank import-issues PATH              import the newsletter archive (docs/*.md, docs/en/*.md)
+rank history [--format table|csv]    primary items per issue and section
+rank candidates [--week W]           the ingested candidates
+rank feedback FILE.csv               store the curator's decisions from an edited shortlist
+rank draft --week W                  the kept items in the newsletter's markdown layout
+rank report                          the curator's precision per week and section
+rank backtest --history DIR --sightings FILE --issues A-B --out DIR
+rank ingest                          load pending raw crawl files into the store
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from ranking.errors import RankingError, UsageError
+
+logger = logging.getLogger(__name__)
+
+PROG = "rank"
+SUBCOMMANDS = (
+    "import-issues",
+    "history",
+    "candidates",
+    "feedback",
+    "draft",
+    "report",
+    "backtest",
+    "ingest",
+    "shortlist",
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with our one-line error format and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def _add_db(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--db",
+        metavar="PATH",
+        help="DuckDB file (default: env RADAR_DB, else data/radar.duckdb), e.g. --db data/radar.duckdb",
+    )
+
+
+def _add_raw(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--raw-dir",
+        metavar="DIR",
+        default=None,
+        help="raw crawl files to ingest first (default: data/raw beside the database), "
+        "e.g. --raw-dir data/raw",
+    )
+
+
+def _add_shortlist_options(p: argparse.ArgumentParser, *, week_required: bool) -> None:
+    p.add_argument(
+        "--week",
+        required=week_required,
+        metavar="YYYY-Www",
+        help="ISO week to rank, e.g. --week 2025-W07",
+    )
+    p.add_argument(
+        "--out",
+        metavar="PATH",
+        help="output file (default: data/shortlists/<week>.csv, or .md with --format md), "
+        "e.g. --out /tmp/w07.csv",
+    )
+    p.add_argument(
+        "--format",
+        choices=("csv", "md", "table"),
+        default="csv",
+        help="csv (default) for the spreadsheet, md for a draft, table for the terminal, "
+        "e.g. --format table",
+    )
+    p.add_argument(
+        "--window-days",
+        type=int,
+        default=21,
+        metavar="N",
+        help="candidates seen in the N days before the week's end (default 21), e.g. --window-days 14",
+    )
+    p.add_argument(
+        "--quota",
+        action="append",
+        default=[],
+        metavar="SECTION=N",
+        help="rows per section (defaults article=36 project=36 audio_video=6 hot_topic=6), "
+        "e.g. --quota project=48",
+    )
+    p.add_argument(
+        "--show-featured",
+        action="store_true",
+        help="also list candidates excluded as already featured, with the reason",
+    )
+    _add_db(p)
+    _add_raw(p)
+
+
+def build_parser() -> tuple[_Parser, _Parser]:
+    """The main parser (`rank --week …`) and the subcommand parser."""
+    main = _Parser(
+        prog=PROG,
+        description="Rank a week's candidates for Python Trending Weekly. "
+        f"Subcommands: {', '.join(SUBCOMMANDS)} (see `rank SUBCOMMAND --help`).",
+        epilog="example: rank --week 2025-W07",
+    )
+    _add_shortlist_options(main, week_required=True)
+    main.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
+
+    sub_parser = _Parser(prog=PROG, description="rank subcommands")
+    sub_parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
+    subs = sub_parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = subs.add_parser(
+        "shortlist",
+        help="same as `rank --week W`",
+        description="Write the shortlist of a week.",
+        epilog="example: rank shortlist --week 2025-W07 --format table",
+    )
+    _add_shortlist_options(p, week_required=True)
+
+    p = subs.add_parser(
+        "import-issues",
+        help="import the newsletter archive",
+        description="Import the newsletter archive: docs/*.md (zh) and docs/en/*.md (en).",
+        epilog="example: rank import-issues ~/python-weekly",
+    )
+    p.add_argument(
+        "path", metavar="PATH", help="archive folder containing docs/, e.g. ~/python-weekly"
+    )
+    _add_db(p)
+
+    p = subs.add_parser(
+        "history",
+        help="items per issue and section",
+        description="Primary items per issue and section.",
+        epilog="example: rank history --format csv > history.csv",
+    )
+    p.add_argument(
+        "--format",
+        choices=("table", "csv"),
+        default="table",
+        help="table (default, with totals, date range, top domains) or csv "
+        "(issue_no,pub_date,section,items), e.g. --format csv",
+    )
+    _add_db(p)
+
+    p = subs.add_parser(
+        "candidates",
+        help="list ingested candidates",
+        description="The ingested candidates (one row per canonical URL).",
+        epilog="example: rank candidates --week 2025-W07 --format csv",
+    )
+    p.add_argument(
+        "--week",
+        metavar="YYYY-Www",
+        help="only candidates seen in the week's window, e.g. --week 2025-W07",
+    )
+    p.add_argument(
+        "--window-days",
+        type=int,
+        default=21,
+        metavar="N",
+        help="window length with --week (default 21), e.g. --window-days 7",
+    )
+    p.add_argument(
+        "--format",
+        choices=("table", "csv"),
+        default="table",
+        help="table (default) or csv (url,title,section,sources,first_seen,last_seen,…), e.g. --format csv",
+    )
+    _add_db(p)
+    _add_raw(p)
+
+    p = subs.add_parser(
+        "feedback",
+        help="store the curator's decisions",
+        description="Read an edited shortlist CSV and store its decisions (keep/reject/maybe).",
+        epilog="example: rank feedback data/shortlists/2025-W07.csv",
+    )
+    p.add_argument(
+        "file", metavar="FILE.csv", help="the edited shortlist, e.g. data/shortlists/2025-W07.csv"
+    )
+    _add_db(p)
+
+    p = subs.add_parser(
+        "draft",
+        help="markdown draft of the kept items",
+        description="The kept items of a week in the newsletter's markdown layout.",
+        epilog="example: rank draft --week 2025-W07 > draft.md",
+    )
+    p.add_argument(
+        "--week", required=True, metavar="YYYY-Www", help="ISO week, e.g. --week 2025-W07"
+    )
+    p.add_argument(
+        "--out", metavar="PATH", help="write to a file instead of stdout, e.g. --out draft.md"
+    )
+    _add_db(p)
+
+    p = subs.add_parser(
+        "report",
+        help="the curator's precision per week and section",
+        description="Kept ÷ shown in the top 24, per week and section.",
+        epilog="example: rank report",
+    )
+    _add_db(p)
+
+    p = subs.add_parser(
+        "backtest",
+        help="replay past issues and measure recall",
+        description="Replay past issues as of their dates; recall@k of the real picks.",
+        epilog="example: rank backtest --history ../shared/datasets/python-weekly "
+        "--sightings ../shared/datasets/sightings/sightings-2023-2025-01.parquet "
+        "--issues 61-85 --out /tmp/bt",
+    )
+    p.add_argument(
+        "--history",
+        required=True,
+        metavar="DIR",
+        help="archive folder with docs/, e.g. --history ~/python-weekly",
+    )
+    p.add_argument(
+        "--sightings",
+        required=True,
+        metavar="FILE",
+        help="sightings file (Parquet, CSV or JSONL), e.g. --sightings sightings.parquet",
+    )
+    p.add_argument(
+        "--issues", required=True, metavar="A-B", help="issue range to replay, e.g. --issues 61-85"
+    )
+    p.add_argument(
+        "--out", required=True, metavar="DIR", help="folder for issue-NNN.csv, e.g. --out /tmp/bt"
+    )
+    p.add_argument(
+        "--window-days",
+        type=int,
+        default=21,
+        metavar="N",
+        help="pool window in days (default 21), e.g. --window-days 14",
+    )
+
+    p = subs.add_parser(
+        "ingest",
+        help="load pending raw crawl files",
+        description="Load raw crawl files not yet ingested into the store.",
+        epilog="example: rank ingest --raw-dir data/raw",
+    )
+    _add_db(p)
+    _add_raw(p)
+    return main, sub_parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `rank` console script; returns the exit code."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    main_parser, sub_parser = build_parser()
+    if args_list and args_list[0] in SUBCOMMANDS:
+        args = sub_parser.parse_args(args_list)
+        command = args.command
+    else:
+        args = main_parser.parse_args(args_list)
+        command = "shortlist"
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    from ranking import commands  # the command bodies; imported late to keep --help fast
+
+    handler: Callable[[argparse.Namespace], int] = getattr(commands, command.replace("-", "_"))
+    try:
+        return handler(args)
+    except RankingError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+def parse_issue_range(text: str) -> tuple[int, int]:
+    """`61-85` -> (61, 85); a single number is a range of one."""
+    parts = text.split("-")
+    try:
+        nums = [int(p) for p in parts]
+    except ValueError:
+        raise UsageError(f"invalid issue range {text!r}: expected A-B, e.g. 61-85") from None
+    if len(nums) == 1:
+        nums = nums * 2
+    if len(nums) != 2 or nums[0] < 1 or nums[1] < nums[0]:
+        raise UsageError(f"invalid issue range {text!r}: expected A-B with 1 <= A <= B, e.g. 61-85")
+    return nums[0], nums[1]
+
+
+def default_raw_dir(db: Path) -> Path:
+    """Raw crawl files live in `raw/` beside the database file."""
+    return db.parent / "raw"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,252 @@
+"""The bodies of the `rank` subcommands: thin glue between arguments, library and output."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import logging
+import sys
+from collections import Counter
+from pathlib import Path
+
+from ranking import store
+from ranking.errors import UsageError
+from ranking.weeks import IsoWeek
+
+logger = logging.getLogger(__name__)
+
+
+def _err(message: str) -> None:
+    print(f"rank: {message}", file=sys.stderr)
+
+
+def _db(args: argparse.Namespace) -> Path:
+    return store.db_path(getattr(args, "db", None))
+
+
+def _ingest_first(args: argparse.Namespace, db: Path) -> None:
+    """Every rank command that reads candidates first lands pending raw crawl files."""
+    raw = Path(args.raw_dir) if getattr(args, "raw_dir", None) else db.parent / "raw"
+    if not raw.is_dir():
+        return
+    ingest = getattr(store, "ingest_pending", None)
+    if ingest is None:  # pragma: no cover - ingest ships with the crawler
+        return
+    report = ingest(db, raw)
+    summary = getattr(report, "summary", None)
+    if callable(summary):
+        line = summary()
+        if line:
+            _err(line)
+
+
+# --- import-issues, history ------------------------------------------------------------
+
+
+def import_issues(args: argparse.Namespace) -> int:
+    from ranking.history import import_archive
+
+    path = Path(args.path).expanduser()
+    if not path.is_dir():
+        raise UsageError(f"{path}: not a folder (expected an archive with docs/*.md)")
+    with store.open_store(_db(args)) as con:
+        report = import_archive(con, path)
+    for skipped in report.skipped:
+        _err(f"skipped {skipped}")
+    for problem in report.problems:
+        _err(f"{problem.severity}: {problem}")
+    print(report.summary())
+    return 0 if report.ok else 1
+
+
+def history(args: argparse.Namespace) -> int:
+    with store.open_store(_db(args)) as con:
+        rows = store.history_counts(con)
+        items, _links = store.history_frames(con)
+    if args.format == "csv":
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(["issue_no", "pub_date", "section", "items"])
+        for issue_no, pub_date, section, n in rows:
+            writer.writerow([issue_no, pub_date.isoformat(), section, n])
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    sections = sorted({r[2] for r in rows})
+    per_issue: dict[tuple[int, str], dict[str, int]] = {}
+    for issue_no, pub_date, section, n in rows:
+        per_issue.setdefault((issue_no, pub_date.isoformat()), {})[section] = n
+    table = Table(title="Primary items per issue and section")
+    table.add_column("issue", justify="right")
+    table.add_column("date")
+    for s in sections:
+        table.add_column(s, justify="right")
+    table.add_column("total", justify="right")
+    totals: Counter[str] = Counter()
+    for (issue_no, date), counts in sorted(per_issue.items()):
+        totals.update(counts)
+        table.add_row(
+            str(issue_no),
+            date,
+            *[str(counts.get(s, 0)) for s in sections],
+            str(sum(counts.values())),
+        )
+    table.add_row("total", "", *[str(totals[s]) for s in sections], str(sum(totals.values())))
+    console = Console()
+    console.print(table)
+    if per_issue:
+        dates = sorted(d for _, d in per_issue)
+        console.print(f"{len(per_issue)} issues, {dates[0]} → {dates[-1]}")
+    if len(items):
+        top = items["host"].dropna().value_counts().head(10)
+        console.print("top domains: " + ", ".join(f"{h} ({n})" for h, n in top.items()))
+    return 0
+
+
+def ingest(args: argparse.Namespace) -> int:
+    db = _db(args)
+    raw = Path(args.raw_dir) if args.raw_dir else db.parent / "raw"
+    if not raw.is_dir():
+        raise UsageError(f"{raw}: no raw crawl folder")
+    report = store.ingest_pending(db, raw)
+    print(report.summary())
+    return 0 if getattr(report, "ok", True) else 1
+
+
+def _week(text: str | None) -> IsoWeek:
+    return IsoWeek.parse(text or "")
+
+
+# --- feedback, report, draft -----------------------------------------------------------
+
+
+def _feedback_week(path: Path, file_week: str | None) -> str:
+    """The week of a feedback file: its `week` column, else a YYYY-Www in its name."""
+    if file_week:
+        return str(IsoWeek.parse(file_week))
+    import re
+
+    match = re.search(r"(\d{4}-W\d{2})", path.name, re.IGNORECASE)
+    if not match:
+        raise UsageError(f"{path}: no week column and no week in the file name (e.g. 2025-W07.csv)")
+    return str(IsoWeek.parse(match.group(1)))
+
+
+def feedback(args: argparse.Namespace) -> int:
+    from ranking.feedback import parse_feedback, validate_ids
+
+    path = Path(args.file)
+    if not path.is_file():
+        raise UsageError(f"{path}: no such file")
+    result = parse_feedback(path)
+    week = _feedback_week(path, result.week)
+    with store.open_store(_db(args)) as con:
+        known = store.shortlist_ids(con, week)
+        if not known:
+            from ranking.errors import FeedbackError
+
+            raise FeedbackError(
+                f"{path}: no shortlist of {week} in this database; "
+                f"run `rank --week {week}` first (or check --db)"
+            )
+        result = validate_ids(result, known)
+        rows = [
+            {
+                "candidate_id": d.id,
+                "canonical_url": known[d.id],
+                "decision": d.decision,
+                "section_override": d.section_override,
+                "note": d.note,
+                "row_number": d.row_number,
+            }
+            for d in result.decisions
+        ]
+        applied = store.apply_decisions(con, week, str(path), rows)
+    for error in result.errors:
+        _err(f"{path}: {error}")
+    print(f"{week}: {applied} decisions stored ({result.summary()})")
+    return 1 if result.errors else 0
+
+
+def report(args: argparse.Namespace) -> int:
+    with store.open_store(_db(args), read_only=_exists(args)) as con:
+        frame = store.precision_report(con)
+    if frame.empty:
+        print("no shortlists with decisions yet: run `rank --week W`, then `rank feedback FILE`")
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Curator precision: kept ÷ shown in the top 24")
+    for col in ("week", "section", "shown", "decided", "kept", "precision"):
+        table.add_column(col, justify="left" if col in ("week", "section") else "right")
+    for row in frame.itertuples(index=False):
+        table.add_row(
+            row.week,
+            row.section,
+            str(row.shown),
+            str(row.decided),
+            str(row.kept),
+            f"{row.precision:.2f}",
+        )
+    Console().print(table)
+    return 0
+
+
+SECTION_HEADINGS = {
+    "article": "🦄文章&教程",
+    "project": "🐿️项目&资源",
+    "audio_video": "🐢播客&视频",
+    "hot_topic": "🥂讨论&问题",
+}
+
+
+def _stars(extra_stars: object) -> str:
+    try:
+        n = int(extra_stars)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return ""
+    return f"（{n / 1000:.1f}K stars）" if n >= 1000 else f"（{n} stars）"
+
+
+def render_draft(week: str, frame) -> str:
+    """The kept items of a week in the newsletter's markdown layout."""
+    lines = [f"<!-- draft for {week}: kept items from `rank feedback` -->", ""]
+    kept = frame[frame["decision"] == "keep"]
+    if kept.empty:
+        return "\n".join([*lines, f"No kept items for {week} yet.", ""])
+    section = kept["section_override"].fillna(kept["shown_section"]).fillna(kept["section"])
+    kept = kept.assign(_section=section.fillna("article"))
+    for key, heading in SECTION_HEADINGS.items():
+        part = kept[kept["_section"] == key]
+        if part.empty:
+            continue
+        lines += [f"## {heading}", ""]
+        for n, row in enumerate(part.itertuples(index=False), start=1):
+            stars = _stars(getattr(row, "stars", None)) if key == "project" else ""
+            lines += [f"{n}、[{row.title}]({row.url}){stars}", "", "（摘要待写）", ""]
+            if row.note:
+                lines += [f"<!-- note: {row.note} -->", ""]
+    return "\n".join(lines)
+
+
+def draft(args: argparse.Namespace) -> int:
+    week = str(_week(args.week))
+    with store.open_store(_db(args), read_only=_exists(args)) as con:
+        frame = store.decisions_detail(con, week)
+        stars = store.latest_stars(con, list(frame["canonical_url"])) if len(frame) else {}
+    frame = frame.assign(stars=[stars.get(u) for u in frame["canonical_url"]])
+    text = render_draft(week, frame)
+    if args.out:
+        from ranking.csvio import atomic_write_text
+
+        atomic_write_text(Path(args.out), text)
+        print(f"wrote {args.out}")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _exists(args: argparse.Namespace) -> bool:
+    """Open read-only when the database exists (reports never need to write)."""
+    return _db(args).exists()

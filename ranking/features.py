@@ -1,0 +1,242 @@
+"""Candidate frame -> feature frame: the raw evidence behind every signal, one column each.
+
+Each feature belongs to one signal group (SIGNAL_GROUPS); the scorer learns one weight per
+feature and reports the sum per group, so every shortlist column is explainable:
+
+- relevance: similarity of the candidate's own text (title, description, domain) to the
+  curator's past picks (zh + en titles and summaries), TF-IDF cosine; the nearest past item
+  is kept for display; topics he keeps returning to (AI/LLM, tooling) as keyword flags.
+- python: is it about Python (repo language, trending:python, the word itself, packaging).
+- momentum: days on trending, best trending position, stars gained, HN points/comments,
+  number of independent sources; log-scaled, so one huge number does not dominate.
+- freshness: how recently it appeared (first/last seen in the window), and how long it was
+  around before the window (old trending regulars are rarely picked). Soft, not a cutoff.
+- novelty: how close it is to what the last issues already covered (topic saturation).
+- source_prior: which sources and domains led to his picks (curated newsletters, HelloGitHub,
+  blogs he reads repeatedly, repo owners he featured before).
+
+Everything here uses only the pool (sightings on or before `as_of`) and issues published
+before `as_of`: no future data, and no text of the issue being predicted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from ranking.pool import title_tokens
+
+SIGNAL_GROUPS: dict[str, list[str]] = {
+    "relevance": ["sim_max", "sim_top5", "sim_title", "kw_ai", "kw_tool"],
+    "python": ["lang_python", "lang_other", "mentions_python", "is_pypi"],
+    "momentum": [
+        "log_days_trending", "trend_pos", "log_stars_gained", "log_stars", "log_points",
+        "log_comments", "n_sources",
+    ],
+    "freshness": ["first_age", "last_age", "log_prior_days", "new_this_week"],
+    "novelty": ["recent_sim"],
+    "source_prior": [
+        "src_python_weekly", "src_pycoders", "src_hellogithub_py", "src_hellogithub",
+        "src_trending_python", "src_trending_other", "src_trending_all", "src_hn",
+        "log_host_picks", "log_owner_picks", "host_rate",
+    ],
+}
+SIGNALS = tuple(SIGNAL_GROUPS)
+FEATURES = [f for group in SIGNAL_GROUPS.values() for f in group]
+
+_AI = re.compile(
+    r"\b(ai|llm|llms|gpt|chatgpt|openai|agent|agents|rag|langchain|transformer|diffusion|"
+    r"llama|ollama|claude|gemini|embedding|embeddings|neural|ml|deep learning|"
+    r"machine learning)\b|大模型|人工智能|智能体",
+    re.I,
+)
+_TOOL = re.compile(
+    r"\b(cli|library|framework|tool|toolkit|package|parser|async|type|typing|performance|"
+    r"faster|rust|fastapi|django|flask|pandas|polars|numpy|jupyter|uv|pip|packaging)\b|"
+    r"库|工具|框架",
+    re.I,
+)
+_PYTHON = re.compile(r"python|\bpy\b|pypi|django|flask|fastapi|pandas|numpy|pytest|cpython|pep ?\d", re.I)
+LAST_ISSUES_FOR_NOVELTY = 3
+
+
+def history_text(items: pd.DataFrame) -> pd.Series:
+    """The curator's own words for each past item: zh and en titles and summaries."""
+    cols = [c for c in ("title_zh", "title_en", "summary_zh", "summary_en") if c in items]
+    text = items[cols].astype("string").fillna("").astype(str).agg(" ".join, axis=1)
+    repo = items.get("repo_key")
+    if repo is not None:
+        text = text + " " + repo.astype("string").fillna("").astype(str).str.replace(
+            r"[/._-]", " ", regex=True
+        )
+    return text
+
+
+def candidate_text(pool: pd.DataFrame) -> pd.Series:
+    """The source's own words for each candidate: title, description, domain, repo name."""
+    repo = pool["repo_key"].astype("string").fillna("").astype(str)
+    return (
+        pool["title"].astype(str)
+        + " "
+        + pool["description"].astype("string").fillna("").astype(str)
+        + " "
+        + pool["host"].astype(str)
+        + " "
+        + repo.str.replace(r"[/._-]", " ", regex=True)
+    )
+
+
+@dataclass
+class TextIndex:
+    """TF-IDF over the curator's past items (the vocabulary is his)."""
+
+    vectorizer: TfidfVectorizer
+    matrix: object  # sparse, one row per past item
+    items: pd.DataFrame
+
+    @classmethod
+    def fit(cls, items: pd.DataFrame) -> TextIndex | None:
+        if items is None or len(items) < 2:
+            return None
+        vec = TfidfVectorizer(
+            analyzer=title_tokens, min_df=1, max_df=0.5, sublinear_tf=True, dtype=np.float32
+        )
+        try:
+            matrix = vec.fit_transform(history_text(items).tolist())
+        except ValueError:  # empty vocabulary
+            return None
+        return cls(vec, matrix, items.reset_index(drop=True))
+
+    def similarity(self, texts: list[str]) -> np.ndarray:
+        """Dense (n_texts, n_items) cosine similarity (history is small: a few thousand)."""
+        x = self.vectorizer.transform(texts)
+        return np.asarray((x @ self.matrix.T).toarray(), dtype=np.float64)
+
+
+def _log(values: pd.Series) -> np.ndarray:
+    v = pd.to_numeric(values, errors="coerce").astype("float64").to_numpy()
+    v = np.where(np.isfinite(v) & (v > 0), v, 0.0)
+    return np.log1p(v)
+
+
+def _src_flag(sources: pd.Series, predicate) -> np.ndarray:  # noqa: ANN001
+    return np.array(
+        [float(any(predicate(s) for s in str(v).split(";") if s)) for v in sources]
+    )
+
+
+def build_features(
+    pool: pd.DataFrame, history_items: pd.DataFrame | None, as_of: dt.date, window_days: int
+) -> pd.DataFrame:
+    """Feature frame aligned with `pool` (same index), plus display columns.
+
+    Display columns (not model inputs): nearest_past (title of the most similar past item,
+    with its issue), nearest_sim.
+    """
+    n = len(pool)
+    f = pd.DataFrame(index=pool.index)
+    if n == 0:
+        for c in [*FEATURES, "nearest_past", "nearest_sim"]:
+            f[c] = pd.Series(dtype="float64" if c != "nearest_past" else "object")
+        return f
+    hist = history_items if history_items is not None else pd.DataFrame()
+    texts = candidate_text(pool).tolist()
+    titles = pool["title"].astype(str).tolist()
+
+    # relevance: similarity to past picks
+    index = TextIndex.fit(hist) if len(hist) else None
+    if index is not None:
+        sim = index.similarity(texts)
+        sim_title = index.similarity(titles)
+        order = np.argsort(-sim, axis=1, kind="stable")
+        top = np.take_along_axis(sim, order[:, :5], axis=1)
+        f["sim_max"] = top[:, 0]
+        f["sim_top5"] = top.mean(axis=1)
+        f["sim_title"] = sim_title.max(axis=1)
+        best = order[:, 0]
+        items = index.items
+        t_zh = items.get("title_zh", pd.Series([""] * len(items))).astype("string").fillna("")
+        t_en = items.get("title_en", pd.Series([""] * len(items))).astype("string").fillna("")
+        label = [
+            f"#{int(items['issue_no'].iat[j])} {t_zh.iat[j] or t_en.iat[j]}".strip()
+            for j in best
+        ]
+        f["nearest_past"] = label
+        f["nearest_sim"] = top[:, 0]
+        recent_issues = sorted(items["issue_no"].unique())[-LAST_ISSUES_FOR_NOVELTY:]
+        recent_cols = np.flatnonzero(items["issue_no"].isin(recent_issues).to_numpy())
+        f["recent_sim"] = sim[:, recent_cols].max(axis=1) if len(recent_cols) else 0.0
+    else:
+        for c in ("sim_max", "sim_top5", "sim_title", "nearest_sim", "recent_sim"):
+            f[c] = 0.0
+        f["nearest_past"] = ""
+    f["kw_ai"] = [float(bool(_AI.search(t))) for t in texts]
+    f["kw_tool"] = [float(bool(_TOOL.search(t))) for t in texts]
+
+    # python-ness
+    lang = pool["language"].astype("string").fillna("").str.lower()
+    f["lang_python"] = (lang == "python").astype(float).to_numpy()
+    f["lang_other"] = ((lang != "python") & (lang != "")).astype(float).to_numpy()
+    f["mentions_python"] = [float(bool(_PYTHON.search(t))) for t in texts]
+    f["is_pypi"] = (pool["host"] == "pypi.org").astype(float).to_numpy()
+
+    # momentum
+    f["log_days_trending"] = _log(pool["days_trending"])
+    pos = pd.to_numeric(pool["best_trending_position"], errors="coerce").to_numpy(float)
+    f["trend_pos"] = np.where(np.isfinite(pos), 1.0 - (np.clip(pos, 1, 25) - 1) / 25.0, 0.0)
+    f["log_stars_gained"] = _log(pool["stars_gained"])
+    f["log_stars"] = _log(pool["stars"])
+    f["log_points"] = _log(pool["points"])
+    f["log_comments"] = _log(pool["comments"])
+    f["n_sources"] = pool["n_sources"].astype(float).to_numpy()
+
+    # freshness (in window units, so a different window keeps the scale)
+    def age(col: str) -> np.ndarray:
+        d = pd.to_datetime(pool[col]).dt.date
+        return np.array([(as_of - x).days if isinstance(x, dt.date) else window_days for x in d])
+
+    f["first_age"] = age("first_seen") / max(window_days, 1)
+    f["last_age"] = age("last_seen") / max(window_days, 1)
+    f["log_prior_days"] = _log(pool["prior_days"])
+    f["new_this_week"] = ((age("first_seen") < 7) & (pool["prior_days"].to_numpy() == 0)).astype(
+        float
+    )
+
+    # source prior
+    src = pool["sources"]
+    f["src_python_weekly"] = _src_flag(src, lambda s: s.startswith("python_weekly"))
+    f["src_pycoders"] = _src_flag(src, lambda s: s.startswith("pycoders"))
+    f["src_hellogithub_py"] = _src_flag(
+        src, lambda s: s.startswith("hellogithub") and ("Python" in s or "人工智能" in s)
+    )
+    f["src_hellogithub"] = _src_flag(src, lambda s: s.startswith("hellogithub"))
+    f["src_trending_python"] = _src_flag(src, lambda s: s == "trending:python")
+    f["src_trending_other"] = _src_flag(
+        src, lambda s: s.startswith("trending:") and s not in ("trending:python", "trending:all")
+    )
+    f["src_trending_all"] = _src_flag(src, lambda s: s == "trending:all")
+    f["src_hn"] = _src_flag(src, lambda s: s.startswith("hn:"))
+    hosts = pool["host"].astype(str)
+    if len(hist):
+        host_counts = hist["host"].astype("string").fillna("").value_counts()
+        owners = (
+            hist["repo_key"].dropna().astype(str).str.split("/").str[1].str.lower().value_counts()
+        )
+        n_hist = max(len(hist), 1)
+    else:
+        host_counts = pd.Series(dtype=float)
+        owners = pd.Series(dtype=float)
+        n_hist = 1
+    hc = hosts.map(host_counts).fillna(0).to_numpy(float)
+    f["log_host_picks"] = np.where(hosts == "github.com", 0.0, np.log1p(hc))
+    owner = pool["repo_key"].astype("string").fillna("").str.split("/").str[1].str.lower()
+    f["log_owner_picks"] = np.log1p(owner.map(owners).fillna(0).to_numpy(float))
+    f["host_rate"] = hc / n_hist
+    for c in FEATURES:
+        f[c] = np.nan_to_num(f[c].astype(float), nan=0.0, posinf=0.0, neginf=0.0)
+    return f

@@ -1,0 +1,413 @@
+"""The curator's edited shortlist CSV -> decisions (pure: reads a file, no SQL).
+
+`rank --week W` writes `data/shortlists/W.csv` (via `ranking.csvio.write_csv`); the curator
+fills the `decision` column (and may change `section`, write a `note`) in a spreadsheet;
+`rank feedback FILE` calls `parse_feedback`, then `validate_ids` with the ids the database
+knows, and stores `result.decisions`. Every data row ends in exactly one place (G12,
+"0 silent drops"): `decisions` (or a decision's `duplicate_rows`), `errors`, `blank_rows`
+(an id without a decision) or `ignored_rows` (no id and nothing to apply).
+
+Keys (RELIABILITY I8)
+- Rows are identified by the `id` column only (e.g. `c-1a2b3c4d5e`). There is **no
+  fallback to the URL or the title**: a spreadsheet may rewrite both (auto-hyperlinks,
+  formulas saved as values), and a file without ids has been restructured beyond what we
+  can match safely, so `id` is a required column. The `url` cell is still read and, when
+  `validate_ids` is given an `{id: url}` mapping, a row whose URL disagrees with its id
+  (columns sorted separately) becomes a row error instead of a wrong decision.
+- Required columns: `id` and `decision`. Neither → "not a shortlist"; one missing →
+  fail-fast naming it. Optional: `week`, `section`, `note`, `url`; all other columns
+  (`rank`, `score`, `title`, …, extra ones the curator added) are ignored. Header names
+  are matched after `csvio.normalize_header` (case, spaces, dashes, a leading `'`).
+
+Decision vocabulary (`DECISION_VOCABULARY`; case-, width- and whitespace-insensitive,
+one leading `'` stripped, emoji variation selectors ignored):
+- keep: keep, k, accept, accepted, yes, y, ✓, ✔, ☑, ✅, x, +, 1, true, pick, picked, ok
+- reject: reject, rejected, no, n, ✗, ✘, ✖, ❌, -, 0, false, drop, skip
+- maybe: maybe, m, ?, later, hold
+A blank decision is "no decision" (counted in `blank_rows`, not an error; a section or
+note on such a row is not recorded, since only decisions are stored). Anything else
+is a row error. `?` in a file decoded from a legacy code page (cp1252, GBK, MacRoman…)
+is a row error too: Excel writes every character the code page lacks, such as ✓ and ✗,
+as `?`, so there `?` may be a lost tick rather than "maybe".
+
+Sections (`SECTION_ALIASES`): article, project, audio_video, hot_topic, plus common
+variants (articles, projects, repo, tool, audio/video, audio & video, podcast, video,
+hot topic, the newsletter's Chinese headings…). `Decision.section_override` is the
+normalized section the row names (None when blank); the caller compares it with the
+section it proposed. An unknown section is a row error (the decision is not applied).
+
+Rows, duplicates, weeks
+- `row_number` is the row as the spreadsheet shows it: header = 1, a quoted multi-line
+  note is one row.
+- The same id twice with identical (decision, section, note): applied once, the other
+  rows listed in `Decision.duplicate_rows`. With any difference: every row of that id is
+  a row error and none is applied. A row with an error also blocks the other rows of its
+  id (its intent is unknown). Rows of the same id with a blank decision do not count.
+- `week` cells are normalized with `IsoWeek`; a file naming another week than
+  `expected_week`, or several weeks, raises FeedbackError. A malformed week cell is a
+  row error. A file without a `week` column is accepted (its ids are checked later).
+- Empty file, header-only file, workbook renamed to `.csv`, files over 50 MB and
+  undecodable files raise FeedbackError with one line naming the file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+
+from ranking.csvio import CsvRow, clean_text, read_csv_rows, unescape
+from ranking.errors import CsvFormatError, FeedbackError, UsageError
+from ranking.weeks import IsoWeek
+
+__all__ = [
+    "DECISION_VOCABULARY",
+    "KEEP",
+    "MAYBE",
+    "REJECT",
+    "REQUIRED_COLUMNS",
+    "SECTIONS",
+    "SECTION_ALIASES",
+    "Decision",
+    "FeedbackResult",
+    "RowError",
+    "normalize_decision",
+    "normalize_section",
+    "parse_feedback",
+    "validate_ids",
+]
+
+KEEP, REJECT, MAYBE = "keep", "reject", "maybe"
+
+_KEEP_WORDS = "keep k accept accepted yes y ✓ ✔ ☑ ✅ x + 1 true pick picked ok"
+_REJECT_WORDS = "reject rejected no n ✗ ✘ ✖ ❌ - 0 false drop skip"
+_MAYBE_WORDS = "maybe m ? later hold"
+
+DECISION_VOCABULARY: dict[str, str] = {
+    **dict.fromkeys(_KEEP_WORDS.split(), KEEP),
+    **dict.fromkeys(_REJECT_WORDS.split(), REJECT),
+    **dict.fromkeys(_MAYBE_WORDS.split(), MAYBE),
+}
+
+SECTIONS = ("article", "project", "audio_video", "hot_topic")
+
+_ARTICLE_WORDS = (
+    "article articles post posts blog blog_post blog_posts tutorial tutorials news "
+    "文章 教程 文章_教程"
+)
+_PROJECT_WORDS = (
+    "project projects repo repos repository repositories tool tools library libraries "
+    "lib libs open_source 项目 开源项目 工具 开源项目_工具 项目_工具"
+)
+_AUDIO_VIDEO_WORDS = (
+    "audio_video audio_and_video audiovideo av audio video videos podcast podcasts "
+    "talk talks youtube 音视频 音频 视频 播客"
+)
+_HOT_TOPIC_WORDS = (
+    "hot_topic hot_topics hot hottopic hottopics topic topics discussion discussions "
+    "热门话题 热门 话题"
+)
+
+SECTION_ALIASES: dict[str, str] = {
+    **dict.fromkeys(_ARTICLE_WORDS.split(), "article"),
+    **dict.fromkeys(_PROJECT_WORDS.split(), "project"),
+    **dict.fromkeys(_AUDIO_VIDEO_WORDS.split(), "audio_video"),
+    **dict.fromkeys(_HOT_TOPIC_WORDS.split(), "hot_topic"),
+}
+
+REQUIRED_COLUMNS = ("id", "decision")
+_USED_COLUMNS = ("id", "decision", "week", "section", "note", "url")
+
+_WHITESPACE = re.compile(r"\s+")
+_VARIATION_SELECTORS = re.compile("[\ufe0e\ufe0f]")
+_SECTION_SEPARATORS = re.compile(r"[\s\-/&+,_]+")
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One curator decision, from the row `row_number` of the spreadsheet."""
+
+    id: str
+    url: str | None
+    decision: str  # KEEP, REJECT or MAYBE
+    section_override: str | None  # normalized section the row names; None when blank
+    note: str | None
+    row_number: int
+    duplicate_rows: tuple[int, ...] = ()  # identical rows of the same id, applied once
+
+
+@dataclass(frozen=True)
+class RowError:
+    """A row that was not applied, and why (row numbers as the spreadsheet shows them)."""
+
+    row_number: int
+    reason: str
+    id: str | None = None
+
+    def __str__(self) -> str:
+        return f"row {self.row_number}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class FeedbackResult:
+    """What a feedback file says: decisions to apply, row errors, and the counts."""
+
+    path: str
+    week: str | None
+    encoding: str
+    delimiter: str
+    decisions: list[Decision] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+    blank_rows: list[int] = field(default_factory=list)  # an id, no decision
+    ignored_rows: list[int] = field(default_factory=list)  # no id and nothing to apply
+    rows_total: int = 0  # data rows read (entirely blank lines excluded)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """keep/reject/maybe/blank/errors/duplicates/ignored/rows, for the summary line."""
+        tally = {KEEP: 0, REJECT: 0, MAYBE: 0}
+        for decision in self.decisions:
+            tally[decision.decision] += 1
+        return {
+            **tally,
+            "blank": len(self.blank_rows),
+            "errors": len(self.errors),
+            "duplicates": sum(len(d.duplicate_rows) for d in self.decisions),
+            "ignored": len(self.ignored_rows),
+            "rows": self.rows_total,
+        }
+
+    def summary(self) -> str:
+        """One line, e.g. `3 keep, 1 reject, 0 maybe, 5 undecided, 2 row errors`."""
+        c = self.counts
+        text = (
+            f"{c[KEEP]} keep, {c[REJECT]} reject, {c[MAYBE]} maybe, "
+            f"{c['blank']} undecided, {c['errors']} row errors"
+        )
+        if c["duplicates"]:
+            text += f", {c['duplicates']} duplicate rows merged"
+        return text
+
+
+def _key(cell: str) -> str:
+    text = unescape(cell.strip())
+    text = unicodedata.normalize("NFKC", text)
+    text = _VARIATION_SELECTORS.sub("", text)
+    return _WHITESPACE.sub(" ", text).strip().casefold()
+
+
+def normalize_decision(cell: str, *, legacy_encoding: bool = False) -> str | None:
+    """Map a decision cell to KEEP/REJECT/MAYBE; None when blank; ValueError otherwise."""
+    key = _key(cell)
+    if not key:
+        return None
+    if key == "?" and legacy_encoding:
+        raise ValueError(
+            "decision '?' is ambiguous: the file was saved in a legacy encoding, which "
+            "turns ✓ and ✗ into '?'; write keep, reject or maybe"
+        )
+    try:
+        return DECISION_VOCABULARY[key]
+    except KeyError:
+        raise ValueError(
+            f"unknown decision {clean_text(cell.strip())[:40]!r}: "
+            "use keep/yes/✓, reject/no/✗ or maybe/?"
+        ) from None
+
+
+def normalize_section(cell: str) -> str | None:
+    """Map a section cell to one of SECTIONS; None when blank; ValueError otherwise."""
+    key = _SECTION_SEPARATORS.sub("_", _key(cell)).strip("_")
+    if not key:
+        return None
+    key = key.replace("_and_", "_")
+    if key in SECTION_ALIASES:
+        return SECTION_ALIASES[key]
+    raise ValueError(
+        f"unknown section {clean_text(cell.strip())[:40]!r}: use one of {', '.join(SECTIONS)}"
+    )
+
+
+def _text(row: CsvRow, column: str) -> str:
+    """A cell unescaped, cleaned (G14) and stripped; '' when the column is absent."""
+    return clean_text(unescape(row.get(column, "").strip())).strip()
+
+
+def parse_feedback(
+    path: str | os.PathLike[str], expected_week: str | None = None
+) -> FeedbackResult:
+    """Parse the curator's edited shortlist into decisions and row errors.
+
+    Raises FeedbackError (one line naming the file) when the file as a whole is unusable:
+    unreadable, empty, header-only, not a shortlist, a required column missing or
+    repeated, or a `week` other than `expected_week`. UsageError if `expected_week` itself
+    is malformed.
+    """
+    expected = str(IsoWeek.parse(expected_week)) if expected_week is not None else None
+    try:
+        header, rows, meta = read_csv_rows(path)
+    except CsvFormatError as exc:
+        raise FeedbackError(str(exc)) from None
+    name = meta.path
+    _check_columns(name, header, meta.duplicate_columns)
+    if not rows:
+        raise FeedbackError(f"{name}: has a header but no rows; nothing to apply")
+
+    errors: list[RowError] = []
+    blank_rows: list[int] = []
+    ignored_rows: list[int] = []
+    by_id: dict[str, list[Decision]] = {}
+    errored: dict[str, list[int]] = {}
+    weeks: dict[str, int] = {}  # week -> first row naming it
+
+    for row in rows:
+        number = row.row_number
+        reasons: list[str] = []
+        week_cell = _text(row, "week")
+        if week_cell:
+            try:
+                weeks.setdefault(str(IsoWeek.parse(week_cell)), number)
+            except UsageError:
+                reasons.append(f"invalid week {week_cell[:20]!r}")
+        try:
+            decision = normalize_decision(
+                row.get("decision", ""), legacy_encoding=meta.legacy_encoding
+            )
+        except ValueError as exc:
+            decision = None
+            reasons.append(str(exc))
+        section = None
+        if "section" in row:
+            try:
+                section = normalize_section(row["section"])
+            except ValueError as exc:
+                reasons.append(str(exc))
+        row_id = _text(row, "id")
+        if not row_id:
+            if decision is not None or reasons:
+                reasons.insert(0, "no id, so the row cannot be matched to a candidate")
+                errors.append(RowError(number, "; ".join(reasons)))
+            else:
+                ignored_rows.append(number)
+            continue
+        if reasons:
+            errors.append(RowError(number, "; ".join(reasons), row_id))
+            errored.setdefault(row_id, []).append(number)
+            continue
+        if decision is None:
+            blank_rows.append(number)
+            continue
+        by_id.setdefault(row_id, []).append(
+            Decision(
+                id=row_id,
+                url=_text(row, "url") or None,
+                decision=decision,
+                section_override=section,
+                note=_text(row, "note") or None,
+                row_number=number,
+            )
+        )
+
+    week = _check_week(name, weeks, expected)
+    decisions: list[Decision] = []
+    for row_id, group in by_id.items():
+        rows_of_id = [d.row_number for d in group]
+        if row_id in errored:
+            bad = ", ".join(map(str, errored[row_id]))
+            errors.extend(
+                RowError(
+                    n, f"id {row_id} also in row {bad}, which has an error; not applied", row_id
+                )
+                for n in rows_of_id
+            )
+        elif len({(d.decision, d.section_override, d.note) for d in group}) == 1:
+            decisions.append(replace(group[0], duplicate_rows=tuple(rows_of_id[1:])))
+        else:
+            listed = ", ".join(map(str, rows_of_id))
+            choices = ", ".join(dict.fromkeys(d.decision for d in group))
+            errors.extend(
+                RowError(
+                    n,
+                    f"id {row_id} is in rows {listed} with conflicting decisions "
+                    f"({choices}, or a different section/note); none applied",
+                    row_id,
+                )
+                for n in rows_of_id
+            )
+    return FeedbackResult(
+        path=name,
+        week=week,
+        encoding=meta.encoding,
+        delimiter=meta.delimiter,
+        decisions=sorted(decisions, key=lambda d: d.row_number),
+        errors=sorted(errors, key=lambda e: e.row_number),
+        blank_rows=blank_rows,
+        ignored_rows=ignored_rows,
+        rows_total=len(rows),
+    )
+
+
+def _check_columns(name: str, header: list[str], duplicates: Iterable[str]) -> None:
+    present = set(header)
+    shown = ", ".join(h for h in header if h)[:200] or "none"
+    missing = [column for column in REQUIRED_COLUMNS if column not in present]
+    if len(missing) == len(REQUIRED_COLUMNS):
+        raise FeedbackError(
+            f"{name}: not a shortlist: no 'id' and no 'decision' column (columns: {shown})"
+        )
+    if missing:
+        raise FeedbackError(f"{name}: missing required column {missing[0]!r} (columns: {shown})")
+    repeated = [column for column in duplicates if column in _USED_COLUMNS]
+    if repeated:
+        raise FeedbackError(f"{name}: column {repeated[0]!r} appears more than once; keep only one")
+
+
+def _check_week(name: str, weeks: dict[str, int], expected: str | None) -> str | None:
+    if len(weeks) > 1:
+        listed = ", ".join(f"{w} (row {n})" for w, n in sorted(weeks.items()))
+        raise FeedbackError(f"{name}: mixes several weeks: {listed}")
+    if not weeks:
+        return expected
+    (week,) = weeks
+    if expected is not None and week != expected:
+        raise FeedbackError(f"{name}: is the shortlist for week {week}, not {expected}")
+    return week
+
+
+def _same_url(known: str, given: str) -> bool:
+    return known.strip().rstrip("/") == given.strip().rstrip("/")
+
+
+def validate_ids(
+    result: FeedbackResult, known_ids: Iterable[str] | Mapping[str, str | None]
+) -> FeedbackResult:
+    """Return a copy of `result` whose decisions for unknown ids are row errors instead.
+
+    `known_ids` are the ids of the week's shortlist. Given a mapping `{id: url}`, a row
+    whose non-empty `url` cell disagrees with its id's URL is a row error as well (the
+    id and the URL columns were sorted separately). `result` itself is not modified.
+    """
+    urls = known_ids if isinstance(known_ids, Mapping) else None
+    known = set(known_ids)
+    decisions: list[Decision] = []
+    errors = list(result.errors)
+    for decision in result.decisions:
+        rows = (decision.row_number, *decision.duplicate_rows)
+        reason = None
+        if decision.id not in known:
+            week = f" of week {result.week}" if result.week else ""
+            reason = f"unknown id {decision.id}: not in the shortlist{week}"
+        elif urls is not None and decision.url and urls.get(decision.id):
+            expected_url = str(urls[decision.id])
+            if not _same_url(expected_url, decision.url):
+                reason = (
+                    f"id {decision.id} is {expected_url} but the row says {decision.url}; "
+                    "were the columns sorted separately?"
+                )
+        if reason is None:
+            decisions.append(decision)
+        else:
+            errors.extend(RowError(n, reason, decision.id) for n in rows)
+    return replace(result, decisions=decisions, errors=sorted(errors, key=lambda e: e.row_number))

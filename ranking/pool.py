@@ -1,0 +1,367 @@
+"""The candidate pool of a week: window, sightings merged per item, already-featured removed.
+
+A pool is what the curator could have picked on a given day (`as_of`): every item seen in
+the `window_days` before it (inclusive), one row per item, with what its sightings tell
+(sources, first/last seen, best position, metrics over time, days on trending, star gain).
+
+Identity: a repository is one item whatever its URL (`repo_key`), anything else is its
+canonical URL; near-duplicate titles (the same story syndicated) are merged with MinHash
+LSH, sources unioned. Items already featured in a past issue are removed (by canonical
+URL, repository, or fuzzy title in zh or en, so that title-only issues count); with
+`show_featured` they are returned apart with the reason.
+
+Why only primary items count as "featured": in the archive, links that only appeared
+inside a summary were picked later as primary items more often (3 of ~300, 1%) than an
+average pool item (~0.3%), so excluding them would hide real picks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_WINDOW_DAYS = 21
+SECTIONS = ("article", "project", "audio_video", "hot_topic")
+
+# Hosts whose pages are a project (a package index, a forge) rather than an article.
+PROJECT_HOSTS = frozenset(
+    {"pypi.org", "gitlab.com", "codeberg.org", "bitbucket.org", "sourceforge.net",
+     "gitee.com", "sr.ht", "git.sr.ht", "huggingface.co"}
+)
+AUDIO_VIDEO_HOSTS = frozenset(
+    {"youtube.com", "youtu.be", "vimeo.com", "bilibili.com", "b23.tv", "talkpython.fm",
+     "pythonbytes.fm", "podcast.pythontest.com", "pythonpodcast.com", "changelog.com",
+     "soundcloud.com", "podcasts.apple.com", "open.spotify.com", "xiaoyuzhoufm.com",
+     "pyvideo.org", "ximalaya.com"}
+)
+HOT_TOPIC_HOSTS = frozenset(
+    {"v2ex.com", "news.ycombinator.com", "discuss.python.org", "lobste.rs",
+     "stackoverflow.com", "zhihu.com"}
+)
+_AV_TITLE = re.compile(r"\b(podcast|episode|\[video\]|\(video\)|talk|webinar)\b|播客|视频", re.I)
+_HOT_TITLE = re.compile(r"^(ask|tell) hn\b|^讨论|\?$|？$", re.I)
+_REDDIT_THREAD = re.compile(r"^/r/[^/]+/comments/")
+# Sources whose items are hand-picked by other curators (a strong signal, see features).
+CURATED_PREFIXES = ("python_weekly", "pycoders", "hellogithub")
+TRENDING_PREFIX = "trending:"
+
+_WORD = re.compile(r"[a-z0-9]+")
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+")
+
+
+def candidate_id(canonical: str) -> str:
+    """Stable row id: `c-` + the first 10 hex digits of sha1(canonical URL)."""
+    return "c-" + hashlib.sha1(canonical.encode("utf-8")).hexdigest()[:10]
+
+
+def title_tokens(text: str) -> list[str]:
+    """Lowercase latin words plus CJK character bigrams: shingles for zh and en alike."""
+    text = (text or "").lower()
+    tokens = _WORD.findall(text)
+    for run in _CJK.findall(text):
+        if len(run) == 1:
+            tokens.append(run)
+        tokens.extend(run[i : i + 2] for i in range(len(run) - 1))
+    return tokens
+
+
+def normalize_title(text: str) -> str:
+    """A title reduced to its words (for fuzzy comparison across sources and languages)."""
+    return " ".join(title_tokens(text))
+
+
+def classify_section(
+    host: str, repo_key: str | None, title: str, canonical: str, hints: set[str]
+) -> str:
+    """project | article | audio_video | hot_topic for one merged item.
+
+    `hints` are the sections its sightings carried (a crawler parser or the dataset's page
+    section); the URL decides first because it is the most reliable.
+    """
+    host = host or ""
+    path = re.sub(r"^https?://[^/]+", "", canonical or "")
+    title = title or ""
+    if host in AUDIO_VIDEO_HOSTS or host.endswith(".podbean.com") or "audio_video" in hints:
+        return "audio_video"
+    if repo_key or host in PROJECT_HOSTS or "project" in hints:
+        return "project"
+    if (
+        host in HOT_TOPIC_HOSTS
+        or (host == "reddit.com" and _REDDIT_THREAD.match(path))
+        or "hot_topic" in hints
+        or _HOT_TITLE.search(title.strip())
+    ):
+        return "hot_topic"
+    if _AV_TITLE.search(title):
+        return "audio_video"
+    return "article"
+
+
+@dataclass
+class Pool:
+    """The pool of one day: `frame` (candidates), `featured` (removed, with the reason)."""
+
+    as_of: dt.date
+    window_days: int
+    frame: pd.DataFrame
+    featured: pd.DataFrame
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+POOL_COLUMNS = [
+    "id", "key", "canonical_url", "url", "repo_key", "host", "title", "description",
+    "section", "sources", "n_sources", "kinds", "member_urls", "first_seen", "last_seen",
+    "days_seen", "days_trending", "days_trending_python", "best_position",
+    "best_trending_position", "stars", "stars_gained", "stars_period_max", "forks",
+    "points", "comments", "language", "in_curated", "prior_first_seen", "prior_days",
+]
+
+
+def _source_priority(source: str) -> int:
+    # Which sighting's title to show: a human-written headline beats `owner/repo`.
+    if source.startswith(("hn:", "python_weekly", "pycoders")):
+        return 0
+    if source.startswith("hellogithub"):
+        return 1
+    if source.startswith(TRENDING_PREFIX):
+        return 3
+    return 2
+
+
+def _item_key(frame: pd.DataFrame) -> pd.Series:
+    repo = frame["repo_key"].astype("string")
+    return repo.fillna(frame["canonical_url"].astype("string")).astype(str)
+
+
+def _near_duplicate_groups(titles: pd.Series, repo_keys: pd.Series, threshold: float) -> dict:
+    """Map item key -> representative key for items whose titles are near-duplicates."""
+    from datasketch import MinHash, MinHashLSH
+
+    keys: list[str] = []
+    shingles: list[list[bytes]] = []
+    for key, title in titles.items():
+        if isinstance(repo_keys.get(key), str):
+            continue  # a repository is identified by its repo_key, never by its title
+        tokens = sorted(set(title_tokens(title)))
+        if len(tokens) < 4:
+            continue
+        keys.append(key)
+        shingles.append([t.encode("utf-8") for t in tokens])
+    if len(keys) < 2:
+        return {}
+    hashes = MinHash.bulk(shingles, num_perm=64, seed=7)
+    lsh = MinHashLSH(threshold=threshold, num_perm=64)
+    parent = {k: k for k in keys}
+
+    def find(k: str) -> str:
+        while parent[k] != k:
+            parent[k] = parent[parent[k]]
+            k = parent[k]
+        return k
+
+    for key, mh in zip(keys, hashes, strict=True):
+        for other in sorted(lsh.query(mh)):
+            a, b = find(key), find(other)
+            if a != b:
+                # The smaller key wins: the result does not depend on the insertion order.
+                parent[max(a, b)] = min(a, b)
+        lsh.insert(key, mh)
+    return {k: find(k) for k in keys if find(k) != k}
+
+
+def merge_sightings(
+    sightings: pd.DataFrame, near_dup_threshold: float = 0.8
+) -> pd.DataFrame:
+    """One row per item (repository or canonical URL, near-duplicates merged)."""
+    if sightings is None or sightings.empty:
+        return pd.DataFrame(columns=[c for c in POOL_COLUMNS if not c.startswith("prior_")])
+    s = sightings.copy()
+    s["seen_date"] = pd.to_datetime(s["seen_date"]).dt.date
+    s["key"] = _item_key(s)
+    s["title"] = s["title"].astype("string").fillna("").astype(str)
+    s["description"] = s["description"].astype("string").fillna("").astype(str)
+    s["prio"] = s["source"].map(_source_priority)
+    # Representative title per key: best source priority, latest day, then text.
+    s = s.sort_values(["key", "prio", "seen_date", "title"], ascending=[True, True, False, True])
+    first_titles = s.drop_duplicates("key").set_index("key")["title"]
+    repo_of = s.dropna(subset=["repo_key"]).drop_duplicates("key").set_index("key")["repo_key"]
+    mapping = _near_duplicate_groups(first_titles, repo_of, near_dup_threshold)
+    if mapping:
+        s["key"] = s["key"].map(lambda k: mapping.get(k, k))
+        s = s.sort_values(
+            ["key", "prio", "seen_date", "title"], ascending=[True, True, False, True]
+        )
+    for column in ("position", "stars", "stars_period", "forks", "points", "comments"):
+        s[column] = pd.to_numeric(s[column], errors="coerce").astype("float64")
+    s["trending"] = s["source"].str.startswith(TRENDING_PREFIX)
+    s["trending_python"] = s["source"] == "trending:python"
+    g = s.groupby("key", sort=True)
+    head = g.head(1).set_index("key")
+    out = pd.DataFrame(index=head.index)
+    out["title"] = head["title"]
+    out["url"] = head["url"].astype(str)
+    out["repo_key"] = g["repo_key"].agg(lambda x: x.dropna().min() if x.notna().any() else None)
+    canon = head["canonical_url"].astype(str)
+    out["canonical_url"] = np.where(
+        out["repo_key"].notna(), "https://" + out["repo_key"].fillna(""), canon
+    )
+    out["host"] = head["host"].astype("string").fillna("").astype(str)
+    desc = s.assign(dlen=s["description"].str.len()).sort_values(
+        ["key", "dlen", "description"], ascending=[True, False, True]
+    )
+    out["description"] = desc.drop_duplicates("key").set_index("key")["description"]
+    out["sources"] = g["source"].agg(lambda x: ";".join(sorted(set(x))))
+    out["n_sources"] = g["source"].nunique()
+    out["kinds"] = g["kind"].agg(lambda x: ";".join(sorted(set(x.dropna().astype(str)))))
+    out["member_urls"] = g["canonical_url"].agg(lambda x: sorted(set(x)))
+    out["hints"] = g["section"].agg(lambda x: set(x.dropna().astype(str)))
+    out["first_seen"] = g["seen_date"].min()
+    out["last_seen"] = g["seen_date"].max()
+    out["days_seen"] = g["seen_date"].nunique()
+    tr = s[s["trending"]]
+    out["days_trending"] = tr.groupby("key")["seen_date"].nunique()
+    out["days_trending_python"] = s[s["trending_python"]].groupby("key")["seen_date"].nunique()
+    out["best_position"] = g["position"].min()
+    out["best_trending_position"] = tr.groupby("key")["position"].min()
+    # Stars: the last snapshot; the gain is last - first snapshot inside the window, or
+    # the page's own "stars today" when only one snapshot exists.
+    st = s.dropna(subset=["stars"]).sort_values(["key", "seen_date"])
+    sg = st.groupby("key")["stars"]
+    out["stars"] = sg.last()
+    gained = (sg.last() - sg.first()).clip(lower=0)
+    out["stars_period_max"] = g["stars_period"].max()
+    out["stars_gained"] = np.fmax(gained.reindex(out.index), out["stars_period_max"])
+    out["forks"] = g["forks"].max()
+    out["points"] = g["points"].max()
+    out["comments"] = g["comments"].max()
+    lang = s.dropna(subset=["language"])
+    out["language"] = lang.groupby("key")["language"].agg(
+        lambda x: x.astype(str).str.lower().value_counts().sort_index().idxmax()
+    )
+    out["in_curated"] = g["source"].agg(lambda x: any(v.startswith(CURATED_PREFIXES) for v in x))
+    for column in ("days_trending", "days_trending_python"):
+        out[column] = out[column].fillna(0).astype(int)
+    out["section"] = [
+        classify_section(h, r if isinstance(r, str) else None, t, c, hints)
+        for h, r, t, c, hints in zip(
+            out["host"], out["repo_key"], out["title"], out["canonical_url"], out["hints"],
+            strict=True,
+        )
+    ]
+    out["id"] = out["canonical_url"].map(candidate_id)
+    out = out.drop(columns=["hints"]).reset_index()
+    return out
+
+
+def _featured_index(history_items: pd.DataFrame) -> tuple[dict, dict, list, list]:
+    urls: dict[str, int] = {}
+    repos: dict[str, int] = {}
+    titles: list[str] = []
+    title_issue: list[int] = []
+    if history_items is None or history_items.empty:
+        return urls, repos, titles, title_issue
+    items = history_items.sort_values(["issue_no", "item_no"])
+    for row in items.itertuples(index=False):
+        issue = int(row.issue_no)
+        cu = getattr(row, "canonical_url", None)
+        if isinstance(cu, str) and cu:
+            urls.setdefault(cu, issue)
+        rk = getattr(row, "repo_key", None)
+        if isinstance(rk, str) and rk:
+            repos.setdefault(rk, issue)
+        for col in ("title_zh", "title_en"):
+            t = getattr(row, col, None)
+            norm = normalize_title(t) if isinstance(t, str) else ""
+            if len(norm) >= 12:
+                titles.append(norm)
+                title_issue.append(issue)
+    return urls, repos, titles, title_issue
+
+
+def featured_matches(
+    frame: pd.DataFrame, history_items: pd.DataFrame, fuzzy_threshold: float = 92.0
+) -> pd.DataFrame:
+    """For each pool row, the past issue that featured it and why (`url`, `repo`, `title`).
+
+    Returns a frame indexed like `frame` with columns featured_issue (float, NaN when not
+    featured) and featured_reason ("" when not featured).
+    """
+    from rapidfuzz import fuzz, process
+
+    issue = np.full(len(frame), np.nan)
+    reason = np.array([""] * len(frame), dtype=object)
+    urls, repos, titles, title_issue = _featured_index(history_items)
+    if len(frame) == 0:
+        return pd.DataFrame({"featured_issue": issue, "featured_reason": reason}, index=frame.index)
+    for i, (members, rk) in enumerate(zip(frame["member_urls"], frame["repo_key"], strict=True)):
+        hits = sorted(urls[u] for u in members if u in urls)
+        if hits:
+            issue[i], reason[i] = hits[0], f"url featured in #{hits[0]}"
+        elif isinstance(rk, str) and rk in repos:
+            issue[i], reason[i] = repos[rk], f"repository featured in #{repos[rk]}"
+    if titles:
+        todo = [i for i in range(len(frame)) if not reason[i]]
+        norms = [normalize_title(frame["title"].iat[i]) for i in todo]
+        keep = [(i, n) for i, n in zip(todo, norms, strict=True) if len(n) >= 12]
+        if keep:
+            scores = process.cdist(
+                [n for _, n in keep], titles, scorer=fuzz.ratio, score_cutoff=fuzzy_threshold,
+                dtype=np.uint8, workers=1,
+            )
+            for row, (i, _) in enumerate(keep):
+                j = int(np.argmax(scores[row]))
+                if scores[row, j] >= fuzzy_threshold:
+                    issue[i] = title_issue[j]
+                    reason[i] = f"title ~{int(scores[row, j])}% of an item in #{title_issue[j]}"
+    return pd.DataFrame({"featured_issue": issue, "featured_reason": reason}, index=frame.index)
+
+
+def build_pool(
+    sightings: pd.DataFrame,
+    history_items: pd.DataFrame | None,
+    as_of: dt.date,
+    window_days: int = DEFAULT_WINDOW_DAYS,
+    prior_stats: pd.DataFrame | None = None,
+    *,
+    near_dup_threshold: float = 0.8,
+    fuzzy_threshold: float = 92.0,
+) -> Pool:
+    """The pool of `as_of`: sightings in (as_of - window_days, as_of], merged, not featured.
+
+    `sightings` may hold more days than the window (they are filtered here);
+    `history_items` must be the items of issues published before `as_of`;
+    `prior_stats` (key, prior_first_seen, prior_days) describes sightings before the window.
+    """
+    start = as_of - dt.timedelta(days=window_days - 1)
+    s = sightings
+    if s is not None and not s.empty:
+        days = pd.to_datetime(s["seen_date"]).dt.date
+        s = s[(days >= start) & (days <= as_of)]
+    merged = merge_sightings(s, near_dup_threshold)
+    if prior_stats is not None and not prior_stats.empty and not merged.empty:
+        ps = prior_stats.set_index("key")
+        merged["prior_first_seen"] = merged["key"].map(ps["prior_first_seen"])
+        merged["prior_days"] = merged["key"].map(ps["prior_days"]).fillna(0).astype(int)
+    else:
+        merged["prior_first_seen"] = pd.NaT
+        merged["prior_days"] = 0
+    merged = merged[POOL_COLUMNS]
+    fm = featured_matches(merged, history_items, fuzzy_threshold)
+    featured_mask = fm["featured_reason"] != ""
+    featured = pd.concat([merged[featured_mask], fm[featured_mask]], axis=1)
+    frame = merged[~featured_mask].sort_values(["section", "key"]).reset_index(drop=True)
+    counts = {
+        "sightings": 0 if s is None else len(s),
+        "items": len(merged),
+        "featured": int(featured_mask.sum()),
+        "pool": len(frame),
+    }
+    return Pool(as_of, window_days, frame, featured.reset_index(drop=True), counts)

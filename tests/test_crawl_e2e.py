@@ -1,0 +1,560 @@
+"""End to end: the real `crawl` command against crawler.replay on 127.0.0.1.
+
+The local web is built at test time from the real recorded bodies in
+../shared/fixtures/real-web (copied into a temporary folder, never committed) plus
+tests/fixtures/crawl/web/routes.toml. Every test runs `python -m crawler.cli` in a
+subprocess (one Scrapy reactor per process, as in production) with the socket guard on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from crawler.replay import ReplayServer
+from tests.conftest import require_shared
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = REPO / "tests" / "fixtures" / "crawl"
+REAL_DIRS = (
+    "feeds",
+    "podcasts",
+    "github-api",
+    "github-trending",
+    "hackernews",
+    "lobsters",
+    "reddit",
+    "pypi",
+    "articles",
+)
+MAIN_SOURCES = [
+    "pypy-blog",
+    "pychina-weekly",
+    "talk-python",
+    "cpython-releases",
+    "github-trending-python",
+    "hn-python",
+    "hn-local",
+    "lobsters-python",
+    "reddit-python",
+    "pypi-asgiref",
+    "gh-cli",
+    "pybites-ast",
+]
+
+
+def _env(base: str, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("GITHUB_TOKEN", "RADAR_DB")}
+    env.update(
+        RADAR_ALLOW_HOSTS="127.0.0.1",
+        RADAR_DOWNLOAD_DELAY="0",
+        RADAR_DOWNLOAD_TIMEOUT="3",
+        RADAR_GITHUB_API=f"{base}/api",
+        RADAR_SOCKET_GUARD="1",
+        PYTHONWARNINGS="error::DeprecationWarning:crawler",
+    )
+    env.update(extra)
+    return env
+
+
+def crawl(args: list[str], base: str, *, timeout: float = 120, **env: str):
+    """Run the real command; returns the CompletedProcess (text mode)."""
+    return subprocess.run(
+        [sys.executable, "-m", "crawler.cli", *args],
+        cwd=REPO,
+        env=_env(base, **env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def sources_file(tmp_path: Path, base: str, template: str | None = None) -> Path:
+    text = template if template is not None else (FIXTURES / "sources.toml").read_text("utf-8")
+    path = tmp_path / "sources.toml"
+    path.write_text(text.replace("{base}", base), "utf-8")
+    return path
+
+
+def db_rows(db: Path, sql: str, params=()):
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute(sql, list(params)).fetchall()
+    finally:
+        con.close()
+
+
+@pytest.fixture(scope="module")
+def web(tmp_path_factory):
+    real = require_shared("fixtures", "real-web")
+    root = tmp_path_factory.mktemp("web")
+    shutil.copytree(FIXTURES / "web", root, dirs_exist_ok=True)
+    for name in REAL_DIRS:
+        shutil.copytree(real / name, root / "real" / name)
+    server = ReplayServer(root)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def empty_web(tmp_path):
+    server = ReplayServer(None)
+    server.start()
+    yield server
+    server.stop()
+
+
+# --- the main run: every source kind, then a second run with validators -------------------
+
+
+def test_every_kind_gives_the_expected_candidates_and_a_rerun_gets_304s(web, tmp_path):
+    base = web.base_url
+    srcs = sources_file(tmp_path, base)
+    data = tmp_path / "data"
+    db = data / "radar.duckdb"
+    first = crawl(["--sources", str(srcs), "--data-dir", str(data)], base)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "12 sources: 12 ok, 0 not modified, 0 failed" in first.stdout
+    assert "Traceback" not in first.stderr
+
+    per_source = dict(
+        db_rows(db, "SELECT source, items FROM fetch_log WHERE status = 'ok' ORDER BY source")
+    )
+    assert per_source == {
+        "pypy-blog": 10,
+        "pychina-weekly": 97,
+        "talk-python": 200,
+        "cpython-releases": 10,
+        "github-trending-python": 20,
+        "hn-python": 30,
+        "hn-local": 2,
+        "lobsters-python": 25,
+        "reddit-python": 3,
+        "pypi-asgiref": 1,
+        "gh-cli": 1,
+        "pybites-ast": 1,
+        "_github_api": 1,
+        "_article_pages": 2,
+    }
+    counts = {
+        t: db_rows(db, f"SELECT count(*) FROM {t}")[0][0]
+        for t in ("candidates", "sightings", "fetch_log", "raw_files")
+    }
+    # 400 source items + 1 star snapshot + 2 article pages; the flood guard keeps 30 of
+    # pychina (97) and talk-python (200) in the pool, the rest is history only.
+    assert counts == {"candidates": 163, "sightings": 403, "fetch_log": 14, "raw_files": 1}
+    history = db_rows(
+        db,
+        "SELECT source, count(*) FROM sightings WHERE json_extract(extra, '$.history_only') "
+        "= 'true' GROUP BY source ORDER BY source",
+    )
+    assert history == [("pychina-weekly", 67), ("talk-python", 170)]
+
+    titles = {r[0]: r[1] for r in db_rows(db, "SELECT canonical_url, title FROM candidates")}
+    assert (
+        titles["https://pypy.org/posts/2026/07/moving-linux-builds-to-glibc228.html"]
+        == "Moving linux builds to GLIBC==2.28"
+    )
+    assert (
+        titles["https://talkpython.fm/episodes/show/418/how-to-keep-a-secret-in-python-apps"]
+        == "#418: How To Keep A Secret in Python Apps"
+    )
+    assert (
+        titles["https://seanhelvey.com/tools-and-their-tools"] == "AI Mania: From Tulips to Tokens"
+    )
+    assert "https://github.com/alishahryar1/free-claude-code" in titles
+    assert titles["https://github.com/cli/cli"] == "cli/cli"
+    # Our own dated star snapshot from the GitHub REST API (repo seen in a releases feed).
+    snap = db_rows(
+        db,
+        "SELECT canonical_url, stars, seen_date FROM sightings WHERE source = '_github_api'",
+    )
+    assert snap[0][:2] == ("https://github.com/python/cpython", 59052) and snap[0][2]
+    trending = db_rows(
+        db,
+        "SELECT stars, position, repo_key FROM sightings WHERE source = 'github-trending-python' "
+        "ORDER BY position LIMIT 1",
+    )
+    assert trending[0][1] == 1 and trending[0][0] > 0
+    assert trending[0][2] == "github.com/alishahryar1/free-claude-code"
+    # Article pages of the aggregator's local links were fetched for metadata.
+    pages = db_rows(db, "SELECT url FROM sightings WHERE source = '_article_pages' ORDER BY 1")
+    assert [p[0].rsplit("/", 1)[1] for p in pages] == [
+        "pybites-ast-intro-2021.html",
+        "pypy-blog-toy-load-store-2025-12.html",
+    ]
+    # Raw file: header, candidates, one fetch record per source, trailer.
+    raw_files = sorted((data / "raw").glob("*.jsonl"))
+    assert len(raw_files) == 1
+    kinds = [json.loads(line)["type"] for line in raw_files[0].read_text("utf-8").splitlines()]
+    assert kinds[0] == "run" and kinds[-1] == "run_end"
+    assert kinds.count("fetch") == 14 and kinds.count("candidate") == 403
+
+    web.clear_log()
+    second = crawl(["--sources", str(srcs), "--data-dir", str(data)], base)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "12 ok" not in second.stdout and "4 not modified, 0 failed" in second.stdout
+    sent = {r.path: r.headers for r in web.requests}
+    assert sent["/feeds/pypy.xml"].get("If-None-Match") == '"pypy-v1"'
+    assert sent["/feeds/pychina.xml"].get("If-Modified-Since") == "Sat, 31 Jan 2026 00:00:00 GMT"
+    assert "WeeklyRadar" in sent["/feeds/pypy.xml"]["User-Agent"]
+    not_modified = db_rows(
+        db, "SELECT source FROM fetch_log WHERE status = 'not_modified' ORDER BY source"
+    )
+    assert [r[0] for r in not_modified] == [
+        "cpython-releases",
+        "pychina-weekly",
+        "pypy-blog",
+        "talk-python",
+    ]
+    again = {t: db_rows(db, f"SELECT count(*) FROM {t}")[0][0] for t in ("candidates", "sightings")}
+    assert again == {"candidates": 163, "sightings": 403}  # same night: no duplicates
+
+    status = crawl(["status", "--sources", str(srcs), "--data-dir", str(data), "--json"], base)
+    assert status.returncode == 0
+    rows = {r["source"]: r for r in json.loads(status.stdout)}
+    assert rows["pypy-blog"]["rate_304"] == 0.5 and rows["pypy-blog"]["consecutive_failures"] == 0
+    assert rows["broken-hang"]["fetches"] == 0
+
+
+# --- faults -----------------------------------------------------------------------------------
+
+
+def test_broken_sources_do_not_stop_the_others_and_show_in_status(web, tmp_path):
+    base = web.base_url
+    srcs = sources_file(tmp_path, base)
+    data = tmp_path / "data"
+    names = ["pypy-blog", "broken-hang", "broken-500", "broken-bomb", "broken-html", "broken-dns"]
+    args = ["--sources", str(srcs), "--data-dir", str(data), "--progress", "never"]
+    for name in names:
+        args += ["--source", name]
+    started = time.monotonic()
+    result = crawl(args, base, RADAR_DOWNLOAD_TIMEOUT="2")
+    assert time.monotonic() - started < 60
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert "1 ok, 0 not modified, 5 failed" in result.stdout
+    for name in names[1:]:
+        assert f"  {name}: " in result.stderr
+    assert "took longer than 2.0 seconds" in result.stderr  # hang
+    assert "HTTP 500" in result.stderr
+    assert "exceeded DOWNLOAD_MAXSIZE" in result.stderr  # gzip bomb
+    assert "not_a_feed" in result.stderr  # HTML instead of XML
+    assert "broken-dns: IgnoreRequest: robots.txt unreachable" in result.stderr  # *.invalid.
+    assert "Traceback" not in result.stderr
+    db = data / "radar.duckdb"
+    assert db_rows(db, "SELECT count(*) FROM sightings WHERE source = 'pypy-blog'")[0][0] == 10
+
+    status = crawl(["status", "--sources", str(srcs), "--data-dir", str(data)], base)
+    assert status.returncode == 0
+    lines = {line.split("\t")[0]: line.split("\t") for line in status.stdout.splitlines()}
+    assert lines["broken-500"][2] == "1" and lines["broken-500"][5] == "FAILING"
+    assert lines["broken-500"][6] == "HTTP 500"
+    assert lines["pypy-blog"][2] == "0" and lines["pypy-blog"][3] == "10"
+
+
+def test_kill_9_loses_nothing_written_and_the_next_run_completes(web, tmp_path):
+    base = web.base_url
+    srcs = sources_file(tmp_path, base)
+    data = tmp_path / "data"
+    args = ["--sources", str(srcs), "--data-dir", str(data), "--source", "pypy-blog"]
+    args += ["--source", "slow-feed", "--progress", "never"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "crawler.cli", *args],
+        cwd=REPO,
+        env=_env(base, RADAR_DOWNLOAD_TIMEOUT="90"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        written = 0
+        while time.monotonic() < deadline:
+            files = list((data / "raw").glob("*.jsonl")) if (data / "raw").exists() else []
+            if files:
+                text = files[0].read_text("utf-8")
+                written = text.count('"type":"fetch"')
+                if written >= 1:  # pypy-blog done, slow-feed still waiting
+                    break
+            time.sleep(0.1)
+        assert written == 1
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+    killed_file = next((data / "raw").glob("*.jsonl"))
+    lines = killed_file.read_text("utf-8").splitlines()
+    assert all(json.loads(line) for line in lines)  # every written line is complete
+    assert sum('"type":"candidate"' in line for line in lines) == 10
+    assert not any('"type":"run_end"' in line for line in lines)
+
+    again = crawl(args, base)  # the lock died with the process; slow-feed answers now
+    assert again.returncode == 0, again.stderr[-3000:]
+    db = data / "radar.duckdb"
+    assert db_rows(db, "SELECT count(*) FROM raw_files")[0][0] == 2
+    by_source = dict(db_rows(db, "SELECT source, count(*) FROM sightings GROUP BY source"))
+    assert by_source == {"pypy-blog": 10, "slow-feed": 20}
+
+
+def test_second_crawl_exits_75_at_once_naming_the_pid(web, tmp_path):
+    from crawler.runner import acquire_lock
+
+    data = tmp_path / "data"
+    lock = acquire_lock(data)
+    timings = []
+    try:
+        for _ in range(3):  # best of 3: a loaded CI box must not make this flaky
+            started = time.monotonic()
+            result = crawl(["--data-dir", str(data), "--source", "real-python"], web.base_url)
+            timings.append(time.monotonic() - started)
+            assert result.returncode == 75
+            assert f"PID {os.getpid()}" in result.stderr
+    finally:
+        lock.release()
+    assert min(timings) < 1.0, timings
+    assert not (data / "raw").exists()
+
+
+def test_a_busy_database_defers_the_data_to_the_next_ingest(web, tmp_path):
+    base = web.base_url
+    srcs = sources_file(tmp_path, base)
+    data = tmp_path / "data"
+    db = data / "radar.duckdb"
+    from ranking.store import connect
+
+    connect(db).close()
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1], read_only=True); "
+            "print('ok', flush=True); time.sleep(120)",
+            str(db),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "ok"
+        result = crawl(
+            ["--sources", str(srcs), "--data-dir", str(data), "--source", "pypy-blog"], base
+        )
+    finally:
+        holder.kill()
+        holder.wait()
+        holder.stdout.close()
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "database busy, data will land at the next ingest" in result.stderr
+    assert f"PID {holder.pid}" in result.stderr
+    assert db_rows(db, "SELECT count(*) FROM sightings")[0][0] == 0
+    ingest = crawl(["ingest", "--data-dir", str(data)], base)
+    assert ingest.returncode == 0, ingest.stderr
+    assert db_rows(db, "SELECT count(*) FROM sightings")[0][0] == 10
+
+
+def test_an_unusable_database_exits_3_and_keeps_the_raw_file(web, tmp_path):
+    base = web.base_url
+    srcs = sources_file(tmp_path, base)
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "radar.duckdb").write_bytes(b"this is not a duckdb file" * 1000)
+    result = crawl(["--sources", str(srcs), "--data-dir", str(data), "--source", "pypy-blog"], base)
+    assert result.returncode == 3, result.stderr[-3000:]
+    assert "store unavailable" in result.stderr and "Traceback" not in result.stderr
+    raw = list((data / "raw").glob("*.jsonl"))
+    assert len(raw) == 1 and raw[0].read_text("utf-8").count('"type":"candidate"') == 10
+
+
+def test_usage_and_config_errors_exit_2(web, tmp_path):
+    base = web.base_url
+    srcs = sources_file(tmp_path, base)
+    data = tmp_path / "data"
+    unknown = crawl(["--sources", str(srcs), "--data-dir", str(data), "--source", "nope"], base)
+    assert unknown.returncode == 2 and "unknown source 'nope'" in unknown.stderr
+    missing = crawl(["--sources", str(tmp_path / "missing.toml"), "--data-dir", str(data)], base)
+    assert missing.returncode == 2 and "cannot read" in missing.stderr
+    bad_option = crawl(["--frobnicate"], base)
+    assert bad_option.returncode == 2
+    assert not (data / "raw").exists()
+
+
+# --- the address guard is really installed (process-level resolver) ---------------------------
+
+ONE_FEED = """
+[[source]]
+name = "local-feed"
+kind = "feed"
+url = "{url}"
+"""
+
+
+def test_guard_blocks_loopback_without_the_env_allow_list(web, tmp_path):
+    srcs = tmp_path / "s.toml"
+    srcs.write_text(
+        "".join(
+            ONE_FEED.format(
+                url=web.base_url.replace("127.0.0.1", host) + "/feeds/pypy.xml"
+            ).replace("local-feed", f"via-{name}")
+            for name, host in (("ip", "127.0.0.1"), ("name", "localhost"), ("short", "127.1"))
+        ),
+        "utf-8",
+    )
+    web.clear_log()
+    result = crawl(
+        ["--sources", str(srcs), "--data-dir", str(tmp_path / "blocked"), "--no-ingest"],
+        web.base_url,
+        RADAR_ALLOW_HOSTS="",
+    )
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "0 ok, 0 not modified, 3 failed" in result.stdout
+    assert "localhost -> 127.0.0.1 is not a public address" in result.stderr  # the resolver
+    assert web.hits() == 0, [r.path for r in web.requests]
+    # The same crawl with the allow list fetches the feed.
+    srcs.write_text(ONE_FEED.format(url=web.base_url + "/feeds/pypy.xml"), "utf-8")
+    allowed = crawl(
+        ["--sources", str(srcs), "--data-dir", str(tmp_path / "ok"), "--no-ingest"],
+        web.base_url,
+    )
+    assert allowed.returncode == 0, allowed.stderr[-2000:]
+    assert web.hits("/feeds/pypy.xml") == 1
+
+
+def test_redirect_from_an_allowed_host_to_localhost_is_blocked(empty_web, tmp_path):
+    server = empty_web
+    port = server.port
+    server.add_route(
+        "/public-page", fault="redirect", location=f"http://localhost:{port}/internal-admin"
+    )
+    server.add_route("/internal-admin", body="secret admin page")
+    srcs = tmp_path / "s.toml"
+    srcs.write_text(ONE_FEED.format(url=server.url("/public-page")), "utf-8")
+    result = crawl(
+        ["--sources", str(srcs), "--data-dir", str(tmp_path / "d"), "--no-ingest"],
+        server.base_url,
+        RADAR_ALLOW_HOSTS="127.0.0.1",
+    )
+    assert result.returncode == 1
+    assert server.hits("/public-page") == 1
+    assert server.hits("/internal-admin") == 0
+    assert "localhost -> 127.0.0.1 is not a public address" in result.stderr
+
+
+# --- politeness -----------------------------------------------------------------------------
+
+
+def test_robots_5xx_disallows_the_host_for_this_run(empty_web, tmp_path):
+    server = empty_web
+    server.add_route("/robots.txt", fault="status", status=503)
+    server.add_route("/feed.xml", body="<rss><channel><title>x</title></channel></rss>")
+    srcs = tmp_path / "s.toml"
+    srcs.write_text(ONE_FEED.format(url=server.url("/feed.xml")), "utf-8")
+    result = crawl(
+        # --progress always: the rich display, even without a terminal.
+        ["--sources", str(srcs), "--data-dir", str(tmp_path / "d"), "--progress", "always"],
+        server.base_url,
+    )
+    assert result.returncode == 1
+    assert "local-feed: IgnoreRequest: robots.txt answered HTTP 503: host" in result.stderr
+    assert server.hits("/robots.txt") >= 1 and server.hits("/feed.xml") == 0
+
+
+def _feed(n: int, base: str) -> str:
+    items = "".join(
+        f"<item><title>Post {i}</title><link>{base}/post/{i}</link>"
+        f"<pubDate>Fri, 20 Nov 2026 0{i % 10}:00:00 GMT</pubDate></item>"
+        for i in range(n)
+    )
+    return (
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>{items}</channel></rss>'
+    )
+
+
+TWO_FEEDS = """
+[[source]]
+name = "feed-one"
+kind = "feed"
+url = "{base}/one.xml"
+
+[[source]]
+name = "feed-two"
+kind = "feed"
+url = "{base}/two.xml"
+"""
+
+
+def test_crawl_delay_spaces_requests_to_the_host(empty_web, tmp_path):
+    server = empty_web
+    server.add_route("/robots.txt", body="User-agent: *\nCrawl-delay: 2\n")
+    server.add_route("/one.xml", body=_feed(2, "https://one.example"))
+    server.add_route("/two.xml", body=_feed(2, "https://two.example"))
+    srcs = sources_file(tmp_path, server.base_url, TWO_FEEDS)
+    result = crawl(
+        ["--sources", str(srcs), "--data-dir", str(tmp_path / "d"), "--no-ingest"],
+        server.base_url,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    times = sorted(r.time for r in server.requests if r.path in ("/one.xml", "/two.xml"))
+    assert len(times) == 2 and times[1] - times[0] >= 1.9
+
+
+def test_retry_after_backs_off_then_succeeds(empty_web, tmp_path):
+    server = empty_web
+    server.add_route(
+        "/one.xml",
+        body=_feed(3, "https://one.example"),
+        sequence=[{"fault": "status", "status": 429, "retry_after": 2}, {}],
+    )
+    server.add_route("/two.xml", fault="status", status=503, retry_after=86400)
+    srcs = sources_file(tmp_path, server.base_url, TWO_FEEDS)
+    result = crawl(
+        ["--sources", str(srcs), "--data-dir", str(tmp_path / "d"), "--no-ingest"],
+        server.base_url,
+    )
+    assert result.returncode == 1
+    hits = [r.time for r in server.requests if r.path == "/one.xml"]
+    assert len(hits) == 2 and hits[1] - hits[0] >= 1.9
+    assert "feed-one" not in result.stderr.split("failed sources:")[-1]
+    assert "feed-two: HTTP 503 (Retry-After 86400)" in result.stderr
+    assert server.hits("/two.xml") == 1  # dropped for the night, not retried
+
+
+def test_github_rate_limit_stops_metadata_requests(empty_web, tmp_path):
+    server = empty_web
+    links = "".join(
+        f'<entry><title>r{i}</title><link href="https://github.com/o/r{i}"/>'
+        f"<id>t{i}</id><updated>2026-11-20T00:00:00Z</updated></entry>"
+        for i in range(8)
+    )
+    server.add_route(
+        "/repos.atom",
+        body=f'<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>{links}</feed>',
+    )
+    for i in range(8):
+        server.add_route(
+            f"/api/repos/o/r{i}",
+            fault="status",
+            status=403,
+            headers={"X-RateLimit-Remaining": "0"},
+        )
+    srcs = tmp_path / "s.toml"
+    srcs.write_text(ONE_FEED.format(url=server.url("/repos.atom")), "utf-8")
+    result = crawl(
+        ["--sources", str(srcs), "--data-dir", str(tmp_path / "d"), "--no-ingest"],
+        server.base_url,
+        RADAR_GITHUB_MAX_REQUESTS="5",
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    api_hits = sum(1 for r in server.requests if r.path.startswith("/api/"))
+    assert 1 <= api_hits <= 5  # the cap, and no new requests after the 403
+    assert "rate limited" in result.stdout

@@ -1,0 +1,280 @@
+"""Crawler pieces in-process: Retry-After, schemes, flood guard, state, lock, status, CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from crawler import cli
+from crawler.items import Candidate
+from crawler.middlewares import SchemeFilterSpiderMiddleware, allowed_scheme, parse_retry_after
+from crawler.pipelines import clean_candidate
+from crawler.runner import AlreadyRunning, acquire_lock
+from crawler.runstate import CrawlOptions, CrawlState, RawWriter, RunContext, atomic_write_json
+from crawler.sources import Source
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(b"120", 120.0), ("0", 0.0), (b"", None), (None, None), (b"soon", None), (b"-5", None)],
+)
+def test_parse_retry_after_seconds(value, expected):
+    assert parse_retry_after(value) == expected
+
+
+def test_parse_retry_after_http_date():
+    now = datetime(2026, 11, 21, 12, 0, 0, tzinfo=UTC)
+    assert parse_retry_after(b"Sat, 21 Nov 2026 12:02:00 GMT", now=now.timestamp()) == 120.0
+    assert parse_retry_after(b"Sat, 21 Nov 2026 11:00:00 GMT", now=now.timestamp()) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("url", "ok"),
+    [
+        ("https://example.com/a", True),
+        ("HTTP://example.com/", True),
+        ("javascript:alert(1)", False),
+        ("file:///etc/passwd", False),
+        ("data:text/html,<script>x</script>", False),
+        ("ftp://h/x", False),
+        ("/relative/path", False),
+        ("http://[::1", False),
+    ],
+)
+def test_scheme_allowlist(url, ok):
+    assert allowed_scheme(url) is ok
+
+
+class _Stats:
+    def __init__(self):
+        self.values = {}
+
+    def inc_value(self, key, count=1):
+        self.values[key] = self.values.get(key, 0) + count
+
+
+class _Crawler:
+    def __init__(self):
+        self.stats = _Stats()
+
+
+def test_scheme_filter_drops_requests_before_scheduling():
+    from scrapy import Request
+
+    mw = SchemeFilterSpiderMiddleware(_Crawler())
+    file_req = Request("file:///etc/passwd")
+    ok_req = Request("https://example.com/")
+    out = list(mw.process_spider_output(None, [file_req, ok_req, {"item": 1}]))
+    assert out == [ok_req, {"item": 1}]
+
+
+def test_clean_candidate_validates_and_normalises():
+    c = Candidate(
+        url="https://Example.com/a/?utm_source=x", title="  Cafe\u0301 \x00 \u202eevil ", source="s"
+    )
+    assert clean_candidate(c) is None
+    assert c.canonical_url == "https://example.com/a"
+    assert c.title == "Café evil"
+    assert "bidi" in c.extra["title_flags"]
+    long = Candidate(url="https://example.com/x", title="x" * 5000, source="s")
+    assert clean_candidate(long) is None and len(long.title) <= 1000
+    assert clean_candidate(Candidate(url="javascript:alert(1)", title="t", source="s"))
+    assert clean_candidate(Candidate(url="https://example.com/", title=" \u200b ", source="s"))
+    repo = Candidate(url="https://github.com/Astral-sh/UV/tree/main", title="uv", source="s")
+    assert clean_candidate(repo) is None and repo.repo_key == "github.com/astral-sh/uv"
+
+
+def _ctx(tmp_path, max_new=3):
+    src = Source("new-feed", "feed", "https://example.com/feed")
+    return RunContext(tmp_path, [src], CrawlOptions(max_new_items=max_new)), src
+
+
+def _cands(n):
+    return [
+        Candidate(
+            url=f"https://example.com/{i}",
+            title=f"t{i}",
+            source="new-feed",
+            published=f"2026-01-{i + 1:02d}T00:00:00Z",
+        )
+        for i in range(n)
+    ]
+
+
+def test_flood_guard_first_run_keeps_the_most_recent(tmp_path):
+    ctx, src = _ctx(tmp_path)
+    items = _cands(10)
+    assert ctx.apply_flood_guard(src, items) == 7
+    pool = [c.url for c in items if not c.extra.get("history_only")]
+    assert pool == ["https://example.com/7", "https://example.com/8", "https://example.com/9"]
+    # After a successful first run the history stays history on later runs.
+    ctx.open()
+    ctx.outcomes["new-feed"].status = "ok"
+    ctx.finish("new-feed")
+    ctx.close()
+    ctx2, _ = _ctx(tmp_path)
+    again = [*_cands(10), Candidate(url="https://example.com/new", title="n", source="new-feed")]
+    assert ctx2.apply_flood_guard(src, again) == 7
+    assert not again[-1].extra.get("history_only")
+
+
+def test_flood_guard_per_source_option_wins(tmp_path):
+    ctx, _ = _ctx(tmp_path, max_new=3)
+    src = Source("new-feed", "feed", "https://example.com/feed", options={"max_new_items": 100})
+    assert ctx.apply_flood_guard(src, _cands(10)) == 0
+
+
+def test_crawl_state_roundtrip_and_corrupt_file(tmp_path):
+    path = tmp_path / "crawl-state.json"
+    state = CrawlState.load(path)
+    state.set_validators("https://e.example/feed", '"v1"', "Sat, 01 Nov 2025 00:00:00 GMT")
+    state.save()
+    again = CrawlState.load(path)
+    assert again.validators("https://e.example/feed")["etag"] == '"v1"'
+    path.write_text("{ truncated", "utf-8")
+    assert CrawlState.load(path).validators("https://e.example/feed") == {}
+    atomic_write_json(path, {"validators": {}, "sources": {}})
+    assert not list(tmp_path.glob(".crawl-state.json.*"))
+
+
+def test_raw_writer_lines_are_complete_json(tmp_path):
+    writer = RawWriter(tmp_path / "raw" / "x.jsonl")
+    writer.write({"type": "candidate", "title": "lone \ud800 surrogate", "n": 1})
+    writer.close()
+    lines = (tmp_path / "raw" / "x.jsonl").read_text("utf-8").splitlines()
+    assert len(lines) == 1 and json.loads(lines[0])["n"] == 1
+
+
+def test_lock_is_exclusive_and_names_the_pid(tmp_path):
+    lock = acquire_lock(tmp_path)
+    try:
+        with pytest.raises(AlreadyRunning) as info:
+            acquire_lock(tmp_path)
+        assert info.value.pid == str(__import__("os").getpid())
+    finally:
+        lock.release()
+    acquire_lock(tmp_path).release()  # free again
+
+
+def test_source_health_flags_failures_and_silence():
+    now = datetime(2026, 11, 21, tzinfo=UTC)
+
+    def rec(source, days_ago, status="ok", items=5, error=None):
+        ts = (now - timedelta(days=days_ago)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return {
+            "type": "fetch",
+            "source": source,
+            "finished_at": ts,
+            "status": status,
+            "items": items,
+            "error": error,
+        }
+
+    records = [
+        *(rec("daily", d) for d in (20, 19, 18, 17)),
+        *(rec("daily", d, status="not_modified", items=0) for d in range(16, 0, -1)),
+        *(rec("healthy", d) for d in (3, 2, 1)),
+        rec("broken", 2),
+        rec("broken", 1, status="failed", items=0, error="HTTP 500"),
+        rec("broken", 0, status="failed", items=0, error="timeout"),
+    ]
+    rows = {r["source"]: r for r in cli.source_health(records, ["healthy", "never"], now=now)}
+    assert rows["daily"]["silent"] is True
+    assert rows["daily"]["rate_304"] == 0.8
+    assert rows["healthy"]["silent"] is False and rows["healthy"]["items_7d"] == 15
+    assert rows["broken"]["consecutive_failures"] == 2
+    assert rows["broken"]["last_error"] == "timeout"
+    assert rows["never"]["fetches"] == 0
+
+
+@pytest.mark.parametrize("argv", [[], ["status"], ["ingest"]])
+def test_every_command_has_help_with_examples(argv, capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main([*argv, "--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    assert "e.g." in out or "Example" in out
+    assert "--data-dir" in out
+
+
+def test_usage_errors_exit_2(tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["--no-such-option"])
+    assert info.value.code == 2
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[source]]\nname = "x"\nkind = "rss"\nurl = "https://e.example/"\n', "utf-8")
+    assert cli.main(["--sources", str(bad), "--data-dir", str(tmp_path)]) == 2
+    assert "unknown kind" in capsys.readouterr().err
+    assert cli.main(["--source", "no-such-source", "--data-dir", str(tmp_path)]) == 2
+    assert cli.main(["--max-new-items", "-1", "--data-dir", str(tmp_path)]) == 2
+    assert cli.main(["status", "--sources", str(bad), "--data-dir", str(tmp_path)]) == 2
+    assert not (tmp_path / "raw").exists()
+
+
+def test_console_script_is_installed():
+    script = Path(sys.executable).parent / "crawl"
+    assert script.exists()
+    result = subprocess.run(
+        [str(script), "--help"], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0 and "exit codes" in result.stdout
+
+
+def test_crawler_library_never_imports_ranking():
+    code = (
+        "import sys, crawler.spiders.radar, crawler.pipelines, crawler.middlewares, "
+        "crawler.runner, crawler.parsers; "
+        "print(any(m == 'ranking' or m.startswith('ranking.') for m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True
+    )
+    assert out.stdout.strip() == "False"
+
+
+def test_follow_links_filters_schemes_instead_of_crashing():
+    from scrapy.http import HtmlResponse
+
+    from crawler.spiders.radar import follow_links
+
+    body = b"""<a href="javascript:alert(1)">x</a><a href="file:///etc/passwd">f</a>
+    <a href="data:text/html,x">d</a><a href="mailto:a@b.c">m</a><a href="/next">n</a>
+    <a href="/next">again</a><a href="https://other.example/p">o</a><a href="ftp://h/x">t</a>"""
+    response = HtmlResponse("https://example.com/page", body=body, encoding="utf-8")
+    hrefs = response.css("a::attr(href)").getall()
+    with pytest.raises(ValueError):
+        list(response.follow_all(hrefs))  # what Scrapy alone does (H1)
+    urls = [r.url for r in follow_links(response, hrefs, callback=None)]
+    assert urls == ["https://example.com/next", "https://other.example/p"]
+    assert len(follow_links(response, ["/a", "/b", "/c"], callback=None, limit=2)) == 2
+
+
+def test_address_guard_middleware_literals_schemes_and_budget(monkeypatch):
+    from scrapy import Request
+    from scrapy.exceptions import IgnoreRequest
+    from scrapy.settings import Settings
+
+    from crawler.middlewares import AddressGuardMiddleware
+
+    monkeypatch.delenv("RADAR_ALLOW_HOSTS", raising=False)
+    crawler = _Crawler()
+    crawler.settings = Settings({"RADAR_DOMAIN_BUDGET": 2})
+    mw = AddressGuardMiddleware(crawler)
+    for url in ("http://127.1/x", "http://[::1]/", "http://2130706433/", "http://169.254.169.254/"):
+        with pytest.raises(IgnoreRequest, match="address guard"):
+            mw.process_request(Request(url))
+    with pytest.raises(IgnoreRequest, match="user-info"):
+        mw.process_request(Request("http://good.test@evil.test/"))
+    mw.process_request(Request("https://example.com/1"))
+    mw.process_request(Request("https://example.com/2"))
+    with pytest.raises(IgnoreRequest, match="budget exhausted"):
+        mw.process_request(Request("https://example.com/3"))
+    mw.process_request(Request("https://example.com/4", meta={"radar_no_budget": True}))
+    assert crawler.stats.values["radar/guard/address_blocked"] == 4

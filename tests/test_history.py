@@ -1,0 +1,465 @@
+"""Tests of ranking.history: parsing the archive's markdown and importing it into the store."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import time
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from ranking import history, store
+from ranking.errors import ImportProblem
+from tests.conftest import REPO, require_shared
+
+SAMPLE = REPO / "data" / "sample" / "archive"
+FIXTURES = Path(__file__).parent / "fixtures" / "history"
+
+
+@pytest.fixture
+def con() -> duckdb.DuckDBPyConnection:
+    connection = duckdb.connect(":memory:")
+    store.migrate(connection)
+    yield connection
+    connection.close()
+
+
+def _table(con: duckdb.DuckDBPyConnection, name: str) -> list[tuple]:
+    # Table names are literals of this test module.
+    return con.execute(f"SELECT * FROM {name} ORDER BY ALL").fetchall()
+
+
+def _counts(con: duckdb.DuckDBPyConnection) -> dict[int, dict[str, int]]:
+    out: dict[int, dict[str, int]] = {}
+    for issue_no, _date, section, n in store.history_counts(con):
+        out.setdefault(issue_no, {})[section] = n
+    return out
+
+
+def _fixture(name: str) -> tuple[history.Issue | None, history.Skipped | None, list]:
+    data = (FIXTURES / name).read_bytes()
+    return history.parse_issue(data.decode("utf-8"), zh_name=f"docs/{name}")
+
+
+# --- pure helpers -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("heading", "expected"),
+    [
+        ("[🦄文章&教程](https://pythoncat.top/posts/2023-06-03-weekly)", "article"),
+        ("🦄文章&教程", "article"),
+        ("🦄[文章&教程](https://example.org)", "article"),
+        ("🦄 Articles & Tutorials", "article"),
+        ("[🐿️项目&资源]", "project"),
+        ("🐿️ Projects & Resources", "project"),
+        ("🐢播客&视频", "audio_video"),
+        ("[🐢 Podcasts & Videos](https://example.org)", "audio_video"),
+        ("🥂讨论&问题", "hot_topic"),
+        ("**[🥂Discussions & Questions]**", "hot_topic"),
+        ("🐢赠书福利", "book"),
+        ("🐱好书推荐", "book"),
+        ("🐢 Book Giveaway", "book"),
+        ("🐱产品推荐", "other"),
+        ("🐱播客推荐", "other"),
+        ("🐱品牌赞助", "other"),
+        ("🐱 Brand Partnership", "other"),
+        ("🐱赞助&支持", "boilerplate"),
+        ("赞助&支持", "boilerplate"),
+        ("🐱Sponsor & Support", "boilerplate"),
+        ("[🐱欢迎订阅](https://example.org)", "boilerplate"),
+        ("🐼Subscribe Welcome", "boilerplate"),
+        ("[🐧 往年回顾](https://example.org)", "boilerplate"),
+        ("🐧 Looking Back", "boilerplate"),
+        ("🐼关于周刊", "boilerplate"),
+        ("🌱关联阅读", "boilerplate"),
+        ("🧪实验室", ""),
+    ],
+)
+def test_classify_heading(heading: str, expected: str) -> None:
+    assert history.classify_heading(heading) == expected
+
+
+@pytest.mark.parametrize(
+    ("char", "number"),
+    [("①", 1), ("⑩", 10), ("⑪", 11), ("⑳", 20), ("㉑", 21), ("㊿", 50), ("❶", 1), ("⓫", 11)],
+)
+def test_circled_numbers(char: str, number: int) -> None:
+    assert history._circled_number(char) == number
+
+
+@pytest.mark.parametrize("char", ["1", "a", "中", "•", "Ⓐ"])
+def test_not_circled_numbers(char: str) -> None:
+    assert history._circled_number(char) is None
+
+
+def test_links_images_and_parentheses() -> None:
+    text = (
+        "见 [维基](https://en.wikipedia.org/wiki/Python_(programming_language)) 与 "
+        "![图](https://img.example.org/a.png)，以及 [![badge](https://img.example.org/b.svg)]"
+        "(https://example.org/badge) 和 <https://example.org/auto>。"
+    )
+    links = [(lk.url, lk.image) for lk in history._scan_links(text)]
+    assert links == [
+        ("https://en.wikipedia.org/wiki/Python_(programming_language)", False),
+        ("https://img.example.org/a.png", True),
+        ("https://example.org/badge", True),
+        ("https://example.org/auto", False),
+    ]
+    assert history._plain(text) == "见 维基 与 ，以及 和 https://example.org/auto。"
+
+
+# --- fixtures: one file per edge case ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "line", "needle"),
+    [
+        ("malformed-front-matter.md", 2, "unclosed quote"),
+        ("unclosed-front-matter.md", 1, "not closed"),
+        ("no-date.md", 1, "no publication date"),
+    ],
+)
+def test_malformed_file_is_one_line_problem(name: str, line: int, needle: str) -> None:
+    issue, skipped, problems = _fixture(name)
+    assert issue is None and skipped is None
+    errors = [p for p in problems if p.severity == "error"]
+    assert len(errors) == 1
+    text = str(errors[0])
+    assert text.startswith(f"docs/{name}:{line}: ")
+    assert needle in text and "\n" not in text
+
+
+def test_unreadable_bytes_name_file_and_line() -> None:
+    text, problem = history._decode((FIXTURES / "bad-bytes.md").read_bytes(), "docs/bad-bytes.md")
+    assert text is None and problem is not None
+    assert str(problem).startswith("docs/bad-bytes.md:8: not UTF-8")
+
+
+def test_unknown_section_is_other_and_reported() -> None:
+    issue, _, problems = _fixture("unknown-section.md")
+    assert issue is not None
+    sections = [(it.section, it.position, it.title_zh) for it in issue.items]
+    assert sections == [
+        ("article", 1, "测试覆盖率的误区"),
+        ("other", 1, "一个实验性的小工具"),
+        ("other", 2, "另一个实验"),
+        ("project", 1, "coverage.py：代码覆盖率工具"),
+    ]
+    assert [str(p) for p in problems] == [
+        "docs/unknown-section.md:12: unknown section heading '🧪实验室' read as other"
+    ]
+    assert problems[0].severity == "warning"
+
+
+def test_dot_markers_and_lists_inside_summaries() -> None:
+    issue, _, problems = _fixture("dot-markers.md")
+    assert issue is not None and not problems
+    assert [(it.section, it.position, it.url) for it in issue.items] == [
+        ("article", 1, "https://docs.python.org/3/library/dataclasses.html"),
+        ("article", 2, "https://docs.python.org/3/reference/datamodel.html#slots"),
+        ("project", 1, "https://github.com/python-attrs/attrs"),
+    ]
+    assert issue.items[0].summary_zh == "摘要里有一个有序列表：\n1. 第一点\n2. 第二点"
+    assert issue.items[1].title_zh == "理解 `__slots__`"
+
+
+def test_mixed_front_matter() -> None:
+    issue, _, problems = _fixture("mixed-front-matter.md")
+    assert issue is not None and not problems
+    assert (issue.issue_no, issue.pub_date, issue.title) == (
+        46,
+        dt.date(2025, 6, 14),
+        "Python 潮流周刊#46：混合的前言",
+    )
+    assert [(it.section, it.title_zh) for it in issue.items] == [
+        ("article", "一篇文章"),
+        ("project", "一个项目"),
+    ]
+    assert issue.items[0].section_raw == "🦄 文章&教程"
+
+
+def test_circled_numbers_beyond_ten_are_title_only_items() -> None:
+    issue, _, problems = _fixture("circled-beyond-ten.md")
+    assert issue is not None and not problems
+    assert issue.kind == "title_only"
+    articles = [it for it in issue.items if it.section == "article"]
+    projects = [it for it in issue.items if it.section == "project"]
+    assert [it.position for it in articles] == list(range(1, 24))
+    assert articles[10].title_zh == "第 ⑪ 篇文章的标题"
+    assert articles[22].title_zh == "第 ㉓ 篇文章的标题"
+    assert [it.title_zh for it in projects] == ["项目一", "项目二", "项目三"]
+    assert all(it.url is None and it.style == "circled" for it in issue.items)
+
+
+def test_date_only_in_h1() -> None:
+    issue, _, problems = _fixture("only-h1-date.md")
+    assert issue is not None and not problems
+    assert (issue.issue_no, issue.pub_date, issue.kind) == (48, dt.date(2025, 6, 28), "full")
+    assert issue.title == "Python 潮流周刊#48 (2025-06-28)"
+    assert len(issue.items) == 2
+
+
+def test_essay_has_no_items() -> None:
+    issue, skipped, problems = _fixture("essay.md")
+    assert issue is not None and skipped is None and not problems
+    assert (issue.issue_no, issue.kind, issue.items) == (49, "special", [])
+
+
+def test_date_from_file_name_when_nowhere_else() -> None:
+    text = "# Python 潮流周刊#50\n\n## 🦄文章&教程\n\n1、[a](https://example.org/a)\n"
+    issue, _, problems = history.parse_issue(text, zh_name="docs/2025-07-12-weekly.md")
+    assert issue is not None and not problems
+    assert (issue.issue_no, issue.pub_date) == (50, dt.date(2025, 7, 12))
+
+
+def test_title_only_list_without_headings_switches_section_on_restart() -> None:
+    text = "---\ntitle: '#90'\npubDate: 2025-08-02\n---\n\n① 文一\n② 文二\n\n① 项一\n② 项二\n"
+    issue, _, _ = history.parse_issue(text, zh_name="docs/x.md")
+    assert issue is not None
+    assert [(it.section, it.position) for it in issue.items] == [
+        ("article", 1),
+        ("article", 2),
+        ("project", 1),
+        ("project", 2),
+    ]
+
+
+# --- the sample archive ---------------------------------------------------------------
+
+SAMPLE_COUNTS = {
+    1: {"article": 3, "project": 3, "audio_video": 1, "hot_topic": 1},
+    2: {"article": 3, "project": 2, "audio_video": 1, "book": 1},
+    3: {"article": 2, "project": 3, "other": 1},
+    4: {"article": 3, "project": 3, "hot_topic": 2},
+    5: {"article": 2, "project": 2, "audio_video": 2},
+    6: {"article": 3, "project": 3},
+    7: {"article": 5, "project": 5},
+    8: {"article": 12, "project": 12},
+}
+
+
+def _item(items: pd.DataFrame, issue_no: int, section: str, position: int) -> pd.Series:
+    rows = items[
+        (items.issue_no == issue_no) & (items.section == section) & (items.position == position)
+    ]
+    assert len(rows) == 1
+    return rows.iloc[0]
+
+
+def test_sample_archive_counts_and_report(con: duckdb.DuckDBPyConnection) -> None:
+    report = history.import_archive(con, SAMPLE)
+    assert report.ok and not report.problems
+    assert report.imported == list(range(1, 9))
+    assert [str(s) for s in report.skipped] == [
+        "docs/2025-03-01-sweekly.md: season compilation (re-lists earlier items), not an issue"
+    ]
+    assert _counts(con) == SAMPLE_COUNTS
+    issues = store.history_issues(con)
+    assert issues.kind.tolist() == ["full"] * 6 + ["title_only"] * 2
+    assert issues.en_file.notna().tolist() == [True] * 6 + [False] * 2
+    assert report.summary().startswith("8 issues imported (75 items, 6 links), 0 unchanged")
+
+
+def test_sample_items_english_and_links(con: duckdb.DuckDBPyConnection) -> None:
+    history.import_archive(con, SAMPLE)
+    items, links = store.history_frames(con)
+    first = _item(items, 1, "article", 1)
+    assert first.title_en == "A Year of Managing Python Projects with uv"
+    assert first.canonical_url == "https://docs.astral.sh/uv/guides/projects"
+    assert "Poetry" in first.summary_en and "](" not in first.summary_en
+    assert _item(items, 1, "project", 1).repo_key == "github.com/astral-sh/ruff"
+    # Attached by section and position: no link in zh, another URL in en.
+    assert _item(items, 4, "article", 2).title_en == "Packaging News of the Week"
+    assert _item(items, 5, "audio_video", 1).title_en == "Python Bytes: An Async Special"
+    # En title written before its bare URL.
+    assert _item(items, 6, "project", 3).title_en == "papermill: Parameterize and Execute Notebooks"
+    # A withdrawn item keeps its number but is not a row.
+    assert items[(items.issue_no == 5) & (items.section == "article")].position.tolist() == [1, 3]
+    book = _item(items, 2, "book", 1)
+    assert (book.title_zh, book.title_en) == (
+        "《示例 Python 进阶手册》",
+        "A Sample Python Handbook",
+    )
+    assert pd.isna(book.url)
+    assert _item(items, 3, "other", 1).title_zh == "示例笔记"
+    related = links[links.issue_no == 1][["item_no", "url", "text"]].values.tolist()
+    assert related == [
+        [1, "https://python-poetry.org/", "Poetry"],
+        [1, "https://pdm-project.org/", "PDM"],
+    ]
+    # Images, boilerplate (subscribe, coffee) and intro links are not related links.
+    assert not links.url.str.contains("img.example.org|subscribe|coffee|paid").any()
+    sub = links[(links.issue_no == 4) & (links.section == "article")]
+    assert sub.canonical_url.tolist() == [
+        "https://pip.pypa.io/en/stable/news",
+        "https://docs.pypi.org/trusted-publishers",
+    ]
+
+
+def test_sample_title_only_issues(con: duckdb.DuckDBPyConnection) -> None:
+    history.import_archive(con, SAMPLE)
+    items, _ = store.history_frames(con)
+    paid = items[items.issue_no.isin([7, 8])]
+    assert paid.url.isna().all() and paid.title_en.isna().all()
+    assert _item(items, 8, "article", 11).title_zh == "打包 CLI 工具的几种方式"
+    assert _item(items, 8, "project", 12).title_zh == "scalene：CPU、GPU 与内存分析器"
+    assert _item(items, 7, "project", 1).title_zh == "litestar：轻量的 ASGI 框架"
+
+
+def test_history_frames_before_is_strict(con: duckdb.DuckDBPyConnection) -> None:
+    history.import_archive(con, SAMPLE)
+    items, links = store.history_frames(con, before=dt.date(2025, 1, 25))
+    assert sorted(items.issue_no.unique()) == [1, 2, 3]
+    assert set(links.issue_no) <= {1, 2, 3}
+    assert list(items.columns) == [
+        "issue_no",
+        "pub_date",
+        "section",
+        "item_no",
+        "position",
+        "title_zh",
+        "title_en",
+        "summary_zh",
+        "summary_en",
+        "url",
+        "canonical_url",
+        "repo_key",
+        "host",
+    ]
+    empty, _ = store.history_frames(con, before=dt.date(2025, 1, 4))
+    assert empty.empty
+
+
+def test_import_twice_changes_nothing(con: duckdb.DuckDBPyConnection) -> None:
+    history.import_archive(con, SAMPLE)
+    before = {t: _table(con, t) for t in ("issues", "issue_items", "item_links")}
+    report = history.import_archive(con, SAMPLE)
+    assert report.imported == [] and report.unchanged == list(range(1, 9))
+    assert {t: _table(con, t) for t in before} == before
+
+
+def test_edited_file_replaces_its_issue(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+    archive = tmp_path / "archive"
+    shutil.copytree(SAMPLE, archive)
+    history.import_archive(con, archive)
+    others = con.execute("SELECT * FROM issue_items WHERE issue_no <> 2 ORDER BY ALL").fetchall()
+    path = archive / "docs" / "2025-01-11-weekly.md"
+    text = path.read_text(encoding="utf-8")
+    start = text.index("2、[httpx")
+    end = text.index("## [🐢播客&视频]")
+    path.write_text(
+        text[:start].replace("何时从 pandas 换到 Polars", "何时换到 Polars") + text[end:],
+        encoding="utf-8",
+    )
+    report = history.import_archive(con, archive)
+    assert report.imported == [2] and len(report.unchanged) == 7
+    assert _counts(con)[2] == {"article": 3, "project": 1, "audio_video": 1, "book": 1}
+    items, _ = store.history_frames(con)
+    assert _item(items, 2, "article", 1).title_zh == "何时换到 Polars"
+    assert (
+        others
+        == con.execute("SELECT * FROM issue_items WHERE issue_no <> 2 ORDER BY ALL").fetchall()
+    )
+    # A file whose issue number changes leaves no rows under the old number.
+    path.write_text(path.read_text(encoding="utf-8").replace("#2：", "#20："), encoding="utf-8")
+    history.import_archive(con, archive)
+    assert 2 not in _counts(con) and _counts(con)[20]["article"] == 3
+
+
+def test_malformed_file_does_not_stop_the_others(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    archive = tmp_path / "archive"
+    shutil.copytree(SAMPLE, archive)
+    for name in ("malformed-front-matter.md", "bad-bytes.md", "unknown-section.md", "essay.md"):
+        shutil.copy(FIXTURES / name, archive / "docs" / name)
+    report = history.import_archive(con, archive)
+    assert not report.ok
+    assert [str(p) for p in report.errors] == [
+        "docs/bad-bytes.md:8: not UTF-8 text (byte 103): invalid start byte",
+        "docs/malformed-front-matter.md:2: front matter value has an unclosed quote: title",
+    ]
+    assert [p.file for p in report.warnings] == ["docs/unknown-section.md"]
+    assert sorted(_counts(con)) == [*range(1, 9), 44]
+    assert report.special == [49]
+    assert store.history_issues(con).set_index("issue_no").loc[49, "n_items"] == 0
+    with pytest.raises(ImportProblem) as info:
+        report.raise_for_problems()
+    assert str(info.value) == (
+        "docs/bad-bytes.md:8: not UTF-8 text (byte 103): invalid start byte (and 1 more)"
+    )
+
+
+def test_duplicate_issue_number_is_a_problem(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    body = "---\ntitle: '#3'\npubDate: 2025-01-18\n---\n\n## 🦄文章&教程\n\n1、[a](https://a.org)\n"
+    (docs / "a.md").write_text(body, encoding="utf-8")
+    (docs / "b.md").write_text(body, encoding="utf-8")
+    issues, _, problems = history.read_archive(docs)
+    assert [i.file for i in issues] == ["docs/a.md"]
+    assert [str(p) for p in problems] == [
+        "docs/b.md:1: issue #3 is already in docs/a.md; file ignored"
+    ]
+
+
+def test_missing_archive_is_a_problem(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+    report = history.import_archive(con, tmp_path / "nowhere")
+    assert not report.ok and "does not exist" in str(report.errors[0])
+
+
+# --- the real archive (../shared) -----------------------------------------------------
+
+
+@pytest.mark.shared
+def test_real_archive_matches_reference(con: duckdb.DuckDBPyConnection) -> None:
+    root = require_shared("datasets", "python-weekly")
+    reference = root / "reference"
+    started = time.perf_counter()
+    report = history.import_archive(con, root)
+    assert time.perf_counter() - started < 10
+    assert report.ok, [str(p) for p in report.errors]
+    skipped = {s.file: s.reason for s in report.skipped}
+    assert "season compilation" in skipped["docs/2023-12-11-sweekly.md"]
+    assert report.special == [55]
+
+    ref_issues = pd.read_csv(reference / "issues.csv")
+    mine = store.history_issues(con)
+    for kind in ("full", "special"):
+        want = ref_issues[ref_issues.kind == kind]
+        got = mine[mine.kind == kind]
+        assert set(got.issue_no) == set(want.issue_no), kind
+    dates = dict(zip(mine.issue_no, mine.pub_date.astype(str), strict=True))
+    assert dates == dict(zip(ref_issues.issue_no, ref_issues.pub_date, strict=True))
+
+    expected = pd.read_csv(reference / "section_counts.csv").set_index("issue_no")
+    counts = _counts(con)
+    mismatches = {
+        issue_no: (dict(row[row > 0]), counts.get(issue_no, {}))
+        for issue_no, row in expected.iterrows()
+        if {k: v for k, v in row.items() if v} != counts.get(issue_no, {})
+    }
+    assert not mismatches
+    assert set(counts) == set(expected.index)
+
+    items, links = store.history_frames(con)
+    assert not items.duplicated(["issue_no", "section", "position"]).any()
+    picks = pd.read_parquet(reference / "picks.parquet")
+    primary = picks[picks.is_primary & ~picks.is_deleted]
+    ours = {
+        (r.issue_no, r.section, r.position): r.canonical_url for r in items.itertuples(index=False)
+    }
+    agree = 0
+    for r in primary.itertuples(index=False):
+        got = ours.get((r.issue_no, r.section, r.position))
+        got = got.removeprefix("https://") if isinstance(got, str) else None
+        want = r.canonical_url if isinstance(r.canonical_url, str) else None
+        agree += got == want
+    assert agree / len(primary) >= 0.99, f"{agree}/{len(primary)} primary URLs agree"
+    # Inline links of summaries are related links, not items.
+    inline = picks[~picks.is_primary]
+    assert abs(len(links) - len(inline)) <= len(inline) * 0.02

@@ -1,0 +1,357 @@
+"""Parsers on hostile and odd inputs: one fixture file per case (tests/fixtures/parsers)."""
+
+from __future__ import annotations
+
+import gzip
+import random
+import time
+from pathlib import Path
+
+import pytest
+
+from crawler.parsers import PARSERS, ParseError
+from crawler.parsers.common import guarded
+from crawler.parsers.feeds import MAX_ENTRIES, parse_feed
+from crawler.sources import Source
+from crawler.text import TITLE_MAX
+
+FIXTURES = Path(__file__).parent / "fixtures" / "parsers"
+
+
+def _cases() -> list[tuple[str, str, str]]:
+    rows = []
+    for line in (FIXTURES / "README.md").read_text(encoding="utf-8").splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 4 and "/" in cells[0]:
+            rows.append((cells[0], cells[1], cells[2]))
+    return rows
+
+
+CASES = _cases()
+
+
+def load(name: str) -> bytes:
+    data = (FIXTURES / name).read_bytes()
+    return gzip.decompress(data) if name.endswith(".gz") else data
+
+
+def source(kind: str = "feed", **kw) -> Source:
+    return Source(
+        name=f"edge-{kind}", kind=kind, url=kw.pop("url", "https://edge.example/feed"), **kw
+    )
+
+
+def parse(name: str, kind: str = "feed", headers: dict[str, str] | None = None, **kw):
+    return PARSERS[kind](load(name), headers, source(kind, **kw))
+
+
+def test_every_fixture_file_is_described():
+    listed = {name for name, _kind, _expect in CASES}
+    on_disk = {
+        str(p.relative_to(FIXTURES))
+        for p in FIXTURES.rglob("*")
+        if p.is_file() and p.name != "README.md"
+    }
+    assert listed == on_disk
+    # Files that can hold a comment say what they test inside, too.
+    for name in on_disk:
+        data = load(name)
+        if name.endswith((".xml", ".html", ".xml.gz")) and data and b"\x00" not in data[:200]:
+            assert b"Description:" in data and b"Expect:" in data, name
+
+
+@pytest.mark.parametrize(("name", "kind", "expect"), CASES, ids=[c[0] for c in CASES])
+def test_fixture_expectation(name, kind, expect):
+    what, _, value = expect.partition(" ")
+    if what == "error":
+        with pytest.raises(ParseError) as info:
+            parse(name, kind)
+        assert info.value.reason == value
+    else:
+        result = parse(name, kind)
+        assert len(result) == int(value)
+        for c in result:
+            assert c.title and c.url.startswith(("http://", "https://"))
+            assert "\x00" not in c.title and "\u202e" not in c.title
+
+
+@pytest.mark.parametrize(
+    "name", ["feeds/quadratic_blowup.xml.gz", "feeds/billion_laughs_one_line.xml"]
+)
+def test_entity_gate_is_fast(name):
+    body = load(name)
+    start = time.perf_counter()
+    with pytest.raises(ParseError):
+        parse_feed(body, None, source())
+    assert time.perf_counter() - start < 0.05
+
+
+def test_external_dtd_is_not_fetched():
+    # Port 9 (discard) on 127.0.0.1: a fetch attempt would fail loudly or hang; the
+    # parse must simply succeed without touching it.
+    (c,) = parse("feeds/external_dtd.xml")
+    assert c.title == "Plain"
+
+
+def test_surrogate_charrefs_become_replacement_chars():
+    (c,) = parse("feeds/charref_surrogate.xml")
+    assert c.title.startswith("a ") and c.title.endswith(" e")
+    assert "replacement_char" in c.extra["title_flags"]
+    c.title.encode("utf-8")  # no lone surrogate survives
+
+
+def test_truncated_feed_keeps_complete_entries():
+    result = parse("feeds/truncated.xml")
+    assert [c.title for c in result] == ["One", "Two"]
+    assert result.notes["truncated"] is True
+
+
+def test_undeclared_cp1252_is_decoded():
+    (c,) = parse("feeds/cp1252_undeclared.xml")
+    assert c.title == "Café crème – naïve “quotes”"
+    assert c.description == "Entrée … déjà vu"
+
+
+def test_cp1252_behind_a_lying_utf8_header():
+    headers = {"Content-Type": "application/rss+xml; charset=utf-8"}
+    (c,) = parse("feeds/cp1252_undeclared.xml", headers=headers)
+    assert c.title == "Café crème – naïve “quotes”"
+
+
+def test_undeclared_gbk_is_decoded():
+    result = parse("feeds/gbk_undeclared.xml")
+    assert result[0].title.startswith("今天我们来聊聊 Python 的异步编程")
+    assert "\ufffd" not in result[0].title
+    assert result.notes["parser"] == "feedparser"
+
+
+def test_utf16_feed():
+    (c,) = parse("feeds/utf16_bom.xml")
+    assert c.title == "Sixteen é"
+
+
+def test_titles_are_text_and_bad_schemes_dropped():
+    result = parse("feeds/javascript_links.xml")
+    assert [c.title for c in result] == ["<script>alert(1)</script>Hello <b>bold</b>"]
+    assert result.notes["skipped"]["bad_link"] == 5
+
+
+EXPECTED_DATES = {
+    0: (None, "missing"),
+    1: ("2003-06-10T04:00:00Z", None),  # RFC 822 without a zone: UTC
+    2: ("2003-06-10T04:00:00Z", None),  # unknown zone name: UTC
+    3: (None, "unparsed"),  # month 13: no rollover
+    4: (None, "unparsed"),  # Feb 30: no rollover
+    5: ("2023-11-14T22:13:20Z", None),  # epoch seconds
+    6: (None, "out_of_range"),
+    7: (None, "out_of_range"),
+    8: (None, "out_of_range"),
+    9: (None, "out_of_range"),
+    10: (None, "unparsed"),  # Jun 31
+    11: (None, "unparsed"),
+    12: (None, "unparsed"),  # "yesterday": never guessed
+    13: (None, "unparsed"),  # 2023 is not a leap year: not moved to Feb 28
+    14: ("2024-05-01T08:00:00Z", None),
+}
+
+
+def test_absurd_dates_are_flagged_never_rolled_over():
+    result = parse("feeds/absurd_dates.xml")
+    got = {int(c.title.split(":")[0].split()[1]): (c.published, c.date_flag) for c in result}
+    assert got == EXPECTED_DATES
+    raw = {int(c.title.split(":")[0].split()[1]): c.published_raw for c in result}
+    assert raw[3] == "2024-13-01T00:00:00Z" and raw[5] == "1700000000"
+
+
+def test_huge_title_is_truncated():
+    (c,) = parse("feeds/huge_title.xml.gz")
+    assert len(c.title) == TITLE_MAX and c.title.endswith("…")
+    assert "truncated" in c.extra["title_flags"]
+
+
+def test_entries_are_capped_to_the_newest():
+    result = parse("feeds/too_many_entries.xml.gz")
+    assert len(result) == MAX_ENTRIES
+    assert result.notes["capped"] == {"kept": MAX_ENTRIES, "usable": 1000}
+    assert all(c.published.startswith("2025") for c in result)  # the newer half
+    positions = [c.position for c in result]
+    assert positions == sorted(positions)
+
+
+def test_bidi_and_controls_are_stripped_and_flagged():
+    bidi, nul = parse("feeds/bidi_nul_title.xml")
+    assert bidi.title == "Safe evil namex"
+    assert "bidi" in bidi.extra["title_flags"]
+    # The XML layer already drops NUL and \x08 (not XML characters); U+200B is ours.
+    assert nul.title == "Nul and backspace!"
+    assert "zero_width" in nul.extra["title_flags"]
+
+
+def test_duplicates_by_canonical_link():
+    result = parse("feeds/duplicate_guids.xml")
+    assert [c.title for c in result] == ["A", "B"]
+    assert result.notes["skipped"] == {"duplicate": 1}
+
+
+def test_entries_without_link_are_skipped():
+    result = parse("feeds/no_link_entries.xml")
+    assert [c.title for c in result] == ["Good"]
+    assert sum(result.notes["skipped"].values()) == 3
+
+
+def test_relative_links_resolved_against_the_feed():
+    (c,) = parse("feeds/relative_links.xml")
+    assert c.url == "https://edge.example/posts/rel.html"
+
+
+def test_json_feed_and_enclosure_section():
+    first, episode = parse("feeds/json_feed.json")
+    assert first.description == "Hi there" and first.published == "2024-05-01T10:00:00Z"
+    assert first.section == "article"
+    assert episode.section == "audio_video" and episode.published == "2024-05-02T08:00:00Z"
+
+
+def test_youtube_entries_are_audio_video_and_section_hint_used_otherwise():
+    assert {c.section for c in parse("feeds/youtube_like.xml")} == {"audio_video"}
+    assert {c.section for c in parse("feeds/relative_links.xml", section="hot_topic")} == {
+        "hot_topic"
+    }
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"   \n",
+        b"\xef\xbb\xbf",
+        b"<rss",
+        b"<?xml version='1.0'?>",
+        b"\x89PNG\r\n\x1a\n\x00\x00",
+        b"<rss version='2.0'><channel><title>t</title><item><title>\xff\xfe\x00</title></item>",
+        b"[1, 2",
+        b'{"version": "https://jsonfeed.org/version/1", "items": "nope"}',
+        "<rss version='2.0'><channel><item><title>x</title><link>https://a.example/\ud800</link>"
+        "</item></channel></rss>".encode("utf-8", "surrogatepass"),
+    ],
+)
+def test_garbage_gives_parse_error_or_result(body):
+    try:
+        result = parse_feed(body, {"content-type": "text/xml"}, source())
+    except ParseError as exc:
+        assert exc.reason
+    else:
+        assert isinstance(result, list)
+
+
+# --- pages --------------------------------------------------------------------------
+
+
+def test_page_title_fallbacks():
+    (og,) = parse("pages/og_title_only.html", "page")
+    assert og.title == "OG wins" and og.extra["title_from"] == "og:title"
+    assert og.published == "2024-05-01T10:00:00Z" and og.extra["date_confidence"] == "high"
+    assert og.author == "Ada" and og.extra["code_blocks"] == 2 and og.extra["lang"] == "en"
+    assert og.extra["text_length"] > 500
+    (h1,) = parse("pages/h1_only.html", "page")
+    assert h1.title == "Heading title" and h1.extra["title_from"] == "h1"
+
+
+def test_page_script_title_is_text_and_bomb_not_expanded():
+    (c,) = parse("pages/script_title.html", "page")
+    assert c.title == "<script>x</script> Title"
+    start = time.perf_counter()
+    (bomb,) = parse("pages/entity_bomb.html", "page")
+    assert time.perf_counter() - start < 2
+    assert len(bomb.title) < 100
+
+
+def test_page_charset_from_meta_and_lying_header():
+    (c,) = parse("pages/meta_cp1252.html", "page")
+    assert c.title == "Café – naïve"
+    (lied,) = parse("pages/meta_cp1252.html", "page", {"Content-Type": "text/html; charset=utf-8"})
+    assert lied.title == "Café – naïve"
+    assert "charset_mismatch" in lied.extra["decode_flags"]
+
+
+# --- JSON sources -------------------------------------------------------------------
+
+
+def test_hn_ask_item_is_a_hot_topic():
+    result = parse("json/hn_ask.json", "hackernews")
+    ask, evil = result
+    assert ask.url == ask.discussion_url == "https://news.ycombinator.com/item?id=1"
+    assert ask.section == "hot_topic" and ask.description == "Which one?"
+    assert evil.url == "https://news.ycombinator.com/item?id=2"  # javascript: dropped
+    assert evil.published == "2024-05-01T10:00:00Z"
+    assert result.notes["skipped"] == {"no_title": 1}
+
+
+def test_lobsters_tag_filter_and_self_posts():
+    py, ask = parse("json/lobsters_mixed.json", "lobsters")
+    assert py.points == 5 and py.extra["tags"] == ["python"] and py.author == "u1"
+    assert py.published == "2024-05-01T08:47:05Z"
+    assert ask.section == "hot_topic" and ask.url == "https://lobste.rs/s/b/y"
+    only = parse("json/lobsters_mixed.json", "lobsters", options={"tags": ["python"]})
+    assert [c.title for c in only] == ["Py"]
+
+
+def test_reddit_self_and_link_posts():
+    result = parse("json/reddit_mixed.json", "reddit")
+    self_post, link = result
+    assert self_post.section == "hot_topic"
+    assert self_post.url == "https://www.reddit.com/r/Python/comments/1/self/"
+    assert self_post.description == "Body text" and self_post.points == 10
+    assert link.url == "https://link.example/x" and link.comments == 4
+    assert link.discussion_url == "https://www.reddit.com/r/Python/comments/2/link/"
+    assert result.notes["skipped"] == {"stickied": 1, "not_a_post": 1}
+
+
+def test_pypi_without_github_uses_the_pypi_page():
+    (c,) = parse("json/pypi_no_github.json", "pypi")
+    assert c.url == "https://pypi.org/project/tinypkg/" and c.repo_key is None
+    assert c.extra["version"] == "1.0" and c.published == "2024-05-01T10:00:00Z"
+    assert c.section == "project"
+
+
+def test_parsers_registry_covers_every_source_kind():
+    from crawler.sources import KINDS
+
+    assert set(PARSERS) == set(KINDS)
+
+
+# --- robustness -----------------------------------------------------------------------
+
+SMALL_CASES = [name for name, _kind, _expect in CASES if not name.endswith(".gz")]
+
+
+@pytest.mark.parametrize("kind", sorted(PARSERS))
+def test_mangled_inputs_only_raise_parse_error(kind):
+    """Every fixture, cut short and with random bytes flipped, through every parser."""
+    rng = random.Random(f"radar-{kind}")
+    for name in SMALL_CASES:
+        body = load(name)
+        variants = [body[: len(body) * k // 5] for k in range(1, 5)]
+        for _ in range(3):
+            mangled = bytearray(body)
+            for _ in range(rng.randint(1, 12)):
+                if mangled:
+                    mangled[rng.randrange(len(mangled))] = rng.randrange(256)
+            variants.append(bytes(mangled))
+        for variant in variants:
+            try:
+                result = PARSERS[kind](variant, {"Content-Type": "text/html"}, source(kind))
+            except ParseError as exc:
+                assert exc.reason != "internal_error", (name, exc)
+            else:
+                for c in result:
+                    assert c.url.startswith(("http://", "https://"))
+                    c.title.encode("utf-8")  # no lone surrogates
+
+
+def test_guard_turns_bugs_into_parse_errors(caplog):
+    def broken(body, headers, src):
+        raise KeyError("boom")
+
+    with pytest.raises(ParseError) as info:
+        guarded(broken)(b"x", None, source())
+    assert info.value.reason == "internal_error"
+    assert "broken" in caplog.text
