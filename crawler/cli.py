@@ -206,7 +206,10 @@ def cmd_crawl(args: argparse.Namespace) -> int:
         show_progress = args.progress == "always" or (
             args.progress == "auto" and sys.stderr.isatty()
         )
-        outcomes = _run_with_display(ctx, show_progress)
+        try:
+            outcomes = _run_with_display(ctx, show_progress)
+        except OSError as exc:  # raw dir or state file not writable, disk full
+            return _error(f"cannot write under {data_dir}: {exc}", EXIT_USAGE)
         code = _summary(ctx, outcomes)
         if not args.no_ingest:
             code = _ingest_after_crawl(args, data_dir, code)

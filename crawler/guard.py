@@ -130,6 +130,16 @@ def check_host(host: str) -> None:
         check_address(host, ip)
 
 
+# Hosts the resolver refused in this process, with the reason: Scrapy reports a refusal
+# as a plain "DNS lookup failed", so error messages look the real reason up here.
+_BLOCKED: dict[str, str] = {}
+
+
+def blocked_reason(host: str | None) -> str | None:
+    """Why the resolver refused `host` in this process (None when it did not)."""
+    return _BLOCKED.get(normalize_host(host)) if host else None
+
+
 def _build_resolver() -> type:
     # Built on first use: importing Twisted/Scrapy costs ~0.5 s, which `crawl` must not
     # pay before taking its lock (a second run exits 75 at once).
@@ -145,6 +155,7 @@ def _build_resolver() -> type:
                 check_host(name)
             except AddressBlocked as exc:
                 logger.warning("%s", exc)
+                _BLOCKED[normalize_host(name)] = str(exc)
                 return defer.fail(DNSLookupError(str(exc)))
             if (
                 os.environ.get(SOCKET_GUARD_ENV) == "1"
@@ -161,6 +172,7 @@ def _build_resolver() -> type:
                     check_address(name, address)
                 except (AddressBlocked, ValueError) as exc:
                     logger.warning("%s", exc)
+                    _BLOCKED[normalize_host(name)] = str(exc)
                     raise DNSLookupError(str(exc)) from None
                 return address
 

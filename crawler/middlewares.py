@@ -32,7 +32,7 @@ from scrapy.http.request import NO_CALLBACK
 from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet.defer import Deferred
 
-from crawler.guard import AddressBlocked, check_host
+from crawler.guard import AddressBlocked, blocked_reason, check_host
 
 logger = logging.getLogger(__name__)
 
@@ -152,11 +152,11 @@ class StrictRobotsTxtMiddleware(RobotsTxtMiddleware):
             try:
                 resp = await self.crawler.engine.download_async(robotsreq)
             except Exception as exc:  # unreachable: DNS, refused, timeout, guard
+                why = blocked_reason(url.hostname) or _short(exc)
                 self._set_parser(
-                    netloc,
-                    _DisallowAll(f"robots.txt unreachable ({_short(exc)}): host disallowed"),
+                    netloc, _DisallowAll(f"robots.txt unreachable ({why}): host disallowed")
                 )
-                logger.warning("robots.txt of %s unreachable (%s): disallowed", netloc, _short(exc))
+                logger.warning("robots.txt of %s unreachable (%s): disallowed", netloc, why)
             else:
                 if resp.status >= 500:
                     self._set_parser(

@@ -7,9 +7,15 @@ never edited afterwards. Every line is one JSON object whose ``type`` comes firs
 - ``candidate``: one sighting (run_id, source, kind, fetched_at + Candidate fields;
   ``extra.history_only`` marks flood-guarded items that are history, not news);
 - ``fetch``: one per source and run (status ok | not_modified | failed, http_status,
-  items, bytes, not_modified, errors, error), written when the source is done;
+  items, bytes, not_modified, errors, skipped, requests, error, the parser's notes),
+  written when the source is done;
 - ``run_end``: the trailer; a file without it was cut short (e.g. ``kill -9``) and is
   still ingested as far as its complete lines go.
+
+Sources named ``_github_api`` (our dated star snapshots from the GitHub REST API) and
+``_article_pages`` (metadata of article pages linked from HN/Lobsters/Reddit) are the
+run's extras: they get candidate and fetch records like sources, but never decide the
+exit code. Page sightings carry ``extra.via`` (the aggregator source).
 
 Lines are flushed as they are written, so a killed run loses at most the line in
 progress. ``crawl-state.json`` (written atomically) remembers ETag/Last-Modified per
@@ -172,6 +178,7 @@ class SourceOutcome:
             "skipped": self.skipped,
             "requests": self.requests,
             "error": self.error,
+            "notes": self.notes or None,
         }
 
 

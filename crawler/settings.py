@@ -55,6 +55,7 @@ DEPTH_LIMIT = 2  # source -> repository metadata / article page; never deeper
 RADAR_DOMAIN_BUDGET = 200  # requests per host and run ("budget exhausted" after that)
 COOKIES_ENABLED = False
 TELNETCONSOLE_ENABLED = False
+REMOTE_CONTROL_ENABLED = False  # no control endpoint of any kind on the nightly job
 # TLS (RELIABILITY F17): certificates are not verified (Scrapy's default). We only read
 # public pages and never send credentials except the optional GITHUB_TOKEN to
 # api.github.com; many small blogs have broken chains. This comment is the decision record.

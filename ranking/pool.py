@@ -177,6 +177,16 @@ def _near_duplicate_groups(titles: pd.Series, repo_keys: pd.Series, threshold: f
     return {k: find(k) for k in keys if find(k) != k}
 
 
+def _group_sets(keys: pd.Series, values: pd.Series) -> pd.Series:
+    """key -> set of the non-null string values (plain Python: far faster than groupby.agg)."""
+    out: dict[str, set[str]] = {}
+    for k, v in zip(keys.tolist(), values.tolist(), strict=True):
+        bucket = out.setdefault(k, set())
+        if isinstance(v, str) and v:
+            bucket.add(v)
+    return pd.Series(out, dtype=object).sort_index()
+
+
 def merge_sightings(
     sightings: pd.DataFrame, near_dup_threshold: float = 0.8
 ) -> pd.DataFrame:
@@ -208,7 +218,7 @@ def merge_sightings(
     out = pd.DataFrame(index=head.index)
     out["title"] = head["title"]
     out["url"] = head["url"].astype(str)
-    out["repo_key"] = g["repo_key"].agg(lambda x: x.dropna().min() if x.notna().any() else None)
+    out["repo_key"] = _group_sets(s["key"], s["repo_key"]).map(lambda v: min(v) if v else None)
     canon = head["canonical_url"].astype(str)
     out["canonical_url"] = np.where(
         out["repo_key"].notna(), "https://" + out["repo_key"].fillna(""), canon
@@ -218,11 +228,12 @@ def merge_sightings(
         ["key", "dlen", "description"], ascending=[True, False, True]
     )
     out["description"] = desc.drop_duplicates("key").set_index("key")["description"]
-    out["sources"] = g["source"].agg(lambda x: ";".join(sorted(set(x))))
-    out["n_sources"] = g["source"].nunique()
-    out["kinds"] = g["kind"].agg(lambda x: ";".join(sorted(set(x.dropna().astype(str)))))
-    out["member_urls"] = g["canonical_url"].agg(lambda x: sorted(set(x)))
-    out["hints"] = g["section"].agg(lambda x: set(x.dropna().astype(str)))
+    sources = _group_sets(s["key"], s["source"])
+    out["sources"] = sources.map(lambda v: ";".join(sorted(v)))
+    out["n_sources"] = sources.map(len)
+    out["kinds"] = _group_sets(s["key"], s["kind"]).map(lambda v: ";".join(sorted(v)))
+    out["member_urls"] = _group_sets(s["key"], s["canonical_url"]).map(sorted)
+    out["hints"] = _group_sets(s["key"], s["section"])
     out["first_seen"] = g["seen_date"].min()
     out["last_seen"] = g["seen_date"].max()
     out["days_seen"] = g["seen_date"].nunique()
@@ -242,11 +253,14 @@ def merge_sightings(
     out["forks"] = g["forks"].max()
     out["points"] = g["points"].max()
     out["comments"] = g["comments"].max()
-    lang = s.dropna(subset=["language"])
-    out["language"] = lang.groupby("key")["language"].agg(
-        lambda x: x.astype(str).str.lower().value_counts().sort_index().idxmax()
+    lang = s.dropna(subset=["language"]).assign(
+        language=lambda d: d["language"].astype(str).str.lower()
     )
-    out["in_curated"] = g["source"].agg(lambda x: any(v.startswith(CURATED_PREFIXES) for v in x))
+    counts = lang.groupby(["key", "language"]).size().rename("n").reset_index()
+    counts = counts.sort_values(["key", "n", "language"], ascending=[True, False, True])
+    out["language"] = counts.drop_duplicates("key").set_index("key")["language"]
+    s["curated"] = s["source"].astype(str).str.startswith(CURATED_PREFIXES)
+    out["in_curated"] = s.groupby("key")["curated"].any()
     for column in ("days_trending", "days_trending_python"):
         out[column] = out[column].fillna(0).astype(int)
     out["section"] = [
@@ -365,3 +379,23 @@ def build_pool(
         "pool": len(frame),
     }
     return Pool(as_of, window_days, frame, featured.reset_index(drop=True), counts)
+
+
+def pick_sections(frame: pd.DataFrame, items: pd.DataFrame) -> list[str | None]:
+    """For each pool row, the section of the issue item it is (by URL or repo), else None."""
+    by_url: dict[str, str] = {}
+    by_repo: dict[str, str] = {}
+    if items is not None and len(items):
+        for cu, rk, sec in zip(items["canonical_url"], items["repo_key"], items["section"],
+                               strict=True):
+            if isinstance(cu, str) and cu:
+                by_url.setdefault(cu, str(sec))
+            if isinstance(rk, str) and rk:
+                by_repo.setdefault(rk, str(sec))
+    out: list[str | None] = []
+    for members, rk in zip(frame["member_urls"], frame["repo_key"], strict=True):
+        hit = by_repo.get(rk) if isinstance(rk, str) else None
+        if hit is None:
+            hit = next((by_url[u] for u in members if u in by_url), None)
+        out.append(hit)
+    return out

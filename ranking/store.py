@@ -1093,6 +1093,11 @@ def save_shortlist_rows(con: duckdb.DuckDBPyConnection, week: str, frame) -> int
     return len(rows)
 
 
+def issues_frame(con: duckdb.DuckDBPyConnection):
+    """Published issues (issue_no, pub_date, kind), in issue order."""
+    return con.execute("SELECT issue_no, pub_date, kind FROM issues ORDER BY issue_no").df()
+
+
 # (end of ranking queries section)
 
 
@@ -1190,3 +1195,185 @@ def precision_report(con: duckdb.DuckDBPyConnection, top: int = 24):
            ORDER BY s.week, s.section""",
         [top],
     ).df()
+
+
+# --- notebook queries: snapshots, source activity, source yield --------------------------
+# Notebooks never hold the database: `snapshot` copies it into memory while the file is
+# attached read-only for the duration of the copy only, so the nightly job's ingest (which
+# needs the write lock) is kept waiting for seconds at most, never for a whole session.
+import time as _time  # noqa: E402
+
+_SNAPSHOT_ALIAS = "radar_snapshot_src"
+# A domain for "never featured before": a repository's owner on its forge
+# (github.com/astral-sh), since every project would otherwise share github.com.
+_DOMAIN_SQL = (
+    "CASE WHEN {t}.repo_key IS NOT NULL "
+    "THEN split_part({t}.repo_key, '/', 1) || '/' || split_part({t}.repo_key, '/', 2) "
+    "ELSE {t}.host END"
+)
+
+
+def snapshot(
+    path: str | os.PathLike[str] | None = None, *, attempts: int = 5, wait: float = 0.3
+) -> duckdb.DuckDBPyConnection:
+    """An in-memory copy of the store; the file is attached read-only only while copying.
+
+    A writer holding the file (the nightly ingest) is retried `attempts` times, `wait`
+    seconds apart, then reported as StoreBusyError; a missing file or a newer schema is a
+    StoreError. The copy is independent of the file: nothing the caller does blocks writers.
+    """
+    target = Path(path) if path is not None else db_path()
+    if not target.is_file():
+        raise StoreError(f"database {target} does not exist; run `rank import-issues` or `crawl`")
+    con = duckdb.connect(":memory:")
+    try:
+        for attempt in range(1, attempts + 1):
+            try:
+                con.execute(f"ATTACH ? AS {_SNAPSHOT_ALIAS} (READ_ONLY)", [str(target)])
+                break
+            except duckdb.Error as exc:
+                error = _translate(exc, target)
+                if not isinstance(error, StoreBusyError) or attempt == attempts:
+                    raise error from None
+                _time.sleep(wait)
+        try:
+            con.execute(f"COPY FROM DATABASE {_SNAPSHOT_ALIAS} TO memory")
+        finally:
+            con.execute(f"DETACH {_SNAPSHOT_ALIAS}")
+        check_version(con, target)
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def sightings_per_source_day(
+    con: duckdb.DuckDBPyConnection, start: dt.date | None = None, end: dt.date | None = None
+):
+    """Per day and source: distinct items seen (a repository counts once) and sightings."""
+    return con.execute(
+        """
+        SELECT seen_date, source, any_value(kind) AS kind,
+            count(DISTINCT coalesce(repo_key, canonical_url)) AS candidates,
+            count(*) AS sightings
+        FROM sightings
+        WHERE (?::DATE IS NULL OR seen_date >= ?::DATE)
+          AND (?::DATE IS NULL OR seen_date <= ?::DATE)
+        GROUP BY seen_date, source
+        ORDER BY seen_date, source
+        """,
+        [start, start, end, end],
+    ).df()
+
+
+def source_yield(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    horizon_days: int | None = None,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+):
+    """Per source: items seen, items picked later, yield = picked / seen, new-domain share.
+
+    An item (a repository, else a canonical URL) seen by a source is *picked* when its
+    canonical URL or repository is a primary item of an issue published on or after the
+    day that source first showed it (and within `horizon_days` of it when given).
+    `new_domain_share`: the share of the source's items whose domain (host, or a
+    repository's owner) had not been featured in any issue before that first day.
+    """
+    horizon = 1_000_000 if horizon_days is None else int(horizon_days)
+    domain_s = _DOMAIN_SQL.format(t="s")
+    domain_i = _DOMAIN_SQL.format(t="i")
+    return con.execute(
+        f"""
+        WITH s AS (
+            SELECT source, canonical_url, any_value(repo_key) AS repo_key,
+                any_value(host) AS host, min(seen_date) AS first_seen,
+                count(DISTINCT seen_date) AS days
+            FROM sightings
+            WHERE (?::DATE IS NULL OR seen_date >= ?::DATE)
+              AND (?::DATE IS NULL OR seen_date <= ?::DATE)
+            GROUP BY source, canonical_url
+        ),
+        p AS (
+            SELECT i.issue_no, x.pub_date, i.canonical_url, i.repo_key,
+                {domain_i} AS domain
+            FROM issue_items i JOIN issues x USING (issue_no)
+        ),
+        hits AS (
+            SELECT s.source, s.canonical_url, p.issue_no
+            FROM s JOIN p ON p.canonical_url = s.canonical_url
+            WHERE p.pub_date >= s.first_seen AND p.pub_date <= s.first_seen + ?::INTEGER
+            UNION ALL
+            SELECT s.source, s.canonical_url, p.issue_no
+            FROM s JOIN p ON p.repo_key = s.repo_key
+            WHERE p.pub_date >= s.first_seen AND p.pub_date <= s.first_seen + ?::INTEGER
+        ),
+        featured AS (
+            SELECT domain, min(pub_date) AS first_featured FROM p
+            WHERE domain IS NOT NULL GROUP BY domain
+        ),
+        items AS (
+            SELECT s.source, coalesce(s.repo_key, s.canonical_url) AS key,
+                min(s.first_seen) AS first_seen, min(h.issue_no) AS picked_in,
+                bool_or(f.first_featured IS NULL OR f.first_featured >= s.first_seen)
+                    AS new_domain
+            FROM s
+            LEFT JOIN hits h ON h.source = s.source AND h.canonical_url = s.canonical_url
+            LEFT JOIN featured f ON f.domain = {domain_s}
+            GROUP BY 1, 2
+        ),
+        days AS (
+            SELECT source, any_value(kind) AS kind, count(DISTINCT seen_date) AS days,
+                min(seen_date) AS first_day, max(seen_date) AS last_day
+            FROM sightings
+            WHERE (?::DATE IS NULL OR seen_date >= ?::DATE)
+              AND (?::DATE IS NULL OR seen_date <= ?::DATE)
+            GROUP BY source
+        )
+        SELECT items.source, any_value(days.kind) AS kind, any_value(days.days) AS days,
+            count(*) AS seen, count(picked_in) AS picked,
+            count(picked_in) / count(*) AS yield,
+            avg(new_domain::INTEGER) AS new_domain_share,
+            any_value(days.first_day) AS first_day, any_value(days.last_day) AS last_day
+        FROM items JOIN days USING (source)
+        GROUP BY items.source
+        ORDER BY yield DESC, picked DESC, items.source
+        """,
+        [start, start, end, end, horizon, horizon, start, start, end, end],
+    ).df()
+
+
+def picked_sightings(con: duckdb.DuckDBPyConnection, *, horizon_days: int | None = None):
+    """Sightings of items picked later: source, canonical_url, first_seen, issue_no, pub_date."""
+    horizon = 1_000_000 if horizon_days is None else int(horizon_days)
+    return con.execute(
+        """
+        WITH s AS (
+            SELECT source, canonical_url, any_value(repo_key) AS repo_key,
+                min(seen_date) AS first_seen
+            FROM sightings GROUP BY source, canonical_url
+        ),
+        p AS (
+            SELECT i.issue_no, x.pub_date, i.section, i.canonical_url, i.repo_key
+            FROM issue_items i JOIN issues x USING (issue_no)
+        )
+        SELECT s.source, s.canonical_url, s.first_seen, min(p.issue_no) AS issue_no,
+            arg_min(p.pub_date, p.issue_no) AS pub_date, arg_min(p.section, p.issue_no) AS section
+        FROM s JOIN p ON p.canonical_url = s.canonical_url
+            OR (s.repo_key IS NOT NULL AND p.repo_key = s.repo_key)
+        WHERE p.pub_date >= s.first_seen AND p.pub_date <= s.first_seen + ?::INTEGER
+        GROUP BY s.source, s.canonical_url, s.first_seen
+        ORDER BY issue_no, s.source, s.canonical_url
+        """,
+        [horizon],
+    ).df()
+
+
+def latest_sighting_date(con: duckdb.DuckDBPyConnection) -> dt.date | None:
+    """The most recent day with sightings (None for an empty store)."""
+    row = con.execute("SELECT max(seen_date) FROM sightings").fetchone()
+    return row[0] if row else None
+
+
+# (end of notebook queries section)

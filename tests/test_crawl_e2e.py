@@ -120,6 +120,7 @@ def empty_web(tmp_path):
 # --- the main run: every source kind, then a second run with validators -------------------
 
 
+@pytest.mark.shared
 def test_every_kind_gives_the_expected_candidates_and_a_rerun_gets_304s(web, tmp_path):
     base = web.base_url
     srcs = sources_file(tmp_path, base)
@@ -233,6 +234,7 @@ def test_every_kind_gives_the_expected_candidates_and_a_rerun_gets_304s(web, tmp
 # --- faults -----------------------------------------------------------------------------------
 
 
+@pytest.mark.shared
 def test_broken_sources_do_not_stop_the_others_and_show_in_status(web, tmp_path):
     base = web.base_url
     srcs = sources_file(tmp_path, base)
@@ -265,6 +267,7 @@ def test_broken_sources_do_not_stop_the_others_and_show_in_status(web, tmp_path)
     assert lines["pypy-blog"][2] == "0" and lines["pypy-blog"][3] == "10"
 
 
+@pytest.mark.shared
 def test_kill_9_loses_nothing_written_and_the_next_run_completes(web, tmp_path):
     base = web.base_url
     srcs = sources_file(tmp_path, base)
@@ -307,6 +310,7 @@ def test_kill_9_loses_nothing_written_and_the_next_run_completes(web, tmp_path):
     assert by_source == {"pypy-blog": 10, "slow-feed": 20}
 
 
+@pytest.mark.shared
 def test_second_crawl_exits_75_at_once_naming_the_pid(web, tmp_path):
     from crawler.runner import acquire_lock
 
@@ -326,6 +330,7 @@ def test_second_crawl_exits_75_at_once_naming_the_pid(web, tmp_path):
     assert not (data / "raw").exists()
 
 
+@pytest.mark.shared
 def test_a_busy_database_defers_the_data_to_the_next_ingest(web, tmp_path):
     base = web.base_url
     srcs = sources_file(tmp_path, base)
@@ -363,6 +368,7 @@ def test_a_busy_database_defers_the_data_to_the_next_ingest(web, tmp_path):
     assert db_rows(db, "SELECT count(*) FROM sightings")[0][0] == 10
 
 
+@pytest.mark.shared
 def test_an_unusable_database_exits_3_and_keeps_the_raw_file(web, tmp_path):
     base = web.base_url
     srcs = sources_file(tmp_path, base)
@@ -376,6 +382,7 @@ def test_an_unusable_database_exits_3_and_keeps_the_raw_file(web, tmp_path):
     assert len(raw) == 1 and raw[0].read_text("utf-8").count('"type":"candidate"') == 10
 
 
+@pytest.mark.shared
 def test_usage_and_config_errors_exit_2(web, tmp_path):
     base = web.base_url
     srcs = sources_file(tmp_path, base)
@@ -399,6 +406,7 @@ url = "{url}"
 """
 
 
+@pytest.mark.shared
 def test_guard_blocks_loopback_without_the_env_allow_list(web, tmp_path):
     srcs = tmp_path / "s.toml"
     srcs.write_text(

@@ -278,3 +278,13 @@ def test_address_guard_middleware_literals_schemes_and_budget(monkeypatch):
         mw.process_request(Request("https://example.com/3"))
     mw.process_request(Request("https://example.com/4", meta={"radar_no_budget": True}))
     assert crawler.stats.values["radar/guard/address_blocked"] == 4
+
+
+def test_unwritable_raw_dir_is_a_one_line_error(tmp_path, capsys):
+    src = tmp_path / "s.toml"
+    src.write_text('[[source]]\nname = "x"\nkind = "feed"\nurl = "https://e.example/f"\n', "utf-8")
+    (tmp_path / "raw").write_text("a file where the raw folder should be", "utf-8")
+    code = cli.main(["--sources", str(src), "--data-dir", str(tmp_path), "--no-ingest"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("crawl: error: cannot write under") and "Traceback" not in err

@@ -106,6 +106,7 @@ def test_the_settings_install_the_resolver_process_wide():
     assert settings.TWISTED_DNS_RESOLVER == "crawler.guard.GuardedResolver"
     assert settings.DOWNLOAD_HANDLERS == {"file": None, "data": None, "ftp": None, "s3": None}
     assert settings.CONCURRENT_REQUESTS_PER_DOMAIN <= 2
+    assert settings.TELNETCONSOLE_ENABLED is False and settings.REMOTE_CONTROL_ENABLED is False
 
 
 def test_socket_guard_refuses_non_loopback_in_tests():

@@ -15,8 +15,10 @@ from typing import Any
 
 import scrapy
 from scrapy.http import Response
+from scrapy.utils.httpobj import urlparse_cached
 from twisted.python.failure import Failure
 
+from crawler.guard import blocked_reason
 from crawler.items import Candidate
 from crawler.middlewares import allowed_scheme
 from crawler.pipelines import CandidateBatch
@@ -59,6 +61,11 @@ def describe_failure(failure: Failure) -> tuple[str, int | None]:
         if retry_after:
             text += f" (Retry-After {retry_after.decode('latin-1', 'replace')})"
         return text, resp.status
+    request = getattr(failure, "request", None)
+    if request is not None:
+        blocked = blocked_reason(urlparse_cached(request).hostname)
+        if blocked:
+            return blocked, None
     name = exc.__class__.__name__
     msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return (f"{name}: {msg}" if msg else name)[:500], None
@@ -166,7 +173,8 @@ class RadarSpider(scrapy.Spider):
 
         headers = response_headers(response)
         try:
-            candidates = list(PARSERS[source.kind](response.body, headers, source))
+            result = PARSERS[source.kind](response.body, headers, source)
+            candidates = list(result)
         except ParseError as exc:
             ctx.fail(source.name, f"parse error: {exc}", response.status)
             return
@@ -174,9 +182,13 @@ class RadarSpider(scrapy.Spider):
             logger.exception("parser %s crashed on %s", source.kind, response.url)
             ctx.fail(source.name, f"parser crashed: {exc.__class__.__name__}: {exc}"[:500])
             return
-        notes = getattr(candidates, "notes", None)
-        if notes:
-            outcome.notes = dict(notes) if isinstance(notes, dict) else {}
+        notes = getattr(result, "notes", None)
+        if isinstance(notes, dict) and notes:
+            outcome.notes = dict(notes)
+            skipped = notes.get("skipped")
+            if isinstance(skipped, dict):
+                outcome.skipped += sum(v for v in skipped.values() if isinstance(v, int))
+                logger.info("source %s: parser skipped %s", source.name, skipped)
         flagged = ctx.apply_flood_guard(source, candidates)
         if flagged:
             logger.info("source %s: %d older items kept as history only", source.name, flagged)

@@ -1,0 +1,247 @@
+"""Backtest: replay past issues as of their dates and measure recall of the real picks.
+
+For every issue in the range, `build_shortlist` runs exactly as `rank` would have on the
+issue's publication date, on a scratch store built from the archive folder and a
+sightings file: history = issues published before it, candidates = sightings on or
+before it (nothing later, not even metrics), candidate text only from the sightings.
+The training of issue N uses every issue before N whatever the range asked for, so an
+issue's shortlist never depends on the range.
+
+Recall@k per section is measured over REACHABLE picks (primary items of the issue that
+are in the pool, matched by canonical URL or repository); a pick counts as found at k
+when its candidate is ranked <= k within its candidate section. The coverage ceiling
+(reachable / all picks) is reported apart. Baselines are scored on the same pools in
+the same run: random (seeded), popularity (trending days + points), TF-IDF similarity
+to past picks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ranking import store
+from ranking.errors import UsageError
+from ranking.pool import DEFAULT_WINDOW_DAYS, SECTIONS, pick_sections
+from ranking.scorers import PopularityScorer, RandomScorer, SimilarityScorer
+from ranking.shortlist import (
+    DEFAULT_QUOTAS,
+    ShortlistResult,
+    build_shortlist,
+    select_section,
+    write_shortlist,
+)
+
+logger = logging.getLogger(__name__)
+
+KS = (12, 24, 50)
+REPORT_SECTIONS = ("project", "article", "audio_video", "hot_topic")
+METHODS = ("model", "random", "popularity", "tfidf")
+
+
+@dataclass
+class BacktestReport:
+    """Per-pick hits for the model and the baselines, and per-issue coverage."""
+
+    issues: list[int]
+    hits: pd.DataFrame  # issue_no, section (of the pick), method, rank (NaN: not ranked)
+    coverage: pd.DataFrame  # issue_no, section, picks, reachable
+    out_dir: Path
+    seconds: float
+    messages: list[str] = field(default_factory=list)
+
+    def recall(self) -> pd.DataFrame:
+        """Rows (section, method): reachable picks and recall@12/24/50."""
+        rows = []
+        for section in REPORT_SECTIONS:
+            for method in METHODS:
+                h = self.hits[(self.hits["section"] == section) & (self.hits["method"] == method)]
+                rank = h["rank"].to_numpy(dtype=float)
+                row = {"section": section, "method": method, "reachable": len(h)}
+                for k in KS:
+                    row[f"recall@{k}"] = float(np.mean(rank <= k)) if len(h) else float("nan")
+                rows.append(row)
+        return pd.DataFrame(rows)
+
+    def coverage_table(self) -> pd.DataFrame:
+        c = self.coverage.groupby("section")[["picks", "reachable"]].sum()
+        c["ceiling"] = c["reachable"] / c["picks"].where(c["picks"] > 0)
+        return c.reindex([s for s in REPORT_SECTIONS if s in c.index])
+
+
+def parse_issue_range(text: str) -> tuple[int, int]:
+    """`61-85` or `61` -> (61, 85); a usage error otherwise."""
+    raw = (text or "").strip()
+    parts = raw.split("-")
+    try:
+        if len(parts) == 1:
+            a = b = int(parts[0])
+        elif len(parts) == 2:
+            a, b = int(parts[0]), int(parts[1])
+        else:
+            raise ValueError
+    except ValueError:
+        raise UsageError(f"invalid issue range {text!r}: expected A-B, e.g. 61-85") from None
+    if a < 1 or b < a:
+        raise UsageError(f"invalid issue range {text!r}: need 1 <= A <= B, e.g. 61-85")
+    return a, b
+
+
+def _ranks(result: ShortlistResult, scores: dict[str, np.ndarray], depth: int) -> dict:
+    """Candidate key -> rank within its section, for the model and every baseline."""
+    ranked = result.ranked
+    out: dict[str, dict[str, int]] = {m: {} for m in METHODS}
+    for key, rank in zip(ranked["key"], ranked["rank"], strict=True):
+        out["model"][key] = int(rank)
+    base = result.scored
+    for method, score in scores.items():
+        frame = base.assign(score=score)
+        for section in SECTIONS:
+            part = frame[frame["section"] == section].reset_index(drop=True)
+            order = select_section(part, depth, domain_cap=10**6, mmr_lambda=0.0)
+            for r, i in enumerate(order, start=1):
+                out[method][part["key"].iat[i]] = r
+    return out
+
+
+def run_backtest(
+    history_dir: str | os.PathLike[str],
+    sightings_file: str | os.PathLike[str],
+    issues: tuple[int, int] | str,
+    out_dir: str | os.PathLike[str],
+    window_days: int = DEFAULT_WINDOW_DAYS,
+    progress: Callable[[str], None] | None = None,
+    *,
+    quotas: dict[str, int] | None = None,
+    db_path: str | os.PathLike[str] | None = None,
+) -> BacktestReport:
+    """Replay issues A..B; write out_dir/issue-NNN.csv; return recall figures."""
+    from ranking.history import import_archive
+
+    started = time.perf_counter()
+    first, last = parse_issue_range(issues) if isinstance(issues, str) else issues
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tmpdir = None
+    if db_path is None:
+        tmpdir = tempfile.TemporaryDirectory(prefix="radar-backtest-")
+        db_path = Path(tmpdir.name) / "backtest.duckdb"
+    con = store.connect(db_path)
+    try:
+        if progress:
+            progress(f"importing the archive {history_dir}")
+        report = import_archive(con, history_dir)
+        messages = [f"archive: {p.file}: {p.message}" for p in report.problems]
+        if progress:
+            progress(f"loading sightings {sightings_file}")
+        counts = store.load_sightings_file(con, sightings_file)
+        if counts.get("invalid_url"):
+            messages.append(f"sightings: {counts['invalid_url']} rows with invalid URLs skipped")
+        items, _links = store.history_frames(con)
+        if not len(items):
+            raise UsageError(f"{history_dir}: no issues with items in the archive")
+        items = items.copy()
+        items["pub_date"] = [pd.Timestamp(d).date() for d in items["pub_date"]]
+        todo = (
+            items.loc[items["issue_no"].between(first, last), ["issue_no", "pub_date"]]
+            .drop_duplicates()
+            .sort_values("issue_no")
+        )
+        if not len(todo):
+            raise UsageError(f"no issues with items in {first}-{last}")
+        cache: dict = {}
+        depth = max(KS)
+        hits = []
+        coverage = []
+        for issue_no, pub_date in todo.itertuples(index=False):
+            if progress:
+                progress(f"issue #{issue_no} ({pub_date})")
+            result = build_shortlist(
+                con, pub_date, window_days, quotas, depth=depth, cache=cache,
+                week=f"{pub_date.isocalendar().year}-W{pub_date.isocalendar().week:02d}",
+                use_decisions=False,
+            )
+            write_shortlist(result, out / f"issue-{int(issue_no):03d}.csv", "csv")
+            picks = items[items["issue_no"] == issue_no]
+            pool = result.scored
+            base_scores = {
+                "random": RandomScorer(seed=int(issue_no)).decision_function(pool),
+                "popularity": PopularityScorer().decision_function(pool),
+                "tfidf": SimilarityScorer().decision_function(pool),
+            }
+            ranks = _ranks(result, base_scores, depth)
+            found = pick_sections(pool, picks) if len(pool) else []
+            reach_keys = {}
+            for key, sec in zip(pool["key"] if len(pool) else [], found, strict=True):
+                if sec is not None:
+                    reach_keys.setdefault(key, sec)
+            for section in REPORT_SECTIONS:
+                n_picks = int((picks["section"] == section).sum())
+                keys = [k for k, s in reach_keys.items() if s == section]
+                coverage.append((int(issue_no), section, n_picks, len(keys)))
+                for key in keys:
+                    for method in METHODS:
+                        hits.append(
+                            (int(issue_no), section, method, ranks[method].get(key, np.nan))
+                        )
+    finally:
+        con.close()
+        if tmpdir is not None:
+            tmpdir.cleanup()
+    return BacktestReport(
+        issues=[int(i) for i in todo["issue_no"]],
+        hits=pd.DataFrame(hits, columns=["issue_no", "section", "method", "rank"]),
+        coverage=pd.DataFrame(coverage, columns=["issue_no", "section", "picks", "reachable"]),
+        out_dir=out,
+        seconds=time.perf_counter() - started,
+        messages=messages,
+    )
+
+
+def render_report(report: BacktestReport) -> str:
+    """Plain-text tables: recall per section and method, ratio to the best baseline."""
+    rec = report.recall()
+    cov = report.coverage_table()
+    lines = [
+        f"backtest of issues {report.issues[0]}-{report.issues[-1]} "
+        f"({len(report.issues)} issues, {report.seconds:.0f} s); shortlists in {report.out_dir}",
+        "",
+        "recall over reachable picks (pick ranked <= k within its section)",
+        f"{'section':<12} {'method':<11} {'reach':>5} {'@12':>6} {'@24':>6} {'@50':>6}",
+    ]
+    for section in REPORT_SECTIONS:
+        part = rec[rec["section"] == section]
+        if not part["reachable"].sum():
+            continue
+        for row in part.itertuples(index=False):
+            vals = [row[3], row[4], row[5]]
+            lines.append(
+                f"{row.section:<12} {row.method:<11} {row.reachable:>5} "
+                + " ".join(f"{v:>6.3f}" for v in vals)
+            )
+        model = part[part["method"] == "model"]["recall@24"].iat[0]
+        best = part[part["method"] != "model"]["recall@24"].max()
+        ratio = model / best if best and best > 0 else float("inf")
+        lines.append(f"{'':<12} model / best baseline @24 = {ratio:.1f}x")
+    lines += ["", "coverage ceiling (reachable picks / all picks)"]
+    for section, row in cov.iterrows():
+        ceiling = row["ceiling"] if pd.notna(row["ceiling"]) else 0.0
+        lines.append(
+            f"{section:<12} {int(row['reachable']):>5} / {int(row['picks']):>5} = {ceiling:.3f}"
+        )
+    for message in report.messages:
+        lines.append(f"note: {message}")
+    return "\n".join(lines) + "\n"
+
+
+def _today() -> dt.date:  # pragma: no cover - convenience for notebooks
+    return dt.date.today()

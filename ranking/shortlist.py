@@ -1,0 +1,599 @@
+"""The shortlist of a week: fit on history, score the pool, quotas + diversity, explanations.
+
+One entry point for the CLI and the backtest: `build_shortlist(con, as_of)`. It
+
+1. reads the history published before `as_of` and, for every past issue, the pool as it
+   was on that issue's date (cached: a past pool never changes), labelled with what the
+   curator picked (plus his keep/reject decisions from `rank feedback`);
+2. fits the SignalScorer on those pools: positives are picks that were in the pool,
+   negatives the other pool items, except items he picked in a later issue (not a
+   negative for the week they were first seen);
+3. builds today's pool (sightings in the window, featured items removed), scores it and
+   splits each score into one contribution per signal (they sum to the score);
+4. selects per section with quotas, a per-domain cap and MMR diversity, and writes a
+   one-line reason per row.
+
+`write_shortlist(result, path, fmt)` writes the CSV (BOM, formula-safe, atomic,
+byte-identical on reruns), the markdown draft in the newsletter's layout, or the table.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import logging
+import os
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from ranking import store
+from ranking.features import SIGNALS, build_features
+from ranking.pool import DEFAULT_WINDOW_DAYS, SECTIONS, Pool, build_pool, pick_sections, title_tokens
+from ranking.scorers import SignalScorer
+from ranking.weeks import IsoWeek
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_QUOTAS: dict[str, int] = {"article": 36, "project": 36, "audio_video": 6, "hot_topic": 6}
+DEFAULT_DOMAIN_CAP = 3
+DEFAULT_MMR_LAMBDA = 0.5
+# Hosts that carry many independent authors or threads: capped per owner (GitHub) or not
+# at all, because a cap per host would starve a whole section.
+UNCAPPED_HOSTS = frozenset(
+    {"news.ycombinator.com", "reddit.com", "v2ex.com", "youtube.com", "pypi.org",
+     "huggingface.co", "gitlab.com"}
+)
+# Negatives kept per fit (positives are all kept): a stable hash sample, so refits are
+# fast (R3) and identical on identical data.
+MAX_NEGATIVES = 60_000
+SECTION_ORDER = {s: i for i, s in enumerate(SECTIONS)}
+CONTRIBUTION_COLUMNS = [*SIGNALS, "base"]
+SHORTLIST_COLUMNS = [
+    "week", "id", "rank", "section", "score", *CONTRIBUTION_COLUMNS, "reason",
+    "nearest_past", "nearest_sim", "title", "url", "sources", "first_seen", "last_seen",
+    "days_trending", "stars", "stars_gained", "points", "comments", "decision", "note",
+]
+MD_HEADINGS = {
+    "article": "🦄文章&教程",
+    "project": "🐿️项目&资源",
+    "audio_video": "🐢播客&视频",
+    "hot_topic": "🥂讨论&问题",
+}
+
+
+@dataclass
+class TrainingPool:
+    """One past issue's pool, features and labels (what the fit learns from)."""
+
+    issue_no: int
+    as_of: dt.date
+    frame: pd.DataFrame  # pool rows + features + `pick` (section picked, or None)
+
+
+@dataclass
+class ShortlistResult:
+    """Everything one `rank` run produced; `frame` is the CSV, `ranked` the full order."""
+
+    week: str
+    as_of: dt.date
+    window_days: int
+    frame: pd.DataFrame
+    ranked: pd.DataFrame
+    featured: pd.DataFrame
+    pool_counts: dict[str, int]
+    training: dict[str, int]
+    scorer: SignalScorer | None
+    scored: pd.DataFrame = field(default_factory=pd.DataFrame)  # every pool row, scored
+    messages: list[str] = field(default_factory=list)
+
+
+def _to_date(value: object) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    return pd.Timestamp(value).date()
+
+
+def _history(con, before: dt.date | None) -> pd.DataFrame:  # noqa: ANN001
+    items, _links = store.history_frames(con, before=before)
+    if len(items):
+        items = items.copy()
+        items["pub_date"] = [_to_date(d) for d in items["pub_date"]]
+    return items
+
+
+def pool_as_of(
+    con, history_items: pd.DataFrame, as_of: dt.date, window_days: int  # noqa: ANN001
+) -> Pool:
+    """The pool on `as_of`: only sightings on or before it, only history before it."""
+    start = as_of - dt.timedelta(days=window_days - 1)
+    sightings = store.sightings_frame(con, start, as_of)
+    prior = store.sightings_prior_stats(con, start)
+    past = history_items[history_items["pub_date"] < as_of] if len(history_items) else None
+    return build_pool(sightings, past, as_of, window_days, prior)
+
+
+def _features(pool: Pool, history_items: pd.DataFrame) -> pd.DataFrame:
+    past = history_items[history_items["pub_date"] < pool.as_of] if len(history_items) else None
+    feats = build_features(pool.frame, past, pool.as_of, pool.window_days)
+    feats = feats.drop(columns=[c for c in feats.columns if c in pool.frame.columns])
+    return pd.concat([pool.frame, feats], axis=1)
+
+
+def training_pools(
+    con,  # noqa: ANN001
+    history_items: pd.DataFrame,
+    as_of: dt.date,
+    window_days: int,
+    cache: dict | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> list[TrainingPool]:
+    """The labelled pool of every issue published before `as_of` (cached by issue/date)."""
+    out: list[TrainingPool] = []
+    if history_items is None or not len(history_items):
+        return out
+    issues = (
+        history_items[["issue_no", "pub_date"]].drop_duplicates().sort_values("issue_no")
+    )
+    for issue_no, pub_date in issues.itertuples(index=False):
+        if pub_date >= as_of:
+            continue
+        key = (int(issue_no), pub_date, window_days)
+        if cache is not None and key in cache:
+            out.append(cache[key])
+            continue
+        if progress:
+            progress(f"training pool of issue #{issue_no} ({pub_date})")
+        pool = pool_as_of(con, history_items, pub_date, window_days)
+        frame = _features(pool, history_items)
+        items = history_items[history_items["issue_no"] == issue_no]
+        frame["pick"] = pick_sections(frame, items)
+        tp = TrainingPool(int(issue_no), pub_date, frame)
+        if cache is not None:
+            cache[key] = tp
+        out.append(tp)
+    return out
+
+
+def _stable_unit(keys: list[str]) -> np.ndarray:
+    return np.array(
+        [int.from_bytes(hashlib.sha1(k.encode()).digest()[:8], "big") / 2**64 for k in keys]
+    )
+
+
+def training_set(
+    pools: list[TrainingPool], decisions: pd.DataFrame | None = None
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Rows and labels for the fit; later picks are not negatives for earlier weeks."""
+    frames: list[pd.DataFrame] = []
+    picked_at: dict[str, int] = {}
+    for tp in pools:
+        f = tp.frame
+        for key in f.loc[f["pick"].notna(), "key"]:
+            picked_at.setdefault(key, tp.issue_no)
+    for tp in pools:
+        f = tp.frame
+        y = f["pick"].notna().to_numpy()
+        later = f["key"].map(lambda k, n=tp.issue_no: picked_at.get(k, n) > n).to_numpy()
+        keep = y | ~later
+        part = f[keep].copy()
+        part["y"] = y[keep].astype(int)
+        part["train_key"] = [f"{tp.issue_no}:{i}" for i in part["id"]]
+        frames.append(part)
+    if decisions is not None and len(decisions):
+        frames.extend(_decision_rows(pools, decisions))
+    if not frames:
+        return pd.DataFrame(), np.array([], dtype=int)
+    data = pd.concat(frames, ignore_index=True)
+    neg = data["y"].to_numpy() == 0
+    if neg.sum() > MAX_NEGATIVES:
+        u = _stable_unit(data["train_key"].tolist())
+        keep = ~neg | (u < MAX_NEGATIVES / neg.sum())
+        data = data[keep].reset_index(drop=True)
+    return data, data["y"].to_numpy()
+
+
+def _decision_rows(pools: list[TrainingPool], decisions: pd.DataFrame) -> list[pd.DataFrame]:
+    # The curator's keep/reject on a shortlist row labels that candidate in the nearest
+    # earlier training pool that holds it (the pool of the issue the shortlist served).
+    rows = []
+    dec = decisions[decisions["decision"].isin(["keep", "reject"])]
+    if not len(dec) or not pools:
+        return rows
+    for week, group in dec.groupby("week"):
+        try:
+            end = IsoWeek.parse(str(week)).end
+        except Exception:  # a malformed week in old feedback: skip it, not the run
+            continue
+        candidates = [tp for tp in pools if tp.as_of <= end]
+        if not candidates:
+            continue
+        tp = candidates[-1]
+        labels = dict(zip(group["candidate_id"], group["decision"], strict=True))
+        part = tp.frame[tp.frame["id"].isin(labels)].copy()
+        if not len(part):
+            continue
+        part["y"] = (part["id"].map(labels) == "keep").astype(int)
+        part["train_key"] = [f"d{week}:{i}" for i in part["id"]]
+        rows.append(part)
+    return rows
+
+
+def _diversity_key(row_host: str, repo_key: object) -> str:
+    if isinstance(repo_key, str) and repo_key:
+        return "github:" + repo_key.split("/")[1]
+    return row_host
+
+
+def select_section(
+    frame: pd.DataFrame,
+    depth: int,
+    domain_cap: int = DEFAULT_DOMAIN_CAP,
+    mmr_lambda: float = DEFAULT_MMR_LAMBDA,
+) -> list[int]:
+    """Greedy MMR order of one section's rows (positions in `frame`), `depth` long.
+
+    Value = score - mmr_lambda * (max cosine similarity to the rows already chosen);
+    at most `domain_cap` rows per domain (per owner on GitHub, uncapped aggregators).
+    Ties fall to the candidate id, so the order is stable.
+    """
+    n = len(frame)
+    if n == 0 or depth <= 0:
+        return []
+    score = frame["score"].to_numpy(dtype=np.float64)
+    ids = frame["id"].astype(str).to_numpy()
+    order0 = np.lexsort((ids, -score))
+    rank_of = np.empty(n, dtype=np.int64)
+    rank_of[order0] = np.arange(n)
+    texts = (frame["title"].astype(str) + " " + frame["description"].astype(str)).tolist()
+    sim = None
+    if mmr_lambda > 0 and n > 1:
+        try:
+            vec = TfidfVectorizer(analyzer=title_tokens, sublinear_tf=True, dtype=np.float32)
+            x = vec.fit_transform(texts)
+            sim = x
+        except ValueError:
+            sim = None
+    hosts = [
+        _diversity_key(h, r) for h, r in zip(frame["host"], frame["repo_key"], strict=True)
+    ]
+    capped = [h in UNCAPPED_HOSTS for h in frame["host"]]
+    used: dict[str, int] = {}
+    chosen: list[int] = []
+    max_sim = np.zeros(n)
+    available = np.ones(n, dtype=bool)
+    # Only the best few hundred by score can win a slot: keeps MMR O(depth * window).
+    window = order0[: min(n, depth * 4 + 50)]
+    while len(chosen) < min(depth, n):
+        cand = window[available[window]]
+        if not len(cand):
+            cand = order0[available[order0]]
+            if not len(cand):
+                break
+        value = score[cand] - mmr_lambda * max_sim[cand]
+        # lexsort: last key primary -> best value, then original rank (id tie-break).
+        best_idx = np.lexsort((rank_of[cand], -value))
+        picked = None
+        for j in best_idx:
+            c = int(cand[j])
+            key = hosts[c]
+            if not capped[c] and used.get(key, 0) >= domain_cap:
+                available[c] = False
+                continue
+            picked = c
+            break
+        if picked is None:
+            continue
+        available[picked] = False
+        chosen.append(picked)
+        used[hosts[picked]] = used.get(hosts[picked], 0) + 1
+        if sim is not None:
+            s = np.asarray((sim @ sim[picked].T).toarray()).ravel()
+            max_sim = np.maximum(max_sim, s)
+    return chosen
+
+
+def _k(n: float) -> str:
+    if n >= 10_000:
+        return f"{n / 1000:.0f}K"
+    if n >= 1000:
+        return f"{n / 1000:.1f}K".replace(".0K", "K")
+    return f"{int(n)}"
+
+
+def _facts(row: pd.Series) -> dict[str, str]:
+    """Human facts per signal group, used to write the reason."""
+    facts: dict[str, str] = {}
+    srcs = str(row.get("sources", ""))
+    curated = []
+    if "python_weekly" in srcs:
+        curated.append("Python Weekly")
+    if "pycoders" in srcs:
+        curated.append("PyCoder's Weekly")
+    if "hellogithub" in srcs:
+        curated.append("HelloGitHub")
+    if curated:
+        facts["source_prior"] = "picked by " + " + ".join(curated)
+    elif "trending:python" in srcs:
+        facts["source_prior"] = "on GitHub trending (python)"
+    elif "hn:" in srcs:
+        facts["source_prior"] = "on Hacker News"
+    mom = []
+    if row.get("days_trending", 0):
+        pos = row.get("best_trending_position")
+        where = f", best #{int(pos)}" if pd.notna(pos) else ""
+        mom.append(f"{int(row['days_trending'])} days on trending{where}")
+    if pd.notna(row.get("stars_gained")) and row.get("stars_gained", 0) > 0:
+        mom.append(f"+{_k(row['stars_gained'])} stars")
+    if pd.notna(row.get("points")) and row.get("points", 0) > 0:
+        mom.append(f"{int(row['points'])} HN points")
+    if mom:
+        facts["momentum"] = ", ".join(mom)
+    if row.get("nearest_sim", 0) >= 0.15 and row.get("nearest_past"):
+        past = str(row["nearest_past"])
+        past = past if len(past) <= 50 else past[:49] + "…"
+        facts["relevance"] = f"like {past} ({row['nearest_sim']:.2f})"
+    lang = row.get("language")
+    if isinstance(lang, str) and lang:
+        facts["python"] = f"language {lang}"
+    elif row.get("mentions_python", 0):
+        facts["python"] = "about Python"
+    first_age = (row["as_of"] - row["first_seen"]).days if pd.notna(row["first_seen"]) else None
+    if first_age is not None:
+        prior = int(row.get("prior_days", 0) or 0)
+        fresh = f"first seen {first_age} d ago" if first_age else "first seen today"
+        if prior:
+            fresh += f", seen {prior} d before the window"
+        facts["freshness"] = fresh
+    if row.get("recent_sim", 0) >= 0.3:
+        facts["novelty"] = f"close to a recent issue ({row['recent_sim']:.2f})"
+    return facts
+
+
+def reason_of(row: pd.Series) -> str:
+    """One line: the facts behind the largest positive contributions, best first."""
+    facts = _facts(row)
+    order = sorted(SIGNALS, key=lambda s: (-float(row.get(s, 0.0)), s))
+    parts = [facts[s] for s in order if s in facts and float(row.get(s, 0.0)) > 0][:3]
+    if not parts:
+        parts = [facts[s] for s in order if s in facts][:2]
+    return "; ".join(parts) if parts else "in the pool"
+
+
+def _empty_frame() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in SHORTLIST_COLUMNS})
+
+
+def build_shortlist(
+    con,  # noqa: ANN001
+    as_of: dt.date,
+    window_days: int = DEFAULT_WINDOW_DAYS,
+    quotas: Mapping[str, int] | None = None,
+    *,
+    week: str | None = None,
+    domain_cap: int = DEFAULT_DOMAIN_CAP,
+    mmr_lambda: float = DEFAULT_MMR_LAMBDA,
+    depth: int | None = None,
+    cache: dict | None = None,
+    use_decisions: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> ShortlistResult:
+    """Rank the pool of `as_of` (a week's Sunday, or an issue's date in a backtest).
+
+    `quotas` per section (default DEFAULT_QUOTAS); `depth` ranks further than the quota
+    (for recall@50) without changing the first rows; `cache` (a dict) keeps past pools
+    between calls. Reads only data dated on or before `as_of`.
+    """
+    quotas = dict(DEFAULT_QUOTAS if quotas is None else quotas)
+    week = week or str(IsoWeek.of(as_of))
+    history = _history(con, as_of)
+    pools = training_pools(con, history, as_of, window_days, cache, progress)
+    decisions = store.decisions_frame(con) if use_decisions else None
+    if decisions is not None and len(decisions):
+        decisions = decisions[
+            [_safe_week_end(w) is not None and _safe_week_end(w) < as_of for w in decisions["week"]]
+        ]
+    train, y = training_set(pools, decisions)
+    scorer = SignalScorer().fit(train, y) if len(train) else None
+    if progress:
+        progress(f"pool of {as_of}")
+    pool = pool_as_of(con, history, as_of, window_days)
+    messages: list[str] = []
+    training = {"pools": len(pools), "rows": len(train), "positives": int(y.sum()) if len(y) else 0}
+    if pool.frame.empty:
+        messages.append(f"no candidates seen in the {window_days} days before {as_of}")
+        empty = _empty_frame()
+        return ShortlistResult(
+            week, as_of, window_days, empty, empty.copy(), pool.featured, pool.counts,
+            training, scorer, pool.frame, messages,
+        )
+    data = _features(pool, history)
+    if scorer is not None:
+        contrib = scorer.contributions(data)
+    else:
+        messages.append("no history to learn from: ranked by momentum only")
+        contrib = pd.DataFrame(0.0, index=data.index, columns=CONTRIBUTION_COLUMNS)
+        contrib["momentum"] = data["log_days_trending"] + data["log_points"]
+    contrib = contrib.round(4)
+    data[CONTRIBUTION_COLUMNS] = contrib[CONTRIBUTION_COLUMNS]
+    # The score is the sum of the shown (rounded) contributions, so they add up exactly.
+    data["score"] = data[CONTRIBUTION_COLUMNS].sum(axis=1).round(4)
+    data["as_of"] = as_of
+    ranked_parts = []
+    shortlist_parts = []
+    for section in SECTIONS:
+        part = data[data["section"] == section].reset_index(drop=True)
+        if not len(part):
+            continue
+        quota = int(quotas.get(section, 0))
+        order = select_section(part, max(quota, depth or 0), domain_cap, mmr_lambda)
+        ranked = part.iloc[order].copy()
+        ranked["rank"] = np.arange(1, len(ranked) + 1)
+        ranked_parts.append(ranked)
+        shortlist_parts.append(ranked[ranked["rank"] <= quota])
+    ranked_all = pd.concat(ranked_parts, ignore_index=True) if ranked_parts else data.iloc[:0]
+    top = pd.concat(shortlist_parts, ignore_index=True) if shortlist_parts else data.iloc[:0]
+    frame = _shortlist_frame(top, week)
+    return ShortlistResult(
+        week, as_of, window_days, frame, ranked_all, pool.featured, pool.counts, training,
+        scorer, data, messages,
+    )
+
+
+def _safe_week_end(week: object) -> dt.date | None:
+    try:
+        return IsoWeek.parse(str(week)).end
+    except Exception:
+        return None
+
+
+def _shortlist_frame(top: pd.DataFrame, week: str) -> pd.DataFrame:
+    if not len(top):
+        return _empty_frame()
+    out = pd.DataFrame(index=top.index)
+    out["week"] = week
+    out["id"] = top["id"]
+    out["rank"] = top["rank"].astype(int)
+    out["section"] = top["section"]
+    out["score"] = top["score"]
+    for c in CONTRIBUTION_COLUMNS:
+        out[c] = top[c]
+    out["reason"] = [reason_of(r) for _, r in top.iterrows()]
+    out["nearest_past"] = top["nearest_past"]
+    out["nearest_sim"] = top["nearest_sim"].round(4)
+    out["title"] = top["title"]
+    out["url"] = top["url"]
+    out["sources"] = top["sources"]
+    out["first_seen"] = top["first_seen"]
+    out["last_seen"] = top["last_seen"]
+    out["days_trending"] = top["days_trending"].astype(int)
+    for c in ("stars", "stars_gained", "points", "comments"):
+        v = pd.to_numeric(top[c], errors="coerce")
+        out[c] = [int(x) if np.isfinite(x) else None for x in v.astype(float)]
+    out["decision"] = ""
+    out["note"] = ""
+    out["url_canonical"] = top["canonical_url"]
+    out["_order"] = top["section"].map(SECTION_ORDER)
+    out = out.sort_values(["_order", "rank"], kind="stable").drop(columns="_order")
+    return out.reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- output
+
+
+def shortlist_rows(frame: pd.DataFrame) -> list[list[object]]:
+    """CSV rows (SHORTLIST_COLUMNS order) with NaN/inf as None and dates as ISO text."""
+    rows = []
+    for rec in frame[SHORTLIST_COLUMNS].itertuples(index=False):
+        row = []
+        for v in rec:
+            if v is None or (isinstance(v, float) and not np.isfinite(v)):
+                row.append(None)
+            elif isinstance(v, pd.Timestamp):
+                row.append(v.date().isoformat())
+            elif isinstance(v, np.integer):
+                row.append(int(v))
+            elif isinstance(v, np.floating):
+                row.append(float(v) if np.isfinite(v) else None)
+            elif v is pd.NA or v is pd.NaT:
+                row.append(None)
+            else:
+                row.append(v)
+        rows.append(row)
+    return rows
+
+
+def _fmt_stars(stars: object) -> str:
+    try:
+        n = float(stars)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return ""
+    if not np.isfinite(n) or n <= 0:
+        return ""
+    return f"（{_k(n)} stars）"
+
+
+def render_markdown(result: ShortlistResult, per_section: int = 12) -> str:
+    """A draft in the newsletter's own layout: sections, `N、[title](url)`, placeholders."""
+    lines = [f"# Python 潮流周刊 draft ({result.week})", ""]
+    frame = result.frame
+    for section in SECTIONS:
+        part = frame[frame["section"] == section].head(per_section)
+        if not len(part):
+            continue
+        lines += [f"## {MD_HEADINGS[section]}", ""]
+        for n, row in enumerate(part.itertuples(index=False), start=1):
+            title = str(row.title).replace("[", "［").replace("]", "］")
+            stars = _fmt_stars(row.stars) if section == "project" else ""
+            lines.append(f"{n}、[{title}]({row.url}){stars}")
+            lines.append("")
+            lines.append("（摘要待写 / summary to write）")
+            lines.append("")
+    if not len(frame):
+        lines += ["(no candidates this week)", ""]
+    return "\n".join(lines)
+
+
+def render_table(result: ShortlistResult, top: int = 10, width: int = 160) -> str:
+    """The top of each section as a rich table (text, for the terminal)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    buf = io.StringIO()
+    console = Console(file=buf, width=width, force_terminal=False, color_system=None)
+    frame = result.frame
+    if not len(frame):
+        console.print(f"{result.week}: no candidates")
+    for section in SECTIONS:
+        part = frame[frame["section"] == section].head(top)
+        if not len(part):
+            continue
+        table = Table(title=f"{result.week} · {section}", show_lines=False)
+        for col in ("rank", "score", "title", "reason", "sources"):
+            table.add_column(col, overflow="fold")
+        for row in part.itertuples(index=False):
+            table.add_row(
+                str(row.rank), f"{row.score:.2f}", str(row.title)[:60], str(row.reason),
+                str(row.sources),
+            )
+        console.print(table)
+    return buf.getvalue()
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_shortlist(result: ShortlistResult, path: str | os.PathLike[str], fmt: str = "csv") -> int:
+    """Write the shortlist as `csv`, `md` or `table` text to `path`; return the row count."""
+    from ranking.csvio import write_csv
+
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "csv":
+        return write_csv(target, SHORTLIST_COLUMNS, shortlist_rows(result.frame))
+    if fmt == "md":
+        _atomic_text(target, render_markdown(result))
+        return len(result.frame)
+    if fmt == "table":
+        _atomic_text(target, render_table(result))
+        return len(result.frame)
+    raise ValueError(f"unknown shortlist format {fmt!r}: csv, md or table")
