@@ -155,12 +155,21 @@ def verdict(met: bool | None) -> str:
 
 
 def command_line(script: str, args: argparse.Namespace) -> str:
-    parts = [".venv/bin/python", f"benchmarks/{script}"]
-    if args.quick:
-        parts.append("--quick")
-    if args.repeats:
-        parts += ["--repeats", str(args.repeats)]
-    return " ".join(parts)
+    """The command that reproduces this run (the ``--json`` output path left out)."""
+    argv = sys.argv[1:]
+    kept: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+            continue
+        if arg == "--json":
+            skip = True
+            continue
+        if arg.startswith("--json="):
+            continue
+        kept.append(arg)
+    return " ".join([".venv/bin/python", f"benchmarks/{script}", *kept])
 
 
 # --- measuring ---------------------------------------------------------------------------
@@ -200,11 +209,12 @@ def run_child(
     env: dict[str, str] | None = None,
     timeout: float | None = None,
     cwd: Path | None = None,
+    rss_limit_mb: float | None = None,
 ) -> dict[str, Any]:
-    """Run a Python child; return its BENCH_RESULT plus ``maxrss_mb`` and ``cpu_total_s``.
+    """Run a Python child; return its BENCH_RESULT plus ``maxrss_mb`` and ``child_wall_s``.
 
-    ``cpu_total_s`` is the child's whole CPU (imports included) from ``wait4``; the
-    child's own ``cpu_s`` covers the measured section only.
+    With `rss_limit_mb` the parent samples the child's RSS every 0.2 s and kills it above
+    the limit (ChildFailed says so): a run that would swap the shared box is stopped.
     """
     full_env = dict(os.environ)
     full_env.setdefault("PYTHONHASHSEED", "0")
@@ -219,14 +229,36 @@ def run_child(
         stderr=subprocess.PIPE,
         text=True,
     )
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.communicate()
-        raise ChildFailed(f"{argv[0]} timed out after {timeout} s") from None
-    # The child reports its own peak RSS (getrusage RUSAGE_SELF at its end): RUSAGE_CHILDREN
-    # here would be the maximum over every child reaped so far, not this one's.
+    sampled = 0.0
+    watch = None
+    if rss_limit_mb:
+        import psutil
+
+        watch = psutil.Process(proc.pid)
+    out = err = ""
+    while True:
+        try:
+            out, err = proc.communicate(timeout=0.2 if watch else timeout)
+            break
+        except subprocess.TimeoutExpired:
+            elapsed = time.perf_counter() - start
+            if watch is not None:
+                try:
+                    rss = watch.memory_info().rss / 2**20
+                except Exception:  # the child just exited
+                    rss = 0.0
+                sampled = max(sampled, rss)
+                if rss_limit_mb and rss > rss_limit_mb:
+                    proc.kill()
+                    proc.communicate()
+                    raise ChildFailed(
+                        f"killed: RSS {rss:,.0f} MiB above the {rss_limit_mb:,.0f} MiB limit "
+                        f"after {elapsed:,.0f} s"
+                    ) from None
+            if timeout is not None and elapsed > timeout:
+                proc.kill()
+                proc.communicate()
+                raise ChildFailed(f"{argv[0]} timed out after {timeout} s") from None
     wall = time.perf_counter() - start
     result = None
     for line in out.splitlines():
@@ -235,6 +267,8 @@ def run_child(
     if proc.returncode != 0 or result is None:
         tail = "\n".join((err or out).strip().splitlines()[-15:])
         raise ChildFailed(f"{' '.join(argv[:3])} exited {proc.returncode}:\n{tail}")
+    # The child reports its own peak RSS (getrusage RUSAGE_SELF at its end): RUSAGE_CHILDREN
+    # here would be the maximum over every child reaped so far, not this one's.
     result.setdefault("maxrss_mb", result.get("peak_rss_self_mb"))
     result["child_wall_s"] = wall
     result["stderr_tail"] = "\n".join(err.strip().splitlines()[-5:]) if err else ""

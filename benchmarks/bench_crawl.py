@@ -93,7 +93,7 @@ def sources_toml(urls: list[str]) -> str:
 # --- children ------------------------------------------------------------------------------
 
 
-def child_ours(urls_file: str, workdir: str) -> None:
+def child_ours(urls_file: str, workdir: str, what_if: str = "") -> None:
     os.environ["RADAR_ALLOW_HOSTS"] = "127.0.0.1"
     os.environ["RADAR_DOWNLOAD_DELAY"] = "0"
     from crawler.runner import run_crawl
@@ -103,8 +103,16 @@ def child_ours(urls_file: str, workdir: str) -> None:
     data = Path(workdir) / f"data-{os.getpid()}"
     sources = enabled_sources(load_sources(Path(urls_file)))
     ctx = RunContext(data, sources, CrawlOptions())
+    overrides = dict(LIFTED)
+    # What-if variants: the proposed fixes, applied in this child only (never in the product).
+    if "nowarn" in what_if:
+        overrides["WARN_ON_GENERATOR_RETURN_VALUE"] = False
+    if "notraf" in what_if:
+        import crawler.parsers.pages as pages
+
+        pages._trafilatura = lambda text, url: {}
     with c.Clock() as clock:
-        outcomes = run_crawl(ctx, overrides=LIFTED)
+        outcomes = run_crawl(ctx, overrides=overrides)
     ok = sum(1 for o in outcomes if o.status == "ok")
     items = sum(o.items for o in outcomes)
     failed = [f"{o.source}: {o.error}" for o in outcomes if o.status != "ok"][:3]
@@ -227,11 +235,18 @@ def main() -> int:
     p.add_argument("--child", choices=("ours", "tuned", "defaults", "aiohttp"), help=c.argparse_hidden())
     p.add_argument("--urls", help=c.argparse_hidden())
     p.add_argument("--workdir", help=c.argparse_hidden())
+    p.add_argument("--variant", default="", help=c.argparse_hidden())
+    p.add_argument(
+        "--what-if",
+        action="store_true",
+        help="also run our crawl with the proposed fixes applied in the child only "
+        "(WARN_ON_GENERATOR_RETURN_VALUE=False; and without trafilatura)",
+    )
     p.add_argument("--pages", type=int, help="article pages (default 5000; 200 with --quick)")
     p.add_argument("--feeds", type=int, help="feeds of 20 entries (default 500; 20 with --quick)")
     args = p.parse_args()
     if args.child == "ours":
-        child_ours(args.urls, args.workdir)
+        child_ours(args.urls, args.workdir, args.variant)
         return 0
     if args.child in ("tuned", "defaults"):
         child_scrapy(args.urls, args.child == "tuned")
@@ -273,6 +288,16 @@ def main() -> int:
                     [script, "--child", "aiohttp", "--urls", str(urls_json)], timeout=timeout
                 ),
             }  # fmt: skip
+            if args.what_if:
+                for label, variant in (
+                    ("what-if: ours + WARN_ON_GENERATOR_RETURN_VALUE=False", "nowarn"),
+                    ("what-if: ours + that + no trafilatura", "nowarn,notraf"),
+                ):
+                    configs[label] = lambda variant=variant: c.run_child(
+                        [script, "--child", "ours", "--urls", str(toml), "--workdir", tmp,
+                         "--variant", variant],
+                        env=env, timeout=timeout,
+                    )  # fmt: skip
             started = time.perf_counter()
             runs = c.interleave(configs, repeats)
             elapsed = time.perf_counter() - started

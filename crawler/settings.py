@@ -5,6 +5,11 @@ Loaded by `scrapy.cfg` (``scrapy crawl radar`` from the checkout) and by
 CrawlerProcess. The address guard's resolver is a *process-level* setting
 (``TWISTED_DNS_RESOLVER``): set through a spider's ``custom_settings`` it is never
 called, so it lives here and nowhere else.
+
+Environment (read at import): RADAR_USER_AGENT (the User-Agent), RADAR_GITHUB_API (the
+GitHub REST base URL; tests point it at the replay server), RADAR_GITHUB_MAX_REQUESTS and
+RADAR_MAX_PAGES (per-run caps). For tests and the demo on loopback only:
+RADAR_DOWNLOAD_DELAY, RADAR_DOWNLOAD_TIMEOUT; RADAR_ALLOW_HOSTS is read by crawler.guard.
 """
 
 from __future__ import annotations

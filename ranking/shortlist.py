@@ -34,7 +34,7 @@ import pandas as pd
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from ranking import store
-from ranking.features import SIGNALS, build_features
+from ranking.features import FEATURES, SIGNALS, build_features
 from ranking.pool import DEFAULT_WINDOW_DAYS, SECTIONS, Pool, build_pool, pick_sections, title_tokens
 from ranking.scorers import SignalScorer
 from ranking.weeks import IsoWeek
@@ -52,7 +52,7 @@ UNCAPPED_HOSTS = frozenset(
 )
 # Negatives kept per fit (positives are all kept): a stable hash sample, so refits are
 # fast (R3) and identical on identical data.
-MAX_NEGATIVES = 60_000
+MAX_NEGATIVES = 25_000
 SECTION_ORDER = {s: i for i, s in enumerate(SECTIONS)}
 CONTRIBUTION_COLUMNS = [*SIGNALS, "base"]
 SHORTLIST_COLUMNS = [
@@ -179,8 +179,9 @@ def training_set(
         f = tp.frame
         for key in f.loc[f["pick"].notna(), "key"]:
             picked_at.setdefault(key, tp.issue_no)
+    columns = [*FEATURES, "section", "id", "key", "pick"]
     for tp in pools:
-        f = tp.frame
+        f = tp.frame[columns]
         y = f["pick"].notna().to_numpy()
         later = f["key"].map(lambda k, n=tp.issue_no: picked_at.get(k, n) > n).to_numpy()
         keep = y | ~later

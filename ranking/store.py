@@ -1344,32 +1344,6 @@ def source_yield(
     ).df()
 
 
-def picked_sightings(con: duckdb.DuckDBPyConnection, *, horizon_days: int | None = None):
-    """Sightings of items picked later: source, canonical_url, first_seen, issue_no, pub_date."""
-    horizon = 1_000_000 if horizon_days is None else int(horizon_days)
-    return con.execute(
-        """
-        WITH s AS (
-            SELECT source, canonical_url, any_value(repo_key) AS repo_key,
-                min(seen_date) AS first_seen
-            FROM sightings GROUP BY source, canonical_url
-        ),
-        p AS (
-            SELECT i.issue_no, x.pub_date, i.section, i.canonical_url, i.repo_key
-            FROM issue_items i JOIN issues x USING (issue_no)
-        )
-        SELECT s.source, s.canonical_url, s.first_seen, min(p.issue_no) AS issue_no,
-            arg_min(p.pub_date, p.issue_no) AS pub_date, arg_min(p.section, p.issue_no) AS section
-        FROM s JOIN p ON p.canonical_url = s.canonical_url
-            OR (s.repo_key IS NOT NULL AND p.repo_key = s.repo_key)
-        WHERE p.pub_date >= s.first_seen AND p.pub_date <= s.first_seen + ?::INTEGER
-        GROUP BY s.source, s.canonical_url, s.first_seen
-        ORDER BY issue_no, s.source, s.canonical_url
-        """,
-        [horizon],
-    ).df()
-
-
 def latest_sighting_date(con: duckdb.DuckDBPyConnection) -> dt.date | None:
     """The most recent day with sightings (None for an empty store)."""
     row = con.execute("SELECT max(seen_date) FROM sightings").fetchone()

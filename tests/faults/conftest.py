@@ -16,6 +16,7 @@ import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -152,8 +153,9 @@ def fault_server() -> FaultServer:
     assert info["base"].startswith("http://127.0.0.1:")
     server = FaultServer(info["base"], info["robots"], info.get("tls"), proc)
     yield server
-    assert proc.stdin is not None
+    assert proc.stdin is not None and proc.stdout is not None
     proc.stdin.close()
+    proc.stdout.close()
     try:
         proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
@@ -229,17 +231,31 @@ class PendingCrawl:
             text=True,
         )
         self._result: CrawlRun | None = None
+        self._io: tuple[str, str] | None = None
+        self._end = 0.0
+        # A thread collects the output, so the run's duration is right however late
+        # a test asks for the result (and pipes never fill up).
+        self._thread = threading.Thread(target=self._collect, daemon=True)
+        self._thread.start()
+
+    def _collect(self) -> None:
+        try:
+            self._io = self.proc.communicate(timeout=self.timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, err = self.proc.communicate()
+            self._io = (out, err + f"\nFAULTS: killed after {self.timeout} s")
+        self._end = time.monotonic()
 
     def result(self) -> CrawlRun:
         if self._result is None:
-            try:
-                out, err = self.proc.communicate(timeout=self.timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                out, err = self.proc.communicate()
+            self._thread.join()
+            assert self._io is not None
+            out, err = self._io
+            if "FAULTS: killed after" in err:
                 pytest.fail(f"crawl did not finish in {self.timeout} s: {err[-2000:]}")
             self._result = finish_run(
-                self.proc.returncode, out, err, self.data_dir, time.monotonic() - self.start
+                self.proc.returncode, out, err, self.data_dir, self._end - self.start
             )
         return self._result
 
@@ -411,17 +427,48 @@ def closed_port() -> int:
         return s.getsockname()[1]
 
 
+class MemProbe:
+    """tests/faults/memprobe.py in the background: hostile inputs under RLIMIT_AS 1 GiB."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [PY, str(HERE / "memprobe.py")],
+            cwd=REPO,
+            env=_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self._out: tuple[str, str] | None = None
+        self._thread = threading.Thread(target=self._collect, daemon=True)
+        self._thread.start()
+
+    def _collect(self) -> None:
+        self._out = self.proc.communicate(timeout=180)
+
+    def results(self) -> dict[str, dict]:
+        self._thread.join()
+        assert self._out is not None
+        out, err = self._out
+        note_subprocess(err)
+        rows = [json.loads(line) for line in out.splitlines() if line.strip()]
+        assert rows, err[-2000:]
+        return {r["name"]: r for r in rows}
+
+
 @dataclass
 class Shared:
     night: PendingCrawl
     polite: PendingCrawl
     drop: PendingCrawl
     server: FaultServer
+    probe: MemProbe
 
 
 @pytest.fixture(scope="session")
 def shared_crawls(fault_server, tmp_path_factory) -> Shared:
     srv = fault_server
+    probe = MemProbe()
     night = start_crawl(
         tmp_path_factory.mktemp("night"),
         night_sources(srv),
@@ -443,7 +490,12 @@ def shared_crawls(fault_server, tmp_path_factory) -> Shared:
         tmp_path_factory.mktemp("drop"),
         [("ra-long", "feed", f"{srv.base}/status/429?retry_after=600")],
     )
-    return Shared(night, polite, drop, srv)
+    return Shared(night, polite, drop, srv, probe)
+
+
+@pytest.fixture(scope="session")
+def memprobe(shared_crawls) -> dict[str, dict]:
+    return shared_crawls.probe.results()
 
 
 @pytest.fixture(scope="session")

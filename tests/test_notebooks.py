@@ -1,0 +1,507 @@
+"""The notebooks execute in a real Jupyter kernel, and the helpers they call are right.
+
+The kernel is this interpreter (`sys.executable`): a kernelspec is written to a temp dir
+and handed to nbclient through its own KernelSpecManager, so neither a user-level
+`python3` kernelspec nor PATH can swap in another Python. The database is built here:
+the sample archive (data/sample/archive) plus a few hundred synthetic sightings, written
+as raw crawl JSONL files and loaded by the real ingest (`store.ingest_raw`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import random
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from crawler.urls import canonical_url, host_of, repo_key
+from ranking import explore, store
+from ranking.history import import_archive
+from tests.conftest import REPO, require_shared
+
+NOTEBOOKS = REPO / "notebooks"
+SAMPLE_ARCHIVE = REPO / "data" / "sample" / "archive"
+KERNEL_NAME = "weekly-radar-test"
+FIRST_DAY = dt.date(2024, 12, 16)
+LAST_DAY = dt.date(2025, 3, 2)  # a Sunday: the latest week is 2025-W09
+# Synthetic sources: name -> (kind, section of their items).
+SOURCES = {
+    "hn:frontpage": ("hackernews", "article"),
+    "planetpython": ("feed", "article"),
+    "lobsters:python": ("lobsters", "article"),
+    "trending:python": ("github_trending", "project"),
+    "trending:all": ("github_trending", "project"),
+    "youtube:pycon": ("feed", "audio_video"),
+    "discuss:python": ("feed", "hot_topic"),
+}
+# Where an archive pick is first seen, per section (so yields differ between sources).
+PICK_SOURCES = {
+    "article": ("planetpython", "hn:frontpage"),
+    "project": ("trending:python",),
+    "audio_video": ("youtube:pycon",),
+    "hot_topic": ("discuss:python", "hn:frontpage"),
+}
+WORDS = (
+    "async", "parser", "cache", "queue", "graph", "schema", "plugin", "vector", "sandbox",
+    "tracer", "profiler", "scheduler", "template", "bridge", "compiler", "notebook",
+)  # fmt: skip
+TOPICS = (
+    "type hints", "packaging", "asyncio", "data pipelines", "web scraping", "testing",
+    "profiling", "dataframes", "CLI tools", "LLM agents", "free-threading", "SQL",
+)  # fmt: skip
+HOSTS = (
+    "notes.example.dev", "blog.example.org", "pyweekly.example.net", "til.example.com",
+    "engineering.example.io", "jane.example.me",
+)  # fmt: skip
+
+
+# --- the synthetic store --------------------------------------------------------------------
+
+
+def _record(source: str, day: dt.date, url: str, title: str, position: int, rng) -> dict:
+    kind, section = SOURCES[source]
+    rec = {
+        "type": "candidate",
+        "run_id": f"run-{day:%Y%m%d}",
+        "source": source,
+        "kind": kind,
+        "fetched_at": f"{day.isoformat()}T06:{position % 60:02d}:00Z",
+        "url": url,
+        "canonical_url": canonical_url(url),
+        "repo_key": repo_key(url),
+        "title": title,
+        "description": f"{title}. A synthetic item for the notebook tests.",
+        "section": section,
+        "position": position,
+        "extra": {},
+    }
+    if kind == "github_trending":
+        rec.update(
+            language="python" if source == "trending:python" else rng.choice(["rust", "go"]),
+            stars=rng.randint(200, 40_000),
+            stars_period=rng.randint(5, 900),
+        )
+    if kind == "hackernews":
+        rec.update(points=rng.randint(5, 600), comments=rng.randint(0, 300))
+    return rec
+
+
+def synthetic_records(con) -> dict[dt.date, list[dict]]:
+    """Raw candidate records per day: archive picks seen before their issue, plus fillers."""
+    rng = random.Random(20250302)
+    days: dict[dt.date, list[dict]] = {}
+
+    def see(source: str, day: dt.date, url: str, title: str) -> None:
+        if FIRST_DAY <= day <= LAST_DAY:
+            bucket = days.setdefault(day, [])
+            bucket.append(_record(source, day, url, title, len(bucket) + 1, rng))
+
+    items, _links = store.history_frames(con)
+    for row in items.dropna(subset=["url"]).itertuples(index=False):
+        sources = PICK_SOURCES.get(row.section)
+        if not sources:
+            continue
+        pub = row.pub_date.date() if hasattr(row.pub_date, "date") else row.pub_date
+        first = pub - dt.timedelta(days=rng.randint(2, 12))
+        title = row.title_en if isinstance(row.title_en, str) else str(row.title_zh)
+        for offset in range(rng.randint(1, 4)):
+            see(sources[offset % len(sources)], first + dt.timedelta(days=offset), row.url, title)
+    n_days = (LAST_DAY - FIRST_DAY).days
+    for n in range(230):
+        section = ("article", "project", "audio_video", "hot_topic")[min(n // 100, 3) if n < 200 else 2 + n % 2]
+        word, topic = WORDS[n % len(WORDS)], TOPICS[n % len(TOPICS)]
+        if section == "project":
+            owner = f"{word}-lab{n % 7}"
+            url = f"https://github.com/{owner}/py{word}{n}"
+            title = f"py{word}{n}: a {word} for {topic}"
+            sources = ("trending:python", "trending:all")
+        elif section == "article":
+            url = f"https://{HOSTS[n % len(HOSTS)]}/posts/{word}-{n}"
+            title = f"Notes on {topic}: the {word} pattern, part {n}"
+            sources = ("hn:frontpage", "planetpython", "lobsters:python")
+        elif section == "audio_video":
+            url = f"https://video.example.tv/watch/{word}-{n}"
+            title = f"Talk: {topic} and the {word} ({n})"
+            sources = ("youtube:pycon",)
+        else:
+            url = f"https://forum.example.org/t/{word}-{n}"
+            title = f"Should {topic} use a {word}? ({n})"
+            sources = ("discuss:python", "hn:frontpage")
+        # Most fillers land in the last five weeks, so the latest pool is deeper than quotas.
+        start = n_days - rng.randint(0, 35) if rng.random() < 0.7 else rng.randint(0, n_days)
+        first = FIRST_DAY + dt.timedelta(days=start)
+        for offset in range(rng.randint(1, 3)):
+            see(rng.choice(sources), first + dt.timedelta(days=offset), url, title)
+    return days
+
+
+def write_raw_files(con, raw_dir: Path) -> int:
+    """One raw JSONL file per crawl day (candidates + fetch records); returns the records."""
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    total = 0
+    for day, records in sorted(synthetic_records(con).items()):
+        with (raw_dir / f"{day:%Y%m%d}-060000-run.jsonl").open("w", encoding="utf-8") as fh:
+            for rec in records:
+                fh.write(json.dumps(rec) + "\n")
+            for source in sorted({r["source"] for r in records}):
+                fetch = {
+                    "type": "fetch", "run_id": f"run-{day:%Y%m%d}", "source": source,
+                    "url": f"https://{source.split(':')[0]}.example/", "status": "ok",
+                    "started_at": f"{day.isoformat()}T06:00:00Z",
+                    "finished_at": f"{day.isoformat()}T06:00:05Z", "http_status": 200,
+                    "items": sum(r["source"] == source for r in records), "bytes": 1000,
+                    "not_modified": 0, "errors": 0, "error": None,
+                }  # fmt: skip
+                fh.write(json.dumps(fetch) + "\n")
+        total += len(records)
+    return total
+
+
+def build_store(path: Path) -> dict[str, int]:
+    """The notebooks' test database: sample archive + synthetic sightings (real ingest)."""
+    con = store.connect(path)
+    try:
+        report = import_archive(con, SAMPLE_ARCHIVE)
+        assert report.imported, report.summary()
+        records = write_raw_files(con, path.parent / "raw")
+        ingest = store.ingest_raw(con, path.parent / "raw")
+        assert ingest.bad_rows == 0
+        con.execute("CHECKPOINT")
+        return {"records": records, "sightings": ingest.sightings}
+    finally:
+        con.close()
+
+
+@pytest.fixture(scope="session")
+def notebook_db(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("notebook-db") / "radar.duckdb"
+    counts = build_store(path)
+    assert 300 <= counts["records"] <= 1500, counts
+    return path
+
+
+@pytest.fixture
+def snap(notebook_db):
+    con = explore.open_store(notebook_db)
+    yield con
+    con.close()
+
+
+# --- the kernel -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def kernel_dir(tmp_path_factory) -> Path:
+    """A kernelspec running this very interpreter (the venv's), whatever PATH says."""
+    root = tmp_path_factory.mktemp("kernels")
+    spec_dir = root / KERNEL_NAME
+    spec_dir.mkdir()
+    spec = {
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "weekly-radar (tests)",
+        "language": "python",
+        "metadata": {"debugger": False},
+    }
+    (spec_dir / "kernel.json").write_text(json.dumps(spec), encoding="utf-8")
+    return root
+
+
+def run_notebook(name: str, kernel_dir: Path, env: dict[str, str], timeout: int = 300):
+    """Execute notebooks/<name> in a fresh kernel (cwd notebooks/); return the notebook."""
+    import nbformat
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.manager import AsyncKernelManager
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+    ksm = KernelSpecManager(kernel_dirs=[str(kernel_dir)])
+    km = AsyncKernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=ksm)
+    client = NotebookClient(
+        nb,
+        km=km,
+        timeout=timeout,
+        kernel_name=KERNEL_NAME,
+        resources={"metadata": {"path": str(NOTEBOOKS)}},
+    )
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("RADAR_")}
+    full_env.pop("MPLBACKEND", None)  # the notebooks choose the inline backend themselves
+    full_env.update(env)
+    client.execute(env=full_env)
+    return nb
+
+
+def outputs_by_tag(nb) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = {}
+    for cell in nb.cells:
+        for tag in cell.get("metadata", {}).get("tags", []):
+            out.setdefault(tag, []).extend(cell.get("outputs", []))
+    return out
+
+
+def images(nb) -> int:
+    return sum(
+        "image/png" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", [])
+    )
+
+
+def html_of(outputs: list[dict]) -> str:
+    return "\n".join(o.get("data", {}).get("text/html", "") for o in outputs)
+
+
+def assert_clean_run(nb) -> None:
+    """No error outputs, no warnings or tracebacks on stderr."""
+    for cell in nb.cells:
+        for o in cell.get("outputs", []):
+            assert o.get("output_type") != "error", o
+            if o.get("output_type") == "stream" and o.get("name") == "stderr":
+                assert "Warning" not in o["text"] and "Traceback" not in o["text"], o["text"]
+
+
+# --- the notebooks as committed ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", sorted(NOTEBOOKS.glob("*.ipynb")), ids=lambda p: p.name)
+def test_notebooks_are_committed_clean(path: Path):
+    """No outputs or execution counts in git: small, reviewable diffs."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None, cell.id
+    assert nb.metadata.get("kernelspec", {}).get("name") == "python3"
+
+
+def test_notebooks_exist():
+    names = {p.name for p in NOTEBOOKS.glob("*.ipynb")}
+    assert {"01-explore.ipynb", "02-why-this-rank.ipynb", "03-backtest.ipynb"} <= names
+
+
+# --- helpers on the test database ---------------------------------------------------------------
+
+
+def test_snapshot_does_not_hold_the_file(notebook_db):
+    """After open_store the nightly job can write: the snapshot lives in memory."""
+    con = explore.open_store(notebook_db)
+    try:
+        writer = subprocess.run(
+            [sys.executable, "-c",
+             "import sys, duckdb; c = duckdb.connect(sys.argv[1]); "
+             "c.execute(\"INSERT INTO meta VALUES ('nb-test', 'x') ON CONFLICT DO NOTHING\"); "
+             "c.close()", str(notebook_db)],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert writer.returncode == 0, writer.stderr
+        assert con.execute("SELECT count(*) FROM meta WHERE key = 'nb-test'").fetchone()[0] == 0
+    finally:
+        con.close()
+
+
+def test_snapshot_of_a_busy_store_fails_fast(notebook_db, tmp_path):
+    """While a writer holds the file, open_store gives up quickly with StoreBusyError."""
+    from ranking.errors import StoreBusyError
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time, duckdb; c = duckdb.connect(sys.argv[1]); print('ready', flush=True); "
+         "time.sleep(30)", str(notebook_db)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        started = time.monotonic()
+        with pytest.raises(StoreBusyError, match="busy"):
+            store.snapshot(notebook_db, attempts=2, wait=0.1)
+        assert time.monotonic() - started < 10
+    finally:
+        holder.kill()
+        holder.wait()
+        holder.stdout.close()
+
+
+def test_open_store_missing_file(tmp_path):
+    with pytest.raises(store.StoreError, match="does not exist"):
+        explore.open_store(tmp_path / "nope.duckdb")
+
+
+def test_database_path_env(monkeypatch, tmp_path):
+    monkeypatch.delenv("RADAR_DB", raising=False)
+    assert explore.database_path() == REPO / "data" / "radar.duckdb"
+    monkeypatch.setenv("RADAR_DB", "data/demo/radar.duckdb")
+    assert explore.database_path() == REPO / "data" / "demo" / "radar.duckdb"
+    monkeypatch.setenv("RADAR_DB", str(tmp_path / "x.duckdb"))
+    assert explore.database_path() == tmp_path / "x.duckdb"
+
+
+def test_candidates_per_day(snap):
+    per_day = explore.candidates_per_day(snap)
+    assert set(per_day["source"]) == set(SOURCES)
+    assert per_day["seen_date"].min().date() >= FIRST_DAY
+    assert per_day["seen_date"].max().date() == LAST_DAY
+    activity = explore.source_activity(per_day)
+    assert set(activity.index) == set(SOURCES)
+    assert (activity["per_day"] > 0).all()
+
+
+def test_source_yield_counts_later_picks(snap):
+    yields = explore.source_yield(snap)
+    # Projects of the archive were seen on trending:python before their issue.
+    assert yields.loc["trending:python", "picked"] >= 10
+    assert yields.loc["trending:all", "picked"] == 0
+    assert (yields["picked"] <= yields["seen"]).all()
+    assert ((yields["yield"] >= 0) & (yields["yield"] <= 1)).all()
+    # A pick seen only after its issue is not a pick of that source (no look-back).
+    late = store.source_yield(snap, horizon_days=0)
+    assert late["picked"].sum() == 0
+
+
+def test_source_yield_matches_repository_under_another_url(tmp_path):
+    """A repository seen at a deep URL is picked when the issue links its home page."""
+    con = store.connect(":memory:")
+    store.replace_history_issue(
+        con,
+        {"issue_no": 1, "pub_date": dt.date(2025, 1, 10), "title": "t", "kind": "full",
+         "file": "docs/2025-01-10-weekly.md", "n_items": 1},
+        [{"issue_no": 1, "item_no": 1, "section": "project", "position": 1,
+          "url": "https://github.com/a/b", "canonical_url": "https://github.com/a/b",
+          "repo_key": "github.com/a/b", "host": "github.com"}],
+        [],
+    )  # fmt: skip
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    rng = random.Random(1)
+    recs = [
+        _record("trending:python", dt.date(2025, 1, 5), "https://github.com/a/b/tree/main", "b", 1, rng),
+        _record("trending:python", dt.date(2025, 1, 5), "https://github.com/c/d", "d", 2, rng),
+        _record("hn:frontpage", dt.date(2025, 1, 12), "https://github.com/a/b", "b", 1, rng),
+    ]
+    (raw / "r.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs), encoding="utf-8")
+    store.ingest_raw(con, raw)
+    y = store.source_yield(con).set_index("source")
+    assert (y.loc["trending:python", "seen"], y.loc["trending:python", "picked"]) == (2, 1)
+    assert y.loc["hn:frontpage", "picked"] == 0  # seen after the issue
+    # github.com/a was featured on 2025-01-10: new before, not after.
+    assert y.loc["trending:python", "new_domain_share"] == 1.0
+    assert y.loc["hn:frontpage", "new_domain_share"] == 0.0
+    con.close()
+
+
+def test_new_domain_rate(snap):
+    rates = explore.new_domain_rate(snap)
+    first = rates[(rates["issue_no"] == 1) & (rates["section"] == "all")].iloc[0]
+    assert first["rate"] == 1.0  # nothing was featured before issue 1
+    alls = rates[rates["section"] == "all"]
+    assert set(alls["issue_no"]) == {1, 2, 3, 4, 5, 6}  # 7 and 8 are title-only
+    assert (alls["new_domains"] <= alls["items"]).all()
+    assert alls["rate"].iloc[1:].min() < 1.0  # realpython.com, peps.python.org come back
+
+
+def test_topics_and_terms(snap):
+    shares = explore.topic_shares(snap, size=4)
+    assert list(shares.index) == ["S1 #1–4", "S2 #5–8"]
+    assert shares.loc["S1 #1–4", "packaging & tools"] > 0
+    assert shares.loc["S2 #5–8", "performance & concurrency"] > 0  # the async issue
+    terms = explore.season_terms(snap, size=4)
+    assert terms.loc["S2 #5–8", "issues"] == "#5–#8"
+    assert "asyncio" in terms.loc["S2 #5–8", "top_terms"]
+
+
+def test_pick_week(snap, monkeypatch):
+    monkeypatch.delenv("RADAR_WEEK", raising=False)
+    assert str(explore.pick_week(snap)) == "2025-W09"
+    monkeypatch.setenv("RADAR_WEEK", "2025-W07")
+    assert str(explore.pick_week(snap)) == "2025-W07"
+
+
+def test_recall_curves_from_hits():
+    import pandas as pd
+
+    from ranking.backtest import BacktestReport
+
+    hits = pd.DataFrame(
+        [(1, "project", "model", 1.0), (1, "project", "model", 30.0),
+         (1, "project", "random", float("nan")), (1, "project", "random", 5.0)],
+        columns=["issue_no", "section", "method", "rank"],
+    )  # fmt: skip
+    report = BacktestReport([1], hits, pd.DataFrame(), Path("."), 0.0)
+    curves = explore.recall_curves(report, max_k=50).set_index(["method", "k"])
+    assert curves.loc[("model", 1), "recall"] == 0.5
+    assert curves.loc[("model", 30), "recall"] == 1.0
+    assert curves.loc[("random", 4), "recall"] == 0.0
+    assert curves.loc[("random", 50), "recall"] == 0.5
+
+
+# --- the notebooks, executed ------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_01_explore_executes(notebook_db, kernel_dir):
+    nb = run_notebook("01-explore.ipynb", kernel_dir, {"RADAR_DB": str(notebook_db)})
+    assert_clean_run(nb)
+    assert images(nb) >= 4
+    tagged = outputs_by_tag(nb)
+    assert "planetpython" in html_of(tagged["sources"])
+    yield_html = html_of(tagged["yield"])
+    assert "trending:python" in yield_html and "new_domain_share" in yield_html
+    assert "new_domains" in html_of(tagged["new-domains"])
+    assert "top_terms" in html_of(tagged["terms"])
+    assert "AI &amp; LLM" in html_of(tagged["topics"])
+
+
+@pytest.mark.slow
+def test_02_why_this_rank_executes(notebook_db, kernel_dir):
+    nb = run_notebook("02-why-this-rank.ipynb", kernel_dir, {"RADAR_DB": str(notebook_db)})
+    assert_clean_run(nb)
+    assert images(nb) >= 1
+    tagged = outputs_by_tag(nb)
+    week_text = "".join(o.get("text", "") for o in tagged["week"])
+    assert "2025-W09" in week_text
+    assert "reason" in html_of(tagged["shortlist"])
+    assert "momentum" in html_of(tagged["contributions"])
+    assert "past_title" in html_of(tagged["nearest"])
+    missed = html_of(tagged["just-missed"])
+    assert "gap" in missed and "project" in missed
+
+
+@pytest.mark.slow
+@pytest.mark.shared
+def test_03_backtest_executes(kernel_dir, tmp_path):
+    require_shared("datasets", "python-weekly", "docs")
+    require_shared("datasets", "sightings", "sightings-2023-2025-01.parquet")
+    nb = run_notebook(
+        "03-backtest.ipynb",
+        kernel_dir,
+        {"RADAR_BACKTEST_OUT": str(tmp_path / "backtest")},
+        timeout=600,
+    )
+    assert_clean_run(nb)
+    assert images(nb) >= 1
+    tagged = outputs_by_tag(nb)
+    recall = html_of(tagged["recall"])
+    for name in ("model", "random", "popularity", "tfidf", "recall@24"):
+        assert name in recall
+    assert "ceiling" in html_of(tagged["coverage"])
+    assert list((tmp_path / "backtest").glob("issue-*.csv"))
+
+
+def test_notebook_code_is_short():
+    """Notebook cells call helpers: no cell is a program of its own."""
+    import nbformat
+
+    for path in sorted(NOTEBOOKS.glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                assert len(cell.source.splitlines()) <= 6, (path.name, cell.source)
+                assert "def " not in cell.source and "SELECT" not in cell.source.upper(), (
+                    path.name,
+                    textwrap.shorten(cell.source, 80),
+                )

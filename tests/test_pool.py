@@ -1,0 +1,174 @@
+"""The pool: sightings merged per item, featured items removed, near-duplicates merged."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+
+from ranking.pool import (
+    build_pool,
+    candidate_id,
+    classify_section,
+    merge_sightings,
+    pick_sections,
+    title_tokens,
+)
+
+AS_OF = dt.date(2024, 3, 9)
+
+
+def sighting(url, source="trending:python", day=AS_OF, **kw):
+    from crawler.urls import canonical_url, host_of, repo_key
+
+    canon = canonical_url(url)
+    row = {
+        "canonical_url": canon, "source": source, "seen_date": day, "kind": source.split(":")[0],
+        "url": url, "title": kw.pop("title", url.rsplit("/", 2)[-2] + "/" + url.rsplit("/", 1)[-1]),
+        "description": kw.pop("description", ""), "section": kw.pop("section", None),
+        "repo_key": repo_key(url), "host": host_of(canon), "position": kw.pop("position", None),
+        "stars": kw.pop("stars", None), "stars_period": kw.pop("stars_period", None),
+        "forks": None, "points": kw.pop("points", None), "comments": kw.pop("comments", None),
+        "language": kw.pop("language", None), "published": None,
+    }
+    assert not kw
+    return row
+
+
+def frame(rows):
+    return pd.DataFrame(rows)
+
+
+def history(rows):
+    base = {"issue_no": 1, "pub_date": dt.date(2024, 1, 6), "section": "project", "item_no": 1,
+            "position": 1, "title_zh": None, "title_en": None, "summary_zh": None,
+            "summary_en": None, "url": None, "canonical_url": None, "repo_key": None, "host": None}
+    return pd.DataFrame([{**base, **r} for r in rows])
+
+
+def test_repo_sightings_merge_into_one_item_with_all_sources():
+    rows = [
+        sighting("https://github.com/Foo/Bar", day=AS_OF - dt.timedelta(days=3), position=5,
+                 stars=1000, language="Python"),
+        sighting("https://github.com/foo/bar/", day=AS_OF - dt.timedelta(days=1), position=2,
+                 stars=1500),
+        sighting("https://github.com/foo/bar/blob/main/README.md", source="hn:frontpage",
+                 title="Show HN: Bar, a thing", points=120),
+    ]
+    merged = merge_sightings(frame(rows))
+    assert len(merged) == 1
+    row = merged.iloc[0]
+    assert row["repo_key"] == "github.com/foo/bar"
+    assert row["canonical_url"] == "https://github.com/foo/bar"
+    assert row["id"] == candidate_id("https://github.com/foo/bar")
+    assert row["sources"] == "hn:frontpage;trending:python"
+    assert row["days_trending"] == 2 and row["days_seen"] == 3
+    assert row["best_trending_position"] == 2
+    assert row["stars"] == 1500 and row["stars_gained"] == 500
+    assert row["points"] == 120
+    assert row["title"] == "Show HN: Bar, a thing"  # a human headline beats owner/repo
+    assert row["section"] == "project"
+    assert row["first_seen"] == AS_OF - dt.timedelta(days=3)
+
+
+def test_window_excludes_later_and_older_sightings():
+    rows = [
+        sighting("https://github.com/a/in-window", day=AS_OF - dt.timedelta(days=20)),
+        sighting("https://github.com/a/too-old", day=AS_OF - dt.timedelta(days=21)),
+        sighting("https://github.com/a/future", day=AS_OF + dt.timedelta(days=1)),
+    ]
+    pool = build_pool(frame(rows), None, AS_OF, window_days=21)
+    assert pool.frame["repo_key"].tolist() == ["github.com/a/in-window"]
+
+
+def test_featured_excluded_by_url_repo_and_fuzzy_title_with_reason():
+    rows = [
+        sighting("https://example.com/posts/x", source="hn:frontpage", title="Some post"),
+        sighting("https://github.com/owner/tool/issues", source="hn:frontpage",
+                 title="Tool issue tracker"),
+        sighting("https://blog.example.org/a", source="hn:frontpage",
+                 title="Understanding the Python GIL in depth"),
+        sighting("https://github.com/new/thing"),
+    ]
+    hist = history([
+        {"issue_no": 3, "url": "https://example.com/posts/x/",
+         "canonical_url": "https://example.com/posts/x", "section": "article"},
+        {"issue_no": 4, "item_no": 1, "repo_key": "github.com/owner/tool",
+         "canonical_url": "https://github.com/owner/tool"},
+        # A title-only issue: no URL at all, only the title.
+        {"issue_no": 5, "item_no": 1, "title_en": "Understanding the Python GIL in-depth"},
+    ])
+    pool = build_pool(frame(rows), hist, AS_OF, show_featured=True) if False else build_pool(
+        frame(rows), hist, AS_OF
+    )
+    assert pool.frame["key"].tolist() == ["github.com/new/thing"]
+    reasons = dict(zip(pool.featured["title"], pool.featured["featured_reason"], strict=True))
+    assert reasons["Some post"] == "url featured in #3"
+    assert reasons["Tool issue tracker"] == "repository featured in #4"
+    assert reasons["Understanding the Python GIL in depth"].startswith("title ~")
+    assert pool.counts["featured"] == 3
+
+
+def test_near_duplicate_titles_are_merged_and_sources_unioned():
+    title = "Python 3.13 gets a JIT compiler and free threading"
+    rows = [
+        sighting("https://site-a.com/p/1", source="hn:frontpage", title=title, points=300),
+        sighting("https://site-b.com/story", source="python_weekly:article",
+                 title=title + "!", section="article"),
+        sighting("https://site-c.com/unrelated", source="hn:frontpage",
+                 title="A completely different story about Rust"),
+    ]
+    merged = merge_sightings(frame(rows))
+    assert len(merged) == 2
+    row = merged[merged["points"] == 300].iloc[0]
+    assert row["sources"] == "hn:frontpage;python_weekly:article"
+    assert len(row["member_urls"]) == 2
+
+
+def test_two_repositories_with_the_same_title_stay_apart():
+    rows = [
+        sighting("https://github.com/a/x", title="an awesome list of python tools here"),
+        sighting("https://github.com/b/x", title="an awesome list of python tools here"),
+    ]
+    assert len(merge_sightings(frame(rows))) == 2
+
+
+@pytest.mark.parametrize(
+    ("host", "repo", "title", "url", "hints", "expected"),
+    [
+        ("github.com", "github.com/a/b", "a/b", "https://github.com/a/b", set(), "project"),
+        ("pypi.org", None, "pkg", "https://pypi.org/project/pkg", set(), "project"),
+        ("youtube.com", None, "talk", "https://youtube.com/watch?v=x", set(), "audio_video"),
+        ("example.com", None, "Ask HN: what do you use?", "https://example.com/x", set(),
+         "hot_topic"),
+        ("reddit.com", None, "thread", "https://reddit.com/r/python/comments/x", set(),
+         "hot_topic"),
+        ("example.com", None, "A blog post", "https://example.com/p", set(), "article"),
+        ("example.com", None, "Tool", "https://example.com/t", {"project"}, "project"),
+    ],
+)
+def test_classify_section(host, repo, title, url, hints, expected):
+    assert classify_section(host, repo, title, url, hints) == expected
+
+
+def test_pick_sections_match_by_url_and_repo():
+    rows = [sighting("https://github.com/a/b"), sighting("https://ex.com/p", source="hn:top20",
+                                                         title="post")]
+    merged = merge_sightings(frame(rows))
+    items = history([
+        {"repo_key": "github.com/a/b", "canonical_url": "https://github.com/a/b/tree/dev/x",
+         "section": "project"},
+        {"canonical_url": "https://ex.com/p", "section": "article"},
+    ])
+    got = dict(zip(merged["key"], pick_sections(merged, items), strict=True))
+    assert got == {"github.com/a/b": "project", "https://ex.com/p": "article"}
+
+
+def test_title_tokens_mix_latin_words_and_cjk_bigrams():
+    assert title_tokens("Python 异步编程") == ["python", "异步", "步编", "编程"]
+
+
+def test_empty_sightings_give_an_empty_pool():
+    pool = build_pool(pd.DataFrame(), None, AS_OF)
+    assert pool.frame.empty and pool.counts["pool"] == 0
