@@ -34,7 +34,6 @@ from ranking.errors import UsageError
 from ranking.pool import DEFAULT_WINDOW_DAYS, SECTIONS, pick_sections
 from ranking.scorers import PopularityScorer, RandomScorer, SimilarityScorer
 from ranking.shortlist import (
-    DEFAULT_QUOTAS,
     ShortlistResult,
     build_shortlist,
     select_section,
@@ -123,8 +122,13 @@ def run_backtest(
     *,
     quotas: dict[str, int] | None = None,
     db_path: str | os.PathLike[str] | None = None,
+    train_issues: int | None = None,
 ) -> BacktestReport:
-    """Replay issues A..B; write out_dir/issue-NNN.csv; return recall figures."""
+    """Replay issues A..B; write out_dir/issue-NNN.csv; return recall figures.
+
+    `train_issues` (default: all) limits each fit to the most recent past issues, as
+    `build_shortlist` does; `db_path` keeps the scratch store (default: a temp dir).
+    """
     from ranking.history import import_archive
 
     started = time.perf_counter()
@@ -168,7 +172,7 @@ def run_backtest(
             result = build_shortlist(
                 con, pub_date, window_days, quotas, depth=depth, cache=cache,
                 week=f"{pub_date.isocalendar().year}-W{pub_date.isocalendar().week:02d}",
-                use_decisions=False,
+                use_decisions=False, train_issues=train_issues,
             )
             write_shortlist(result, out / f"issue-{int(issue_no):03d}.csv", "csv")
             picks = items[items["issue_no"] == issue_no]

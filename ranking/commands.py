@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import datetime as dt
 import logging
 import sys
 from collections import Counter
@@ -24,20 +25,30 @@ def _db(args: argparse.Namespace) -> Path:
     return store.db_path(getattr(args, "db", None))
 
 
+def _raw_dir(args: argparse.Namespace, db: Path) -> Path:
+    return Path(args.raw_dir) if getattr(args, "raw_dir", None) else db.parent / "raw"
+
+
+def _ingest_line(report: store.IngestReport) -> str:
+    if report.pending:
+        return f"raw crawl files wait for the next ingest: {report.message}"
+    line = (
+        f"ingested {report.files} raw files: {report.sightings} sightings, "
+        f"{report.new_candidates} new candidates"
+    )
+    if report.bad_rows:
+        line += f", {report.bad_rows} bad rows skipped"
+    return line
+
+
 def _ingest_first(args: argparse.Namespace, db: Path) -> None:
     """Every rank command that reads candidates first lands pending raw crawl files."""
-    raw = Path(args.raw_dir) if getattr(args, "raw_dir", None) else db.parent / "raw"
+    raw = _raw_dir(args, db)
     if not raw.is_dir():
         return
-    ingest = getattr(store, "ingest_pending", None)
-    if ingest is None:  # pragma: no cover - ingest ships with the crawler
-        return
-    report = ingest(db, raw)
-    summary = getattr(report, "summary", None)
-    if callable(summary):
-        line = summary()
-        if line:
-            _err(line)
+    report = store.ingest_pending(db, raw)
+    if report.files or report.pending or report.bad_rows:
+        _err(_ingest_line(report))
 
 
 # --- import-issues, history ------------------------------------------------------------
@@ -105,12 +116,47 @@ def history(args: argparse.Namespace) -> int:
 
 def ingest(args: argparse.Namespace) -> int:
     db = _db(args)
-    raw = Path(args.raw_dir) if args.raw_dir else db.parent / "raw"
+    raw = _raw_dir(args, db)
     if not raw.is_dir():
         raise UsageError(f"{raw}: no raw crawl folder")
     report = store.ingest_pending(db, raw)
-    print(report.summary())
-    return 0 if getattr(report, "ok", True) else 1
+    print(_ingest_line(report))
+    return 0
+
+
+def candidates(args: argparse.Namespace) -> int:
+    db = _db(args)
+    _ingest_first(args, db)
+    start = end = None
+    if args.week:
+        week = _week(args.week)
+        end = week.end
+        start = end - dt.timedelta(days=args.window_days - 1)
+    with store.open_store(db, read_only=db.exists()) as con:
+        frame = store.candidates_listing(con, start, end)
+    if args.format == "csv":
+        from ranking.csvio import format_cell, neutralize
+
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(list(frame.columns))
+        for row in frame.itertuples(index=False):
+            writer.writerow([neutralize(format_cell(v)) for v in row])
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{len(frame)} candidates" + (f" seen {start} → {end}" if start else ""))
+    for col in ("section", "title", "sources", "first_seen", "last_seen"):
+        table.add_column(col, overflow="fold")
+    for row in frame.head(200).itertuples(index=False):
+        table.add_row(
+            str(row.section or ""), str(row.title or row.url)[:90], str(row.sources),
+            str(row.first_seen)[:10], str(row.last_seen)[:10],
+        )
+    Console().print(table)
+    if len(frame) > 200:
+        print(f"… {len(frame) - 200} more (use --format csv)")
+    return 0
 
 
 def _week(text: str | None) -> IsoWeek:
@@ -250,3 +296,102 @@ def draft(args: argparse.Namespace) -> int:
 def _exists(args: argparse.Namespace) -> bool:
     """Open read-only when the database exists (reports never need to write)."""
     return _db(args).exists()
+
+
+# --- shortlist, backtest ---------------------------------------------------------------
+
+
+def _quotas(specs: list[str]) -> dict[str, int] | None:
+    from ranking.shortlist import DEFAULT_QUOTAS
+
+    if not specs:
+        return None
+    quotas = dict(DEFAULT_QUOTAS)
+    for spec in specs:
+        name, _, value = spec.partition("=")
+        name = name.strip()
+        if name not in quotas or not value.strip().isdigit():
+            raise UsageError(
+                f"invalid --quota {spec!r}: expected SECTION=N with SECTION one of "
+                f"{', '.join(quotas)}, e.g. --quota project=48"
+            )
+        quotas[name] = int(value)
+    return quotas
+
+
+class _Progress:
+    """A spinner with the current step on a terminal; silent otherwise (logs only)."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self._status = None
+        if sys.stderr.isatty():
+            from rich.console import Console
+
+            self._status = Console(stderr=True).status(label)
+
+    def __enter__(self) -> _Progress:
+        if self._status is not None:
+            self._status.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._status is not None:
+            self._status.__exit__(None, None, None)
+
+    def __call__(self, step: str) -> None:
+        logger.info("%s: %s", self.label, step)
+        if self._status is not None:
+            self._status.update(f"{self.label}: {step}")
+
+
+def shortlist(args: argparse.Namespace) -> int:
+    from ranking.shortlist import build_shortlist, render_table, write_shortlist
+
+    week = _week(args.week)
+    if args.window_days < 1:
+        raise UsageError(f"invalid --window-days {args.window_days}: must be at least 1")
+    quotas = _quotas(args.quota)
+    db = _db(args)
+    _ingest_first(args, db)
+    with store.open_store(db) as con, _Progress(f"ranking {week}") as progress:
+        result = build_shortlist(
+            con, week.end, args.window_days, quotas, week=str(week), progress=progress
+        )
+        if args.format == "csv":
+            store.save_shortlist_rows(con, str(week), result.frame)
+    for message in result.messages:
+        _err(message)
+    if result.frame.empty:
+        _err(f"0 candidates for week {week}")
+    if args.format == "table" and not args.out:
+        sys.stdout.write(render_table(result))
+    else:
+        suffix = {"csv": ".csv", "md": ".md", "table": ".txt"}[args.format]
+        out = Path(args.out) if args.out else db.parent / "shortlists" / f"{week}{suffix}"
+        rows = write_shortlist(result, out, args.format)
+        print(f"wrote {out} ({rows} rows)")
+    if args.show_featured:
+        featured = result.featured
+        print(f"{len(featured)} candidates excluded as already featured:")
+        for row in featured.itertuples(index=False):
+            print(f"  {getattr(row, 'featured_reason', '')}: {row.title} <{row.url}>")
+    return 0
+
+
+def backtest(args: argparse.Namespace) -> int:
+    from ranking.backtest import render_report, run_backtest
+    from ranking.cli import parse_issue_range
+
+    issues = parse_issue_range(args.issues)
+    for path, what in ((args.history, "--history"), (args.sightings, "--sightings")):
+        if not Path(path).exists():
+            raise UsageError(f"{what} {path}: no such file or folder")
+    with _Progress("backtest") as progress:
+        report = run_backtest(
+            args.history, args.sightings, issues, args.out, args.window_days, progress
+        )
+    for message in report.messages:
+        _err(message)
+    print(render_report(report))
+    return 0

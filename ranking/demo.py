@@ -1,7 +1,9 @@
 """`make demo`: the whole weekly loop, offline, on a bundled sample web (never the real DB).
 
-Steps (each one a real command; the first failing step ends the demo with one line
-``demo: error: <step> failed …`` and exit 1):
+Steps (each one a real command: `crawl` in its own process, the `rank` commands through
+their console script's entry point in this one, so pandas and scikit-learn load once;
+the first failing step ends the demo with one line ``demo: error: <step> failed …`` and
+exit 1):
 
 1. prepare: remove the previous demo output, copy ``data/sample/web`` to ``DEMO/web``
    with its date placeholders resolved against now, so the sample items are always
@@ -12,6 +14,9 @@ Steps (each one a real command; the first failing step ends the demo with one li
 3. sources: write ``DEMO/sources.toml``, ``data/sample/sources.toml`` with ``{base}``
    replaced by the replay's base URL;
 4. import-issues: ``rank import-issues data/sample/archive --db DEMO/radar.duckdb``;
+   history: ``data/sample/history-sightings.csv`` (what the sources showed in the weeks
+   before those issues) is loaded with ``store.load_sightings_file``, so the ranker has
+   past pools with the curator's picks to fit on;
 5. crawl: ``crawl --sources DEMO/sources.toml --data-dir DEMO --db DEMO/radar.duckdb``
    with ``RADAR_ALLOW_HOSTS=127.0.0.1`` (the address guard lets the replay through),
    ``RADAR_GITHUB_API=<base>/api.github.com`` and ``RADAR_SOCKET_GUARD=1`` (no
@@ -36,6 +41,7 @@ import shutil
 import subprocess
 import sys
 import time
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -44,8 +50,9 @@ SAMPLE = REPO / "data" / "sample"
 DEFAULT_DIR = REPO / "data" / "demo"
 DIR_ENV = "RADAR_DEMO_DIR"
 MARKER = ".radar-demo"  # only folders carrying it (or empty ones) are ever cleaned
+HISTORY_SIGHTINGS = "history-sightings.csv"  # past sightings of the sample issues' weeks
 TABLE_TOP = 5  # rows per section in the terminal table
-PROGRAMS = {"ranking.cli": "rank", "crawler.cli": "crawl"}  # modules behind the console scripts
+SECTIONS = ("article", "project", "audio_video", "hot_topic")
 
 # {{iso:-2d5h}}: a date relative to now; offsets are +/- followed by Nd, Nh, Nm parts.
 PLACEHOLDER = re.compile(r"\{\{(iso|rfc822|unix|date):([+-])((?:\d+[dhm])+)\}\}")
@@ -140,18 +147,53 @@ def _env(base: str) -> dict[str, str]:
     return env
 
 
-def run_step(step: str, argv: Sequence[str], env: dict[str, str], cwd: Path) -> None:
-    """Run one command with the terminal attached (its progress bars show); raise on failure."""
-    shown = " ".join([PROGRAMS.get(argv[1], argv[1]), *(_short(a, cwd) for a in argv[2:])])
+def _header(step: str, program: str, argv: Sequence[str], cwd: Path) -> float:
+    shown = " ".join([program, *(_short(a, cwd) for a in argv)])
     print(f"\n[demo] {step}: {shown}", flush=True)
-    started = time.monotonic()
-    try:
-        proc = subprocess.run([sys.executable, *argv], env=env, cwd=cwd, check=False)
-    except OSError as exc:
-        raise DemoError(f"{step} failed: cannot start {argv[1]}: {exc}") from None
-    if proc.returncode != 0:
-        raise DemoError(f"{step} failed (exit {proc.returncode}); see the messages above")
+    return time.monotonic()
+
+
+def _done(step: str, started: float) -> None:
     print(f"[demo] {step}: ok ({time.monotonic() - started:.1f}s)", flush=True)
+
+
+def run_crawl(argv: Sequence[str], env: dict[str, str], cwd: Path) -> None:
+    """`crawl` in its own process (Scrapy's reactor, the lock, its own exit codes)."""
+    started = _header("crawl", "crawl", argv, cwd)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "crawler.cli", *argv], env=env, cwd=cwd, check=False
+        )
+    except OSError as exc:
+        raise DemoError(f"crawl failed: cannot start {sys.executable}: {exc}") from None
+    if proc.returncode != 0:
+        raise DemoError(f"crawl failed (exit {proc.returncode}); see the messages above")
+    _done("crawl", started)
+
+
+def run_rank(step: str, argv: Sequence[str], cwd: Path) -> None:
+    """A `rank` command in this process (pandas and scikit-learn are imported once).
+
+    It is the console script's own entry point, ``ranking.cli.main``; an unexpected crash
+    becomes the step's one-line error and its traceback goes to ``DEMO/demo-error.log``.
+    """
+    from ranking import cli
+
+    started = _header(step, "rank", argv, cwd)
+    try:
+        code = cli.main(list(argv))
+    except SystemExit as exc:  # argparse usage errors
+        code = exc.code if isinstance(exc.code, int) else 2
+    except Exception as exc:
+        (cwd / "demo-error.log").write_text(traceback.format_exc(), encoding="utf-8")
+        raise DemoError(
+            f"{step} failed: {type(exc).__name__}: {exc} (traceback in {cwd / 'demo-error.log'})"
+        ) from None
+    finally:
+        sys.stdout.flush()
+    if code != 0:
+        raise DemoError(f"{step} failed (exit {code}); see the messages above")
+    _done(step, started)
 
 
 def _short(arg: str, cwd: Path) -> str:
@@ -159,6 +201,20 @@ def _short(arg: str, cwd: Path) -> str:
         if arg.startswith(str(root)):
             return label + arg[len(str(root)) :]
     return arg
+
+
+def load_history_sightings(db: Path, path: Path) -> None:
+    """Load what the sources showed before the sample issues: the fit's training pools."""
+    from ranking import store
+    from ranking.errors import RankingError
+
+    print(f"\n[demo] history: past sightings from {_short(str(path), db.parent)}", flush=True)
+    try:
+        with store.open_store(db) as con:
+            counts = store.load_sightings_file(con, path)
+    except RankingError as exc:
+        raise DemoError(f"history failed: {exc}") from None
+    print(f"[demo] history: ok ({counts.get('inserted', 0)} sightings)", flush=True)
 
 
 def _write_request_log(server: object, path: Path) -> int:
@@ -184,7 +240,12 @@ def run(demo: Path, sample: Path = SAMPLE) -> dict[str, Path]:
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     week = current_week(now.date())
     demo = demo.resolve()
-    for needed in (sample / "web", sample / "sources.toml", sample / "archive"):
+    for needed in (
+        sample / "web",
+        sample / "sources.toml",
+        sample / "archive",
+        sample / HISTORY_SIGHTINGS,
+    ):
         if not needed.exists():
             raise DemoError(f"prepare failed: {needed} is missing")
 
@@ -209,38 +270,15 @@ def run(demo: Path, sample: Path = SAMPLE) -> dict[str, Path]:
         sources = demo / "sources.toml"
         write_sources(sample / "sources.toml", sources, base)
         env = _env(base)
-        rank = ["-m", "ranking.cli"]
-        run_step(
-            "import-issues",
-            [*rank, "import-issues", str(sample / "archive"), "--db", db],
-            env,
-            demo,
-        )
-        run_step(
-            "crawl",
-            ["-m", "crawler.cli", "--sources", str(sources), "--data-dir", str(demo), "--db", db],
-            env,
-            demo,
-        )
+        run_rank("import-issues", ["import-issues", str(sample / "archive"), "--db", db], demo)
+        load_history_sightings(outputs["database"], sample / HISTORY_SIGHTINGS)
+        run_crawl(["--sources", str(sources), "--data-dir", str(demo), "--db", db], env, demo)
         outputs["shortlist"].parent.mkdir(parents=True, exist_ok=True)
-        run_step(
-            "shortlist",
-            [*rank, "--week", week, "--db", db, "--out", str(outputs["shortlist"])],
-            env,
-            demo,
-        )
-        run_step(
-            "draft",
-            [*rank, "--week", week, "--db", db, "--format", "md", "--out", str(outputs["draft"])],
-            env,
-            demo,
-        )
-        quotas = [
-            f"--quota={s}={TABLE_TOP}" for s in ("article", "project", "audio_video", "hot_topic")
-        ]
-        run_step(
-            "table", [*rank, "--week", week, "--db", db, "--format", "table", *quotas], env, demo
-        )
+        week_args = ["--week", week, "--db", db]
+        run_rank("shortlist", [*week_args, "--out", str(outputs["shortlist"])], demo)
+        run_rank("draft", [*week_args, "--format", "md", "--out", str(outputs["draft"])], demo)
+        quotas = [f"--quota={s}={TABLE_TOP}" for s in SECTIONS]
+        run_rank("table", [*week_args, "--format", "table", *quotas], demo)
     finally:
         hits = _write_request_log(server, outputs["requests"])
         server.stop()

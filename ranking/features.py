@@ -124,7 +124,7 @@ def _log(values: pd.Series) -> np.ndarray:
     return np.log1p(v)
 
 
-def _src_flag(sources: pd.Series, predicate) -> np.ndarray:  # noqa: ANN001
+def _src_flag(sources: pd.Series, predicate) -> np.ndarray:
     return np.array(
         [float(any(predicate(s) for s in str(v).split(";") if s)) for v in sources]
     )

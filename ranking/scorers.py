@@ -51,7 +51,7 @@ class LinearSignalModel(BaseEstimator, ClassifierMixin):
         groups = self.groups or SIGNAL_GROUPS
         return [c for g in groups.values() for c in g]
 
-    def fit(self, X: pd.DataFrame, y) -> LinearSignalModel:  # noqa: ANN001
+    def fit(self, X: pd.DataFrame, y) -> LinearSignalModel:
         cols = self._columns()
         x = X[cols].to_numpy(dtype=np.float64)
         y = np.asarray(y, dtype=int)
@@ -116,7 +116,7 @@ class SignalScorer(BaseEstimator):
         self.C = C
         self.positive_weight = positive_weight
 
-    def fit(self, X: pd.DataFrame, y) -> SignalScorer:  # noqa: ANN001
+    def fit(self, X: pd.DataFrame, y) -> SignalScorer:
         y = np.asarray(y, dtype=int)
         fam = X["section"].map(family_of).to_numpy()
         self.models_: dict[str, LinearSignalModel] = {}
@@ -167,7 +167,7 @@ class RandomScorer(BaseEstimator):
     def __init__(self, seed: int = 0) -> None:
         self.seed = seed
 
-    def fit(self, X: pd.DataFrame, y=None) -> RandomScorer:  # noqa: ANN001
+    def fit(self, X: pd.DataFrame, y=None) -> RandomScorer:
         return self
 
     def decision_function(self, X: pd.DataFrame) -> np.ndarray:
@@ -177,7 +177,7 @@ class RandomScorer(BaseEstimator):
 class PopularityScorer(BaseEstimator):
     """Baseline: days on trending plus log points (what is loud right now)."""
 
-    def fit(self, X: pd.DataFrame, y=None) -> PopularityScorer:  # noqa: ANN001
+    def fit(self, X: pd.DataFrame, y=None) -> PopularityScorer:
         return self
 
     def decision_function(self, X: pd.DataFrame) -> np.ndarray:
@@ -187,7 +187,7 @@ class PopularityScorer(BaseEstimator):
 class SimilarityScorer(BaseEstimator):
     """Baseline: TF-IDF cosine similarity to the nearest past pick."""
 
-    def fit(self, X: pd.DataFrame, y=None) -> SimilarityScorer:  # noqa: ANN001
+    def fit(self, X: pd.DataFrame, y=None) -> SimilarityScorer:
         return self
 
     def decision_function(self, X: pd.DataFrame) -> np.ndarray:

@@ -35,7 +35,14 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from ranking import store
 from ranking.features import FEATURES, SIGNALS, build_features
-from ranking.pool import DEFAULT_WINDOW_DAYS, SECTIONS, Pool, build_pool, pick_sections, title_tokens
+from ranking.pool import (
+    DEFAULT_WINDOW_DAYS,
+    SECTIONS,
+    Pool,
+    build_pool,
+    pick_sections,
+    title_tokens,
+)
 from ranking.scorers import SignalScorer
 from ranking.weeks import IsoWeek
 
@@ -102,7 +109,7 @@ def _to_date(value: object) -> dt.date:
     return pd.Timestamp(value).date()
 
 
-def _history(con, before: dt.date | None) -> pd.DataFrame:  # noqa: ANN001
+def _history(con, before: dt.date | None) -> pd.DataFrame:
     items, _links = store.history_frames(con, before=before)
     if len(items):
         items = items.copy()
@@ -111,7 +118,7 @@ def _history(con, before: dt.date | None) -> pd.DataFrame:  # noqa: ANN001
 
 
 def pool_as_of(
-    con, history_items: pd.DataFrame, as_of: dt.date, window_days: int  # noqa: ANN001
+    con, history_items: pd.DataFrame, as_of: dt.date, window_days: int
 ) -> Pool:
     """The pool on `as_of`: only sightings on or before it, only history before it."""
     start = as_of - dt.timedelta(days=window_days - 1)
@@ -128,34 +135,60 @@ def _features(pool: Pool, history_items: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([pool.frame, feats], axis=1)
 
 
+def scored_pool(
+    con,
+    history_items: pd.DataFrame,
+    as_of: dt.date,
+    window_days: int,
+    cache: dict | None = None,
+) -> tuple[Pool, pd.DataFrame]:
+    """(pool, pool rows + features) of `as_of`, from `cache` when it holds them.
+
+    The result depends only on sightings up to `as_of` and issues before it, so one entry
+    serves as today's pool and, later, as a training pool.
+    """
+    key = ("pool", as_of, window_days)
+    if cache is not None and key in cache:
+        return cache[key]
+    pool = pool_as_of(con, history_items, as_of, window_days)
+    value = (pool, _features(pool, history_items))
+    if cache is not None:
+        cache[key] = value
+    return value
+
+
 def training_pools(
-    con,  # noqa: ANN001
+    con,
     history_items: pd.DataFrame,
     as_of: dt.date,
     window_days: int,
     cache: dict | None = None,
     progress: Callable[[str], None] | None = None,
+    train_issues: int | None = None,
 ) -> list[TrainingPool]:
-    """The labelled pool of every issue published before `as_of` (cached by issue/date)."""
+    """The labelled pool of every issue published before `as_of` (the last
+    `train_issues` of them when given), each as it was on the issue's date."""
     out: list[TrainingPool] = []
     if history_items is None or not len(history_items):
         return out
     issues = (
         history_items[["issue_no", "pub_date"]].drop_duplicates().sort_values("issue_no")
     )
+    issues = issues[issues["pub_date"] < as_of]
+    if train_issues is not None:
+        issues = issues.tail(max(int(train_issues), 0))
     for issue_no, pub_date in issues.itertuples(index=False):
-        if pub_date >= as_of:
-            continue
-        key = (int(issue_no), pub_date, window_days)
+        key = ("train", int(issue_no), pub_date, window_days)
         if cache is not None and key in cache:
             out.append(cache[key])
             continue
         if progress:
             progress(f"training pool of issue #{issue_no} ({pub_date})")
-        pool = pool_as_of(con, history_items, pub_date, window_days)
-        frame = _features(pool, history_items)
+        _pool, data = scored_pool(con, history_items, pub_date, window_days, cache)
         items = history_items[history_items["issue_no"] == issue_no]
-        frame["pick"] = pick_sections(frame, items)
+        columns = [*FEATURES, "section", "id", "key"]
+        frame = data[columns].copy()
+        frame["pick"] = pick_sections(data, items)
         tp = TrainingPool(int(issue_no), pub_date, frame)
         if cache is not None:
             cache[key] = tp
@@ -170,18 +203,20 @@ def _stable_unit(keys: list[str]) -> np.ndarray:
 
 
 def training_set(
-    pools: list[TrainingPool], decisions: pd.DataFrame | None = None
+    pools: list[TrainingPool], extra: list[pd.DataFrame] | None = None
 ) -> tuple[pd.DataFrame, np.ndarray]:
-    """Rows and labels for the fit; later picks are not negatives for earlier weeks."""
+    """Rows and labels for the fit; later picks are not negatives for earlier weeks.
+
+    `extra` are already-labelled rows (column `y`), e.g. the curator's decisions.
+    """
     frames: list[pd.DataFrame] = []
     picked_at: dict[str, int] = {}
     for tp in pools:
         f = tp.frame
         for key in f.loc[f["pick"].notna(), "key"]:
             picked_at.setdefault(key, tp.issue_no)
-    columns = [*FEATURES, "section", "id", "key", "pick"]
     for tp in pools:
-        f = tp.frame[columns]
+        f = tp.frame
         y = f["pick"].notna().to_numpy()
         later = f["key"].map(lambda k, n=tp.issue_no: picked_at.get(k, n) > n).to_numpy()
         keep = y | ~later
@@ -189,8 +224,7 @@ def training_set(
         part["y"] = y[keep].astype(int)
         part["train_key"] = [f"{tp.issue_no}:{i}" for i in part["id"]]
         frames.append(part)
-    if decisions is not None and len(decisions):
-        frames.extend(_decision_rows(pools, decisions))
+    frames.extend(extra or [])
     if not frames:
         return pd.DataFrame(), np.array([], dtype=int)
     data = pd.concat(frames, ignore_index=True)
@@ -202,26 +236,30 @@ def training_set(
     return data, data["y"].to_numpy()
 
 
-def _decision_rows(pools: list[TrainingPool], decisions: pd.DataFrame) -> list[pd.DataFrame]:
-    # The curator's keep/reject on a shortlist row labels that candidate in the nearest
-    # earlier training pool that holds it (the pool of the issue the shortlist served).
-    rows = []
-    dec = decisions[decisions["decision"].isin(["keep", "reject"])]
-    if not len(dec) or not pools:
+def decision_rows(
+    con,
+    history_items: pd.DataFrame,
+    decisions: pd.DataFrame,
+    as_of: dt.date,
+    window_days: int,
+    cache: dict | None = None,
+) -> list[pd.DataFrame]:
+    """The curator's keep (1) / reject (0) decisions of weeks ended before `as_of`, as
+    training rows of the pool of that week's end (the pool the shortlist came from)."""
+    rows: list[pd.DataFrame] = []
+    if decisions is None or not len(decisions):
         return rows
-    for week, group in dec.groupby("week"):
-        try:
-            end = IsoWeek.parse(str(week)).end
-        except Exception:  # a malformed week in old feedback: skip it, not the run
-            continue
-        candidates = [tp for tp in pools if tp.as_of <= end]
-        if not candidates:
-            continue
-        tp = candidates[-1]
+    dec = decisions[decisions["decision"].isin(["keep", "reject"])]
+    for week, group in dec.groupby("week", sort=True):
+        end = _safe_week_end(week)
+        if end is None or end >= as_of:
+            continue  # a malformed or not-yet-finished week: skip it, not the run
+        _pool, data = scored_pool(con, history_items, end, window_days, cache)
         labels = dict(zip(group["candidate_id"], group["decision"], strict=True))
-        part = tp.frame[tp.frame["id"].isin(labels)].copy()
+        part = data.loc[data["id"].isin(labels), [*FEATURES, "section", "id", "key"]].copy()
         if not len(part):
             continue
+        part["pick"] = None
         part["y"] = (part["id"].map(labels) == "keep").astype(int)
         part["train_key"] = [f"d{week}:{i}" for i in part["id"]]
         rows.append(part)
@@ -374,7 +412,7 @@ def _empty_frame() -> pd.DataFrame:
 
 
 def build_shortlist(
-    con,  # noqa: ANN001
+    con,
     as_of: dt.date,
     window_days: int = DEFAULT_WINDOW_DAYS,
     quotas: Mapping[str, int] | None = None,
@@ -385,28 +423,30 @@ def build_shortlist(
     depth: int | None = None,
     cache: dict | None = None,
     use_decisions: bool = True,
+    train_issues: int | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> ShortlistResult:
     """Rank the pool of `as_of` (a week's Sunday, or an issue's date in a backtest).
 
     `quotas` per section (default DEFAULT_QUOTAS); `depth` ranks further than the quota
     (for recall@50) without changing the first rows; `cache` (a dict) keeps past pools
-    between calls. Reads only data dated on or before `as_of`.
+    between calls; `train_issues` limits the fit to the most recent past issues. Reads
+    only data dated on or before `as_of`.
     """
     quotas = dict(DEFAULT_QUOTAS if quotas is None else quotas)
     week = week or str(IsoWeek.of(as_of))
     history = _history(con, as_of)
-    pools = training_pools(con, history, as_of, window_days, cache, progress)
-    decisions = store.decisions_frame(con) if use_decisions else None
-    if decisions is not None and len(decisions):
-        decisions = decisions[
-            [_safe_week_end(w) is not None and _safe_week_end(w) < as_of for w in decisions["week"]]
-        ]
-    train, y = training_set(pools, decisions)
+    pools = training_pools(con, history, as_of, window_days, cache, progress, train_issues)
+    extra = []
+    if use_decisions:
+        decisions = store.decisions_frame(con)
+        extra = decision_rows(con, history, decisions, as_of, window_days, cache)
+    train, y = training_set(pools, extra)
     scorer = SignalScorer().fit(train, y) if len(train) else None
     if progress:
         progress(f"pool of {as_of}")
-    pool = pool_as_of(con, history, as_of, window_days)
+    pool, data = scored_pool(con, history, as_of, window_days, cache)
+    data = data.copy()
     messages: list[str] = []
     training = {"pools": len(pools), "rows": len(train), "positives": int(y.sum()) if len(y) else 0}
     if pool.frame.empty:
@@ -416,7 +456,6 @@ def build_shortlist(
             week, as_of, window_days, empty, empty.copy(), pool.featured, pool.counts,
             training, scorer, pool.frame, messages,
         )
-    data = _features(pool, history)
     if scorer is not None:
         contrib = scorer.contributions(data)
     else:

@@ -1351,3 +1351,29 @@ def latest_sighting_date(con: duckdb.DuckDBPyConnection) -> dt.date | None:
 
 
 # (end of notebook queries section)
+
+
+def candidates_listing(
+    con: duckdb.DuckDBPyConnection, start: dt.date | None = None, end: dt.date | None = None
+):
+    """Candidates (optionally those seen between start and end, inclusive), newest first.
+
+    Columns: id, url, title, section, sources, first_seen, last_seen, seen_count, stars,
+    points.
+    """
+    where = ""
+    params: list[object] = []
+    if start is not None and end is not None:
+        where = "WHERE s.seen_date BETWEEN ? AND ?"
+        params = [start, end]
+    return con.execute(
+        f"""SELECT c.candidate_id AS id, c.url, c.title, c.section,
+                   string_agg(DISTINCT s.source, ' ' ORDER BY s.source) AS sources,
+                   c.first_seen, c.last_seen, c.seen_count,
+                   max(s.stars) AS stars, max(s.points) AS points
+            FROM candidates c JOIN sightings s USING (canonical_url)
+            {where}
+            GROUP BY ALL
+            ORDER BY c.last_seen DESC, c.candidate_id""",
+        params,
+    ).df()

@@ -104,6 +104,15 @@ def test_missing_sample_is_one_line(tmp_path: Path) -> None:
         demo.run(tmp_path / "demo", sample=tmp_path / "nothing")
 
 
+@pytest.mark.slow  # a crawl process: ~1 s with bytecode caches, ~10 s without
+def test_a_failing_step_is_one_line_naming_it(tmp_path: Path) -> None:
+    env = demo._env("http://127.0.0.1:9")
+    with pytest.raises(demo.DemoError, match=r"^crawl failed \(exit 2\)"):
+        demo.run_crawl(["--sources", str(tmp_path / "missing.toml")], env, tmp_path)
+    with pytest.raises(demo.DemoError, match=r"^shortlist failed \(exit 2\)"):
+        demo.run_rank("shortlist", ["--week", "2026-W99"], tmp_path)
+
+
 def test_help() -> None:
     with pytest.raises(SystemExit) as exc:
         demo.main(["--help"])
@@ -111,12 +120,6 @@ def test_help() -> None:
 
 
 # -- end to end ----------------------------------------------------------------------------
-
-
-def _rank_ready() -> bool:
-    from ranking import commands
-
-    return hasattr(commands, "shortlist")
 
 
 @pytest.fixture(scope="module")
@@ -172,11 +175,6 @@ def test_demo_crawls_only_the_local_web(
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    not _rank_ready(),
-    reason="`rank --week` (ranking.commands.shortlist) not there yet",
-    strict=True,
-)
 def test_demo_writes_shortlist_and_draft(
     demo_run: tuple[subprocess.CompletedProcess[str], Path],
 ) -> None:
@@ -195,4 +193,9 @@ def test_demo_writes_shortlist_and_draft(
     # already featured in the sample archive: never shortlisted again
     assert "github.com/astral-sh/ruff" not in urls
     assert "realpython.com/python-f-strings" not in urls
+    # the same release seen on a blog, HN, Lobsters and Reddit is one row
+    release = [r for r in rows if "python-3141" in r.get("url", "")]
+    assert len(release) == 1
+    assert len(release[0]["sources"].split(";")) >= 3, release
     assert draft.read_text(encoding="utf-8").strip()
+    assert "reason" in proc.stdout  # the terminal table with its reasons

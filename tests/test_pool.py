@@ -89,7 +89,7 @@ def test_featured_excluded_by_url_repo_and_fuzzy_title_with_reason():
                  title="Tool issue tracker"),
         sighting("https://blog.example.org/a", source="hn:frontpage",
                  title="Understanding the Python GIL in depth"),
-        sighting("https://github.com/new/thing"),
+        sighting("https://github.com/fresh/thing"),
     ]
     hist = history([
         {"issue_no": 3, "url": "https://example.com/posts/x/",
@@ -99,10 +99,8 @@ def test_featured_excluded_by_url_repo_and_fuzzy_title_with_reason():
         # A title-only issue: no URL at all, only the title.
         {"issue_no": 5, "item_no": 1, "title_en": "Understanding the Python GIL in-depth"},
     ])
-    pool = build_pool(frame(rows), hist, AS_OF, show_featured=True) if False else build_pool(
-        frame(rows), hist, AS_OF
-    )
-    assert pool.frame["key"].tolist() == ["github.com/new/thing"]
+    pool = build_pool(frame(rows), hist, AS_OF)
+    assert pool.frame["key"].tolist() == ["github.com/fresh/thing"]
     reasons = dict(zip(pool.featured["title"], pool.featured["featured_reason"], strict=True))
     assert reasons["Some post"] == "url featured in #3"
     assert reasons["Tool issue tracker"] == "repository featured in #4"

@@ -275,7 +275,17 @@ def finish_run(code: int, out: str, err: str, data_dir: Path, elapsed: float) ->
 def note_subprocess(stderr: str) -> None:
     """Count what G2/G3 watch for in a subprocess's stderr."""
     count("subprocess_runs")
-    count("tracebacks", stderr.count("Traceback (most recent call last)"))
+    lines = stderr.splitlines()
+    for i, line in enumerate(lines):
+        if "Traceback (most recent call last)" not in line:
+            continue
+        before = next((x for x in reversed(lines[:i]) if x.strip()), "")
+        # A crash the product caught, isolated and logged with its traceback (F27):
+        # counted apart from uncaught exceptions.
+        if "crashed on" in before or "failed on source" in before:
+            count("logged_isolated_crashes")
+        else:
+            count("tracebacks")
     count("socket_guard_refusals", stderr.count("socket guard: connection to"))
     count("memory_errors", stderr.count("MemoryError"))
 
@@ -461,12 +471,14 @@ class Shared:
     night: PendingCrawl
     polite: PendingCrawl
     drop: PendingCrawl
+    timing: PendingCrawl
     server: FaultServer
     probe: MemProbe
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", autouse=True)
 def shared_crawls(fault_server, tmp_path_factory) -> Shared:
+    """Started with the first fault test, so they run while the in-process tests do."""
     srv = fault_server
     probe = MemProbe()
     night = start_crawl(
@@ -490,7 +502,25 @@ def shared_crawls(fault_server, tmp_path_factory) -> Shared:
         tmp_path_factory.mktemp("drop"),
         [("ra-long", "feed", f"{srv.base}/status/429?retry_after=600")],
     )
-    return Shared(night, polite, drop, srv, probe)
+    timing = start_crawl(
+        tmp_path_factory.mktemp("timing"),
+        [(name, "feed", f"{srv.base}{path}") for name, path in TIMED_FAULTS],
+        settings=PARALLEL,
+    )
+    return Shared(night, polite, drop, timing, srv, probe)
+
+
+# The fetch faults whose time G5 bounds, crawled on their own (no other load on the host).
+TIMED_FAULTS = [
+    ("t-hang", "/hang?timed=1"),
+    ("t-drip", "/drip?timed=1"),
+    ("t-truncate", "/truncate?timed=1"),
+    ("t-badchunk", "/badchunk?timed=1"),
+    ("t-reset", "/reset?timed=1"),
+    ("t-loop", "/loop/a?timed=1"),
+    ("t-bomb", "/bomb/br?timed=1"),
+    ("t-chunked", "/chunked?mib=30&timed=1"),
+]
 
 
 @pytest.fixture(scope="session")
@@ -555,3 +585,63 @@ def fixture_cases(folder: str, prefix: tuple[str, ...]) -> list[FixtureCase]:
         for p in sorted((FIXTURES / folder).iterdir())
         if p.name.startswith(prefix) and p.suffix in (".xml", ".json", ".html")
     ]
+
+
+# --- the CLIs as the user runs them ------------------------------------------------------
+
+EXIT_CODES_DOCUMENTED = {"crawl": {0, 1, 2, 3, 75}, "rank": {0, 1, 2, 3}}
+
+
+def run_cli(
+    prog: str, args: list[str], *, timeout: float = 120, pre: str = "", **env: str
+) -> subprocess.CompletedProcess:
+    """Run `crawl` or `rank` in a subprocess; record its exit code for G10.
+
+    `pre` is Python run before the command (e.g. a resource limit), in the same process.
+    """
+    module = {"crawl": "crawler.cli", "rank": "ranking.cli"}[prog]
+    code = f"{pre}\nimport sys\nfrom {module} import main\nsys.exit(main(sys.argv[1:]))"
+    proc = subprocess.run(
+        [PY, "-c", code, *args],
+        cwd=REPO,
+        env=_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    note_subprocess(proc.stderr)
+    report.STATE.counters[f"exit:{prog}:{proc.returncode}"] += 1
+    return proc
+
+
+def one_line_error(proc: subprocess.CompletedProcess, prog: str) -> str:
+    """Assert a fail-fast: no traceback, and a `prog: error: ...` line; return that line."""
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    lines = [line for line in proc.stderr.splitlines() if line.startswith(f"{prog}: error:")]
+    assert len(lines) == 1, proc.stderr[-3000:]
+    return lines[0]
+
+
+def hold_db(db: Path, *, read_only: bool, rows: int = 0) -> subprocess.Popen:
+    """Another process (a notebook, a second writer) holding the DuckDB file open."""
+    code = (
+        "import duckdb, sys\n"
+        f"con = duckdb.connect({str(db)!r}, read_only={read_only})\n"
+        f"for i in range({rows}): con.execute('INSERT INTO t VALUES (?)', [i])\n"
+        "print('HOLDING', flush=True)\n"
+        "sys.stdin.read()\n"
+    )
+    proc = subprocess.Popen(
+        [PY, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=_env()
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "HOLDING"
+    return proc
+
+
+def release(proc: subprocess.Popen) -> None:
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.close()
+    proc.wait(timeout=30)
+    proc.stdout.close()

@@ -235,6 +235,7 @@ class Handler(BaseHTTPRequestHandler):
             )
         if path.startswith("/loop/"):
             nxt = "/loop/b" if path.endswith("a") else "/loop/a"
+            nxt += "?" + urlsplit(self.path).query if "?" in self.path else ""
             return self._send(302, b"loop\n", headers=(("Location", nxt),))
         if path == "/redirect":
             target = self._fill(q.get("to", "/"))
@@ -359,9 +360,9 @@ def main(argv: list[str]) -> int:
         srv.base = base
         srv.fixtures = fixtures
         threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    for enc, mib in (("gzip", 200), ("deflate", 200), ("br", 200), ("zstd", 200), ("gzip", 12)):
-        bomb(enc, mib)  # warm the cache before announcing
     print(json.dumps(info), flush=True)
+    for enc, mib in (("gzip", 200), ("deflate", 200), ("br", 200), ("zstd", 200), ("gzip", 12)):
+        bomb(enc, mib)  # warm the cache (a request arriving earlier builds its own)
     try:
         sys.stdin.read()  # the parent closes our stdin (or kills us) to stop
     finally:

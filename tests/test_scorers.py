@@ -1,0 +1,66 @@
+"""Scorers: estimators whose contributions add up to the score, deterministic baselines."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ranking.features import FEATURES, SIGNAL_GROUPS
+from ranking.scorers import (
+    LinearSignalModel,
+    PopularityScorer,
+    RandomScorer,
+    SignalScorer,
+    SimilarityScorer,
+)
+
+
+def data(n=400, seed=0):
+    rng = np.random.default_rng(seed)
+    x = pd.DataFrame(rng.normal(size=(n, len(FEATURES))), columns=FEATURES)
+    y = (x["log_days_trending"] + 0.5 * x["sim_max"] + rng.normal(scale=0.5, size=n) > 1.5)
+    x["section"] = np.where(np.arange(n) % 2 == 0, "project", "article")
+    x["id"] = [f"c-{i:010x}" for i in range(n)]
+    return x, y.astype(int).to_numpy()
+
+
+def test_contributions_sum_to_the_decision_function():
+    x, y = data()
+    model = LinearSignalModel().fit(x, y)
+    contrib = model.contributions(x)
+    assert list(contrib.columns) == [*SIGNAL_GROUPS, "base"]
+    np.testing.assert_allclose(contrib.sum(axis=1), model.decision_function(x))
+    assert model.weights().set_index("feature").loc["log_days_trending", "weight"] > 0
+
+
+def test_fit_is_deterministic_and_init_only_stores_params():
+    x, y = data()
+    a = SignalScorer().fit(x, y).decision_function(x)
+    b = SignalScorer().fit(x.copy(), y.copy()).decision_function(x)
+    assert np.array_equal(a, b)
+    assert SignalScorer(C=2.0).get_params() == {"C": 2.0, "positive_weight": 20.0}
+
+
+def test_section_families_and_fallback_when_a_family_has_no_positives():
+    x, y = data()
+    y = np.where(x["section"] == "project", y, 0)
+    scorer = SignalScorer().fit(x, y)
+    assert set(scorer.models_) == {"project"}
+    contrib = scorer.contributions(x)
+    assert np.isfinite(contrib.to_numpy()).all()
+
+
+def test_no_positive_at_all_gives_a_constant_model():
+    x, _ = data(50)
+    model = LinearSignalModel().fit(x, np.zeros(50, dtype=int))
+    assert np.all(model.decision_function(x) == model.decision_function(x)[0])
+
+
+def test_baselines_are_deterministic_and_order_independent():
+    x, _ = data(100)
+    r1 = RandomScorer(seed=3).decision_function(x)
+    r2 = RandomScorer(seed=3).decision_function(x.iloc[::-1])[::-1]
+    assert np.array_equal(r1, r2)
+    assert not np.array_equal(r1, RandomScorer(seed=4).decision_function(x))
+    assert PopularityScorer().decision_function(x).shape == (100,)
+    assert np.array_equal(SimilarityScorer().decision_function(x), x["sim_max"].to_numpy())

@@ -1,0 +1,199 @@
+"""The shortlist: quotas, domain cap, determinism, clean cells, empty weeks, formats."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+
+import pandas as pd
+import pytest
+
+from ranking import store
+from ranking.csvio import read_csv_rows
+from ranking.features import SIGNALS
+from ranking.shortlist import (
+    SHORTLIST_COLUMNS,
+    build_shortlist,
+    render_markdown,
+    render_table,
+    select_section,
+    write_shortlist,
+)
+
+FIRST_ISSUE = dt.date(2024, 1, 6)
+N_ISSUES = 5
+
+
+def _sighting_rows():
+    rows = []
+    start = FIRST_ISSUE - dt.timedelta(days=25)
+    for d in range(70):
+        day = start + dt.timedelta(days=d)
+        # 30 python repos trending per day, a rolling set; stars grow.
+        for r in range(30):
+            repo = (d // 3 + r) % 90
+            rows.append({
+                "feed": "github_trending", "section": "trending:python",
+                "seen_date": day.isoformat(), "title": f"owner{repo % 7}/repo{repo}",
+                "url": f"https://github.com/owner{repo % 7}/repo{repo}",
+                "description": f"a python tool number {repo} for data" if repo % 3 else
+                f"llm agent framework {repo}", "stars": 100 * repo + 10 * d,
+                "stars_today": 10, "language": "Python", "rank": r + 1,
+            })
+        for a in range(6):
+            n = d * 6 + a
+            rows.append({
+                "feed": "hackernews", "section": "hn:frontpage", "seen_date": day.isoformat(),
+                "title": f"Story {n}: thoughts on topic {n % 11} and python",
+                "url": f"https://blog{n % 5}.example.com/post/{n}", "points": 10 + n % 300,
+                "comments": n % 50, "rank": a + 1,
+            })
+    rows.append({"feed": "hackernews", "section": "hn:frontpage",
+                 "seen_date": FIRST_ISSUE.isoformat(), "title": "bad", "url": "ftp://x/y"})
+    return rows
+
+
+def _make_store(tmp_path, fmt="csv"):
+    con = store.connect(":memory:")
+    rows = _sighting_rows()
+    if fmt == "csv":
+        path = tmp_path / "s.csv"
+        pd.DataFrame(rows).to_csv(path, index=False)
+    else:
+        path = tmp_path / "s.jsonl"
+        path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    counts = store.load_sightings_file(con, path)
+    for i in range(N_ISSUES):
+        no = i + 1
+        pub = FIRST_ISSUE + dt.timedelta(days=7 * i)
+        d = (pub - (FIRST_ISSUE - dt.timedelta(days=25))).days
+        picks = [(d // 3 + 3 * k) % 90 for k in range(4)]
+        items = [
+            {"issue_no": no, "item_no": k + 1, "section": "project", "section_raw": "项目",
+             "position": k + 1, "title_zh": f"repo{p} 项目", "title_en": f"repo{p} project",
+             "summary_zh": "一个 Python 工具", "summary_en": "a python tool for data",
+             "url": f"https://github.com/owner{p % 7}/repo{p}",
+             "canonical_url": f"https://github.com/owner{p % 7}/repo{p}",
+             "repo_key": f"github.com/owner{p % 7}/repo{p}", "host": "github.com"}
+            for k, p in enumerate(picks)
+        ]
+        n = (d - 1) * 6
+        items.append({
+            "issue_no": no, "item_no": 5, "section": "article", "section_raw": "文章",
+            "position": 1, "title_zh": "文章", "title_en": f"Story {n}",
+            "summary_zh": "", "summary_en": "python thoughts",
+            "url": f"https://blog{n % 5}.example.com/post/{n}",
+            "canonical_url": f"https://blog{n % 5}.example.com/post/{n}", "repo_key": None,
+            "host": f"blog{n % 5}.example.com",
+        })
+        issue = {"issue_no": no, "pub_date": pub, "title": f"#{no}", "title_en": f"#{no}",
+                 "kind": "full", "file": f"docs/{pub}-weekly.md", "en_file": None,
+                 "content_hash": str(no), "n_items": len(items)}
+        store.replace_history_issue(con, issue, items, [])
+    return con, counts
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    con, counts = _make_store(tmp_path_factory.mktemp("w"))
+    yield con, counts
+    con.close()
+
+
+AS_OF = FIRST_ISSUE + dt.timedelta(days=7 * N_ISSUES)
+
+
+def test_loader_counts_invalid_urls_and_is_idempotent(world, tmp_path):
+    con, counts = world
+    assert counts["invalid_url"] == 1
+    assert counts["inserted"] == counts["rows"] - 1
+    again, _ = _make_store(tmp_path, fmt="jsonl")
+    assert store.table_counts(again)["sightings"] == store.table_counts(con)["sightings"]
+    one = store.sightings_frame(con, FIRST_ISSUE, FIRST_ISSUE)
+    assert set(one["seen_date"].dt.date) == {FIRST_ISSUE}
+    assert one["canonical_url"].str.startswith("https://").all()
+
+
+def test_quotas_domain_cap_and_contributions_sum(world):
+    con, _ = world
+    quotas = {"article": 5, "project": 8, "audio_video": 2, "hot_topic": 2}
+    result = build_shortlist(con, AS_OF, quotas=quotas, domain_cap=2)
+    f = result.frame
+    assert list(f.columns[: len(SHORTLIST_COLUMNS)]) == SHORTLIST_COLUMNS
+    counts = f["section"].value_counts().to_dict()
+    assert counts["project"] == 8 and counts["article"] == 5
+    for section, part in f.groupby("section"):
+        assert part["rank"].tolist() == list(range(1, len(part) + 1)), section
+    # At most 2 per blog host among articles, 2 per GitHub owner among projects.
+    arts = f[f["section"] == "article"]
+    assert arts["url"].str.extract(r"//([^/]+)/")[0].value_counts().max() <= 2
+    projs = f[f["section"] == "project"]
+    assert projs["url"].str.extract(r"github.com/([^/]+)/")[0].value_counts().max() <= 2
+    total = f[[*SIGNALS, "base"]].sum(axis=1)
+    assert (abs(total - f["score"]) < 1e-3).all()
+    assert f["reason"].str.len().gt(0).all()
+    assert (f["decision"] == "").all()
+    # Already-featured repositories are not in the shortlist.
+    featured = set(result.featured["repo_key"].dropna())
+    assert not featured & set(projs["url"].str.replace("https://", ""))
+    assert result.training["positives"] > 0
+
+
+def test_csv_is_byte_identical_and_clean(world, tmp_path):
+    con, _ = world
+    a = build_shortlist(con, AS_OF)
+    b = build_shortlist(con, AS_OF)
+    write_shortlist(a, tmp_path / "a.csv", "csv")
+    write_shortlist(b, tmp_path / "b.csv", "csv")
+    data = (tmp_path / "a.csv").read_bytes()
+    assert data == (tmp_path / "b.csv").read_bytes()
+    assert data.startswith(b"\xef\xbb\xbf")
+    text = data.decode("utf-8-sig").lower()
+    assert "nan" not in text.replace("financ", "") and "inf," not in text
+    header, rows, _ = read_csv_rows(tmp_path / "a.csv")
+    assert header == SHORTLIST_COLUMNS
+    for row in rows:
+        for col in ("score", *SIGNALS, "base"):
+            assert math.isfinite(float(row[col]))
+
+
+def test_cache_gives_the_same_shortlist(world):
+    con, _ = world
+    cache: dict = {}
+    first = build_shortlist(con, AS_OF, cache=cache)
+    again = build_shortlist(con, AS_OF, cache=cache)
+    pd.testing.assert_frame_equal(first.frame, again.frame)
+    assert cache
+
+
+def test_empty_week_gives_header_only_csv_and_a_message(world, tmp_path):
+    con, _ = world
+    result = build_shortlist(con, dt.date(2030, 1, 6))
+    assert result.frame.empty and result.messages
+    write_shortlist(result, tmp_path / "e.csv", "csv")
+    lines = (tmp_path / "e.csv").read_text(encoding="utf-8-sig").splitlines()
+    assert lines == [",".join(SHORTLIST_COLUMNS)]
+
+
+def test_markdown_and_table(world, tmp_path):
+    con, _ = world
+    result = build_shortlist(con, AS_OF)
+    md = render_markdown(result)
+    assert "## 🐿️项目&资源" in md and "1、[" in md and " stars）" in md
+    write_shortlist(result, tmp_path / "d.md", "md")
+    assert (tmp_path / "d.md").read_text(encoding="utf-8") == md
+    table = render_table(result, top=3)
+    assert "project" in table and "rank" in table
+
+
+def test_select_section_mmr_prefers_diverse_items():
+    frame = pd.DataFrame({
+        "id": ["a", "b", "c"], "score": [3.0, 2.9, 2.5],
+        "title": ["fast json parser", "fast json parser", "gui toolkit"],
+        "description": ["", "", ""], "host": ["x.com", "y.com", "z.com"],
+        "repo_key": [None, None, None],
+    })
+    assert select_section(frame, 3, mmr_lambda=0.0) == [0, 1, 2]
+    assert select_section(frame, 3, mmr_lambda=1.0) == [0, 2, 1]
+    assert select_section(frame.assign(host="x.com"), 3, domain_cap=1, mmr_lambda=0.0) == [0]
