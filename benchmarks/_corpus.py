@@ -14,16 +14,94 @@ from email.utils import format_datetime
 from html import escape
 from pathlib import Path
 
-WORDS = (
-    "python async typing packaging pytest django flask fastapi numpy pandas polars rust "
-    "performance memory profiler interpreter bytecode release security tutorial guide "
-    "library framework tool cli parser compiler llm agent model data pipeline cache "
-    "database duckdb sqlite postgres web scraping crawler feed ranking newsletter weekly "
-    "notebook jupyter gil free-threading subinterpreters wheel uv pip poetry ruff mypy "
-    "pyright lint format test fixture mock benchmark speed faster slower new old "
-    "introduction deep dive how why what building scaling debugging "
-    "深入 理解 异步 编程 性能 优化 发布 教程 项目 工具"
-).split()
+WORDS = [
+    "python",
+    "async",
+    "typing",
+    "packaging",
+    "pytest",
+    "django",
+    "flask",
+    "fastapi",
+    "numpy",
+    "pandas",
+    "polars",
+    "rust",
+    "performance",
+    "memory",
+    "profiler",
+    "interpreter",
+    "bytecode",
+    "release",
+    "security",
+    "tutorial",
+    "guide",
+    "library",
+    "framework",
+    "tool",
+    "cli",
+    "parser",
+    "compiler",
+    "llm",
+    "agent",
+    "model",
+    "data",
+    "pipeline",
+    "cache",
+    "database",
+    "duckdb",
+    "sqlite",
+    "postgres",
+    "web",
+    "scraping",
+    "crawler",
+    "feed",
+    "ranking",
+    "newsletter",
+    "weekly",
+    "notebook",
+    "jupyter",
+    "gil",
+    "free-threading",
+    "subinterpreters",
+    "wheel",
+    "uv",
+    "pip",
+    "poetry",
+    "ruff",
+    "mypy",
+    "pyright",
+    "lint",
+    "format",
+    "test",
+    "fixture",
+    "mock",
+    "benchmark",
+    "speed",
+    "faster",
+    "slower",
+    "new",
+    "old",
+    "introduction",
+    "deep",
+    "dive",
+    "how",
+    "why",
+    "what",
+    "building",
+    "scaling",
+    "debugging",
+    "深入",
+    "理解",
+    "异步",
+    "编程",
+    "性能",
+    "优化",
+    "发布",
+    "教程",
+    "项目",
+    "工具",
+]
 CODE = (
     "<pre><code>import asyncio\n\nasync def main():\n    await asyncio.sleep(0)\n"
     "    return [x * 2 for x in range(10)]\n</code></pre>"
@@ -93,12 +171,12 @@ def make_feed(
         if style == "atom":
             cat_xml = "".join(f'<category term="{escape(c)}"/>' for c in cats)
             items.append(
-                f"<entry><title type=\"html\">{t}</title>"
+                f'<entry><title type="html">{t}</title>'
                 f'<link rel="alternate" type="text/html" href="{link}"/>'
                 f"<id>{link}</id><published>{when.isoformat()}</published>"
                 f"<updated>{when.isoformat()}</updated>"
                 f"<author><name>{escape(words(rng, 2))}</name></author>{cat_xml}"
-                f"<summary type=\"html\">{escape(words(rng, 30))}</summary>"
+                f'<summary type="html">{escape(words(rng, 30))}</summary>'
                 f'<content type="html">{escape(body)}</content></entry>'
             )
             continue
@@ -203,7 +281,7 @@ def make_page(i: int, base: str, n_pages: int, links: int = 21) -> bytes:
     link_html = "".join(f'<li><a href="{h}">{escape(words(rng, 3))}</a></li>' for h in hrefs)
     paras = "".join(f"<p>{escape(words(rng, 40))}</p>" for _ in range(6))
     return (
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         f"<title>{t}</title>"
         f'<link rel="canonical" href="{base}/a/{i}.html">'
         f'<meta name="description" content="{escape(words(rng, 25))}">'
@@ -211,9 +289,9 @@ def make_page(i: int, base: str, n_pages: int, links: int = 21) -> bytes:
         f'<meta property="article:published_time" content="{when}">'
         f'<meta name="author" content="{escape(words(rng, 2))}">'
         f"</head><body><header><nav><ul>{link_html}</ul></nav></header>"
-        f"<article><h1>{t}</h1><time datetime=\"{when}\">{when[:10]}</time>{paras}{CODE}"
+        f'<article><h1>{t}</h1><time datetime="{when}">{when[:10]}</time>{paras}{CODE}'
         "</article></body></html>"
-    ).encode("utf-8")
+    ).encode()
 
 
 # --- raw crawl files (crawler/runstate.py format) --------------------------------------
@@ -312,9 +390,7 @@ def write_raw_files(directory: Path, n: int, files: int = 4, seed: int = 3) -> l
                 )
                 + "\n"
             )
-            fh.write(
-                dumps({"type": "run_end", "run_id": f"bench001-{k}", "failed": []}) + "\n"
-            )
+            fh.write(dumps({"type": "run_end", "run_id": f"bench001-{k}", "failed": []}) + "\n")
     finally:
         for fh in handles:
             fh.close()

@@ -18,6 +18,7 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import ClassVar
 
 TYPES = {".xml": "application/rss+xml; charset=utf-8", ".html": "text/html; charset=utf-8"}
 
@@ -39,12 +40,14 @@ def load(root: Path) -> dict[bytes, bytes]:
     return out
 
 
-NOT_FOUND = b"HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: 10\r\n\r\nnot found\n"
+NOT_FOUND = (
+    b"HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: 10\r\n\r\nnot found\n"
+)
 
 
 class Http(asyncio.Protocol):
-    routes: dict[bytes, bytes] = {}
-    served = 0
+    routes: ClassVar[dict[bytes, bytes]] = {}
+    served: ClassVar[int] = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]

@@ -16,14 +16,18 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import _common as c  # noqa: E402
+import _common as c
 
 HISTORY = c.shared_path("datasets", "python-weekly")
 SIGHTINGS = c.shared_path("datasets", "sightings", "sightings-2023-2025-01.parquet")
 
 
 def child(first: int, last: int) -> None:
+    from bench_rank import RANK_MODULES
+
     from ranking.backtest import run_backtest
+
+    c.warm_imports(*RANK_MODULES, "ranking.backtest", "ranking.history")
 
     with tempfile.TemporaryDirectory(prefix="bench-backtest-") as tmp:
         with c.Clock() as clock:

@@ -26,8 +26,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import _common as c  # noqa: E402
-import _corpus  # noqa: E402
+import _common as c
+import _corpus
 
 REAL_DIRS = ("feeds", "podcasts", "github-api", "hackernews", "reddit")
 REAL_SUFFIXES = (".xml", ".atom", ".rss")
@@ -83,7 +83,7 @@ def speed(docs: list[bytes], repeats: int) -> tuple[dict[str, list[dict]], int]:
         "feedparser (defaults)": lambda: time_pass(_fp_parse, docs),
         "fastfeedparser": lambda: time_pass(_ffp_parse, docs),
     }
-    # warm-up: imports, lxml and regex caches
+    # warm-up: imports (compiled from source here: PYTHONDONTWRITEBYTECODE), lxml, regexes
     for fn in configs.values():
         time_pass(lambda b, f=fn: None, docs[:1])
     parse_feed(docs[0], headers, src)
@@ -179,8 +179,8 @@ def agreement(path: Path) -> dict[str, Any]:
 
 
 def robustness() -> list[tuple[str, int, str, int, str]]:
-    from crawler.parsers.feeds import parse_feed
     from crawler.parsers.common import ParseError
+    from crawler.parsers.feeds import parse_feed
 
     rows = []
     for name, (body, headers) in _corpus.malformed_feeds().items():
@@ -203,7 +203,9 @@ def robustness() -> list[tuple[str, int, str, int, str]]:
 def main() -> int:
     args = c.parser(__doc__.splitlines()[0]).parse_args()
     repeats = c.repeats_of(args)
-    report = c.Report("feeds", "2. Feed parsing", c.command_line("bench_feeds.py", args), args.quick)
+    report = c.Report(
+        "feeds", "2. Feed parsing", c.command_line("bench_feeds.py", args), args.quick
+    )
     n_docs = 4 if args.quick else 36
     docs = _corpus.feed_corpus(n_docs)
     real = real_feeds()
@@ -280,21 +282,32 @@ def main() -> int:
         cmp_n = a["compared"] or 1
         pct = [100.0 * a[f] / cmp_n for f in fields]
         ok = a["compared"] == a["fp_entries"] and all(a[f] == a["compared"] for f in fields)
-        all_ok &= ok or a["capped"] is not None and all(a[f] == a["compared"] for f in fields)
+        all_ok &= ok or (a["capped"] is not None and all(a[f] == a["compared"] for f in fields))
         agree_rows.append(
             (a["feed"], a["parser"], a["fp_entries"], a["ours"], *(f"{p:.0f}%" for p in pct))
         )
         for field, text in a["examples"].items():
             examples.append(f"{a['feed']} [{field}] {text}")
         if a["capped"]:
-            examples.append(f"{a['feed']}: capped to the newest 200 entries by design ({a['capped']})")
+            examples.append(
+                f"{a['feed']}: capped to the newest 200 entries by design ({a['capped']})"
+            )
         if a["skipped"]:
             examples.append(f"{a['feed']}: entries skipped by us: {a['skipped']}")
     report.table(
         "Field agreement with feedparser on every real feed (entries we keep, matched by "
         "position; summary = the same html_to_text applied to both sides' summary/content).",
-        ("feed", "our backend", "feedparser entries", "our entries", "title", "link", "dates",
-         "summary", "enclosure"),
+        (
+            "feed",
+            "our backend",
+            "feedparser entries",
+            "our entries",
+            "title",
+            "link",
+            "dates",
+            "summary",
+            "enclosure",
+        ),
         agree_rows,
     )
     report.targets.append(
@@ -313,7 +326,9 @@ def main() -> int:
         rob,
     )
     # A body cut mid-entry: feedparser returns the half entry, we drop it on purpose (P7).
-    ok_cases = [ours >= fp or ("truncated" in how and ours >= fp - 1) for _, fp, _, ours, how in rob]
+    ok_cases = [
+        ours >= fp or ("truncated" in how and ours >= fp - 1) for _, fp, _, ours, how in rob
+    ]
     kept = all(ok_cases)
     report.targets.append(
         c.Target(

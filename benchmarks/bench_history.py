@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import _common as c  # noqa: E402
+import _common as c
 
 ARCHIVE = c.shared_path("datasets", "python-weekly")
 
@@ -27,6 +27,8 @@ ARCHIVE = c.shared_path("datasets", "python-weekly")
 def child(mode: str, archive: str) -> None:
     from ranking import store
     from ranking.history import import_archive, read_archive
+
+    c.warm_imports("pyarrow", "pandas", "crawler.urls")
 
     with tempfile.TemporaryDirectory(prefix="bench-history-") as tmp:
         con = store.connect(Path(tmp) / "radar.duckdb")

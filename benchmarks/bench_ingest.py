@@ -25,8 +25,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import _common as c  # noqa: E402
-import _corpus  # noqa: E402
+import _common as c
+import _corpus
 
 CACHE = Path(tempfile.gettempdir()) / "weekly-radar-bench"
 
@@ -45,6 +45,7 @@ def raw_dir(n: int) -> Path:
 def child(mode: str, raw: str) -> None:
     import duckdb
 
+    c.warm_imports("ranking.store", "crawler.urls", "pyarrow", "pandas")
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
         db = Path(tmp) / "radar.duckdb"
         if mode == "ours":
@@ -85,7 +86,9 @@ def main() -> int:
         child(args.child, args.raw)
         return 0
     repeats = c.repeats_of(args)
-    sizes = [int(s) for s in (args.sizes or ("10000" if args.quick else "100000,1000000")).split(",")]
+    sizes = [
+        int(s) for s in (args.sizes or ("10000" if args.quick else "100000,1000000")).split(",")
+    ]
     report = c.Report("ingest", "3. Ingest", c.command_line("bench_ingest.py", args), args.quick)
     script = str(Path(__file__).resolve())
     rows = []
@@ -160,7 +163,9 @@ def main() -> int:
         )
     else:
         report.targets.append(
-            c.Target("ingest memory bounded", "peak RSS reported", f"{rss_at[top][0]:,.0f} MiB", None)
+            c.Target(
+                "ingest memory bounded", "peak RSS reported", f"{rss_at[top][0]:,.0f} MiB", None
+            )
         )
     report.emit(args.json)
     return 0

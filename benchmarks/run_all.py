@@ -26,7 +26,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import _common as c  # noqa: E402
+import _common as c
 
 BENCHES = (
     ("crawl", "bench_crawl.py"),
@@ -171,8 +171,10 @@ def main() -> int:
             else:
                 results[name] = res
                 print(f"[{name}: {info}]\n", flush=True)
-        command = "make bench" if not (args.quick or args.only or args.from_json) else (
-            ".venv/bin/python benchmarks/run_all.py " + " ".join(sys.argv[1:])
+        command = (
+            "make bench"
+            if not (args.quick or args.only or args.from_json)
+            else (".venv/bin/python benchmarks/run_all.py " + " ".join(sys.argv[1:]))
         )
         if out is not None:
             text = render(results, errors, machine, command, kept_findings(out))

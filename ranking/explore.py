@@ -41,9 +41,10 @@ WEEK_ENV = "RADAR_WEEK"
 BACKTEST_ISSUES_ENV = "RADAR_BACKTEST_ISSUES"
 BACKTEST_OUT_ENV = "RADAR_BACKTEST_OUT"
 SEASON_ISSUES = 30
-# A handful of early issues: inside the tuning range (#1-#40) of ../shared/datasets, where
-# both article and project picks are reachable; runs in about a minute.
-DEFAULT_BACKTEST_ISSUES = "9-12"
+# Four issues inside the tuning range (#1-#40) of ../shared/datasets where article,
+# project and audio/video picks are all reachable (Python Weekly and HN archives overlap);
+# about a minute, most of it fitting on the 20 earlier issues.
+DEFAULT_BACKTEST_ISSUES = "21-24"
 SHARED_HISTORY = Path("..", "shared", "datasets", "python-weekly")
 SHARED_SIGHTINGS = Path("..", "shared", "datasets", "sightings", "sightings-2023-2025-01.parquet")
 SECTIONS = ("article", "project", "audio_video", "hot_topic")
@@ -94,7 +95,13 @@ EXTRA_STOP_WORDS = frozenset(
      "build", "building", "make", "making", "write", "writing", "code", "project",
      "projects", "library", "tool", "tools", "open", "source", "free", "best", "simple",
      "easy", "based", "written", "support", "supports", "github", "com", "www", "https",
-     "http", "org", "io", "vs", "don", "let", "lets", "just", "like", "really"}
+     "http", "org", "io", "vs", "don", "let", "lets", "just", "like", "really", "article",
+     "articles", "author", "authors", "introduces", "introduce", "provides", "provide",
+     "including", "includes", "features", "used", "stars", "star", "open-source", "shares",
+     "share", "explains", "explores", "discusses", "also", "offers", "different", "various",
+     "well", "how", "many", "can", "one", "first", "more", "most", "which", "its", "your",
+     "uses", "covers", "built", "chinese", "english", "weekly", "season", "seasons", "issue",
+     "issues", "wechat", "year", "years", "week", "weeks", "recommended", "recommend"}
 )  # fmt: skip
 
 
@@ -220,7 +227,7 @@ def plot_candidates_per_day(per_day: pd.DataFrame, top: int = 8, rolling: int = 
     ax.set_title(f"Candidates per day and source{suffix}")
     ax.set_xlabel("")
     ax.set_ylabel("distinct items")
-    ax.legend(loc="upper left", fontsize="small", ncols=2)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
     fig.tight_layout()
     return fig
 
@@ -361,12 +368,13 @@ def _terms(text: str) -> list[str]:
     ]
 
 
-def season_terms(con, size: int = SEASON_ISSUES, top: int = 12) -> pd.DataFrame:
-    """Per season: the most distinctive English terms of the curator's titles and summaries.
+def season_terms(con, size: int = SEASON_ISSUES, top: int = 12, min_count: int = 3) -> pd.DataFrame:
+    """Per season: the English terms of the curator's titles and summaries that set it apart.
 
-    Class-based TF-IDF: a term's frequency in the season times log(1 + average terms per
-    season / the term's total frequency), so words common to every season sink. With one
-    season this is plain frequency.
+    A term's score in a season is its count there times the log-ratio of its frequency
+    in the season to its (smoothed) frequency in the other seasons: frequent and
+    distinctive terms first, words common to every season sink. Terms seen fewer than
+    `min_count` times in the season are left out. With one season this is frequency.
     """
     items = _season_items(con, size)
     if items.empty:
@@ -374,24 +382,25 @@ def season_terms(con, size: int = SEASON_ISSUES, top: int = 12) -> pd.DataFrame:
     en = items[[c for c in ("title_en", "summary_en") if c in items]]
     items = items.assign(en=en.astype("string").fillna("").astype(str).agg(" ".join, axis=1))
     counts = {
-        season: pd.Series(_terms(" ".join(group["en"]))).value_counts()
+        season: pd.Series(_terms(" ".join(group["en"])), dtype=object).value_counts()
         for season, group in items.groupby("season")
     }
     matrix = pd.DataFrame(counts).fillna(0.0).T
     order = sorted(matrix.index, key=lambda s: int(s[1:].split()[0]))
     matrix = matrix.reindex(order)
+    total = matrix.sum(axis=0)
     rows = []
-    if matrix.shape[1]:
-        tf = matrix.div(matrix.sum(axis=1).replace(0, 1), axis=0)
-        idf = np.log1p(matrix.sum(axis=1).mean() / matrix.sum(axis=0))
-        score = tf * idf
     for season in order:
         group = items[items["season"] == season]
         terms = ""
-        if matrix.shape[1] and matrix.loc[season].sum() > 0:
-            s = score.loc[season]
-            s = s[matrix.loc[season] >= 2] if (matrix.loc[season] >= 2).any() else s
-            best = s.sort_values(ascending=False, kind="stable").head(top)
+        count = matrix.loc[season] if matrix.shape[1] else pd.Series(dtype=float)
+        if count.sum() > 0:
+            rest = total - count
+            p_season = count / count.sum()
+            p_rest = (rest + 1) / (rest.sum() + len(total))
+            keep = count >= min(min_count, count.max())
+            score = count[keep] * np.log(p_season[keep] / p_rest[keep])
+            best = score.sort_index().sort_values(ascending=False, kind="stable").head(top)
             terms = ", ".join(best.index)
         rows.append(
             {"season": season, "items": len(group),
@@ -412,7 +421,7 @@ def plot_topic_shares(shares: pd.DataFrame):
     ax.set_ylabel("% of the season's items")
     ax.set_xlabel("")
     ax.set_title("Topics per season (keyword topics; an item can count in several)")
-    ax.legend(fontsize="small", ncols=2, loc="upper left")
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     return fig
 
@@ -518,8 +527,9 @@ def plot_contributions(contrib: pd.DataFrame):
         base = part["base"].iloc[0] if len(part) else 0.0
         ax.set_title(f"{section}: signal contributions (base {base:+.2f} not drawn)")
         ax.grid(axis="y", visible=False)
-    axes[0, 0].legend(fontsize="small", ncols=4, loc="lower right")
-    fig.tight_layout()
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize="small", ncols=len(labels), loc="upper center")
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.5 / fig.get_figheight()))
     return fig
 
 
@@ -613,7 +623,23 @@ def run_backtest(issues: tuple[int, int], out_dir: str | os.PathLike[str] | None
     history, sightings = shared_datasets()
     out = out_dir or os.environ.get(BACKTEST_OUT_ENV)
     target = resolve(out) if out else Path(tempfile.mkdtemp(prefix="radar-backtest-"))
-    return _run(history, sightings, issues, target)
+    # The skipped archive links and sightings are in report.messages: not logged twice.
+    quiet = logging.getLogger("ranking")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        return _run(history, sightings, issues, target)
+    finally:
+        quiet.setLevel(level)
+
+
+def recall_table(report) -> pd.DataFrame:
+    """Recall@12/24/50 per section and method, sections with reachable picks only."""
+    table = report.recall()
+    table = table[table["reachable"] > 0].copy()
+    cols = [c for c in table.columns if c.startswith("recall@")]
+    table[cols] = table[cols].astype(float).round(3)
+    return table.set_index(["section", "method"])
 
 
 def recall_curves(report, max_k: int = 50) -> pd.DataFrame:
@@ -637,17 +663,20 @@ def plot_recall_curves(curves: pd.DataFrame, marks: tuple[int, ...] = (12, 24, 5
         ax.set_title("no reachable picks in this range")
         return fig
     fig, axes = _figure(1, len(sections), figsize=(4.2 * len(sections), 3.8), squeeze=False)
+    from ranking.backtest import METHODS
+
     styles = {"model": {"linewidth": 2.4, "color": "black"}}
     for ax, section in zip(axes[0], sections, strict=True):
         part = curves[curves["section"] == section]
-        for method, group in part.groupby("method", sort=False):
-            ax.plot(
-                group["k"], group["recall"], label=method, **styles.get(method, {"linewidth": 1.3})
-            )
+        methods = [m for m in METHODS if m in set(part["method"])]
+        for method in methods:
+            group = part[part["method"] == method]
+            style = styles.get(method, {"linewidth": 1.3})
+            ax.step(group["k"], group["recall"], where="post", label=method, **style)
         for k in marks:
             ax.axvline(k, color="grey", linewidth=0.6, linestyle=":")
         reach = int(part["reachable"].max()) if len(part) else 0
-        ax.set_title(f"{section} ({reach} reachable picks)")
+        ax.set_title(f"{section} (reachable picks: {reach})")
         ax.set_xlabel("k (rank within the section)")
         ax.set_ylim(0, 1.02)
     axes[0, 0].set_ylabel("recall@k")

@@ -24,6 +24,7 @@ import hashlib
 import io
 import logging
 import os
+import pickle
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -133,6 +134,79 @@ def _features(pool: Pool, history_items: pd.DataFrame) -> pd.DataFrame:
     feats = build_features(pool.frame, past, pool.as_of, pool.window_days)
     feats = feats.drop(columns=[c for c in feats.columns if c in pool.frame.columns])
     return pd.concat([pool.frame, feats], axis=1)
+
+
+# Bump when pools or features change meaning: old cache files are then ignored.
+CACHE_VERSION = "1"
+
+
+class PoolCache(dict):
+    """In-memory cache of scored pools, backed by files under `directory`.
+
+    A past pool depends only on sightings up to its date and issues before it, so a file
+    is keyed by (version, date, window, digest of those sightings, digest of that
+    history) and is valid until the data it was built from changes. The files are
+    pickles this program wrote into its own data folder; unreadable ones are rebuilt.
+    """
+
+    def __init__(self, directory: Path, con, history_items: pd.DataFrame) -> None:
+        super().__init__()
+        self.directory = Path(directory)
+        self.con = con
+        self.history = history_items
+
+    def _path(self, key: tuple) -> Path | None:
+        if not (isinstance(key, tuple) and key and key[0] == "pool"):
+            return None
+        _, as_of, window = key
+        past = self.history[self.history["pub_date"] < as_of] if len(self.history) else None
+        h = "0"
+        if past is not None and len(past):
+            cols = ["issue_no", "item_no", "canonical_url", "repo_key", "title_zh", "title_en",
+                    "summary_zh", "summary_en", "host"]
+            h = str(int(pd.util.hash_pandas_object(past[cols].astype(str), index=False).sum()))
+        digest = hashlib.sha1(
+            "|".join(
+                [CACHE_VERSION, str(as_of), str(window),
+                 store.sightings_fingerprint(self.con, as_of), h]
+            ).encode()
+        ).hexdigest()[:20]
+        return self.directory / f"pool-{as_of}-{window}-{digest}.pkl"
+
+    def __contains__(self, key: object) -> bool:
+        if super().__contains__(key):
+            return True
+        path = self._path(key)  # type: ignore[arg-type]
+        if path is None or not path.exists():
+            return False
+        try:
+            with path.open("rb") as handle:
+                value = pickle.load(handle)
+        except Exception as exc:  # a truncated or foreign file: rebuild it
+            logger.warning("ignoring unreadable pool cache %s: %s", path, exc)
+            return False
+        super().__setitem__(key, value)
+        return True
+
+    def __setitem__(self, key: object, value: object) -> None:
+        super().__setitem__(key, value)
+        path = self._path(key)  # type: ignore[arg-type]
+        if path is None:
+            return
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+            with os.fdopen(fd, "wb") as handle:
+                pickle.dump(value, handle, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, path)
+        except OSError as exc:  # read-only data folder: work without the disk cache
+            logger.info("pool cache not written (%s)", exc)
+
+
+def default_cache_dir(con) -> Path | None:
+    """`<database folder>/cache/pools` for a file database, None in memory."""
+    path = store.database_file(con)
+    return None if path is None else path.parent / "cache" / "pools"
 
 
 def scored_pool(
@@ -424,18 +498,26 @@ def build_shortlist(
     cache: dict | None = None,
     use_decisions: bool = True,
     train_issues: int | None = None,
+    cache_dir: str | os.PathLike[str] | bool | None = True,
     progress: Callable[[str], None] | None = None,
 ) -> ShortlistResult:
     """Rank the pool of `as_of` (a week's Sunday, or an issue's date in a backtest).
 
     `quotas` per section (default DEFAULT_QUOTAS); `depth` ranks further than the quota
     (for recall@50) without changing the first rows; `cache` (a dict) keeps past pools
-    between calls; `train_issues` limits the fit to the most recent past issues. Reads
-    only data dated on or before `as_of`.
+    between calls; `cache_dir` also keeps them on disk (True: `default_cache_dir`, beside
+    a file database; None/False: no disk cache); `train_issues` limits the fit to the
+    most recent past issues. Reads only data dated on or before `as_of`.
     """
     quotas = dict(DEFAULT_QUOTAS if quotas is None else quotas)
     week = week or str(IsoWeek.of(as_of))
     history = _history(con, as_of)
+    directory = default_cache_dir(con) if cache_dir is True else (cache_dir or None)
+    if directory is not None:
+        disk = PoolCache(Path(directory), con, history)
+        if cache:
+            disk.update(cache)
+        cache = disk
     pools = training_pools(con, history, as_of, window_days, cache, progress, train_issues)
     extra = []
     if use_decisions:

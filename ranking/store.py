@@ -1098,6 +1098,30 @@ def issues_frame(con: duckdb.DuckDBPyConnection):
     return con.execute("SELECT issue_no, pub_date, kind FROM issues ORDER BY issue_no").df()
 
 
+def sightings_fingerprint(con: duckdb.DuckDBPyConnection, end: dt.date) -> str:
+    """A cheap digest of every sighting dated on or before `end` (cache keys)."""
+    row = con.execute(
+        """
+        SELECT count(*), max(seen_date),
+            bit_xor(hash(canonical_url, source, seen_date, coalesce(position, -1),
+                coalesce(stars, -1), coalesce(stars_period, -1), coalesce(points, -1),
+                coalesce(comments, -1), coalesce(title, ''), coalesce(description, ''),
+                coalesce(language, '')))
+        FROM sightings WHERE seen_date <= ?
+        """,
+        [end],
+    ).fetchall()[0]
+    return f"{row[0]}:{row[1]}:{row[2]}"
+
+
+def database_file(con: duckdb.DuckDBPyConnection) -> Path | None:
+    """The file behind `con`, or None for an in-memory database."""
+    rows = con.execute(
+        "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
+    ).fetchall()
+    return Path(rows[0][0]) if rows and rows[0][0] else None
+
+
 # (end of ranking queries section)
 
 

@@ -21,12 +21,13 @@ from pathlib import Path
 
 import pytest
 
-from crawler.urls import canonical_url, host_of, repo_key
+from crawler.urls import canonical_url, repo_key
 from ranking import explore, store
 from ranking.history import import_archive
 from tests.conftest import REPO, require_shared
 
 NOTEBOOKS = REPO / "notebooks"
+EXECUTE = REPO / "tests" / "fixtures" / "notebooks" / "execute.py"
 SAMPLE_ARCHIVE = REPO / "data" / "sample" / "archive"
 KERNEL_NAME = "weekly-radar-test"
 FIRST_DAY = dt.date(2024, 12, 16)
@@ -56,6 +57,7 @@ TOPICS = (
     "type hints", "packaging", "asyncio", "data pipelines", "web scraping", "testing",
     "profiling", "dataframes", "CLI tools", "LLM agents", "free-threading", "SQL",
 )  # fmt: skip
+AV_HOT = ("audio_video", "hot_topic")
 HOSTS = (
     "notes.example.dev", "blog.example.org", "pyweekly.example.net", "til.example.com",
     "engineering.example.io", "jane.example.me",
@@ -115,7 +117,8 @@ def synthetic_records(con) -> dict[dt.date, list[dict]]:
             see(sources[offset % len(sources)], first + dt.timedelta(days=offset), row.url, title)
     n_days = (LAST_DAY - FIRST_DAY).days
     for n in range(230):
-        section = ("article", "project", "audio_video", "hot_topic")[min(n // 100, 3) if n < 200 else 2 + n % 2]
+        # 100 articles, 100 projects, then audio/video and hot topics in turn.
+        section = "article" if n < 100 else "project" if n < 200 else AV_HOT[n % 2]
         word, topic = WORDS[n % len(WORDS)], TOPICS[n % len(TOPICS)]
         if section == "project":
             owner = f"{word}-lab{n % 7}"
@@ -213,28 +216,25 @@ def kernel_dir(tmp_path_factory) -> Path:
     return root
 
 
-def run_notebook(name: str, kernel_dir: Path, env: dict[str, str], timeout: int = 300):
-    """Execute notebooks/<name> in a fresh kernel (cwd notebooks/); return the notebook."""
-    import nbformat
-    from jupyter_client.kernelspec import KernelSpecManager
-    from jupyter_client.manager import AsyncKernelManager
-    from nbclient import NotebookClient
+def run_notebook(name: str, kernel_dir: Path, env: dict[str, str], out_dir: Path, timeout=300):
+    """Execute notebooks/<name> in a fresh kernel (cwd notebooks/); return the executed copy.
 
-    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
-    ksm = KernelSpecManager(kernel_dirs=[str(kernel_dir)])
-    km = AsyncKernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=ksm)
-    client = NotebookClient(
-        nb,
-        km=km,
-        timeout=timeout,
-        kernel_name=KERNEL_NAME,
-        resources={"metadata": {"path": str(NOTEBOOKS)}},
-    )
+    nbclient runs in a child process (tests/fixtures/notebooks/execute.py): its leaked zmq
+    sockets would otherwise raise ResourceWarnings in this process at a random later test.
+    """
+    import nbformat
+
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("RADAR_")}
     full_env.pop("MPLBACKEND", None)  # the notebooks choose the inline backend themselves
     full_env.update(env)
-    client.execute(env=full_env)
-    return nb
+    output = out_dir / name
+    proc = subprocess.run(
+        [sys.executable, str(EXECUTE), str(NOTEBOOKS / name), str(output), str(kernel_dir),
+         KERNEL_NAME, str(timeout)],
+        env=full_env, capture_output=True, text=True, timeout=timeout + 120, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, f"{name} failed:\n{proc.stderr[-4000:]}"
+    return nbformat.read(output, as_version=4)
 
 
 def outputs_by_tag(nb) -> dict[str, list[dict]]:
@@ -246,9 +246,7 @@ def outputs_by_tag(nb) -> dict[str, list[dict]]:
 
 
 def images(nb) -> int:
-    return sum(
-        "image/png" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", [])
-    )
+    return sum("image/png" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", []))
 
 
 def html_of(outputs: list[dict]) -> str:
@@ -379,7 +377,9 @@ def test_source_yield_matches_repository_under_another_url(tmp_path):
     raw.mkdir()
     rng = random.Random(1)
     recs = [
-        _record("trending:python", dt.date(2025, 1, 5), "https://github.com/a/b/tree/main", "b", 1, rng),
+        _record(
+            "trending:python", dt.date(2025, 1, 5), "https://github.com/a/b/tree/main", "b", 1, rng
+        ),
         _record("trending:python", dt.date(2025, 1, 5), "https://github.com/c/d", "d", 2, rng),
         _record("hn:frontpage", dt.date(2025, 1, 12), "https://github.com/a/b", "b", 1, rng),
     ]
@@ -421,6 +421,32 @@ def test_pick_week(snap, monkeypatch):
     assert str(explore.pick_week(snap)) == "2025-W07"
 
 
+def test_just_missed_and_contributions_on_a_ranked_frame():
+    """Rows ranked just below the quota, with the gap to the last row that made it."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from ranking.features import SIGNALS
+
+    ranked = pd.DataFrame(
+        {"section": ["project"] * 5, "rank": [1, 2, 3, 4, 5],
+         "score": [3.0, 2.0, 1.5, 1.0, 0.2], "title": list("abcde"),
+         "sources": ["trending:python"] * 5, "days_trending": [0] * 5,
+         "first_seen": [pd.NaT] * 5, "as_of": [dt.date(2025, 3, 2)] * 5}
+    )  # fmt: skip
+    for signal in SIGNALS:
+        ranked[signal] = 0.0
+    missed = explore.just_missed(SimpleNamespace(ranked=ranked), quotas={"project": 2}, n=2)
+    assert list(missed["rank"]) == [3, 4]
+    assert list(missed["gap"]) == [0.5, 1.0]
+    assert (missed["quota"] == 2).all()
+    frame = ranked.assign(base=-1.0, score=ranked["score"])
+    contrib = explore.contributions(SimpleNamespace(frame=frame), top=3)
+    assert list(contrib["rank"]) == [1, 2, 3]
+    assert list(contrib.columns) == ["section", "rank", "title", *SIGNALS, "base", "score"]
+
+
 def test_recall_curves_from_hits():
     import pandas as pd
 
@@ -443,8 +469,8 @@ def test_recall_curves_from_hits():
 
 
 @pytest.mark.slow
-def test_01_explore_executes(notebook_db, kernel_dir):
-    nb = run_notebook("01-explore.ipynb", kernel_dir, {"RADAR_DB": str(notebook_db)})
+def test_01_explore_executes(notebook_db, kernel_dir, tmp_path):
+    nb = run_notebook("01-explore.ipynb", kernel_dir, {"RADAR_DB": str(notebook_db)}, tmp_path)
     assert_clean_run(nb)
     assert images(nb) >= 4
     tagged = outputs_by_tag(nb)
@@ -457,8 +483,9 @@ def test_01_explore_executes(notebook_db, kernel_dir):
 
 
 @pytest.mark.slow
-def test_02_why_this_rank_executes(notebook_db, kernel_dir):
-    nb = run_notebook("02-why-this-rank.ipynb", kernel_dir, {"RADAR_DB": str(notebook_db)})
+def test_02_why_this_rank_executes(notebook_db, kernel_dir, tmp_path):
+    env = {"RADAR_DB": str(notebook_db)}
+    nb = run_notebook("02-why-this-rank.ipynb", kernel_dir, env, tmp_path)
     assert_clean_run(nb)
     assert images(nb) >= 1
     tagged = outputs_by_tag(nb)
@@ -479,7 +506,9 @@ def test_03_backtest_executes(kernel_dir, tmp_path):
     nb = run_notebook(
         "03-backtest.ipynb",
         kernel_dir,
-        {"RADAR_BACKTEST_OUT": str(tmp_path / "backtest")},
+        # Two early issues (8 issues of history to fit on): the default range takes ~1 min.
+        {"RADAR_BACKTEST_ISSUES": "9-10", "RADAR_BACKTEST_OUT": str(tmp_path / "backtest")},
+        tmp_path,
         timeout=600,
     )
     assert_clean_run(nb)

@@ -94,6 +94,20 @@ def _count_connections(_loopback_only_sockets):
         "connection or DNS attempts reached the guard",
         ok=refused == 0,
     )
+    for prog, documented in EXIT_CODES_DOCUMENTED.items():
+        seen = {
+            int(k.rsplit(":", 1)[1])
+            for k, n in report.STATE.counters.items()
+            if k.startswith(f"exit:{prog}:") and n
+        }
+        missing = documented - seen
+        figure(
+            "G10",
+            f"`{prog}`: documented {sorted(documented)}, exercised {sorted(seen & documented)}"
+            + (f", missing {sorted(missing)}" if missing else "")
+            + (f", undocumented seen {sorted(seen - documented)}" if seen - documented else ""),
+            ok=not missing and not (seen - documented - {-9}),
+        )
     tracebacks = report.STATE.counters["tracebacks"]
     crashes = report.STATE.counters["parser_internal_errors"]
     figure(
@@ -122,7 +136,7 @@ class FaultServer:
         return self.base + path
 
     def log(self) -> list[dict]:
-        with urllib.request.urlopen(self.base + "/_log", timeout=10) as resp:  # noqa: S310
+        with urllib.request.urlopen(self.base + "/_log", timeout=10) as resp:
             return json.loads(resp.read())
 
     def hits(self, path: str, *, port: int | None = None, query: str | None = None) -> int:
@@ -268,6 +282,7 @@ def finish_run(code: int, out: str, err: str, data_dir: Path, elapsed: float) ->
                 records.append(json.loads(line))
     run = CrawlRun(code, out, err, data_dir, elapsed, records)
     note_subprocess(err)
+    report.STATE.counters[f"exit:crawl:{code}"] += 1
     count("parser_internal_errors", sum("internal_error" in str(r.get("error")) for r in records))
     return run
 
@@ -305,9 +320,13 @@ def start_crawl(
     settings: dict[str, Any] | None = None,
     rlimit_as: int | None = None,
     timeout: float = 90,
+    tag: str | None = None,
     **env: str,
 ) -> PendingCrawl:
+    """Start `crawl` in the background; `tag` goes into the User-Agent (server log filter)."""
     tmp.mkdir(parents=True, exist_ok=True)
+    if tag:
+        env["RADAR_USER_AGENT"] = f"WeeklyRadar/0.1 (fault suite; run={tag})"
     argv = list(args)
     if sources is not None:
         path = tmp / "sources.toml"
@@ -474,6 +493,7 @@ class Shared:
     timing: PendingCrawl
     server: FaultServer
     probe: MemProbe
+    more: dict[str, PendingCrawl] = field(default_factory=dict)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -486,6 +506,7 @@ def shared_crawls(fault_server, tmp_path_factory) -> Shared:
         night_sources(srv),
         settings=PARALLEL,
         rlimit_as=ONE_GIB,
+        tag="night",
         FAULTS_CRASH_MARKER="RAISE-IN-PARSER",
     )
     d = srv.robots["rdelay"]
@@ -507,7 +528,22 @@ def shared_crawls(fault_server, tmp_path_factory) -> Shared:
         [(name, "feed", f"{srv.base}{path}") for name, path in TIMED_FAULTS],
         settings=PARALLEL,
     )
-    return Shared(night, polite, drop, timing, srv, probe)
+    shared = Shared(night, polite, drop, timing, srv, probe)
+    ok_feed = ("ok", "feed", f"{srv.base}/fixture/feeds/healthy-rss.xml")
+    if srv.tls:
+        shared.more["tls"] = start_crawl(
+            tmp_path_factory.mktemp("tls"),
+            [("tls", "feed", f"{srv.tls}/fixture/feeds/healthy-rss.xml")],
+        )
+    shared.more["j9"] = start_crawl(
+        tmp_path_factory.mktemp("j9"),
+        [ok_feed, ("hn", "hackernews", f"{srv.base}/fixture/web/hn-faults.json")],
+    )
+    stale = tmp_path_factory.mktemp("stale")
+    (stale / "data").mkdir()
+    (stale / "data" / "crawl.lock").write_text("999999\n")  # left by a kill -9ed run
+    shared.more["stale"] = start_crawl(stale, [ok_feed])
+    return shared
 
 
 # The fetch faults whose time G5 bounds, crawled on their own (no other load on the host).
@@ -535,8 +571,8 @@ def night(shared_crawls) -> CrawlRun:
 
 @pytest.fixture(scope="session")
 def fault_log(night, fault_server) -> list[dict]:
-    """The fault server's request log once the night is over."""
-    return fault_server.log()
+    """The fault server's request log of the night's requests, once the night is over."""
+    return [r for r in fault_server.log() if "run=night" in r["headers"].get("User-Agent", "")]
 
 
 # --- fixture files with Description / Expect ---------------------------------------------
@@ -574,9 +610,7 @@ def load_fixture(path: Path) -> FixtureCase:
     if fields.get("Headers"):
         name, _, value = fields["Headers"].partition(":")
         headers[name.strip().lower()] = value.strip()
-    return FixtureCase(
-        path, fields["Case"], fields["Description"], fields["Expect"], headers, data
-    )
+    return FixtureCase(path, fields["Case"], fields["Description"], fields["Expect"], headers, data)
 
 
 def fixture_cases(folder: str, prefix: tuple[str, ...]) -> list[FixtureCase]:

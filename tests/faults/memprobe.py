@@ -75,7 +75,9 @@ GENERATORS = {
     "H6-html-entity-bomb": (
         "page",
         lambda: (
-            '<!DOCTYPE html [<!ENTITY a "' + "a" * 10_000 + '">]><html><head><title>'
+            '<!DOCTYPE html [<!ENTITY a "'
+            + "a" * 10_000
+            + '">]><html><head><title>'
             + "&a;" * 10_000
             + "</title></head><body><p>x</p></body></html>"
         ).encode(),
@@ -144,7 +146,7 @@ def main(names: list[str]) -> int:
             os.close(read)
             try:
                 data = run_one(name)
-            except BaseException as exc:  # noqa: BLE001 - reported to the parent
+            except BaseException as exc:
                 data = {"name": name, "outcome": f"exception:{type(exc).__name__}"}
             data["base_rss_mb"] = round(base, 1)
             os.write(write, json.dumps(data).encode())

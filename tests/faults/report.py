@@ -159,6 +159,28 @@ GOALS: dict[str, str] = {
 # Cases that no test automates, and why (shown in the table).
 NOT_AUTOMATED: dict[str, str] = {}
 
+# Where a case's tests cover less than the catalogue asks, said next to its status.
+LIMITS: dict[str, str] = {
+    "F3": "zstd: the installed Scrapy has no zstd decoder (zstandard not installed), so a "
+    "zstd body is capped as raw bytes and never inflated",
+    "F14": "Crawl-delay 3 s (the catalogue says 10 s) to keep the suite fast",
+    "F15": "Retry-After 2 s (backed off, retried once) and 600 s (host dropped); 120 s "
+    "itself is not waited for",
+    "F17": "the decision (certificates not verified) is recorded in crawler/settings.py; "
+    "no per-fetch log field says so",
+    "F21": "the spider never follows page links; the calendar is reached through an "
+    "aggregator and stopped by the per-host page cap",
+    "F24": "link cap tested on follow_links (the spider does not follow page anchors)",
+    "P11": "20,000 entries in the suite (100,000 take ~11 s of CPU: capped only after "
+    "every entry is built)",
+    "S9": "tests ranking.store.snapshot (ATTACH read-only + copy), not a file copy",
+    "S11": "recovery from the pre-run backup is checked in docs/OPERATIONS.md, not run",
+    "J5": "all sources failing is tested; '0 new items two nights running' raises no "
+    "alert in the product and is not tested",
+    "R5": "exclusion is tested on ranking.pool.featured_matches; end to end it is xfail",
+    "I2": "cp1252 and MacRoman are decoded (chardet); never a fail-fast",
+}
+
 
 @dataclass
 class Figure:
@@ -293,7 +315,9 @@ def case_status(case: str) -> tuple[str, str]:
 
 
 def render(elapsed: float) -> str:
-    automated = {c for c in CASES if case_status(c)[0] in ("pass", "pass (partly)", "FAIL", "xfail")}
+    automated = {
+        c for c in CASES if case_status(c)[0] in ("pass", "pass (partly)", "FAIL", "xfail")
+    }
     passing = {c for c in CASES if case_status(c)[0] in ("pass", "pass (partly)")}
     per_area = defaultdict(lambda: [0, 0])
     for case in CASES:
@@ -349,6 +373,8 @@ def render(elapsed: float) -> str:
             if case.rstrip("0123456789") != area:
                 continue
             status, detail = case_status(case)
+            if case in LIMITS and status != "not automated":
+                detail = f"{detail}. Limits: {LIMITS[case]}"
             lines.append(f"| {case} | {summary} | {status} | {_cell(detail)} |")
         lines.append("")
     return "\n".join(lines)

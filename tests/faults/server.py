@@ -239,7 +239,9 @@ class Handler(BaseHTTPRequestHandler):
             return self._send(302, b"loop\n", headers=(("Location", nxt),))
         if path == "/redirect":
             target = self._fill(q.get("to", "/"))
-            return self._send(int(q.get("status", 302)), b"moved\n", headers=(("Location", target),))
+            return self._send(
+                int(q.get("status", 302)), b"moved\n", headers=(("Location", target),)
+            )
         if path.startswith("/status/"):
             code = int(path.rsplit("/", 1)[1])
             headers = (("Retry-After", q["retry_after"]),) if "retry_after" in q else ()
@@ -359,7 +361,9 @@ def main(argv: list[str]) -> int:
         srv.main_port = main_srv.server_address[1]
         srv.base = base
         srv.fixtures = fixtures
-        threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        threading.Thread(
+            target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
     print(json.dumps(info), flush=True)
     for enc, mib in (("gzip", 200), ("deflate", 200), ("br", 200), ("zstd", 200), ("gzip", 12)):
         bomb(enc, mib)  # warm the cache (a request arriving earlier builds its own)

@@ -23,9 +23,7 @@ def epoch(iso: str) -> float:
     return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
 
-def hits(
-    log: list[dict], path: str, port: int | None = None, query: str | None = ""
-) -> list[dict]:
+def hits(log: list[dict], path: str, port: int | None = None, query: str | None = "") -> list[dict]:
     """Requests for `path` (by default only those without a query string)."""
     return [
         r
@@ -326,9 +324,9 @@ def test_f16_refused_port_fails_the_source(night):
 
 @pytest.mark.case("F17")
 def test_f17_self_signed_expired_tls_is_a_documented_decision(fault_server, tmp_path):
-    from crawler import settings
-
     from pathlib import Path
+
+    from crawler import settings
 
     assert "TLS" in Path(settings.__file__).read_text("utf-8")  # the decision record
     run = run_crawl(

@@ -82,7 +82,11 @@ def test_h2_address_guard_middleware_blocks_private_links_and_counts():
 def test_f24_links_per_page_are_capped():
     from crawler.spiders.radar import follow_links
 
-    html = b"<html><body>" + b"".join(b'<a href="/p/%d">x</a>' % i for i in range(100_000)) + b"</body></html>"
+    html = (
+        b"<html><body>"
+        + b"".join(b'<a href="/p/%d">x</a>' % i for i in range(100_000))
+        + b"</body></html>"
+    )
     response = _response(html)
     start = time.perf_counter()
     requests = follow_links(response, response.css("a::attr(href)").getall(), callback=None)
@@ -127,14 +131,15 @@ def test_h7_deep_nesting_and_big_pages_stay_bounded(memprobe):
 def test_h4_low_confidence_is_flagged_for_short_undeclared_pages():
     from crawler.parsers.pages import decode_html
 
-    text, enc, flags = decode_html("<html><title>中文</title></html>".encode("gb18030"), {})
+    _text, enc, flags = decode_html("<html><title>中文</title></html>".encode("gb18030"), {})
     assert "guessed_charset" in flags
     assert enc  # some codec was chosen; the flag tells the curator to check
 
 
 @pytest.mark.case("H5")
 @pytest.mark.parametrize(
-    "body", [b"\x89PNG\r\n\x1a\n" + bytes(100), b"%PDF-1.7 ...", b"GIF89a....", b"\x00\x01\x02" * 50]
+    "body",
+    [b"\x89PNG\r\n\x1a\n" + bytes(100), b"%PDF-1.7 ...", b"GIF89a....", b"\x00\x01\x02" * 50],
 )
 def test_h5_binary_bodies_are_not_text(body):
     from crawler.parsers import PARSERS, ParseError

@@ -1,0 +1,80 @@
+"""Smoke test of the benchmarks: each script runs end to end in --quick mode and prints its table.
+
+Never a timed assertion: the figures of a --quick run are meaningless, and the machine is
+shared. What is checked is that every script still runs against the current code (entry
+points, record formats, settings names) and produces its report.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, require_shared
+
+BENCH = REPO / "benchmarks"
+
+CASES = [
+    pytest.param("bench_feeds.py", ["--quick"], (), id="feeds"),
+    pytest.param("bench_ingest.py", ["--quick", "--sizes", "2000"], (), id="ingest"),
+    pytest.param("bench_crawl.py", ["--quick", "--pages", "40", "--feeds", "4"], (), id="crawl"),
+    pytest.param(
+        "bench_history.py",
+        ["--quick"],
+        ("datasets", "python-weekly"),
+        id="history",
+        marks=pytest.mark.shared,
+    ),
+    pytest.param(
+        "bench_rank.py",
+        ["--quick", "--sizes", "300,600"],
+        ("datasets", "python-weekly"),
+        id="rank",
+        marks=[pytest.mark.shared, pytest.mark.slow],
+    ),
+    pytest.param(
+        "bench_backtest.py",
+        ["--quick"],
+        ("datasets", "sightings"),
+        id="backtest",
+        marks=[pytest.mark.shared, pytest.mark.slow],
+    ),
+]
+
+
+def _run(args: list[str], timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, *args], cwd=REPO, capture_output=True, text=True, timeout=timeout
+    )
+
+
+@pytest.mark.parametrize(("script", "args", "needs"), CASES)
+def test_benchmark_runs_and_prints_its_table(
+    script: str, args: list[str], needs: tuple[str, ...], tmp_path: Path
+) -> None:
+    if needs:
+        require_shared(*needs)
+    out = tmp_path / "result.json"
+    proc = _run([str(BENCH / script), *args, "--json", str(out)])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "command: `.venv/bin/python benchmarks/" in proc.stdout
+    assert "|---|" in proc.stdout, proc.stdout[-2000:]  # a markdown table was printed
+    assert "| target | goal | measured | met |" in proc.stdout
+    assert out.exists()
+
+
+def test_run_all_writes_the_document(tmp_path: Path) -> None:
+    doc = tmp_path / "PERFORMANCE.md"
+    doc.write_text(
+        "old\n<!-- findings:start (kept by run_all.py) -->\nkeep me\n<!-- findings:end -->\n"
+    )
+    proc = _run([str(BENCH / "run_all.py"), "--quick", "--only", "feeds", "--out", str(doc)])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    text = doc.read_text()
+    assert "## Targets" in text
+    assert "## 2. Feed parsing" in text
+    assert "cores" in text and "feedparser" in text
+    assert "keep me" in text  # the hand-written findings survive a rewrite
