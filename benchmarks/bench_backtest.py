@@ -75,11 +75,13 @@ def main() -> int:
           c.med(runs, "maxrss_mb"))],
     )  # fmt: skip
     report.targets.append(
-        c.Target(
-            f"backtest #{first}–#{last}",
-            "≤ 5 min wall on 2 cores",
-            f"{wall:,.0f} s wall ({cpu:,.0f} s CPU)",
-            wall <= 300 if not args.quick else None,
+        c.time_target(
+            f"backtest #{first}–#{last} (≤ 5 min on 2 cores)",
+            300.0,
+            wall,
+            cpu,
+            c.med(runs, "loadavg_1min"),
+            args.quick,
         )
     )
     report.data["runs"] = runs

@@ -49,8 +49,25 @@ LIFTED = {
     "RADAR_DOMAIN_BUDGET": 10**9,
     "LOG_LEVEL": "INFO",
 }
-# Imported before the timed section in every child (see _common.warm_imports).
+# Imported before the timed section in every child (see _common.warm_imports), plus every
+# component module Scrapy's default settings name (loaded when a crawler starts).
 WARM = (
+    "protego",
+    "scrapy.robotstxt",
+    "scrapy.pipelines",
+    "scrapy.core.scraper",
+    "scrapy.core.engine",
+    "scrapy.core.scheduler",
+    "scrapy.dupefilters",
+    "scrapy.squeues",
+    "scrapy.statscollectors",
+    "scrapy.logformatter",
+    "scrapy.spiderloader",
+    "scrapy.core.downloader.contextfactory",
+    "scrapy.core.downloader.tls",
+    "scrapy.resolver",
+    "scrapy.utils.asyncio",
+    "aiohttp",
     "scrapy.crawler",
     "scrapy.http",
     "scrapy.selector",
@@ -115,8 +132,16 @@ def child_ours(urls_file: str, workdir: str, what_if: str = "") -> None:
     from crawler.runstate import CrawlOptions, RunContext
     from crawler.sources import enabled_sources, load_sources
 
-    c.warm_imports(*WARM, "crawler.spiders.radar", "crawler.parsers", "crawler.pipelines",
-                   "crawler.middlewares", "trafilatura", "feedparser")  # fmt: skip
+    c.warm_imports(
+        *WARM,
+        *_scrapy_components(),
+        "crawler.spiders.radar",
+        "crawler.parsers",
+        "crawler.pipelines",
+        "crawler.middlewares",
+        "trafilatura",
+        "feedparser",
+    )
 
     data = Path(workdir) / f"data-{os.getpid()}"
     sources = enabled_sources(load_sources(Path(urls_file)))
@@ -129,6 +154,8 @@ def child_ours(urls_file: str, workdir: str, what_if: str = "") -> None:
         import crawler.parsers.pages as pages
 
         pages._trafilatura = lambda text, url: {}
+    if "items" in what_if:
+        _fast_items()
     with c.Clock() as clock:
         outcomes = run_crawl(ctx, overrides=overrides)
     ok = sum(1 for o in outcomes if o.status == "ok")
@@ -140,12 +167,48 @@ def child_ours(urls_file: str, workdir: str, what_if: str = "") -> None:
     )  # fmt: skip
 
 
+def _scrapy_components() -> list[str]:
+    from scrapy.settings import default_settings as d
+
+    names: set[str] = set()
+    for attr in ("DOWNLOADER_MIDDLEWARES_BASE", "SPIDER_MIDDLEWARES_BASE", "EXTENSIONS_BASE"):
+        names.update(getattr(d, attr, {}))
+    names.update(v for v in getattr(d, "DOWNLOAD_HANDLERS_BASE", {}).values() if v)
+    return sorted({n.rsplit(".", 1)[0] for n in names if isinstance(n, str)})
+
+
+def _fast_items() -> None:
+    """What-if F3 + F11: a shallow Candidate.to_dict and one canonical_url per URL."""
+    import dataclasses
+    import functools
+    import sys as _sys
+
+    import crawler.urls as urls
+    from crawler.items import Candidate
+
+    names = [f.name for f in dataclasses.fields(Candidate)]
+
+    def to_dict(self: Candidate) -> dict[str, Any]:
+        out = {n: getattr(self, n) for n in names}
+        out["extra"] = dict(self.extra or {})
+        return out
+
+    Candidate.to_dict = to_dict  # type: ignore[method-assign]
+    cached = functools.lru_cache(maxsize=1 << 16)(urls.canonical_url)
+    for name, module in list(_sys.modules.items()):
+        if (
+            name.startswith("crawler")
+            and getattr(module, "canonical_url", None) is urls.canonical_url
+        ):
+            module.canonical_url = cached  # type: ignore[attr-defined]
+
+
 def child_scrapy(urls_file: str, tuned: bool) -> None:
     import fastfeedparser
     import scrapy
     from scrapy.crawler import CrawlerProcess
 
-    c.warm_imports(*WARM)
+    c.warm_imports(*WARM, *_scrapy_components())
     urls = json.loads(Path(urls_file).read_text())
     counts = {"pages": 0, "items": 0}
 
@@ -189,6 +252,8 @@ def child_aiohttp(urls_file: str) -> None:
     import aiohttp
     import fastfeedparser
     import lxml.html
+
+    c.warm_imports("aiohttp.client", "aiohttp.connector", "lxml.etree")
 
     urls = json.loads(Path(urls_file).read_text())
     counts = {"pages": 0, "items": 0}
@@ -261,7 +326,8 @@ def main() -> int:
         "--what-if",
         action="store_true",
         help="also run our crawl with the proposed fixes applied in the child only "
-        "(WARN_ON_GENERATOR_RETURN_VALUE=False; and without trafilatura)",
+        "(F1 WARN_ON_GENERATOR_RETURN_VALUE=False; F2 no trafilatura; F3+F11 shallow "
+        "to_dict and a cached canonical_url)",
     )
     p.add_argument("--pages", type=int, help="article pages (default 5000; 200 with --quick)")
     p.add_argument("--feeds", type=int, help="feeds of 20 entries (default 500; 20 with --quick)")
@@ -313,6 +379,10 @@ def main() -> int:
                 for label, variant in (
                     ("what-if: ours + WARN_ON_GENERATOR_RETURN_VALUE=False", "nowarn"),
                     ("what-if: ours + that + no trafilatura", "nowarn,notraf"),
+                    (
+                        "what-if: ours + those + shallow to_dict + cached canonical_url",
+                        "nowarn,notraf,items",
+                    ),
                 ):
                     configs[label] = lambda variant=variant: c.run_child(
                         [script, "--child", "ours", "--urls", str(toml), "--workdir", tmp,

@@ -101,7 +101,8 @@ def render(
                 rows.append((name, "(benchmark failed)", "–", errors[name].splitlines()[0], "–"))
             continue
         for t in res["targets"]:
-            rows.append((name, t["name"], t["goal"], t["value"], c.verdict(t["met"])))
+            note = f" ({t['note']})" if t.get("note") else ""
+            rows.append((name, t["name"], t["goal"], t["value"], c.verdict(t["met"]) + note))
     lines.append(c.markdown_table(("area", "target", "goal", "measured", "met"), rows))
     lines.append("")
     for name, _script in BENCHES:

@@ -26,7 +26,9 @@ import tempfile
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import duckdb
 import numpy as np
 import pandas as pd
 
@@ -34,6 +36,13 @@ from ranking import store
 from ranking.errors import UsageError
 from ranking.weeks import IsoWeek
 
+if TYPE_CHECKING:  # the ranker is imported lazily: 01-explore does not need scikit-learn
+    from matplotlib.figure import Figure
+
+    from ranking.backtest import BacktestReport
+    from ranking.shortlist import ShortlistResult
+
+Connection = duckdb.DuckDBPyConnection
 logger = logging.getLogger(__name__)
 
 DB_ENV = store.DB_ENV
@@ -124,7 +133,7 @@ def database_path() -> Path:
     return resolve(os.environ.get(DB_ENV) or store.DEFAULT_DB)
 
 
-def open_store(path: str | os.PathLike[str] | None = None, *, snapshot: bool = True):
+def open_store(path: str | os.PathLike[str] | None = None, *, snapshot: bool = True) -> Connection:
     """The store for a notebook: an in-memory snapshot (default) or a read-only connection.
 
     A snapshot holds the file only while copying it (seconds), so the nightly job is never
@@ -137,7 +146,7 @@ def open_store(path: str | os.PathLike[str] | None = None, *, snapshot: bool = T
     return store.connect(target, read_only=True)
 
 
-def store_summary(con) -> dict[str, int]:
+def store_summary(con: Connection) -> dict[str, int]:
     """Rows in the main tables: what the snapshot holds."""
     counts = store.table_counts(con)
     names = ("issues", "issue_items", "candidates", "sightings", "fetch_log", "decisions")
@@ -206,7 +215,7 @@ def source_activity(per_day: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values(["days", "per_day"], ascending=False)
 
 
-def plot_candidates_per_day(per_day: pd.DataFrame, top: int = 8, rolling: int = 7):
+def plot_candidates_per_day(per_day: pd.DataFrame, top: int = 8, rolling: int = 7) -> Figure:
     """Candidates per day of the `top` busiest sources (the rest summed as `other`)."""
     fig, ax = _figure()
     if per_day.empty:
@@ -235,7 +244,7 @@ def plot_candidates_per_day(per_day: pd.DataFrame, top: int = 8, rolling: int = 
 # --- 01-explore: source yield and new domains --------------------------------------------
 
 
-def source_yield(con, horizon_days: int | None = None) -> pd.DataFrame:
+def source_yield(con: Connection, horizon_days: int | None = None) -> pd.DataFrame:
     """Per source: seen, picked (in a later issue), yield = picked / seen, new-domain share."""
     frame = store.source_yield(con, horizon_days=horizon_days)
     frame["yield"] = frame["yield"].astype(float).round(4)
@@ -243,7 +252,7 @@ def source_yield(con, horizon_days: int | None = None) -> pd.DataFrame:
     return frame.set_index("source")
 
 
-def plot_source_yield(yields: pd.DataFrame, min_seen: int = 10, top: int = 20):
+def plot_source_yield(yields: pd.DataFrame, min_seen: int = 10, top: int = 20) -> Figure:
     """Horizontal bars: yield of the sources that showed at least `min_seen` items."""
     data = yields[yields["seen"] >= min_seen].sort_values("yield", ascending=False).head(top)
     fig, ax = _figure(figsize=(10, 0.35 * max(len(data), 3) + 1.2))
@@ -270,7 +279,7 @@ def _domain(host: object, repo_key: object) -> str | None:
     return host if isinstance(host, str) and host else None
 
 
-def new_domain_rate(con) -> pd.DataFrame:
+def new_domain_rate(con: Connection) -> pd.DataFrame:
     """Per issue and section (plus `all`): items with a link, from never-featured domains.
 
     A domain is the host, or the owner for repositories (github.com/astral-sh); it is
@@ -296,7 +305,7 @@ def new_domain_rate(con) -> pd.DataFrame:
     return out[cols].reset_index(drop=True)
 
 
-def plot_new_domain_rate(rates: pd.DataFrame, rolling: int = 5):
+def plot_new_domain_rate(rates: pd.DataFrame, rolling: int = 5) -> Figure:
     """Share of each issue's items from domains never featured before (rolling mean)."""
     fig, ax = _figure()
     if rates.empty:
@@ -328,7 +337,7 @@ def _item_text(items: pd.DataFrame) -> pd.Series:
     return items[cols].astype("string").fillna("").astype(str).agg(" ".join, axis=1)
 
 
-def _season_items(con, size: int) -> pd.DataFrame:
+def _season_items(con: Connection, size: int) -> pd.DataFrame:
     items, _links = store.history_frames(con)
     items = items.copy()
     items["season"] = [season_label(n, size) for n in items["issue_no"]]
@@ -336,7 +345,7 @@ def _season_items(con, size: int) -> pd.DataFrame:
     return items[items["text"].str.strip() != ""]
 
 
-def topic_shares(con, size: int = SEASON_ISSUES) -> pd.DataFrame:
+def topic_shares(con: Connection, size: int = SEASON_ISSUES) -> pd.DataFrame:
     """Season x topic: the share of the season's items that match each keyword topic."""
     items = _season_items(con, size)
     if items.empty:
@@ -368,7 +377,9 @@ def _terms(text: str) -> list[str]:
     ]
 
 
-def season_terms(con, size: int = SEASON_ISSUES, top: int = 12, min_count: int = 3) -> pd.DataFrame:
+def season_terms(
+    con: Connection, size: int = SEASON_ISSUES, top: int = 12, min_count: int = 3
+) -> pd.DataFrame:
     """Per season: the English terms of the curator's titles and summaries that set it apart.
 
     A term's score in a season is its count there times the log-ratio of its frequency
@@ -410,7 +421,7 @@ def season_terms(con, size: int = SEASON_ISSUES, top: int = 12, min_count: int =
     return pd.DataFrame(rows).set_index("season")
 
 
-def plot_topic_shares(shares: pd.DataFrame):
+def plot_topic_shares(shares: pd.DataFrame) -> Figure:
     """Grouped bars: share of items per keyword topic, one group per season."""
     fig, ax = _figure()
     topics = [c for c in shares.columns if c in TOPICS]
@@ -429,7 +440,7 @@ def plot_topic_shares(shares: pd.DataFrame):
 # --- 02-why-this-rank ---------------------------------------------------------------------
 
 
-def pick_week(con, week: str | None = None) -> IsoWeek:
+def pick_week(con: Connection, week: str | None = None) -> IsoWeek:
     """The week to explain: `week`, else env RADAR_WEEK, else the latest week with sightings."""
     text = week or os.environ.get(WEEK_ENV)
     if text:
@@ -440,20 +451,41 @@ def pick_week(con, week: str | None = None) -> IsoWeek:
     return IsoWeek.of(pd.Timestamp(latest).date())
 
 
-def week_shortlist(con, week: IsoWeek, *, quotas: Mapping[str, int] | None = None, below: int = 10):
+def pool_cache_dir() -> Path:
+    """Where `rank` keeps its past pools for the database of RADAR_DB (reused, not rebuilt).
+
+    The same folder as `ranking.shortlist.default_cache_dir` of that file: a snapshot is
+    in memory, so the ranker cannot find it by itself.
+    """
+    return database_path().parent / "cache" / "pools"
+
+
+def week_shortlist(
+    con: Connection,
+    week: IsoWeek,
+    *,
+    quotas: Mapping[str, int] | None = None,
+    below: int = 10,
+    cache_dir: str | os.PathLike[str] | None = None,
+) -> ShortlistResult:
     """The week's shortlist exactly as `rank --week` builds it, ranked `below` rows deeper.
 
     Returns the ranker's ShortlistResult: `frame` is the CSV, `ranked` the full order per
     section (ranks past the quota are the items that just missed), `scored` every pool row.
+    Past pools come from `cache_dir` (default `pool_cache_dir()`, shared with `rank`), so
+    only what `rank` has not built yet is computed.
     """
     from ranking.shortlist import DEFAULT_QUOTAS, build_shortlist
 
     q = dict(DEFAULT_QUOTAS if quotas is None else quotas)
     depth = max(q.values(), default=0) + below
-    return build_shortlist(con, week.end, quotas=q, week=str(week), depth=depth)
+    directory = Path(cache_dir) if cache_dir is not None else pool_cache_dir()
+    return build_shortlist(
+        con, week.end, quotas=q, week=str(week), depth=depth, cache_dir=directory
+    )
 
 
-def shortlist_table(result, per_section: int = 10) -> pd.DataFrame:
+def shortlist_table(result: ShortlistResult, per_section: int = 10) -> pd.DataFrame:
     """The top rows of each section: rank, score, title, reason, sources."""
     frame = result.frame
     cols = ["section", "rank", "score", "title", "reason", "sources"]
@@ -471,7 +503,7 @@ def signal_columns() -> list[str]:
     return list(SIGNALS)
 
 
-def contributions(result, top: int = 8) -> pd.DataFrame:
+def contributions(result: ShortlistResult, top: int = 8) -> pd.DataFrame:
     """Per section, the `top` shortlisted items with one column per signal + base + score."""
     frame = result.frame
     cols = ["section", "rank", "title", *signal_columns(), "base", "score"]
@@ -482,7 +514,7 @@ def contributions(result, top: int = 8) -> pd.DataFrame:
     return part.reset_index(drop=True)
 
 
-def plot_contributions(contrib: pd.DataFrame):
+def plot_contributions(contrib: pd.DataFrame) -> Figure:
     """Stacked horizontal bars per item: each signal's contribution (base apart), score as ◆."""
     signals = signal_columns()
     sections = [s for s in SECTIONS if s in set(contrib["section"])] if len(contrib) else []
@@ -533,7 +565,9 @@ def plot_contributions(contrib: pd.DataFrame):
     return fig
 
 
-def nearest_past(con, result, top: int = 5, n: int = 3) -> pd.DataFrame:
+def nearest_past(
+    con: Connection, result: ShortlistResult, top: int = 5, n: int = 3
+) -> pd.DataFrame:
     """For the `top` items of each section: the `n` most similar items of past issues.
 
     Similarity is the ranker's own (TF-IDF over the curator's past titles and summaries,
@@ -570,7 +604,9 @@ def nearest_past(con, result, top: int = 5, n: int = 3) -> pd.DataFrame:
     return pd.DataFrame(out, columns=cols)
 
 
-def just_missed(result, quotas: Mapping[str, int] | None = None, n: int = 5) -> pd.DataFrame:
+def just_missed(
+    result: ShortlistResult, quotas: Mapping[str, int] | None = None, n: int = 5
+) -> pd.DataFrame:
     """Per section, the `n` items ranked just below the quota, with their score gap."""
     from ranking.shortlist import DEFAULT_QUOTAS, reason_of
 
@@ -616,7 +652,9 @@ def shared_datasets() -> tuple[Path, Path]:
     return history, sightings
 
 
-def run_backtest(issues: tuple[int, int], out_dir: str | os.PathLike[str] | None = None):
+def run_backtest(
+    issues: tuple[int, int], out_dir: str | os.PathLike[str] | None = None
+) -> BacktestReport:
     """Replay `issues` on ../shared/datasets with `ranking.backtest` (the `rank backtest`)."""
     from ranking.backtest import run_backtest as _run
 
@@ -633,7 +671,7 @@ def run_backtest(issues: tuple[int, int], out_dir: str | os.PathLike[str] | None
         quiet.setLevel(level)
 
 
-def recall_table(report) -> pd.DataFrame:
+def recall_table(report: BacktestReport) -> pd.DataFrame:
     """Recall@12/24/50 per section and method, sections with reachable picks only."""
     table = report.recall()
     table = table[table["reachable"] > 0].copy()
@@ -642,7 +680,7 @@ def recall_table(report) -> pd.DataFrame:
     return table.set_index(["section", "method"])
 
 
-def recall_curves(report, max_k: int = 50) -> pd.DataFrame:
+def recall_curves(report: BacktestReport, max_k: int = 50) -> pd.DataFrame:
     """Long frame: section, method, k, recall@k (ranked <= k) over reachable picks."""
     hits = report.hits
     rows = []
@@ -655,7 +693,7 @@ def recall_curves(report, max_k: int = 50) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["section", "method", "k", "recall", "reachable"])
 
 
-def plot_recall_curves(curves: pd.DataFrame, marks: tuple[int, ...] = (12, 24, 50)):
+def plot_recall_curves(curves: pd.DataFrame, marks: tuple[int, ...] = (12, 24, 50)) -> Figure:
     """One panel per section: recall@k of the model against the baselines."""
     sections = [s for s in SECTIONS if s in set(curves["section"])]
     if not sections:

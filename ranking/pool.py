@@ -47,6 +47,8 @@ HOT_TOPIC_HOSTS = frozenset(
      "stackoverflow.com", "zhihu.com"}
 )
 _AV_TITLE = re.compile(r"\b(podcast|episode|\[video\]|\(video\)|talk|webinar)\b|播客|视频", re.I)
+# Hacker News job ads ("Acme (YC W21) Is Hiring ..."): never newsletter material.
+_JOB_AD = re.compile(r"\(YC [A-Z]?\d{2}\)\s+is hiring|^who is hiring\b|\bis hiring\b.*\(remote\)", re.I)
 _HOT_TITLE = re.compile(r"^(ask|tell) hn\b|^讨论|\?$|？$", re.I)
 _REDDIT_THREAD = re.compile(r"^/r/[^/]+/comments/")
 # Sources whose items are hand-picked by other curators (a strong signal, see features).
@@ -360,6 +362,10 @@ def build_pool(
         days = pd.to_datetime(s["seen_date"]).dt.date
         s = s[(days >= start) & (days <= as_of)]
     merged = merge_sightings(s, near_dup_threshold)
+    job_ads = merged["title"].astype(str).str.contains(_JOB_AD) if len(merged) else None
+    n_job_ads = int(job_ads.sum()) if job_ads is not None else 0
+    if n_job_ads:
+        merged = merged[~job_ads].reset_index(drop=True)
     if prior_stats is not None and not prior_stats.empty and not merged.empty:
         ps = prior_stats.set_index("key")
         merged["prior_first_seen"] = merged["key"].map(ps["prior_first_seen"])
@@ -376,6 +382,7 @@ def build_pool(
         "sightings": 0 if s is None else len(s),
         "items": len(merged),
         "featured": int(featured_mask.sum()),
+        "job_ads": n_job_ads,
         "pool": len(frame),
     }
     return Pool(as_of, window_days, frame, featured.reset_index(drop=True), counts)

@@ -33,7 +33,8 @@ def family_of(section: str) -> str:
 
 
 class LinearSignalModel(BaseEstimator, ClassifierMixin):
-    """Standardize, then L2 logistic regression (lbfgs); contributions per signal group."""
+    """Standardize (z clipped to +-clip), then L2 logistic regression (lbfgs);
+    contributions per signal group."""
 
     def __init__(
         self,
@@ -41,8 +42,10 @@ class LinearSignalModel(BaseEstimator, ClassifierMixin):
         C: float = 0.3,
         positive_weight: float = 20.0,
         max_iter: int = 500,
+        clip: float = 4.0,
     ) -> None:
         self.groups = groups
+        self.clip = clip
         self.C = C
         self.positive_weight = positive_weight
         self.max_iter = max_iter
@@ -58,7 +61,7 @@ class LinearSignalModel(BaseEstimator, ClassifierMixin):
         self.mean_ = x.mean(axis=0)
         scale = x.std(axis=0)
         self.scale_ = np.where(scale > 1e-9, scale, 1.0)
-        z = (x - self.mean_) / self.scale_
+        z = np.clip((x - self.mean_) / self.scale_, -self.clip, self.clip)
         weights = np.where(y == 1, self.positive_weight, 1.0)
         self.classes_ = np.array([0, 1])
         if y.sum() == 0 or y.sum() == len(y):
@@ -76,7 +79,9 @@ class LinearSignalModel(BaseEstimator, ClassifierMixin):
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
         """One column per signal group (+ `base`); their row sum is decision_function."""
         x = X[self.columns_].to_numpy(dtype=np.float64)
-        z = (x - self.mean_) / self.scale_
+        # Clipped like in fit: a feature value rare in training (a job ad seen before the
+        # window, stars in a period without star data) cannot dominate the score.
+        z = np.clip((x - self.mean_) / self.scale_, -self.clip, self.clip)
         parts = z * self.coef_
         out = pd.DataFrame(index=X.index)
         groups = self.groups or SIGNAL_GROUPS

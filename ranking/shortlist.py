@@ -19,7 +19,9 @@ byte-identical on reruns), the markdown draft in the newsletter's layout, or the
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import gzip
 import hashlib
 import io
 import logging
@@ -137,7 +139,7 @@ def _features(pool: Pool, history_items: pd.DataFrame) -> pd.DataFrame:
 
 
 # Bump when pools or features change meaning: old cache files are then ignored.
-CACHE_VERSION = "1"
+CACHE_VERSION = "2"
 
 
 class PoolCache(dict):
@@ -171,7 +173,7 @@ class PoolCache(dict):
                  store.sightings_fingerprint(self.con, as_of), h]
             ).encode()
         ).hexdigest()[:20]
-        return self.directory / f"pool-{as_of}-{window}-{digest}.pkl"
+        return self.directory / f"pool-{as_of}-{window}-{digest}.pkl.gz"
 
     def __contains__(self, key: object) -> bool:
         if super().__contains__(key):
@@ -180,8 +182,10 @@ class PoolCache(dict):
         if path is None or not path.exists():
             return False
         try:
-            with path.open("rb") as handle:
-                value = pickle.load(handle)
+            with gzip.open(path, "rb") as handle:
+                pool, data = pickle.load(handle)
+            # The pool's own rows are the first columns of `data` (not stored twice).
+            value = (dataclasses.replace(pool, frame=data[list(pool.frame.columns)]), data)
         except Exception as exc:  # a truncated or foreign file: rebuild it
             logger.warning("ignoring unreadable pool cache %s: %s", path, exc)
             return False
@@ -196,8 +200,12 @@ class PoolCache(dict):
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-            with os.fdopen(fd, "wb") as handle:
-                pickle.dump(value, handle, protocol=pickle.HIGHEST_PROTOCOL)
+            pool, data = value  # type: ignore[misc]
+            light = (dataclasses.replace(pool, frame=pool.frame.iloc[:0]), data)
+            with os.fdopen(fd, "wb") as raw, gzip.GzipFile(
+                fileobj=raw, mode="wb", compresslevel=1, mtime=0
+            ) as handle:
+                pickle.dump(light, handle, protocol=pickle.HIGHEST_PROTOCOL)
             os.replace(tmp, path)
         except OSError as exc:  # read-only data folder: work without the disk cache
             logger.info("pool cache not written (%s)", exc)

@@ -216,25 +216,89 @@ def kernel_dir(tmp_path_factory) -> Path:
     return root
 
 
-def run_notebook(name: str, kernel_dir: Path, env: dict[str, str], out_dir: Path, timeout=300):
-    """Execute notebooks/<name> in a fresh kernel (cwd notebooks/); return the executed copy.
+class NotebookRun:
+    """One notebook executing in a child process (tests/fixtures/notebooks/execute.py).
 
-    nbclient runs in a child process (tests/fixtures/notebooks/execute.py): its leaked zmq
-    sockets would otherwise raise ResourceWarnings in this process at a random later test.
+    nbclient runs in a child process: its leaked zmq sockets would otherwise raise
+    ResourceWarnings in this process at a random later test. The kernel's cwd is
+    notebooks/, as in Jupyter.
     """
-    import nbformat
 
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("RADAR_")}
-    full_env.pop("MPLBACKEND", None)  # the notebooks choose the inline backend themselves
-    full_env.update(env)
-    output = out_dir / name
-    proc = subprocess.run(
-        [sys.executable, str(EXECUTE), str(NOTEBOOKS / name), str(output), str(kernel_dir),
-         KERNEL_NAME, str(timeout)],
-        env=full_env, capture_output=True, text=True, timeout=timeout + 120, check=False,
-    )  # fmt: skip
-    assert proc.returncode == 0, f"{name} failed:\n{proc.stderr[-4000:]}"
-    return nbformat.read(output, as_version=4)
+    def __init__(self, name: str, kernel_dir: Path, env: dict[str, str], out_dir: Path,
+                 timeout: int = 300) -> None:  # fmt: skip
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith("RADAR_")}
+        full_env.pop("MPLBACKEND", None)  # the notebooks choose the inline backend themselves
+        full_env.update(env)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        self.name = name
+        self.output = out_dir / name
+        self.timeout = timeout
+        self.log = (out_dir / f"{name}.log").open("w+", encoding="utf-8")
+        self.proc = subprocess.Popen(
+            [sys.executable, str(EXECUTE), str(NOTEBOOKS / name), str(self.output),
+             str(kernel_dir), KERNEL_NAME, str(timeout)],
+            env=full_env, stdout=self.log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+
+    def result(self):
+        """Wait for the run; the executed notebook, or a failure with the child's output."""
+        import nbformat
+
+        try:
+            code = self.proc.wait(timeout=self.timeout + 120)
+        finally:
+            self.stop()
+        self.log.seek(0)
+        assert code == 0, f"{self.name} failed:\n{self.log.read()[-4000:]}"
+        return nbformat.read(self.output, as_version=4)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+# Which test checks which notebook (the runs start together, see `notebook_runs`).
+NOTEBOOK_TESTS = {
+    "test_01_explore_executes": "01-explore.ipynb",
+    "test_02_why_this_rank_executes": "02-why-this-rank.ipynb",
+    "test_03_backtest_executes": "03-backtest.ipynb",
+}
+
+
+def _shared_datasets_present() -> bool:
+    try:
+        explore.shared_datasets()
+    except FileNotFoundError:
+        return False
+    return True
+
+
+@pytest.fixture(scope="session")
+def notebook_runs(request, tmp_path_factory, kernel_dir):
+    """Start every selected notebook at once (they are independent): the wall time is the
+    slowest one, not the sum. Each test then waits for its own run."""
+    selected = {NOTEBOOK_TESTS[i.originalname] for i in request.session.items
+                if i.originalname in NOTEBOOK_TESTS}  # fmt: skip
+    out = tmp_path_factory.mktemp("notebook-runs")
+    runs: dict[str, NotebookRun] = {}
+    if selected & {"01-explore.ipynb", "02-why-this-rank.ipynb"}:
+        db = {"RADAR_DB": str(request.getfixturevalue("notebook_db"))}
+        for name in sorted(selected - {"03-backtest.ipynb"}):
+            runs[name] = NotebookRun(name, kernel_dir, db, out / name.split("-")[0])
+    if "03-backtest.ipynb" in selected and _shared_datasets_present():
+        env = {
+            # Two early issues (8 issues of history to fit on); the default takes ~1 min.
+            "RADAR_BACKTEST_ISSUES": "9-10",
+            "RADAR_BACKTEST_OUT": str(out / "backtest-csv"),
+        }
+        runs["03-backtest.ipynb"] = NotebookRun(
+            "03-backtest.ipynb", kernel_dir, env, out / "03", timeout=600
+        )
+    yield runs
+    for run in runs.values():
+        run.stop()
+        run.log.close()
 
 
 def outputs_by_tag(nb) -> dict[str, list[dict]]:
@@ -335,6 +399,7 @@ def test_database_path_env(monkeypatch, tmp_path):
     assert explore.database_path() == REPO / "data" / "radar.duckdb"
     monkeypatch.setenv("RADAR_DB", "data/demo/radar.duckdb")
     assert explore.database_path() == REPO / "data" / "demo" / "radar.duckdb"
+    assert explore.pool_cache_dir() == REPO / "data" / "demo" / "cache" / "pools"
     monkeypatch.setenv("RADAR_DB", str(tmp_path / "x.duckdb"))
     assert explore.database_path() == tmp_path / "x.duckdb"
 
@@ -469,8 +534,8 @@ def test_recall_curves_from_hits():
 
 
 @pytest.mark.slow
-def test_01_explore_executes(notebook_db, kernel_dir, tmp_path):
-    nb = run_notebook("01-explore.ipynb", kernel_dir, {"RADAR_DB": str(notebook_db)}, tmp_path)
+def test_01_explore_executes(notebook_runs):
+    nb = notebook_runs["01-explore.ipynb"].result()
     assert_clean_run(nb)
     assert images(nb) >= 4
     tagged = outputs_by_tag(nb)
@@ -483,9 +548,8 @@ def test_01_explore_executes(notebook_db, kernel_dir, tmp_path):
 
 
 @pytest.mark.slow
-def test_02_why_this_rank_executes(notebook_db, kernel_dir, tmp_path):
-    env = {"RADAR_DB": str(notebook_db)}
-    nb = run_notebook("02-why-this-rank.ipynb", kernel_dir, env, tmp_path)
+def test_02_why_this_rank_executes(notebook_runs):
+    nb = notebook_runs["02-why-this-rank.ipynb"].result()
     assert_clean_run(nb)
     assert images(nb) >= 1
     tagged = outputs_by_tag(nb)
@@ -500,17 +564,11 @@ def test_02_why_this_rank_executes(notebook_db, kernel_dir, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.shared
-def test_03_backtest_executes(kernel_dir, tmp_path):
+def test_03_backtest_executes(notebook_runs):
     require_shared("datasets", "python-weekly", "docs")
     require_shared("datasets", "sightings", "sightings-2023-2025-01.parquet")
-    nb = run_notebook(
-        "03-backtest.ipynb",
-        kernel_dir,
-        # Two early issues (8 issues of history to fit on): the default range takes ~1 min.
-        {"RADAR_BACKTEST_ISSUES": "9-10", "RADAR_BACKTEST_OUT": str(tmp_path / "backtest")},
-        tmp_path,
-        timeout=600,
-    )
+    run = notebook_runs["03-backtest.ipynb"]
+    nb = run.result()
     assert_clean_run(nb)
     assert images(nb) >= 1
     tagged = outputs_by_tag(nb)
@@ -518,7 +576,7 @@ def test_03_backtest_executes(kernel_dir, tmp_path):
     for name in ("model", "random", "popularity", "tfidf", "recall@24"):
         assert name in recall
     assert "ceiling" in html_of(tagged["coverage"])
-    assert list((tmp_path / "backtest").glob("issue-*.csv"))
+    assert list((run.output.parent.parent / "backtest-csv").glob("issue-*.csv"))
 
 
 def test_notebook_code_is_short():

@@ -54,8 +54,8 @@ def _sighting_rows():
     return rows
 
 
-def _make_store(tmp_path, fmt="csv"):
-    con = store.connect(":memory:")
+def _make_store(tmp_path, fmt="csv", db=":memory:"):
+    con = store.connect(db)
     rows = _sighting_rows()
     if fmt == "csv":
         path = tmp_path / "s.csv"
@@ -197,3 +197,15 @@ def test_select_section_mmr_prefers_diverse_items():
     assert select_section(frame, 3, mmr_lambda=0.0) == [0, 1, 2]
     assert select_section(frame, 3, mmr_lambda=1.0) == [0, 2, 1]
     assert select_section(frame.assign(host="x.com"), 3, domain_cap=1, mmr_lambda=0.0) == [0]
+
+
+def test_disk_cache_beside_a_file_database_gives_the_same_shortlist(tmp_path):
+    file_con, _ = _make_store(tmp_path, db=tmp_path / "radar.duckdb")
+    first = build_shortlist(file_con, AS_OF)
+    cached = sorted((tmp_path / "cache" / "pools").glob("pool-*.pkl.gz"))
+    assert len(cached) == N_ISSUES + 1
+    again = build_shortlist(file_con, AS_OF)
+    pd.testing.assert_frame_equal(first.frame, again.frame)
+    mem, _ = _make_store(tmp_path)
+    pd.testing.assert_frame_equal(first.frame, build_shortlist(mem, AS_OF).frame)
+    file_con.close()

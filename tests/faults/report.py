@@ -171,8 +171,8 @@ LIMITS: dict[str, str] = {
     "F21": "the spider never follows page links; the calendar is reached through an "
     "aggregator and stopped by the per-host page cap",
     "F24": "link cap tested on follow_links (the spider does not follow page anchors)",
-    "P11": "20,000 entries in the suite (100,000 take ~11 s of CPU: capped only after "
-    "every entry is built)",
+    "P11": "the cap applies after every entry was turned into a candidate: 100,000 "
+    "entries cost ~6 s of CPU (see the G4 figure)",
     "S9": "tests ranking.store.snapshot (ATTACH read-only + copy), not a file copy",
     "S11": "recovery from the pre-run backup is checked in docs/OPERATIONS.md, not run",
     "J5": "all sources failing is tested; '0 new items two nights running' raises no "
