@@ -274,7 +274,7 @@ def test_j9_scrapy_errors_in_the_log_do_not_decide_the_exit_code(shared_crawls):
     assert run.fetch("_article_pages")["errors"] >= 1
 
 
-@pytest.mark.case("J6", "R1")
+@pytest.mark.case("R1")
 @pytest.mark.parametrize("week", ["2026-W54", "2026-W00", "next", "", "2026-13", "W07"])
 def test_r1_invalid_week_is_usage_exit_2(tmp_path, capsys, week):
     from ranking.cli import main
