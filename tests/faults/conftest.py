@@ -53,22 +53,35 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(autouse=True, scope="session")
 def _count_connections(_loopback_only_sockets):
-    """Count every in-process TCP/UDP connect by destination, on top of the socket guard."""
+    """Count every in-process TCP/UDP connect by destination, on top of the socket guard.
+
+    Attempts the guard refuses (its own tests aim at `*.invalid.`) are counted apart:
+    they never reach the network.
+    """
     original = socket.socket.connect
     original_ex = socket.socket.connect_ex
     seen: dict[str, int] = {}
+    refused: dict[str, int] = {}
 
-    def note(sock: socket.socket, address: Any) -> None:
-        if sock.family in (socket.AF_INET, socket.AF_INET6) and isinstance(address, tuple):
-            seen[str(address[0])] = seen.get(str(address[0]), 0) + 1
+    def note(sock: socket.socket, address: Any, call) -> Any:
+        host = str(address[0]) if isinstance(address, tuple) else str(address)
+        inet = sock.family in (socket.AF_INET, socket.AF_INET6)
+        try:
+            result = call(sock, address)
+        except ConnectionRefusedError as exc:
+            if inet:
+                bucket = refused if "socket guard" in str(exc) else seen
+                bucket[host] = bucket.get(host, 0) + 1
+            raise
+        if inet:
+            seen[host] = seen.get(host, 0) + 1
+        return result
 
     def connect(self, address):
-        note(self, address)
-        return original(self, address)
+        return note(self, address, original)
 
     def connect_ex(self, address):
-        note(self, address)
-        return original_ex(self, address)
+        return note(self, address, original_ex)
 
     connect._radar_guard = True  # keep the guard's "installed" marker visible
     socket.socket.connect = connect
@@ -83,7 +96,8 @@ def _count_connections(_loopback_only_sockets):
     figure(
         "G3",
         f"in-process: {total} connects, {sum(others.values())} to other addresses"
-        + (f" ({others})" if others else ""),
+        + (f" ({others})" if others else "")
+        + f"; {sum(refused.values())} deliberate attempts at *.invalid. refused by the guard",
         ok=not others,
     )
     sub_total = report.STATE.counters["subprocess_runs"]

@@ -27,6 +27,7 @@ Resources (any port):
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import ssl
 import struct
@@ -374,6 +375,7 @@ def main(argv: list[str]) -> int:
         for srv in servers:
             srv.shutdown()
             srv.server_close()
+        shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
 

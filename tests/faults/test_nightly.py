@@ -299,13 +299,23 @@ def test_r1_the_real_command_rejects_a_bad_week_with_exit_2(tmp_path):
 @pytest.mark.case("R1")
 @pytest.mark.xfail(
     strict=True,
-    reason="`rank --week next` takes ~8 s to say the week is invalid: ranking/commands.py "
-    "shortlist imports ranking.shortlist (pandas, scikit-learn) before `_week(args.week)`; "
-    "fix: validate the week (and --quota, --window-days) first, then import",
+    reason="`rank --week next` loads pandas and scikit-learn (~8 s on a busy machine) before "
+    "saying the week is invalid: ranking/commands.py shortlist imports ranking.shortlist "
+    "before `_week(args.week)`; fix: validate the week (and --quota, --window-days) first",
 )
-def test_r1_a_bad_week_fails_fast(tmp_path):
-    start = time.monotonic()
-    proc = run_cli("rank", ["--week", "next", "--db", str(tmp_path / "x.duckdb")])
-    took = time.monotonic() - start
-    assert proc.returncode == 2
-    assert took < 2, took
+def test_r1_a_bad_week_fails_before_loading_the_ranking_stack(tmp_path):
+    code = (
+        "import sys\nfrom ranking.cli import main\n"
+        f"code = main(['--week', 'next', '--db', {str(tmp_path / 'x.duckdb')!r}])\n"
+        "print(code, 'sklearn' in sys.modules)\n"
+    )
+    proc = subprocess.run(
+        [PY, "-c", code],
+        cwd=REPO,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.stdout.split() == ["2", "False"], proc.stdout + proc.stderr[-1000:]
