@@ -240,12 +240,18 @@ def _host(raw: str) -> str:
     return HOST_ALIASES.get(host, host)
 
 
+# Longer URLs are traps (generated calendars, session blobs) and break spreadsheets.
+MAX_URL_LENGTH = 2083
+
+
 def _split(url: object) -> tuple[str, str, int | None, str, str]:
     if not isinstance(url, str):
         raise InvalidURL("not a string")
     url = url.strip()
     if not url:
         raise InvalidURL("empty URL")
+    if len(url) > MAX_URL_LENGTH:
+        raise InvalidURL(f"URL longer than {MAX_URL_LENGTH} characters")
     if _FORBIDDEN.search(url):
         raise InvalidURL("control character, invisible character or backslash in URL")
     if not url.isascii():

@@ -170,9 +170,16 @@ def run_backtest(
             if progress:
                 progress(f"issue #{issue_no} ({pub_date})")
             result = build_shortlist(
-                con, pub_date, window_days, quotas, depth=depth, cache=cache,
+                con,
+                pub_date,
+                window_days,
+                quotas,
+                depth=depth,
+                cache=cache,
                 week=f"{pub_date.isocalendar().year}-W{pub_date.isocalendar().week:02d}",
-                use_decisions=False, train_issues=train_issues, cache_dir=None,
+                use_decisions=False,
+                train_issues=train_issues,
+                cache_dir=None,
             )
             write_shortlist(result, out / f"issue-{int(issue_no):03d}.csv", "csv")
             picks = items[items["issue_no"] == issue_no]

@@ -301,9 +301,10 @@ def _exists(args: argparse.Namespace) -> bool:
 # --- shortlist, backtest ---------------------------------------------------------------
 
 
-def _quotas(specs: list[str]) -> dict[str, int] | None:
-    from ranking.shortlist import DEFAULT_QUOTAS
+DEFAULT_QUOTAS = {"article": 36, "project": 36, "audio_video": 6, "hot_topic": 6}
 
+
+def _quotas(specs: list[str]) -> dict[str, int] | None:
     if not specs:
         return None
     quotas = dict(DEFAULT_QUOTAS)
@@ -346,12 +347,13 @@ class _Progress:
 
 
 def shortlist(args: argparse.Namespace) -> int:
-    from ranking.shortlist import build_shortlist, render_table, write_shortlist
-
+    # Arguments first: a bad week fails before pandas and scikit-learn load.
     week = _week(args.week)
     if args.window_days < 1:
         raise UsageError(f"invalid --window-days {args.window_days}: must be at least 1")
     quotas = _quotas(args.quota)
+    from ranking.shortlist import build_shortlist, render_table, write_shortlist
+
     db = _db(args)
     _ingest_first(args, db)
     with store.open_store(db) as con, _Progress(f"ranking {week}") as progress:

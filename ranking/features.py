@@ -35,15 +35,28 @@ SIGNAL_GROUPS: dict[str, list[str]] = {
     "relevance": ["sim_max", "sim_top5", "sim_title", "kw_ai", "kw_tool"],
     "python": ["lang_python", "lang_other", "mentions_python", "is_pypi"],
     "momentum": [
-        "log_days_trending", "trend_pos", "log_stars_gained", "log_stars", "log_points",
-        "log_comments", "n_sources",
+        "log_days_trending",
+        "trend_pos",
+        "log_stars_gained",
+        "log_stars",
+        "log_points",
+        "log_comments",
+        "n_sources",
     ],
     "freshness": ["first_age", "last_age", "log_prior_days", "new_this_week"],
     "novelty": ["recent_sim"],
     "source_prior": [
-        "src_python_weekly", "src_pycoders", "src_hellogithub_py", "src_hellogithub",
-        "src_trending_python", "src_trending_other", "src_trending_all", "src_hn",
-        "log_host_picks", "log_owner_picks", "host_rate",
+        "src_python_weekly",
+        "src_pycoders",
+        "src_hellogithub_py",
+        "src_hellogithub",
+        "src_trending_python",
+        "src_trending_other",
+        "src_trending_all",
+        "src_hn",
+        "log_host_picks",
+        "log_owner_picks",
+        "host_rate",
     ],
 }
 SIGNALS = tuple(SIGNAL_GROUPS)
@@ -61,7 +74,9 @@ _TOOL = re.compile(
     r"库|工具|框架",
     re.I,
 )
-_PYTHON = re.compile(r"python|\bpy\b|pypi|django|flask|fastapi|pandas|numpy|pytest|cpython|pep ?\d", re.I)
+_PYTHON = re.compile(
+    r"python|\bpy\b|pypi|django|flask|fastapi|pandas|numpy|pytest|cpython|pep ?\d", re.I
+)
 LAST_ISSUES_FOR_NOVELTY = 3
 
 
@@ -71,8 +86,10 @@ def history_text(items: pd.DataFrame) -> pd.Series:
     text = items[cols].astype("string").fillna("").astype(str).agg(" ".join, axis=1)
     repo = items.get("repo_key")
     if repo is not None:
-        text = text + " " + repo.astype("string").fillna("").astype(str).str.replace(
-            r"[/._-]", " ", regex=True
+        text = (
+            text
+            + " "
+            + repo.astype("string").fillna("").astype(str).str.replace(r"[/._-]", " ", regex=True)
         )
     return text
 
@@ -118,6 +135,35 @@ class TextIndex:
         return np.asarray((x @ self.matrix.T).toarray(), dtype=np.float64)
 
 
+SIMILARITY_CHUNK = 4096
+
+
+def _similarity_stats(
+    index: TextIndex, texts: list[str], titles: list[str], recent_cols: np.ndarray
+) -> tuple[np.ndarray, ...]:
+    """Per candidate: max and top-5 mean similarity to past items, the nearest item,
+    max title similarity, max similarity to the last issues. Computed in row chunks so
+    memory stays flat however large the pool is (R5)."""
+    n = len(texts)
+    sim_max = np.zeros(n)
+    sim_top5 = np.zeros(n)
+    best = np.zeros(n, dtype=np.int64)
+    sim_title = np.zeros(n)
+    recent = np.zeros(n)
+    for start in range(0, n, SIMILARITY_CHUNK):
+        stop = min(n, start + SIMILARITY_CHUNK)
+        sim = index.similarity(texts[start:stop])
+        order = np.argsort(-sim, axis=1, kind="stable")
+        top = np.take_along_axis(sim, order[:, :5], axis=1)
+        sim_max[start:stop] = top[:, 0]
+        sim_top5[start:stop] = top.mean(axis=1)
+        best[start:stop] = order[:, 0]
+        if len(recent_cols):
+            recent[start:stop] = sim[:, recent_cols].max(axis=1)
+        sim_title[start:stop] = index.similarity(titles[start:stop]).max(axis=1)
+    return sim_max, sim_top5, best, sim_title, recent
+
+
 def _log(values: pd.Series) -> np.ndarray:
     v = pd.to_numeric(values, errors="coerce").astype("float64").to_numpy()
     v = np.where(np.isfinite(v) & (v > 0), v, 0.0)
@@ -125,9 +171,7 @@ def _log(values: pd.Series) -> np.ndarray:
 
 
 def _src_flag(sources: pd.Series, predicate) -> np.ndarray:
-    return np.array(
-        [float(any(predicate(s) for s in str(v).split(";") if s)) for v in sources]
-    )
+    return np.array([float(any(predicate(s) for s in str(v).split(";") if s)) for v in sources])
 
 
 def build_features(
@@ -151,26 +195,23 @@ def build_features(
     # relevance: similarity to past picks
     index = TextIndex.fit(hist) if len(hist) else None
     if index is not None:
-        sim = index.similarity(texts)
-        sim_title = index.similarity(titles)
-        order = np.argsort(-sim, axis=1, kind="stable")
-        top = np.take_along_axis(sim, order[:, :5], axis=1)
-        f["sim_max"] = top[:, 0]
-        f["sim_top5"] = top.mean(axis=1)
-        f["sim_title"] = sim_title.max(axis=1)
-        best = order[:, 0]
         items = index.items
+        recent_issues = sorted(items["issue_no"].unique())[-LAST_ISSUES_FOR_NOVELTY:]
+        recent_cols = np.flatnonzero(items["issue_no"].isin(recent_issues).to_numpy())
+        sim_max, sim_top5, best, sim_title, recent = _similarity_stats(
+            index, texts, titles, recent_cols
+        )
+        f["sim_max"] = sim_max
+        f["sim_top5"] = sim_top5
+        f["sim_title"] = sim_title
         t_zh = items.get("title_zh", pd.Series([""] * len(items))).astype("string").fillna("")
         t_en = items.get("title_en", pd.Series([""] * len(items))).astype("string").fillna("")
         label = [
-            f"#{int(items['issue_no'].iat[j])} {t_zh.iat[j] or t_en.iat[j]}".strip()
-            for j in best
+            f"#{int(items['issue_no'].iat[j])} {t_zh.iat[j] or t_en.iat[j]}".strip() for j in best
         ]
         f["nearest_past"] = label
-        f["nearest_sim"] = top[:, 0]
-        recent_issues = sorted(items["issue_no"].unique())[-LAST_ISSUES_FOR_NOVELTY:]
-        recent_cols = np.flatnonzero(items["issue_no"].isin(recent_issues).to_numpy())
-        f["recent_sim"] = sim[:, recent_cols].max(axis=1) if len(recent_cols) else 0.0
+        f["nearest_sim"] = sim_max
+        f["recent_sim"] = recent
     else:
         for c in ("sim_max", "sim_top5", "sim_title", "nearest_sim", "recent_sim"):
             f[c] = 0.0

@@ -7,8 +7,8 @@ the `window_days` before it (inclusive), one row per item, with what its sightin
 Identity: a repository is one item whatever its URL (`repo_key`), anything else is its
 canonical URL; near-duplicate titles (the same story syndicated) are merged with MinHash
 LSH, sources unioned. Items already featured in a past issue are removed (by canonical
-URL, repository, or fuzzy title in zh or en, so that title-only issues count); with
-`show_featured` they are returned apart with the reason.
+URL, repository, or fuzzy title in zh or en, so that title-only issues count); they are
+returned apart in `Pool.featured` with the reason (for `rank --show-featured`).
 
 Why only primary items count as "featured": in the archive, links that only appeared
 inside a summary were picked later as primary items more often (3 of ~300, 1%) than an
@@ -33,22 +33,53 @@ SECTIONS = ("article", "project", "audio_video", "hot_topic")
 
 # Hosts whose pages are a project (a package index, a forge) rather than an article.
 PROJECT_HOSTS = frozenset(
-    {"pypi.org", "gitlab.com", "codeberg.org", "bitbucket.org", "sourceforge.net",
-     "gitee.com", "sr.ht", "git.sr.ht", "huggingface.co"}
+    {
+        "pypi.org",
+        "gitlab.com",
+        "codeberg.org",
+        "bitbucket.org",
+        "sourceforge.net",
+        "gitee.com",
+        "sr.ht",
+        "git.sr.ht",
+        "huggingface.co",
+    }
 )
 AUDIO_VIDEO_HOSTS = frozenset(
-    {"youtube.com", "youtu.be", "vimeo.com", "bilibili.com", "b23.tv", "talkpython.fm",
-     "pythonbytes.fm", "podcast.pythontest.com", "pythonpodcast.com", "changelog.com",
-     "soundcloud.com", "podcasts.apple.com", "open.spotify.com", "xiaoyuzhoufm.com",
-     "pyvideo.org", "ximalaya.com"}
+    {
+        "youtube.com",
+        "youtu.be",
+        "vimeo.com",
+        "bilibili.com",
+        "b23.tv",
+        "talkpython.fm",
+        "pythonbytes.fm",
+        "podcast.pythontest.com",
+        "pythonpodcast.com",
+        "changelog.com",
+        "soundcloud.com",
+        "podcasts.apple.com",
+        "open.spotify.com",
+        "xiaoyuzhoufm.com",
+        "pyvideo.org",
+        "ximalaya.com",
+    }
 )
 HOT_TOPIC_HOSTS = frozenset(
-    {"v2ex.com", "news.ycombinator.com", "discuss.python.org", "lobste.rs",
-     "stackoverflow.com", "zhihu.com"}
+    {
+        "v2ex.com",
+        "news.ycombinator.com",
+        "discuss.python.org",
+        "lobste.rs",
+        "stackoverflow.com",
+        "zhihu.com",
+    }
 )
 _AV_TITLE = re.compile(r"\b(podcast|episode|\[video\]|\(video\)|talk|webinar)\b|播客|视频", re.I)
 # Hacker News job ads ("Acme (YC W21) Is Hiring ..."): never newsletter material.
-_JOB_AD = re.compile(r"\(YC [A-Z]?\d{2}\)\s+is hiring|^who is hiring\b|\bis hiring\b.*\(remote\)", re.I)
+_JOB_AD = re.compile(
+    r"\(YC [A-Z]?\d{2}\)\s+is hiring|^who is hiring\b|\bis hiring\b.*\(remote\)", re.I
+)
 _HOT_TITLE = re.compile(r"^(ask|tell) hn\b|^讨论|\?$|？$", re.I)
 _REDDIT_THREAD = re.compile(r"^/r/[^/]+/comments/")
 # Sources whose items are hand-picked by other curators (a strong signal, see features).
@@ -119,11 +150,36 @@ class Pool:
 
 
 POOL_COLUMNS = [
-    "id", "key", "canonical_url", "url", "repo_key", "host", "title", "description",
-    "section", "sources", "n_sources", "kinds", "member_urls", "first_seen", "last_seen",
-    "days_seen", "days_trending", "days_trending_python", "best_position",
-    "best_trending_position", "stars", "stars_gained", "stars_period_max", "forks",
-    "points", "comments", "language", "in_curated", "prior_first_seen", "prior_days",
+    "id",
+    "key",
+    "canonical_url",
+    "url",
+    "repo_key",
+    "host",
+    "title",
+    "description",
+    "section",
+    "sources",
+    "n_sources",
+    "kinds",
+    "member_urls",
+    "first_seen",
+    "last_seen",
+    "days_seen",
+    "days_trending",
+    "days_trending_python",
+    "best_position",
+    "best_trending_position",
+    "stars",
+    "stars_gained",
+    "stars_period_max",
+    "forks",
+    "points",
+    "comments",
+    "language",
+    "in_curated",
+    "prior_first_seen",
+    "prior_days",
 ]
 
 
@@ -189,9 +245,7 @@ def _group_sets(keys: pd.Series, values: pd.Series) -> pd.Series:
     return pd.Series(out, dtype=object).sort_index()
 
 
-def merge_sightings(
-    sightings: pd.DataFrame, near_dup_threshold: float = 0.8
-) -> pd.DataFrame:
+def merge_sightings(sightings: pd.DataFrame, near_dup_threshold: float = 0.8) -> pd.DataFrame:
     """One row per item (repository or canonical URL, near-duplicates merged)."""
     if sightings is None or sightings.empty:
         return pd.DataFrame(columns=[c for c in POOL_COLUMNS if not c.startswith("prior_")])
@@ -268,7 +322,11 @@ def merge_sightings(
     out["section"] = [
         classify_section(h, r if isinstance(r, str) else None, t, c, hints)
         for h, r, t, c, hints in zip(
-            out["host"], out["repo_key"], out["title"], out["canonical_url"], out["hints"],
+            out["host"],
+            out["repo_key"],
+            out["title"],
+            out["canonical_url"],
+            out["hints"],
             strict=True,
         )
     ]
@@ -329,8 +387,12 @@ def featured_matches(
         keep = [(i, n) for i, n in zip(todo, norms, strict=True) if len(n) >= 12]
         if keep:
             scores = process.cdist(
-                [n for _, n in keep], titles, scorer=fuzz.ratio, score_cutoff=fuzzy_threshold,
-                dtype=np.uint8, workers=1,
+                [n for _, n in keep],
+                titles,
+                scorer=fuzz.ratio,
+                score_cutoff=fuzzy_threshold,
+                dtype=np.uint8,
+                workers=1,
             )
             for row, (i, _) in enumerate(keep):
                 j = int(np.argmax(scores[row]))
@@ -393,8 +455,9 @@ def pick_sections(frame: pd.DataFrame, items: pd.DataFrame) -> list[str | None]:
     by_url: dict[str, str] = {}
     by_repo: dict[str, str] = {}
     if items is not None and len(items):
-        for cu, rk, sec in zip(items["canonical_url"], items["repo_key"], items["section"],
-                               strict=True):
+        for cu, rk, sec in zip(
+            items["canonical_url"], items["repo_key"], items["section"], strict=True
+        ):
             if isinstance(cu, str) and cu:
                 by_url.setdefault(cu, str(sec))
             if isinstance(rk, str) and rk:

@@ -57,8 +57,15 @@ DEFAULT_MMR_LAMBDA = 0.5
 # Hosts that carry many independent authors or threads: capped per owner (GitHub) or not
 # at all, because a cap per host would starve a whole section.
 UNCAPPED_HOSTS = frozenset(
-    {"news.ycombinator.com", "reddit.com", "v2ex.com", "youtube.com", "pypi.org",
-     "huggingface.co", "gitlab.com"}
+    {
+        "news.ycombinator.com",
+        "reddit.com",
+        "v2ex.com",
+        "youtube.com",
+        "pypi.org",
+        "huggingface.co",
+        "gitlab.com",
+    }
 )
 # Negatives kept per fit (positives are all kept): a stable hash sample, so refits are
 # fast (R3) and identical on identical data.
@@ -66,9 +73,27 @@ MAX_NEGATIVES = 25_000
 SECTION_ORDER = {s: i for i, s in enumerate(SECTIONS)}
 CONTRIBUTION_COLUMNS = [*SIGNALS, "base"]
 SHORTLIST_COLUMNS = [
-    "week", "id", "rank", "section", "score", *CONTRIBUTION_COLUMNS, "reason",
-    "nearest_past", "nearest_sim", "title", "url", "sources", "first_seen", "last_seen",
-    "days_trending", "stars", "stars_gained", "points", "comments", "decision", "note",
+    "week",
+    "id",
+    "rank",
+    "section",
+    "score",
+    *CONTRIBUTION_COLUMNS,
+    "reason",
+    "nearest_past",
+    "nearest_sim",
+    "title",
+    "url",
+    "sources",
+    "first_seen",
+    "last_seen",
+    "days_trending",
+    "stars",
+    "stars_gained",
+    "points",
+    "comments",
+    "decision",
+    "note",
 ]
 MD_HEADINGS = {
     "article": "🦄文章&教程",
@@ -120,9 +145,7 @@ def _history(con, before: dt.date | None) -> pd.DataFrame:
     return items
 
 
-def pool_as_of(
-    con, history_items: pd.DataFrame, as_of: dt.date, window_days: int
-) -> Pool:
+def pool_as_of(con, history_items: pd.DataFrame, as_of: dt.date, window_days: int) -> Pool:
     """The pool on `as_of`: only sightings on or before it, only history before it."""
     start = as_of - dt.timedelta(days=window_days - 1)
     sightings = store.sightings_frame(con, start, as_of)
@@ -164,13 +187,27 @@ class PoolCache(dict):
         past = self.history[self.history["pub_date"] < as_of] if len(self.history) else None
         h = "0"
         if past is not None and len(past):
-            cols = ["issue_no", "item_no", "canonical_url", "repo_key", "title_zh", "title_en",
-                    "summary_zh", "summary_en", "host"]
+            cols = [
+                "issue_no",
+                "item_no",
+                "canonical_url",
+                "repo_key",
+                "title_zh",
+                "title_en",
+                "summary_zh",
+                "summary_en",
+                "host",
+            ]
             h = str(int(pd.util.hash_pandas_object(past[cols].astype(str), index=False).sum()))
         digest = hashlib.sha1(
             "|".join(
-                [CACHE_VERSION, str(as_of), str(window),
-                 store.sightings_fingerprint(self.con, as_of), h]
+                [
+                    CACHE_VERSION,
+                    str(as_of),
+                    str(window),
+                    store.sightings_fingerprint(self.con, as_of),
+                    h,
+                ]
             ).encode()
         ).hexdigest()[:20]
         return self.directory / f"pool-{as_of}-{window}-{digest}.pkl.gz"
@@ -202,9 +239,10 @@ class PoolCache(dict):
             fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
             pool, data = value  # type: ignore[misc]
             light = (dataclasses.replace(pool, frame=pool.frame.iloc[:0]), data)
-            with os.fdopen(fd, "wb") as raw, gzip.GzipFile(
-                fileobj=raw, mode="wb", compresslevel=1, mtime=0
-            ) as handle:
+            with (
+                os.fdopen(fd, "wb") as raw,
+                gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=1, mtime=0) as handle,
+            ):
                 pickle.dump(light, handle, protocol=pickle.HIGHEST_PROTOCOL)
             os.replace(tmp, path)
         except OSError as exc:  # read-only data folder: work without the disk cache
@@ -253,9 +291,7 @@ def training_pools(
     out: list[TrainingPool] = []
     if history_items is None or not len(history_items):
         return out
-    issues = (
-        history_items[["issue_no", "pub_date"]].drop_duplicates().sort_values("issue_no")
-    )
+    issues = history_items[["issue_no", "pub_date"]].drop_duplicates().sort_values("issue_no")
     issues = issues[issues["pub_date"] < as_of]
     if train_issues is not None:
         issues = issues.tail(max(int(train_issues), 0))
@@ -383,9 +419,7 @@ def select_section(
             sim = x
         except ValueError:
             sim = None
-    hosts = [
-        _diversity_key(h, r) for h, r in zip(frame["host"], frame["repo_key"], strict=True)
-    ]
+    hosts = [_diversity_key(h, r) for h, r in zip(frame["host"], frame["repo_key"], strict=True)]
     capped = [h in UNCAPPED_HOSTS for h in frame["host"]]
     used: dict[str, int] = {}
     chosen: list[int] = []
@@ -543,8 +577,17 @@ def build_shortlist(
         messages.append(f"no candidates seen in the {window_days} days before {as_of}")
         empty = _empty_frame()
         return ShortlistResult(
-            week, as_of, window_days, empty, empty.copy(), pool.featured, pool.counts,
-            training, scorer, pool.frame, messages,
+            week,
+            as_of,
+            window_days,
+            empty,
+            empty.copy(),
+            pool.featured,
+            pool.counts,
+            training,
+            scorer,
+            pool.frame,
+            messages,
         )
     if scorer is not None:
         contrib = scorer.contributions(data)
@@ -573,8 +616,17 @@ def build_shortlist(
     top = pd.concat(shortlist_parts, ignore_index=True) if shortlist_parts else data.iloc[:0]
     frame = _shortlist_frame(top, week)
     return ShortlistResult(
-        week, as_of, window_days, frame, ranked_all, pool.featured, pool.counts, training,
-        scorer, data, messages,
+        week,
+        as_of,
+        window_days,
+        frame,
+        ranked_all,
+        pool.featured,
+        pool.counts,
+        training,
+        scorer,
+        data,
+        messages,
     )
 
 
@@ -691,7 +743,10 @@ def render_table(result: ShortlistResult, top: int = 10, width: int = 160) -> st
             table.add_column(col, overflow="fold")
         for row in part.itertuples(index=False):
             table.add_row(
-                str(row.rank), f"{row.score:.2f}", str(row.title)[:60], str(row.reason),
+                str(row.rank),
+                f"{row.score:.2f}",
+                str(row.title)[:60],
+                str(row.reason),
                 str(row.sources),
             )
         console.print(table)

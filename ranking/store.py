@@ -207,7 +207,10 @@ def connect(
         if read_only and not p.exists():
             raise StoreError(f"database {p} does not exist; run `rank import-issues` or `crawl`")
         if not read_only:
-            p.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                p.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"cannot create the folder of database {p}: {exc}") from None
     try:
         con = duckdb.connect(target, read_only=read_only)
     except (duckdb.IOException, duckdb.Error) as exc:
@@ -698,7 +701,7 @@ def _stage(
         return
     con.execute(
         f"CREATE TEMP TABLE {name} AS SELECT * FROM read_json(?, "
-        f"format = 'newline_delimited', columns = {spec}, maximum_object_size = 67108864)",
+        f"format = 'newline_delimited', columns = {spec}, maximum_object_size = 16777216)",
         [str(path)],
     )
 
@@ -873,6 +876,10 @@ def ingest_pending(
         return IngestReport(pending=True, message=str(exc))
     try:
         return ingest_raw(con, raw_dir)
+    except (OSError, duckdb.Error) as exc:
+        # The transaction rolled back: the raw files stay pending, nothing is half-written.
+        first = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+        raise StoreError(f"ingest into {db} failed, nothing written: {first}") from None
     finally:
         con.close()
 

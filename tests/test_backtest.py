@@ -17,8 +17,9 @@ SIGHTINGS = ("datasets", "sightings", "sightings-2023-2025-01.parquet")
 ARCHIVE = ("datasets", "python-weekly")
 
 
-@pytest.mark.parametrize(("text", "expected"), [("61-85", (61, 85)), ("7", (7, 7)),
-                                                 (" 1-2 ", (1, 2))])
+@pytest.mark.parametrize(
+    ("text", "expected"), [("61-85", (61, 85)), ("7", (7, 7)), (" 1-2 ", (1, 2))]
+)
 def test_parse_issue_range(text, expected):
     assert parse_issue_range(text) == expected
 
@@ -31,13 +32,22 @@ def test_parse_issue_range_rejects(text):
 
 def test_report_renders_recall_ratio_and_ceiling(tmp_path):
     hits = pd.DataFrame(
-        [(1, "project", "model", 3), (1, "project", "random", 40), (1, "project", "popularity",
-         None), (1, "project", "tfidf", 30), (1, "project", "model", 30),
-         (1, "project", "random", 2), (1, "project", "popularity", 60), (1, "project", "tfidf", 70)],
+        [
+            (1, "project", "model", 3),
+            (1, "project", "random", 40),
+            (1, "project", "popularity", None),
+            (1, "project", "tfidf", 30),
+            (1, "project", "model", 30),
+            (1, "project", "random", 2),
+            (1, "project", "popularity", 60),
+            (1, "project", "tfidf", 70),
+        ],
         columns=["issue_no", "section", "method", "rank"],
     )
-    coverage = pd.DataFrame([(1, "project", 12, 2), (1, "article", 12, 0)],
-                            columns=["issue_no", "section", "picks", "reachable"])
+    coverage = pd.DataFrame(
+        [(1, "project", 12, 2), (1, "article", 12, 0)],
+        columns=["issue_no", "section", "picks", "reachable"],
+    )
     report = BacktestReport([1], hits, coverage, tmp_path, 1.0)
     rec = report.recall().set_index(["section", "method"])
     assert rec.loc[("project", "model"), "recall@24"] == 0.5

@@ -24,13 +24,24 @@ def sighting(url, source="trending:python", day=AS_OF, **kw):
 
     canon = canonical_url(url)
     row = {
-        "canonical_url": canon, "source": source, "seen_date": day, "kind": source.split(":")[0],
-        "url": url, "title": kw.pop("title", url.rsplit("/", 2)[-2] + "/" + url.rsplit("/", 1)[-1]),
-        "description": kw.pop("description", ""), "section": kw.pop("section", None),
-        "repo_key": repo_key(url), "host": host_of(canon), "position": kw.pop("position", None),
-        "stars": kw.pop("stars", None), "stars_period": kw.pop("stars_period", None),
-        "forks": None, "points": kw.pop("points", None), "comments": kw.pop("comments", None),
-        "language": kw.pop("language", None), "published": None,
+        "canonical_url": canon,
+        "source": source,
+        "seen_date": day,
+        "kind": source.split(":")[0],
+        "url": url,
+        "title": kw.pop("title", url.rsplit("/", 2)[-2] + "/" + url.rsplit("/", 1)[-1]),
+        "description": kw.pop("description", ""),
+        "section": kw.pop("section", None),
+        "repo_key": repo_key(url),
+        "host": host_of(canon),
+        "position": kw.pop("position", None),
+        "stars": kw.pop("stars", None),
+        "stars_period": kw.pop("stars_period", None),
+        "forks": None,
+        "points": kw.pop("points", None),
+        "comments": kw.pop("comments", None),
+        "language": kw.pop("language", None),
+        "published": None,
     }
     assert not kw
     return row
@@ -41,20 +52,42 @@ def frame(rows):
 
 
 def history(rows):
-    base = {"issue_no": 1, "pub_date": dt.date(2024, 1, 6), "section": "project", "item_no": 1,
-            "position": 1, "title_zh": None, "title_en": None, "summary_zh": None,
-            "summary_en": None, "url": None, "canonical_url": None, "repo_key": None, "host": None}
+    base = {
+        "issue_no": 1,
+        "pub_date": dt.date(2024, 1, 6),
+        "section": "project",
+        "item_no": 1,
+        "position": 1,
+        "title_zh": None,
+        "title_en": None,
+        "summary_zh": None,
+        "summary_en": None,
+        "url": None,
+        "canonical_url": None,
+        "repo_key": None,
+        "host": None,
+    }
     return pd.DataFrame([{**base, **r} for r in rows])
 
 
 def test_repo_sightings_merge_into_one_item_with_all_sources():
     rows = [
-        sighting("https://github.com/Foo/Bar", day=AS_OF - dt.timedelta(days=3), position=5,
-                 stars=1000, language="Python"),
-        sighting("https://github.com/foo/bar/", day=AS_OF - dt.timedelta(days=1), position=2,
-                 stars=1500),
-        sighting("https://github.com/foo/bar/blob/main/README.md", source="hn:frontpage",
-                 title="Show HN: Bar, a thing", points=120),
+        sighting(
+            "https://github.com/Foo/Bar",
+            day=AS_OF - dt.timedelta(days=3),
+            position=5,
+            stars=1000,
+            language="Python",
+        ),
+        sighting(
+            "https://github.com/foo/bar/", day=AS_OF - dt.timedelta(days=1), position=2, stars=1500
+        ),
+        sighting(
+            "https://github.com/foo/bar/blob/main/README.md",
+            source="hn:frontpage",
+            title="Show HN: Bar, a thing",
+            points=120,
+        ),
     ]
     merged = merge_sightings(frame(rows))
     assert len(merged) == 1
@@ -85,20 +118,36 @@ def test_window_excludes_later_and_older_sightings():
 def test_featured_excluded_by_url_repo_and_fuzzy_title_with_reason():
     rows = [
         sighting("https://example.com/posts/x", source="hn:frontpage", title="Some post"),
-        sighting("https://github.com/owner/tool/issues", source="hn:frontpage",
-                 title="Tool issue tracker"),
-        sighting("https://blog.example.org/a", source="hn:frontpage",
-                 title="Understanding the Python GIL in depth"),
+        sighting(
+            "https://github.com/owner/tool/issues",
+            source="hn:frontpage",
+            title="Tool issue tracker",
+        ),
+        sighting(
+            "https://blog.example.org/a",
+            source="hn:frontpage",
+            title="Understanding the Python GIL in depth",
+        ),
         sighting("https://github.com/fresh/thing"),
     ]
-    hist = history([
-        {"issue_no": 3, "url": "https://example.com/posts/x/",
-         "canonical_url": "https://example.com/posts/x", "section": "article"},
-        {"issue_no": 4, "item_no": 1, "repo_key": "github.com/owner/tool",
-         "canonical_url": "https://github.com/owner/tool"},
-        # A title-only issue: no URL at all, only the title.
-        {"issue_no": 5, "item_no": 1, "title_en": "Understanding the Python GIL in-depth"},
-    ])
+    hist = history(
+        [
+            {
+                "issue_no": 3,
+                "url": "https://example.com/posts/x/",
+                "canonical_url": "https://example.com/posts/x",
+                "section": "article",
+            },
+            {
+                "issue_no": 4,
+                "item_no": 1,
+                "repo_key": "github.com/owner/tool",
+                "canonical_url": "https://github.com/owner/tool",
+            },
+            # A title-only issue: no URL at all, only the title.
+            {"issue_no": 5, "item_no": 1, "title_en": "Understanding the Python GIL in-depth"},
+        ]
+    )
     pool = build_pool(frame(rows), hist, AS_OF)
     assert pool.frame["key"].tolist() == ["github.com/fresh/thing"]
     reasons = dict(zip(pool.featured["title"], pool.featured["featured_reason"], strict=True))
@@ -112,10 +161,17 @@ def test_near_duplicate_titles_are_merged_and_sources_unioned():
     title = "Python 3.13 gets a JIT compiler and free threading"
     rows = [
         sighting("https://site-a.com/p/1", source="hn:frontpage", title=title, points=300),
-        sighting("https://site-b.com/story", source="python_weekly:article",
-                 title=title + "!", section="article"),
-        sighting("https://site-c.com/unrelated", source="hn:frontpage",
-                 title="A completely different story about Rust"),
+        sighting(
+            "https://site-b.com/story",
+            source="python_weekly:article",
+            title=title + "!",
+            section="article",
+        ),
+        sighting(
+            "https://site-c.com/unrelated",
+            source="hn:frontpage",
+            title="A completely different story about Rust",
+        ),
     ]
     merged = merge_sightings(frame(rows))
     assert len(merged) == 2
@@ -138,10 +194,22 @@ def test_two_repositories_with_the_same_title_stay_apart():
         ("github.com", "github.com/a/b", "a/b", "https://github.com/a/b", set(), "project"),
         ("pypi.org", None, "pkg", "https://pypi.org/project/pkg", set(), "project"),
         ("youtube.com", None, "talk", "https://youtube.com/watch?v=x", set(), "audio_video"),
-        ("example.com", None, "Ask HN: what do you use?", "https://example.com/x", set(),
-         "hot_topic"),
-        ("reddit.com", None, "thread", "https://reddit.com/r/python/comments/x", set(),
-         "hot_topic"),
+        (
+            "example.com",
+            None,
+            "Ask HN: what do you use?",
+            "https://example.com/x",
+            set(),
+            "hot_topic",
+        ),
+        (
+            "reddit.com",
+            None,
+            "thread",
+            "https://reddit.com/r/python/comments/x",
+            set(),
+            "hot_topic",
+        ),
         ("example.com", None, "A blog post", "https://example.com/p", set(), "article"),
         ("example.com", None, "Tool", "https://example.com/t", {"project"}, "project"),
     ],
@@ -151,14 +219,21 @@ def test_classify_section(host, repo, title, url, hints, expected):
 
 
 def test_pick_sections_match_by_url_and_repo():
-    rows = [sighting("https://github.com/a/b"), sighting("https://ex.com/p", source="hn:top20",
-                                                         title="post")]
+    rows = [
+        sighting("https://github.com/a/b"),
+        sighting("https://ex.com/p", source="hn:top20", title="post"),
+    ]
     merged = merge_sightings(frame(rows))
-    items = history([
-        {"repo_key": "github.com/a/b", "canonical_url": "https://github.com/a/b/tree/dev/x",
-         "section": "project"},
-        {"canonical_url": "https://ex.com/p", "section": "article"},
-    ])
+    items = history(
+        [
+            {
+                "repo_key": "github.com/a/b",
+                "canonical_url": "https://github.com/a/b/tree/dev/x",
+                "section": "project",
+            },
+            {"canonical_url": "https://ex.com/p", "section": "article"},
+        ]
+    )
     got = dict(zip(merged["key"], pick_sections(merged, items), strict=True))
     assert got == {"github.com/a/b": "project", "https://ex.com/p": "article"}
 

@@ -33,24 +33,45 @@ def _sighting_rows():
         # 30 python repos trending per day, a rolling set; stars grow.
         for r in range(30):
             repo = (d // 3 + r) % 90
-            rows.append({
-                "feed": "github_trending", "section": "trending:python",
-                "seen_date": day.isoformat(), "title": f"owner{repo % 7}/repo{repo}",
-                "url": f"https://github.com/owner{repo % 7}/repo{repo}",
-                "description": f"a python tool number {repo} for data" if repo % 3 else
-                f"llm agent framework {repo}", "stars": 100 * repo + 10 * d,
-                "stars_today": 10, "language": "Python", "rank": r + 1,
-            })
+            rows.append(
+                {
+                    "feed": "github_trending",
+                    "section": "trending:python",
+                    "seen_date": day.isoformat(),
+                    "title": f"owner{repo % 7}/repo{repo}",
+                    "url": f"https://github.com/owner{repo % 7}/repo{repo}",
+                    "description": f"a python tool number {repo} for data"
+                    if repo % 3
+                    else f"llm agent framework {repo}",
+                    "stars": 100 * repo + 10 * d,
+                    "stars_today": 10,
+                    "language": "Python",
+                    "rank": r + 1,
+                }
+            )
         for a in range(6):
             n = d * 6 + a
-            rows.append({
-                "feed": "hackernews", "section": "hn:frontpage", "seen_date": day.isoformat(),
-                "title": f"Story {n}: thoughts on topic {n % 11} and python",
-                "url": f"https://blog{n % 5}.example.com/post/{n}", "points": 10 + n % 300,
-                "comments": n % 50, "rank": a + 1,
-            })
-    rows.append({"feed": "hackernews", "section": "hn:frontpage",
-                 "seen_date": FIRST_ISSUE.isoformat(), "title": "bad", "url": "ftp://x/y"})
+            rows.append(
+                {
+                    "feed": "hackernews",
+                    "section": "hn:frontpage",
+                    "seen_date": day.isoformat(),
+                    "title": f"Story {n}: thoughts on topic {n % 11} and python",
+                    "url": f"https://blog{n % 5}.example.com/post/{n}",
+                    "points": 10 + n % 300,
+                    "comments": n % 50,
+                    "rank": a + 1,
+                }
+            )
+    rows.append(
+        {
+            "feed": "hackernews",
+            "section": "hn:frontpage",
+            "seen_date": FIRST_ISSUE.isoformat(),
+            "title": "bad",
+            "url": "ftp://x/y",
+        }
+    )
     return rows
 
 
@@ -70,26 +91,52 @@ def _make_store(tmp_path, fmt="csv", db=":memory:"):
         d = (pub - (FIRST_ISSUE - dt.timedelta(days=25))).days
         picks = [(d // 3 + 3 * k) % 90 for k in range(4)]
         items = [
-            {"issue_no": no, "item_no": k + 1, "section": "project", "section_raw": "项目",
-             "position": k + 1, "title_zh": f"repo{p} 项目", "title_en": f"repo{p} project",
-             "summary_zh": "一个 Python 工具", "summary_en": "a python tool for data",
-             "url": f"https://github.com/owner{p % 7}/repo{p}",
-             "canonical_url": f"https://github.com/owner{p % 7}/repo{p}",
-             "repo_key": f"github.com/owner{p % 7}/repo{p}", "host": "github.com"}
+            {
+                "issue_no": no,
+                "item_no": k + 1,
+                "section": "project",
+                "section_raw": "项目",
+                "position": k + 1,
+                "title_zh": f"repo{p} 项目",
+                "title_en": f"repo{p} project",
+                "summary_zh": "一个 Python 工具",
+                "summary_en": "a python tool for data",
+                "url": f"https://github.com/owner{p % 7}/repo{p}",
+                "canonical_url": f"https://github.com/owner{p % 7}/repo{p}",
+                "repo_key": f"github.com/owner{p % 7}/repo{p}",
+                "host": "github.com",
+            }
             for k, p in enumerate(picks)
         ]
         n = (d - 1) * 6
-        items.append({
-            "issue_no": no, "item_no": 5, "section": "article", "section_raw": "文章",
-            "position": 1, "title_zh": "文章", "title_en": f"Story {n}",
-            "summary_zh": "", "summary_en": "python thoughts",
-            "url": f"https://blog{n % 5}.example.com/post/{n}",
-            "canonical_url": f"https://blog{n % 5}.example.com/post/{n}", "repo_key": None,
-            "host": f"blog{n % 5}.example.com",
-        })
-        issue = {"issue_no": no, "pub_date": pub, "title": f"#{no}", "title_en": f"#{no}",
-                 "kind": "full", "file": f"docs/{pub}-weekly.md", "en_file": None,
-                 "content_hash": str(no), "n_items": len(items)}
+        items.append(
+            {
+                "issue_no": no,
+                "item_no": 5,
+                "section": "article",
+                "section_raw": "文章",
+                "position": 1,
+                "title_zh": "文章",
+                "title_en": f"Story {n}",
+                "summary_zh": "",
+                "summary_en": "python thoughts",
+                "url": f"https://blog{n % 5}.example.com/post/{n}",
+                "canonical_url": f"https://blog{n % 5}.example.com/post/{n}",
+                "repo_key": None,
+                "host": f"blog{n % 5}.example.com",
+            }
+        )
+        issue = {
+            "issue_no": no,
+            "pub_date": pub,
+            "title": f"#{no}",
+            "title_en": f"#{no}",
+            "kind": "full",
+            "file": f"docs/{pub}-weekly.md",
+            "en_file": None,
+            "content_hash": str(no),
+            "n_items": len(items),
+        }
         store.replace_history_issue(con, issue, items, [])
     return con, counts
 
@@ -188,12 +235,16 @@ def test_markdown_and_table(world, tmp_path):
 
 
 def test_select_section_mmr_prefers_diverse_items():
-    frame = pd.DataFrame({
-        "id": ["a", "b", "c"], "score": [3.0, 2.9, 2.5],
-        "title": ["fast json parser", "fast json parser", "gui toolkit"],
-        "description": ["", "", ""], "host": ["x.com", "y.com", "z.com"],
-        "repo_key": [None, None, None],
-    })
+    frame = pd.DataFrame(
+        {
+            "id": ["a", "b", "c"],
+            "score": [3.0, 2.9, 2.5],
+            "title": ["fast json parser", "fast json parser", "gui toolkit"],
+            "description": ["", "", ""],
+            "host": ["x.com", "y.com", "z.com"],
+            "repo_key": [None, None, None],
+        }
+    )
     assert select_section(frame, 3, mmr_lambda=0.0) == [0, 1, 2]
     assert select_section(frame, 3, mmr_lambda=1.0) == [0, 2, 1]
     assert select_section(frame.assign(host="x.com"), 3, domain_cap=1, mmr_lambda=0.0) == [0]
@@ -209,3 +260,28 @@ def test_disk_cache_beside_a_file_database_gives_the_same_shortlist(tmp_path):
     mem, _ = _make_store(tmp_path)
     pd.testing.assert_frame_equal(first.frame, build_shortlist(mem, AS_OF).frame)
     file_con.close()
+
+
+def test_curator_decisions_become_training_rows(tmp_path):
+    con, _ = _make_store(tmp_path)
+    week = "2024-W05"  # ends 2024-02-04, before AS_OF
+    shown = build_shortlist(con, dt.date(2024, 2, 4), cache_dir=None)
+    rows = shown.frame.head(4)
+    decisions = [
+        {
+            "candidate_id": r.id,
+            "canonical_url": r.url_canonical,
+            "decision": "keep" if i % 2 == 0 else "reject",
+            "section_override": None,
+            "note": None,
+            "row_number": i + 2,
+        }
+        for i, r in enumerate(rows.itertuples(index=False))
+    ]
+    before = build_shortlist(con, AS_OF, use_decisions=True)
+    store.apply_decisions(con, week, "feedback.csv", decisions)
+    after = build_shortlist(con, AS_OF, use_decisions=True)
+    assert after.training["rows"] == before.training["rows"] + 4
+    assert after.training["positives"] == before.training["positives"] + 2
+    ignored = build_shortlist(con, AS_OF, use_decisions=False)
+    assert ignored.training == before.training

@@ -150,6 +150,10 @@ def _fix_charref(m: re.Match[str]) -> str:
     return m.group(0) if ok else "\ufffd"
 
 
+TRAFILATURA_MAX_CHARS = 2_000_000
+TRAFILATURA_MAX_LINKS = 5_000
+
+
 def parse_page(body: bytes, headers: Mapping[str, str] | None, source: Source) -> ParseResult:
     """An article page -> one candidate (url = the fetched URL, ``source.url``)."""
     text, encoding, flags = decode_html(body, headers)
@@ -178,7 +182,12 @@ def parse_page(body: bytes, headers: Mapping[str, str] | None, source: Source) -
     if not title:
         raise ParseError("no_title", "no og:title, <title> or <h1>")
 
-    doc = _trafilatura(text, base)
+    # trafilatura is the costly part (seconds and hundreds of MB on link farms): only
+    # ordinary article-sized pages get it; the selectors above already have the metadata.
+    big = len(text) > TRAFILATURA_MAX_CHARS or text.count("<a ") > TRAFILATURA_MAX_LINKS
+    doc = {} if big else _trafilatura(text, base)
+    if big:
+        extra["extraction_skipped"] = "page too large"
     description = (
         meta.get("og:description")
         or meta.get("description")
@@ -189,7 +198,7 @@ def parse_page(body: bytes, headers: Mapping[str, str] | None, source: Source) -
     )
     author = next(
         (
-            text
+            name
             for raw in (
                 meta.get("author"),
                 meta.get("article:author"),
@@ -198,7 +207,7 @@ def parse_page(body: bytes, headers: Mapping[str, str] | None, source: Source) -
                 meta.get("twitter:creator"),
             )
             # Some sites put a profile URL or a link in the author field.
-            if (text := html_to_text(raw, 200)) and not text.startswith(("http://", "https://"))
+            if (name := html_to_text(raw, 200)) and not name.startswith(("http://", "https://"))
         ),
         None,
     )

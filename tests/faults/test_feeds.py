@@ -75,8 +75,6 @@ def test_feed_fixture(case):
 
 @pytest.mark.parametrize("case", [c for c in _cases("F")])
 def test_fetch_related_feed_fixture(case):
-    if case.id == "F23-long-url":
-        pytest.xfail("candidate URLs > 2083 chars are kept: see test_fetch F23")
     check_expect(case)
 
 

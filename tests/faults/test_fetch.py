@@ -9,7 +9,6 @@ run, so they run as two separate small crawls at the same time.
 
 from __future__ import annotations
 
-import os
 from datetime import datetime
 
 import pytest
@@ -74,19 +73,11 @@ def test_the_night_runs_under_1_gib_and_exits_by_its_sources(night):
 
 
 @pytest.mark.case("J6", "G4")
-@pytest.mark.xfail(
-    (os.cpu_count() or 1) > 1,  # DuckDB uses one thread per CPU; one thread fits
-    strict=True,
-    reason="under RLIMIT_AS 1 GiB the ingest at the end of `crawl` dies with an uncaught "
-    "duckdb.OutOfMemoryException (ranking/store.py _stage: read_json with "
-    "maximum_object_size=64 MiB per thread); fix: SET threads=1 (or a 16 MiB object size) "
-    "for the ingest, and translate any duckdb.Error in ingest_pending into StoreError",
-)
 def test_night_ingest_under_1_gib_has_no_uncaught_exception(night):
     assert "OutOfMemoryException" not in night.stderr
     # The only traceback is the one the product logs for the injected parser bug (F27).
     assert night.stderr.count("Traceback (most recent call last)") == 1
-    assert night.log_lines("crawl: ingested")
+    assert "ingested 1 raw file" in night.stdout + night.stderr, night.stderr[-1500:]
 
 
 @pytest.mark.case("F1")
@@ -387,11 +378,6 @@ def test_f22_session_ids_are_stripped_before_dedup(night):
 
 
 @pytest.mark.case("F23")
-@pytest.mark.xfail(
-    strict=True,
-    reason="candidate URLs > 2083 chars are kept (crawler/urls.py canonical_url has no length "
-    "limit); proposed fix: raise InvalidURL when len(url) > 2083 so the pipeline skips+counts it",
-)
 def test_f23_overlong_url_is_dropped_and_counted(night):
     titles = [c["title"] for c in night.candidates("ok-longurl")]
     assert titles == ["Normal length"]

@@ -95,13 +95,6 @@ def test_f24_links_per_page_are_capped():
 
 
 @pytest.mark.case("F24", "G4")
-@pytest.mark.xfail(
-    strict=True,
-    reason="a 2.3 MB article page with 100,000 anchors (under RADAR_PAGE_MAXSIZE) costs "
-    "parse_page ~20 s and ~430 MB RSS, all in trafilatura.bare_extraction "
-    "(crawler/parsers/pages.py _trafilatura); fix: skip trafilatura (or give it only the "
-    "first ~300 KB) when the decoded page is over ~500 KB or has more than ~5,000 <a> tags",
-)
 def test_f24_page_with_100k_anchors_parses_within_256_mb_and_seconds(memprobe):
     row = memprobe["F24-100k-anchors"]
     assert row["outcome"] == "ok:1", row

@@ -202,12 +202,6 @@ def test_j5_j8_all_sources_fail_no_network_is_non_zero_and_prompt(tmp_path):
 
 
 @pytest.mark.case("J6")
-@pytest.mark.xfail(
-    strict=True,
-    reason="a --db whose folder cannot be created (a file is in the way) escapes as an "
-    "uncaught FileExistsError from ranking/store.py connect() (p.parent.mkdir); fix: catch "
-    "OSError around the mkdir and raise StoreError(f'cannot create {p.parent}: ...')",
-)
 def test_j6_database_path_unusable_is_exit_3(fault_server, tmp_path):
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("x")
@@ -297,12 +291,6 @@ def test_r1_the_real_command_rejects_a_bad_week_with_exit_2(tmp_path):
 
 
 @pytest.mark.case("R1")
-@pytest.mark.xfail(
-    strict=True,
-    reason="`rank --week next` loads pandas and scikit-learn (~8 s on a busy machine) before "
-    "saying the week is invalid: ranking/commands.py shortlist imports ranking.shortlist "
-    "before `_week(args.week)`; fix: validate the week (and --quota, --window-days) first",
-)
 def test_r1_a_bad_week_fails_before_loading_the_ranking_stack(tmp_path):
     code = (
         "import sys\nfrom ranking.cli import main\n"
