@@ -241,8 +241,10 @@ def render_report(report: BacktestReport) -> str:
             )
         model = part[part["method"] == "model"]["recall@24"].iat[0]
         best = part[part["method"] != "model"]["recall@24"].max()
-        ratio = model / best if best and best > 0 else float("inf")
-        lines.append(f"{'':<12} model / best baseline @24 = {ratio:.1f}x")
+        if best and best > 0:
+            lines.append(f"{'':<12} model / best baseline @24 = {model / best:.1f}x")
+        else:
+            lines.append(f"{'':<12} model / best baseline @24 = n/a (no baseline found any)")
     lines += ["", "coverage ceiling (reachable picks / all picks)"]
     for section, row in cov.iterrows():
         ceiling = row["ceiling"] if pd.notna(row["ceiling"]) else 0.0
