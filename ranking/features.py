@@ -266,7 +266,13 @@ def build_features(
     if len(hist):
         host_counts = hist["host"].astype("string").fillna("").value_counts()
         owners = (
-            hist["repo_key"].dropna().astype(str).str.split("/").str[1].str.lower().value_counts()
+            hist["repo_key"]
+            .dropna()
+            .astype(str)
+            .str.split("/")
+            .str.get(1)
+            .str.lower()
+            .value_counts()
         )
         n_hist = max(len(hist), 1)
     else:
@@ -275,7 +281,16 @@ def build_features(
         n_hist = 1
     hc = hosts.map(host_counts).fillna(0).to_numpy(float)
     f["log_host_picks"] = np.where(hosts == "github.com", 0.0, np.log1p(hc))
-    owner = pool["repo_key"].astype("string").fillna("").str.split("/").str[1].str.lower()
+    owner = (
+        pool["repo_key"]
+        .astype("string")
+        .fillna("")
+        .str.split("/")
+        .str.get(1)
+        .astype("string")
+        .fillna("")
+        .str.lower()
+    )
     f["log_owner_picks"] = np.log1p(owner.map(owners).fillna(0).to_numpy(float))
     f["host_rate"] = hc / n_hist
     for c in FEATURES:

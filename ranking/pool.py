@@ -21,6 +21,7 @@ import datetime as dt
 import hashlib
 import logging
 import re
+import unicodedata
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -97,13 +98,36 @@ def candidate_id(canonical: str) -> str:
 
 def title_tokens(text: str) -> list[str]:
     """Lowercase latin words plus CJK character bigrams: shingles for zh and en alike."""
-    text = (text or "").lower()
+    # NFKC folds full-width forms; NFKD + dropping combining marks folds NFC/NFD accents.
+    text = unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", text or ""))
+    text = "".join(ch for ch in text if not unicodedata.combining(ch)).lower()
     tokens = _WORD.findall(text)
     for run in _CJK.findall(text):
         if len(run) == 1:
             tokens.append(run)
         tokens.extend(run[i : i + 2] for i in range(len(run) - 1))
     return tokens
+
+
+def trending_labels(sightings: pd.DataFrame) -> pd.Series:
+    """Source labels with our crawled GitHub trending pages named like the archive's.
+
+    The archive names trending pages `trending:<language>`; a crawled page carries its
+    configured source name and kind `github_trending`. Those get `trending:<repo language>`
+    (`trending:all` when unknown), so trending signals and source priors see one label.
+    """
+    source = sightings["source"].astype(str)
+    if "kind" not in sightings:
+        return source
+    crawled = (sightings["kind"] == "github_trending") & ~source.str.startswith(TRENDING_PREFIX)
+    if not crawled.any():
+        return source
+    language = (
+        sightings["language"] if "language" in sightings else pd.Series("", index=source.index)
+    )
+    language = language.astype("string").fillna("").str.strip().str.lower()
+    language = language.where(language != "", "all")
+    return source.where(~crawled, TRENDING_PREFIX + language)
 
 
 def normalize_title(text: str) -> str:
@@ -250,6 +274,7 @@ def merge_sightings(sightings: pd.DataFrame, near_dup_threshold: float = 0.8) ->
     if sightings is None or sightings.empty:
         return pd.DataFrame(columns=[c for c in POOL_COLUMNS if not c.startswith("prior_")])
     s = sightings.copy()
+    s["source"] = trending_labels(s)
     s["seen_date"] = pd.to_datetime(s["seen_date"]).dt.date
     s["key"] = _item_key(s)
     s["title"] = s["title"].astype("string").fillna("").astype(str)

@@ -335,8 +335,10 @@ def training_set(
             picked_at.setdefault(key, tp.issue_no)
     for tp in pools:
         f = tp.frame
-        y = f["pick"].notna().to_numpy()
-        later = f["key"].map(lambda k, n=tp.issue_no: picked_at.get(k, n) > n).to_numpy()
+        if f.empty:  # an issue older than every sighting: nothing to learn from it
+            continue
+        y = f["pick"].notna().to_numpy(dtype=bool)
+        later = f["key"].map(lambda k, n=tp.issue_no: picked_at.get(k, n) > n).to_numpy(dtype=bool)
         keep = y | ~later
         part = f[keep].copy()
         part["y"] = y[keep].astype(int)
@@ -524,7 +526,7 @@ def reason_of(row: pd.Series) -> str:
 
 
 def _empty_frame() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype=object) for c in SHORTLIST_COLUMNS})
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in (*SHORTLIST_COLUMNS, "url_canonical")})
 
 
 def build_shortlist(

@@ -250,11 +250,6 @@ def test_r5_already_featured_is_matched_with_the_reason(tmp_path):
 
 
 @pytest.mark.case("R5")
-@pytest.mark.xfail(
-    strict=True,
-    reason="end to end, any database holding a past issue crashes `rank --week` today "
-    "(ranking/features.py build_features, see test_r7_a_pool_without_any_repository_ranks)",
-)
 def test_r5_already_featured_is_excluded_end_to_end(rank_db, tmp_path, capsys):
     import shutil
 
@@ -285,13 +280,6 @@ def test_r7_no_nan_in_the_output_and_titles_truncated(shortlist):
 
 
 @pytest.mark.case("R9")
-@pytest.mark.xfail(
-    strict=True,
-    reason="titles differing only by NFC/NFD or full-width forms are not merged: "
-    "ranking/pool.py title_tokens keeps only [a-z0-9] of the raw lowercase text, so 'Caf\u00e9' "
-    "gives 'caf' while 'Cafe\u0301' gives 'cafe', and full-width letters give no token; fix: "
-    "NFKC-normalize, then NFKD and drop combining marks before tokenizing",
-)
 def test_r9_nfd_and_full_width_twins_are_duplicates(shortlist):
     _, rows = shortlist
     cafe = [r for r in rows if "twin-a" in r["url"] or "twin-b" in r["url"]]
@@ -323,13 +311,6 @@ def _number(value: str) -> bool:
 
 
 @pytest.mark.case("R2")
-@pytest.mark.xfail(
-    strict=True,
-    reason="a week with 0 candidates crashes `rank --week` (uncaught KeyError 'url_canonical' "
-    "in ranking/store.py save_shortlist_rows: the empty frame of shortlist._empty_frame has "
-    "no url_canonical column); fix: give _empty_frame every column, or return early in "
-    "save_shortlist_rows after the DELETE when the frame is empty",
-)
 @pytest.mark.parametrize("week", ["2020-W10", "2031-W01"])
 def test_r2_a_week_without_candidates_gives_a_header_and_a_message(rank_db, tmp_path, capsys, week):
     out = tmp_path / "empty.csv"
@@ -349,13 +330,6 @@ def test_r1_bad_options_are_usage_errors(rank_db, capsys):
 
 
 @pytest.mark.case("R5", "G2")
-@pytest.mark.xfail(
-    strict=True,
-    reason="`rank --week` crashes (uncaught IndexError, ranking/shortlist.py training_set: "
-    "`y[keep]` with `keep` of object dtype) when a past issue's training pool is empty, e.g. "
-    "an archive issue older than the first crawl; fix: skip `if tp.frame.empty`, or build "
-    "`later` with `.to_numpy(dtype=bool)`",
-)
 def test_r5_an_issue_older_than_every_sighting_does_not_crash_the_ranking(tmp_path, capsys):
     from ranking import store
 
@@ -377,13 +351,6 @@ def test_r5_an_issue_older_than_every_sighting_does_not_crash_the_ranking(tmp_pa
 
 
 @pytest.mark.case("R7", "G2")
-@pytest.mark.xfail(
-    strict=True,
-    reason="`rank --week` crashes (uncaught AttributeError in ranking/features.py "
-    "build_features: `.str[1].str.lower()` on an all-NA column) when no candidate of a "
-    "pool has a repo_key; fix: `owner = pool['repo_key'].astype('string').fillna('')"
-    ".str.split('/').str.get(1).astype('string').fillna('').str.lower()`",
-)
 def test_r7_a_pool_without_any_repository_ranks(tmp_path):
     from ranking import store
     from ranking.cli import main
