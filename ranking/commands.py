@@ -150,8 +150,11 @@ def candidates(args: argparse.Namespace) -> int:
         table.add_column(col, overflow="fold")
     for row in frame.head(200).itertuples(index=False):
         table.add_row(
-            str(row.section or ""), str(row.title or row.url)[:90], str(row.sources),
-            str(row.first_seen)[:10], str(row.last_seen)[:10],
+            str(row.section or ""),
+            str(row.title or row.url)[:90],
+            str(row.sources),
+            str(row.first_seen)[:10],
+            str(row.last_seen)[:10],
         )
     Console().print(table)
     if len(frame) > 200:

@@ -900,8 +900,21 @@ _SIGHTING_READERS = {
     ".ndjson": "read_json(?, format = 'newline_delimited', records = true)",
 }
 SIGHTING_FILE_COLUMNS = (
-    "feed", "section", "seen_date", "seen_ts", "title", "url", "description", "stars",
-    "stars_today", "forks", "language", "points", "comments", "rank", "extra",
+    "feed",
+    "section",
+    "seen_date",
+    "seen_ts",
+    "title",
+    "url",
+    "description",
+    "stars",
+    "stars_today",
+    "forks",
+    "language",
+    "points",
+    "comments",
+    "rank",
+    "extra",
 )
 _SIGHTING_INT_COLUMNS = ("stars", "stars_today", "forks", "points", "comments", "rank")
 
@@ -941,15 +954,13 @@ def load_sightings_file(
     if not source_path.is_file():
         raise StoreError(f"{source_path}: no such sightings file")
     try:
-        described = con.execute(
-            f"DESCRIBE SELECT * FROM {reader}", [str(source_path)]
-        ).fetchall()
+        described = con.execute(f"DESCRIBE SELECT * FROM {reader}", [str(source_path)]).fetchall()
         present = {row[0] for row in described}
         missing = [c for c in ("feed", "section", "seen_date", "url") if c not in present]
         if missing:
             raise StoreError(f"{source_path}: missing sightings columns {missing}")
         select = ", ".join(
-            f'"{c}"' if c in present else f"NULL AS \"{c}\"" for c in SIGHTING_FILE_COLUMNS
+            f'"{c}"' if c in present else f'NULL AS "{c}"' for c in SIGHTING_FILE_COLUMNS
         )
         frame = con.execute(f"SELECT {select} FROM {reader}", [str(source_path)]).df()
     except duckdb.Error as exc:
@@ -1153,8 +1164,14 @@ def apply_decisions(
 
     frame = pd.DataFrame(
         decisions,
-        columns=["candidate_id", "canonical_url", "decision", "section_override", "note",
-                 "row_number"],
+        columns=[
+            "candidate_id",
+            "canonical_url",
+            "decision",
+            "section_override",
+            "note",
+            "row_number",
+        ],
     )
     with transaction(con):
         con.register("_decisions_in", frame)

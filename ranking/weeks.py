@@ -27,9 +27,7 @@ class IsoWeek:
         year, week = int(match.group(1)), int(match.group(2))
         weeks_in_year = dt.date(year, 12, 28).isocalendar().week
         if not 1 <= week <= weeks_in_year:
-            raise UsageError(
-                f"invalid week {text!r}: {year} has weeks W01-W{weeks_in_year:02d}"
-            )
+            raise UsageError(f"invalid week {text!r}: {year} has weeks W01-W{weeks_in_year:02d}")
         return cls(year, week)
 
     @classmethod
