@@ -58,6 +58,7 @@ import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
+from crawler.urls import InvalidURL, canonical_url
 from ranking.csvio import CsvRow, clean_text, read_csv_rows, unescape
 from ranking.errors import CsvFormatError, FeedbackError, UsageError
 from ranking.weeks import IsoWeek
@@ -377,7 +378,11 @@ def _check_week(name: str, weeks: dict[str, int], expected: str | None) -> str |
 
 
 def _same_url(known: str, given: str) -> bool:
-    return known.strip().rstrip("/") == given.strip().rstrip("/")
+    """Same page: equal canonical URLs (the shortlist shows the source's own spelling)."""
+    try:
+        return canonical_url(known) == canonical_url(given)
+    except InvalidURL:
+        return known.strip().rstrip("/") == given.strip().rstrip("/")
 
 
 def validate_ids(

@@ -1,0 +1,194 @@
+"""The `rank` command end to end on a real DuckDB file: help, history, candidates, the
+curator's loop (shortlist -> feedback -> report -> draft), weeks and store versions."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from ranking import cli, store
+from ranking.errors import StoreError, UsageError
+from ranking.weeks import IsoWeek
+
+REPO = Path(__file__).resolve().parents[1]
+ARCHIVE = REPO / "data" / "sample" / "archive"
+SIGHTINGS = REPO / "data" / "sample" / "history-sightings.csv"
+WEEK = "2025-W07"
+
+
+def rank(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = cli.main(args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("command", [[], *[[c] for c in cli.SUBCOMMANDS]])
+def test_every_command_has_help_with_an_example(command, capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main([*command, "--help"])
+    out = capsys.readouterr().out
+    assert exc.value.code == 0
+    assert "example" in out
+    assert "--db" in out or command == ["backtest"]
+
+
+@pytest.mark.parametrize("week", ["2025-W54", "2026-W00", "next", "", "2025-7"])
+def test_a_malformed_week_is_a_one_line_usage_error(week, tmp_path, capsys):
+    code, _out, err = rank(["--week", week, "--db", str(tmp_path / "r.duckdb")], capsys)
+    assert code == 2
+    assert err.strip().startswith("rank: error: invalid week")
+    assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "r.duckdb").exists()
+
+
+def test_iso_weeks_know_53_week_years():
+    assert IsoWeek.parse("2020-W53").end.isoformat() == "2021-01-03"
+    assert str(IsoWeek.parse("2025w07")) == "2025-W07"
+    with pytest.raises(UsageError, match="W01-W52"):
+        IsoWeek.parse("2025-W53")
+
+
+@pytest.fixture(scope="module")
+def loop_db(tmp_path_factory) -> Path:
+    """Sample archive + sample sightings, then the shortlist of WEEK."""
+    db = tmp_path_factory.mktemp("cli") / "radar.duckdb"
+    assert cli.main(["import-issues", str(ARCHIVE), "--db", str(db)]) == 0
+    with store.open_store(db) as con:
+        store.load_sightings_file(con, SIGHTINGS)
+    assert cli.main(["--week", WEEK, "--db", str(db)]) == 0
+    return db
+
+
+def test_history_csv_has_exactly_the_contract_columns(loop_db, capsys):
+    code, out, _err = rank(["history", "--format", "csv", "--db", str(loop_db)], capsys)
+    assert code == 0
+    rows = list(csv.reader(io.StringIO(out)))
+    assert rows[0] == ["issue_no", "pub_date", "section", "items"]
+    with store.open_store(loop_db, read_only=True) as con:
+        expected = store.history_counts(con)
+    assert [(int(r[0]), r[1], r[2], int(r[3])) for r in rows[1:]] == [
+        (n, d.isoformat(), s, c) for n, d, s, c in expected
+    ]
+    assert all(int(r[3]) > 0 for r in rows[1:])
+
+
+def test_history_table_has_totals_and_date_range(loop_db, capsys):
+    code, out, _err = rank(["history", "--db", str(loop_db)], capsys)
+    assert code == 0
+    assert "total" in out and "2025-01-04" in out and "top domains" in out
+
+
+def test_candidates_csv(loop_db, capsys):
+    code, out, _err = rank(
+        ["candidates", "--week", WEEK, "--format", "csv", "--db", str(loop_db)], capsys
+    )
+    assert code == 0
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert rows
+    for column in ("url", "title", "section", "sources", "first_seen", "last_seen"):
+        assert column in rows[0]
+    assert any("unsloth" in r["url"] for r in rows)
+
+
+def test_shortlist_feedback_report_draft(loop_db, tmp_path, capsys):
+    shortlist = loop_db.parent / "shortlists" / f"{WEEK}.csv"
+    assert shortlist.read_bytes().startswith(b"\xef\xbb\xbf")
+    rows = list(csv.DictReader(io.StringIO(shortlist.read_text("utf-8-sig"))))
+    assert rows and {r["week"] for r in rows} == {WEEK}
+    # The curator keeps the first row of each section and rejects the second.
+    edited = tmp_path / f"{WEEK}-edited.csv"
+    firsts: dict[str, str] = {}
+    for row in rows:
+        if row["rank"] == "1":
+            row["decision"] = "Keep"
+            firsts[row["section"]] = row["title"]
+        elif row["rank"] == "2":
+            row["decision"] = "reject"
+    with edited.open("w", encoding="utf-8-sig", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]), delimiter=";")
+        writer.writeheader()
+        writer.writerows(rows)
+    code, out, err = rank(["feedback", str(edited), "--db", str(loop_db)], capsys)
+    assert code == 0, err
+    kept = len(firsts)
+    assert f"{WEEK}: " in out and f"{kept} keep" in out
+    # Applying the same file twice changes nothing.
+    with store.open_store(loop_db, read_only=True) as con:
+        before = con.execute("SELECT * FROM decisions ORDER BY candidate_id").fetchall()
+    assert rank(["feedback", str(edited), "--db", str(loop_db)], capsys)[0] == 0
+    with store.open_store(loop_db, read_only=True) as con:
+        after = con.execute("SELECT * FROM decisions ORDER BY candidate_id").fetchall()
+    assert before == after and len(after) >= kept
+
+    code, out, _err = rank(["report", "--db", str(loop_db)], capsys)
+    assert code == 0 and WEEK in out
+
+    code, out, _err = rank(["draft", "--week", WEEK, "--db", str(loop_db)], capsys)
+    assert code == 0
+    for title in firsts.values():
+        assert title in out
+    assert "1、[" in out
+
+
+def test_feedback_for_a_week_without_a_shortlist_is_refused(loop_db, tmp_path, capsys):
+    path = tmp_path / "2024-W01.csv"
+    path.write_text("week,id,decision\n2024-W01,c-0000000000,keep\n", "utf-8")
+    code, _out, err = rank(["feedback", str(path), "--db", str(loop_db)], capsys)
+    assert code == 1
+    assert "no shortlist of 2024-W01" in err and len(err.strip().splitlines()) == 1
+
+
+def test_shortlist_is_byte_identical_on_a_rerun(loop_db, tmp_path):
+    first = loop_db.parent / "shortlists" / f"{WEEK}.csv"
+    again = tmp_path / "again.csv"
+    assert cli.main(["--week", WEEK, "--db", str(loop_db), "--out", str(again)]) == 0
+    assert again.read_bytes() == first.read_bytes()
+
+
+def test_a_newer_schema_is_refused_with_one_line(tmp_path, capsys):
+    db = tmp_path / "future.duckdb"
+    store.connect(db).close()
+    con = duckdb.connect(str(db))
+    con.execute("INSERT INTO schema_migrations VALUES (999, 'from the future', now())")
+    con.close()
+    with pytest.raises(StoreError, match="schema version 999"):
+        store.connect(db)
+    code, _out, err = rank(["history", "--db", str(db)], capsys)
+    assert code == 3
+    assert err.startswith("rank: error:") and len(err.strip().splitlines()) == 1
+
+
+def test_a_newer_duckdb_is_refused(tmp_path):
+    db = tmp_path / "newer.duckdb"
+    store.connect(db).close()
+    con = duckdb.connect(str(db))
+    con.execute("UPDATE meta SET value = '99.0.0' WHERE key = 'duckdb_version'")
+    con.close()
+    with pytest.raises(StoreError, match="newer than"):
+        store.connect(db)
+
+
+def test_migrations_are_recorded_and_idempotent():
+    con = duckdb.connect(":memory:")
+    assert store.migrate(con) == store.SCHEMA_VERSION
+    assert store.migrate(con) == store.SCHEMA_VERSION
+    rows = con.execute("SELECT version FROM schema_migrations").fetchall()
+    assert rows == [(v,) for v, _n, _s in store.MIGRATIONS]
+
+
+def test_env_radar_db_is_the_default(tmp_path, monkeypatch):
+    monkeypatch.setenv("RADAR_DB", str(tmp_path / "env.duckdb"))
+    assert store.db_path() == tmp_path / "env.duckdb"
+    assert store.db_path("x.duckdb") == Path("x.duckdb")
+
+
+def test_issue_range():
+    assert cli.parse_issue_range("61-85") == (61, 85)
+    assert cli.parse_issue_range("7") == (7, 7)
+    for bad in ("85-61", "a-b", "0-3", "1-2-3"):
+        with pytest.raises(UsageError):
+            cli.parse_issue_range(bad)
