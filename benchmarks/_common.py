@@ -19,6 +19,7 @@ import math
 import os
 import platform
 import resource
+import signal
 import statistics
 import subprocess
 import sys
@@ -297,11 +298,15 @@ def run_child(
                     rss = 0.0
                 sampled = max(sampled, rss)
                 if rss_limit_mb and rss > rss_limit_mb:
+                    # Children that called watch_stack() print their Python stack first.
+                    proc.send_signal(signal.SIGUSR1)
+                    time.sleep(1.0)
                     proc.kill()
-                    proc.communicate()
+                    _out, err = proc.communicate()
+                    where = _innermost_frames(err)
                     raise ChildFailed(
                         f"killed: RSS {rss:,.0f} MiB above the {rss_limit_mb:,.0f} MiB limit "
-                        f"after {elapsed:,.0f} s"
+                        f"after {elapsed:,.0f} s{where}"
                     ) from None
             if timeout is not None and elapsed > timeout:
                 proc.kill()
@@ -321,6 +326,23 @@ def run_child(
     result["child_wall_s"] = wall
     result["stderr_tail"] = "\n".join(err.strip().splitlines()[-5:]) if err else ""
     return result
+
+
+def watch_stack() -> None:
+    """In a child: dump the Python stack to stderr on SIGUSR1 (sent before an RSS kill)."""
+    import faulthandler
+
+    faulthandler.register(signal.SIGUSR1, all_threads=False)
+
+
+def _innermost_frames(stderr: str) -> str:
+    """The project frames of a faulthandler dump: where the memory went."""
+    frames = [
+        line.strip()
+        for line in stderr.splitlines()
+        if line.strip().startswith("File ") and ("/ranking/" in line or "/crawler/" in line)
+    ]
+    return f"; stack at the kill (innermost first): {' <- '.join(frames[:4])}" if frames else ""
 
 
 def interleave(

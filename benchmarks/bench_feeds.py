@@ -154,16 +154,18 @@ def agreement(path: Path) -> dict[str, Any]:
                     "title": cand.title,
                     "link": cand.url,
                     "date": cand.published,
-                    "summary": cand.description[:80],
+                    "summary": cand.description,
                     "enclosure": ours_encl,
                 }[name]
                 theirs = {
                     "title": fp_title,
                     "link": e.get("link"),
                     "date": _fp_date(e),
-                    "summary": _fp_summary(e)[:80],
+                    "summary": _fp_summary(e),
                     "enclosure": encl[:1],
                 }[name]
+                if name == "summary":
+                    mine, theirs = _around_first_difference(mine, theirs)
                 examples[name] = f"entry {pos}: ours {mine!r} vs feedparser {theirs!r}"
     return {
         "feed": f"{path.parent.name}/{path.name}",
@@ -176,6 +178,16 @@ def agreement(path: Path) -> dict[str, Any]:
         **{f: agree[f] for f in fields},
         "examples": examples,
     }
+
+
+def _around_first_difference(a: str, b: str, width: int = 40) -> tuple[str, str]:
+    """The two texts around where they first differ (with their lengths)."""
+    i = next((k for k, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+    start = max(0, i - width // 2)
+    return (
+        f"[{len(a)} chars] …{a[start : i + width]}…",
+        f"[{len(b)} chars] …{b[start : i + width]}…",
+    )
 
 
 def robustness() -> list[tuple[str, int, str, int, str]]:

@@ -282,6 +282,7 @@ def child(db: str, pools_file: str | None) -> None:
     from ranking.shortlist import _history, build_shortlist, training_pools
 
     c.warm_imports(*RANK_MODULES)
+    c.watch_stack()
 
     with tempfile.TemporaryDirectory(prefix="bench-rank-") as tmp:
         copy = Path(tmp) / "radar.duckdb"

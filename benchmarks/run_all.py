@@ -86,10 +86,16 @@ def render(
         "CPU time per item and ratios are the steady figures; wall times move with the "
         "other tenants' load.",
         "",
-        f"- **generated:** {now} by `{command}`",
+        f"- **generated:** {now} by `{command}`"
+        + (
+            " (assembled from saved runs: each section names the command that produced it)"
+            if "--from-json" in command
+            else ""
+        ),
         f"- **machine:** {machine['cores']} cores, {machine['cpu']}, "
         f"{machine['ram_gib']} GiB RAM, {machine['os']}, Python {machine['python']}; "
-        f"load average at start {', '.join(f'{x:.1f}' for x in machine['loadavg'])}",
+        f"load average when this page was written {', '.join(f'{x:.1f}' for x in machine['loadavg'])} "
+        "(each timed target shows the load during its own run)",
         "- **versions:** " + ", ".join(f"{k} {val}" for k, val in v.items()),
         "",
         "## Targets",

@@ -875,6 +875,9 @@ def ingest_pending(
     except StoreBusyError as exc:
         return IngestReport(pending=True, message=str(exc))
     try:
+        # A night's raw file is small; one DuckDB thread keeps the address space of the
+        # crawl process (Scrapy + parsers already loaded) bounded (RELIABILITY G4).
+        con.execute("SET threads = 1")
         return ingest_raw(con, raw_dir)
     except (OSError, duckdb.Error) as exc:
         # The transaction rolled back: the raw files stay pending, nothing is half-written.
