@@ -337,10 +337,13 @@ def watch_stack() -> None:
 
 def _innermost_frames(stderr: str) -> str:
     """The project frames of a faulthandler dump: where the memory went."""
+    import re
+
     frames = [
-        line.strip()
-        for line in stderr.splitlines()
-        if line.strip().startswith("File ") and ("/ranking/" in line or "/crawler/" in line)
+        f"{m[1]}:{m[2]} {m[3]}"
+        for m in re.finditer(
+            r'File "[^"]*/((?:ranking|crawler)/[\w/]+\.py)", line (\d+) in (\w+)', stderr
+        )
     ]
     return f"; stack at the kill (innermost first): {' <- '.join(frames[:4])}" if frames else ""
 

@@ -19,6 +19,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from ranking.defaults import DEFAULT_WINDOW_DAYS
 from ranking.errors import RankingError, UsageError
 
 logger = logging.getLogger(__name__)
@@ -87,7 +88,7 @@ def _add_shortlist_options(p: argparse.ArgumentParser, *, week_required: bool) -
     p.add_argument(
         "--window-days",
         type=int,
-        default=21,
+        default=DEFAULT_WINDOW_DAYS,
         metavar="N",
         help="candidates seen in the N days before the week's end (default 21), e.g. --window-days 14",
     )
@@ -171,7 +172,7 @@ def build_parser() -> tuple[_Parser, _Parser]:
     p.add_argument(
         "--window-days",
         type=int,
-        default=21,
+        default=DEFAULT_WINDOW_DAYS,
         metavar="N",
         help="window length with --week (default 21), e.g. --window-days 7",
     )
@@ -246,7 +247,7 @@ def build_parser() -> tuple[_Parser, _Parser]:
     p.add_argument(
         "--window-days",
         type=int,
-        default=21,
+        default=DEFAULT_WINDOW_DAYS,
         metavar="N",
         help="pool window in days (default 21), e.g. --window-days 14",
     )

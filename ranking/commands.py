@@ -11,6 +11,7 @@ from collections import Counter
 from pathlib import Path
 
 from ranking import store
+from ranking.defaults import DEFAULT_QUOTAS
 from ranking.errors import UsageError
 from ranking.weeks import IsoWeek
 
@@ -302,9 +303,6 @@ def _exists(args: argparse.Namespace) -> bool:
 
 
 # --- shortlist, backtest ---------------------------------------------------------------
-
-
-DEFAULT_QUOTAS = {"article": 36, "project": 36, "audio_video": 6, "hot_topic": 6}
 
 
 def _quotas(specs: list[str]) -> dict[str, int] | None:

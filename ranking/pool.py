@@ -27,9 +27,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ranking.defaults import DEFAULT_WINDOW_DAYS
+
 logger = logging.getLogger(__name__)
 
-DEFAULT_WINDOW_DAYS = 21
 SECTIONS = ("article", "project", "audio_video", "hot_topic")
 
 # Hosts whose pages are a project (a package index, a forge) rather than an article.

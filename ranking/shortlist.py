@@ -37,6 +37,7 @@ import pandas as pd
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from ranking import store
+from ranking.defaults import DEFAULT_QUOTAS
 from ranking.features import FEATURES, SIGNALS, build_features
 from ranking.pool import (
     DEFAULT_WINDOW_DAYS,
@@ -51,7 +52,6 @@ from ranking.weeks import IsoWeek
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_QUOTAS: dict[str, int] = {"article": 36, "project": 36, "audio_video": 6, "hot_topic": 6}
 DEFAULT_DOMAIN_CAP = 3
 DEFAULT_MMR_LAMBDA = 0.5
 # Hosts that carry many independent authors or threads: capped per owner (GitHub) or not
