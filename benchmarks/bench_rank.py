@@ -275,7 +275,7 @@ def store_for(n: int, real_sightings: bool = True) -> tuple[Path, int]:
     return db, dropped
 
 
-def child(db: str, pools_file: str | None) -> None:
+def child(db: str, pools_file: str | None, workdir: str | None = None) -> None:
     import pickle
 
     from ranking import store
@@ -284,7 +284,8 @@ def child(db: str, pools_file: str | None) -> None:
     c.warm_imports(*RANK_MODULES)
     c.watch_stack()
 
-    with tempfile.TemporaryDirectory(prefix="bench-rank-") as tmp:
+    # The parent owns `workdir` and removes it even when this child is killed (RSS limit).
+    with tempfile.TemporaryDirectory(prefix="bench-rank-", dir=workdir) as tmp:
         copy = Path(tmp) / "radar.duckdb"
         shutil.copyfile(db, copy)
         con = store.connect(copy)
@@ -327,6 +328,7 @@ def main() -> int:
     p = c.parser(__doc__.splitlines()[0], repeats=1)
     p.add_argument("--child", help=c.argparse_hidden())
     p.add_argument("--pools", help=c.argparse_hidden())
+    p.add_argument("--workdir", help=c.argparse_hidden())
     p.add_argument(
         "--pools-file",
         help="keep the pickled training pools here and reuse them if present (they do not "
@@ -340,7 +342,7 @@ def main() -> int:
     )
     args = p.parse_args()
     if args.child:
-        child(args.child, args.pools)
+        child(args.child, args.pools, args.workdir)
         return 0
     repeats = c.repeats_of(args)
     default = "2000,5000" if args.quick else "10000,100000,1000000"
@@ -373,13 +375,14 @@ def main() -> int:
         runs = []
         for _ in range(repeats):
             try:
-                runs.append(
-                    c.run_child(
-                        [script, "--child", str(db), "--pools", pools_file],
-                        timeout=3600,
-                        rss_limit_mb=RSS_LIMIT_MB,
+                with tempfile.TemporaryDirectory(prefix="bench-rank-work-") as work:
+                    runs.append(
+                        c.run_child(
+                            [script, "--child", str(db), "--pools", pools_file, "--workdir", work],
+                            timeout=3600,
+                            rss_limit_mb=RSS_LIMIT_MB,
+                        )
                     )
-                )
                 if not runs[-1].get("train_reused"):
                     train_first = {k: runs[-1][k] for k in ("train_cpu_s", "train_wall_s")}
             except c.ChildFailed as exc:
