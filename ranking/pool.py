@@ -18,7 +18,6 @@ average pool item (~0.3%), so excluding them would hide real picks.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
 import re
 import unicodedata
@@ -28,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from ranking.defaults import DEFAULT_WINDOW_DAYS
+from ranking.store import candidate_id
 
 logger = logging.getLogger(__name__)
 
@@ -90,11 +90,6 @@ TRENDING_PREFIX = "trending:"
 
 _WORD = re.compile(r"[a-z0-9]+")
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+")
-
-
-def candidate_id(canonical: str) -> str:
-    """Stable row id: `c-` + the first 10 hex digits of sha1(canonical URL)."""
-    return "c-" + hashlib.sha1(canonical.encode("utf-8")).hexdigest()[:10]
 
 
 def title_tokens(text: str) -> list[str]:
@@ -386,6 +381,9 @@ def _featured_index(history_items: pd.DataFrame) -> tuple[dict, dict, list, list
     return urls, repos, titles, title_issue
 
 
+FUZZY_CHUNK = 20_000
+
+
 def featured_matches(
     frame: pd.DataFrame, history_items: pd.DataFrame, fuzzy_threshold: float = 92.0
 ) -> pd.DataFrame:
@@ -411,17 +409,20 @@ def featured_matches(
         todo = [i for i in range(len(frame)) if not reason[i]]
         norms = [normalize_title(frame["title"].iat[i]) for i in todo]
         keep = [(i, n) for i, n in zip(todo, norms, strict=True) if len(n) >= 12]
-        if keep:
+        # In chunks: one dense score matrix of a 1M-row pool against the history is GBs.
+        for start in range(0, len(keep), FUZZY_CHUNK):
+            chunk = keep[start : start + FUZZY_CHUNK]
             scores = process.cdist(
-                [n for _, n in keep],
+                [n for _, n in chunk],
                 titles,
                 scorer=fuzz.ratio,
                 score_cutoff=fuzzy_threshold,
                 dtype=np.uint8,
                 workers=1,
             )
-            for row, (i, _) in enumerate(keep):
-                j = int(np.argmax(scores[row]))
+            best = scores.argmax(axis=1)
+            for row, (i, _) in enumerate(chunk):
+                j = int(best[row])
                 if scores[row, j] >= fuzzy_threshold:
                     issue[i] = title_issue[j]
                     reason[i] = f"title ~{int(scores[row, j])}% of an item in #{title_issue[j]}"

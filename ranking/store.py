@@ -7,11 +7,18 @@ newer schema or a newer DuckDB is refused with a one-line StoreError.
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
+import json
 import logging
 import os
 import re
+import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -71,7 +78,7 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             )""",
             """CREATE TABLE candidates (
                 canonical_url VARCHAR PRIMARY KEY,
-                candidate_id VARCHAR NOT NULL UNIQUE,  -- c-<10 hex of sha1(canonical_url)>
+                candidate_id VARCHAR NOT NULL UNIQUE,  -- candidate_id(): c-<hex of sha1(canonical_url)>
                 url VARCHAR NOT NULL,
                 title VARCHAR,
                 description VARCHAR,
@@ -158,6 +165,17 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
     ),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+# Candidate ids: `c-` + the first CANDIDATE_ID_HEX hex digits of sha1(canonical URL).
+# Non-numeric (spreadsheets keep them as text) and stable across databases; 64 bits keep
+# collisions negligible at millions of candidates.
+CANDIDATE_ID_HEX = 16
+
+
+def candidate_id(canonical: str) -> str:
+    """The stable row id of a candidate (also computed in SQL by the store, same rule)."""
+    return "c-" + hashlib.sha1(canonical.encode("utf-8")).hexdigest()[:CANDIDATE_ID_HEX]
+
 
 _LOCK_PID = re.compile(r"\(PID (\d+)\)")
 _LOCK_PROGRAM = re.compile(r"held in (\S+)")
@@ -493,13 +511,6 @@ def history_issues(con: duckdb.DuckDBPyConnection):
 
 
 # --- crawl ingest: raw JSONL files -> candidates, sightings, fetch_log ------------------
-import hashlib as _hashlib  # noqa: E402
-import json as _json  # noqa: E402
-import tempfile as _tempfile  # noqa: E402
-from dataclasses import dataclass as _dataclass  # noqa: E402
-from dataclasses import field as _field  # noqa: E402
-from datetime import UTC as _UTC  # noqa: E402
-from datetime import datetime as _datetime  # noqa: E402
 
 _INT64_MAX = 2**63 - 1
 _SIGHTING_INT_FIELDS = ("position", "stars", "stars_period", "forks", "points", "comments")
@@ -510,7 +521,7 @@ _SIGHTING_STR_FIELDS = (
 _FETCH_INT_FIELDS = ("http_status", "items", "bytes", "not_modified", "errors")
 
 
-@_dataclass
+@dataclass
 class IngestReport:
     """What one ingest did: files loaded or skipped, rows written, rows refused."""
 
@@ -524,7 +535,7 @@ class IngestReport:
     bad_rows: int = 0  # lines refused: broken JSON, NULL/empty keys, bad values
     pending: bool = False  # the database was busy: nothing loaded, the files wait
     message: str | None = None
-    paths: list[str] = _field(default_factory=list)
+    paths: list[str] = field(default_factory=list)
 
 
 def _sanitize(value: object) -> str | None:
@@ -546,16 +557,16 @@ def _as_int(value: object) -> int | None:
     return number if -_INT64_MAX <= number <= _INT64_MAX else None
 
 
-def _as_ts(value: object) -> _datetime | None:
+def _as_ts(value: object) -> datetime | None:
     """An ISO-8601 UTC string as a naive UTC datetime (None when unreadable)."""
     if not isinstance(value, str) or not value:
         return None
     try:
-        ts = _datetime.fromisoformat(value.replace("Z", "+00:00"))
+        ts = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
     if ts.tzinfo is not None:
-        ts = ts.astimezone(_UTC).replace(tzinfo=None)
+        ts = ts.astimezone(UTC).replace(tzinfo=None)
     return ts
 
 
@@ -578,7 +589,7 @@ def _sighting_row(rec: dict, order: int) -> dict:
         "seen_ts": seen_ts,
         "host": None,
         "published": _as_ts(rec.get("published")),
-        "extra": _sanitize(_json.dumps(extra, ensure_ascii=False, sort_keys=True, default=str)),
+        "extra": _sanitize(json.dumps(extra, ensure_ascii=False, sort_keys=True, default=str)),
         "_history_only": bool(extra.get("history_only")),
         "_order": order,
     }
@@ -618,7 +629,7 @@ def _fetch_row(rec: dict) -> dict:
 
 
 def _file_sha256(path: Path) -> str:
-    digest = _hashlib.sha256()
+    digest = hashlib.sha256()
     with path.open("rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
@@ -636,7 +647,7 @@ def _read_raw_file(path: Path, report: IngestReport, start: int) -> tuple[list, 
                 continue
             lines += 1
             try:
-                rec = _json.loads(raw_line)
+                rec = json.loads(raw_line)
                 if not isinstance(rec, dict):
                     raise ValueError("not a JSON object")
                 kind = rec.get("type")
@@ -656,8 +667,8 @@ def _latest_per_key(rows: list[dict], key: tuple[str, ...], stamp: str) -> list[
     for row in rows:
         k = tuple(row[name] for name in key)
         cur = best.get(k)
-        if cur is None or (row[stamp] or _datetime.min, row.get("_order", 0)) >= (
-            cur[stamp] or _datetime.min,
+        if cur is None or (row[stamp] or datetime.min, row.get("_order", 0)) >= (
+            cur[stamp] or datetime.min,
             cur.get("_order", 0),
         ):
             best[k] = row
@@ -691,7 +702,7 @@ def _stage(
     path = tmp_dir / f"{name}.jsonl"
     with path.open("w", encoding="utf-8") as fh:
         for row in rows:
-            fh.write(_json.dumps({c: row.get(c) for c in columns}, default=str) + "\n")
+            fh.write(json.dumps({c: row.get(c) for c in columns}, default=str) + "\n")
     spec = "{" + ", ".join(f"'{c}': '{types.get(c, 'VARCHAR')}'" for c in columns) + "}"
     # Identifiers and the column spec are ours, not input: safe to interpolate.
     con.execute(f"DROP TABLE IF EXISTS {name}")
@@ -715,7 +726,7 @@ def _candidate_rows(sightings: list[dict]) -> list[dict]:
         if cur is None:
             cur = merged[key] = {
                 "canonical_url": key,
-                "candidate_id": "c-" + _hashlib.sha1(key.encode("utf-8")).hexdigest()[:10],
+                "candidate_id": candidate_id(key),
                 "first_seen": row["seen_ts"],
             }
             for name in ("url", "title", "description", "section", "host", "repo_key",
@@ -793,7 +804,7 @@ def ingest_raw(con: duckdb.DuckDBPyConnection, raw_dir: str | os.PathLike[str]) 
     c_cols = ", ".join(_CANDIDATE_COLUMNS)
     keys = [r["canonical_url"] for r in cand_rows]
     try:
-        with _tempfile.TemporaryDirectory(prefix="radar-ingest-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="radar-ingest-") as tmp:
             for name, rows, columns, types in staged:
                 _stage(con, name, rows, columns, types, Path(tmp))
         with transaction(con):
@@ -893,7 +904,6 @@ def ingest_pending(
 # --- ranking queries: pools, history frames, sightings files, shortlists, decisions -----
 # Sighting files (Parquet/CSV/JSONL with the columns of ../shared/datasets/sightings):
 # their `feed` is our `kind`, their page `section` (`trending:python`) is our `source`.
-import datetime as dt  # noqa: E402  (only the ranking queries use dates)
 
 _SIGHTING_READERS = {
     ".parquet": "read_parquet(?)",
@@ -1040,7 +1050,7 @@ def _upsert_candidates_from_sightings(con: duckdb.DuckDBPyConnection, keys_sql: 
         INSERT INTO candidates (canonical_url, candidate_id, url, title, description, section,
             host, repo_key, language, first_seen, last_seen, seen_count)
         SELECT s.canonical_url,
-            'c-' || substr(sha1(s.canonical_url), 1, 10),
+            'c-' || substr(sha1(s.canonical_url), 1, {CANDIDATE_ID_HEX}),
             arg_min(s.url, s.seen_date), arg_max(s.title, s.seen_date),
             arg_max(s.description, s.seen_date), arg_max(s.section, s.seen_date),
             any_value(s.host), any_value(s.repo_key), arg_max(s.language, s.seen_date),
@@ -1252,7 +1262,6 @@ def precision_report(con: duckdb.DuckDBPyConnection, top: int = 24):
 # Notebooks never hold the database: `snapshot` copies it into memory while the file is
 # attached read-only for the duration of the copy only, so the nightly job's ingest (which
 # needs the write lock) is kept waiting for seconds at most, never for a whole session.
-import time as _time  # noqa: E402
 
 _SNAPSHOT_ALIAS = "radar_snapshot_src"
 # A domain for "never featured before": a repository's owner on its forge
@@ -1286,7 +1295,7 @@ def snapshot(
                 error = _translate(exc, target)
                 if not isinstance(error, StoreBusyError) or attempt == attempts:
                     raise error from None
-                _time.sleep(wait)
+                time.sleep(wait)
         try:
             con.execute(f"COPY FROM DATABASE {_SNAPSHOT_ALIAS} TO memory")
         finally:

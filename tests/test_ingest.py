@@ -11,6 +11,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from ranking import store
 from ranking.store import connect, ingest_pending, ingest_raw, migrate
 
 
@@ -101,8 +102,9 @@ def test_ingest_loads_and_is_idempotent(con, tmp_path):
     assert counts(con) == first
     seen = dict(con.execute("SELECT canonical_url, seen_count FROM candidates").fetchall())
     assert seen == {"https://a.example/1": 2, "https://a.example/2": 1}
-    cid = con.execute("SELECT candidate_id FROM candidates LIMIT 1").fetchone()[0]
-    assert cid.startswith("c-") and len(cid) == 12
+    ids = dict(con.execute("SELECT canonical_url, candidate_id FROM candidates").fetchall())
+    assert ids == {u: store.candidate_id(u) for u in ids}
+    assert all(len(cid) == 2 + store.CANDIDATE_ID_HEX for cid in ids.values())
 
 
 def test_same_night_rerun_in_a_new_file_keeps_row_counts(con, tmp_path):
