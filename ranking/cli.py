@@ -17,10 +17,9 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 from ranking.defaults import DEFAULT_WINDOW_DAYS
-from ranking.errors import RankingError, UsageError
+from ranking.errors import RankingError
 
 logger = logging.getLogger(__name__)
 
@@ -65,10 +64,10 @@ def _add_raw(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_shortlist_options(p: argparse.ArgumentParser, *, week_required: bool) -> None:
+def _add_shortlist_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--week",
-        required=week_required,
+        required=True,
         metavar="YYYY-Www",
         help="ISO week to rank, e.g. --week 2025-W07",
     )
@@ -117,7 +116,7 @@ def build_parser() -> tuple[_Parser, _Parser]:
         f"Subcommands: {', '.join(SUBCOMMANDS)} (see `rank SUBCOMMAND --help`).",
         epilog="example: rank --week 2025-W07",
     )
-    _add_shortlist_options(main, week_required=True)
+    _add_shortlist_options(main)
     main.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
 
     sub_parser = _Parser(prog=PROG, description="rank subcommands")
@@ -130,7 +129,7 @@ def build_parser() -> tuple[_Parser, _Parser]:
         description="Write the shortlist of a week.",
         epilog="example: rank shortlist --week 2025-W07 --format table",
     )
-    _add_shortlist_options(p, week_required=True)
+    _add_shortlist_options(p)
 
     p = subs.add_parser(
         "import-issues",
@@ -291,25 +290,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
-
-
-def parse_issue_range(text: str) -> tuple[int, int]:
-    """`61-85` -> (61, 85); a single number is a range of one."""
-    parts = text.split("-")
-    try:
-        nums = [int(p) for p in parts]
-    except ValueError:
-        raise UsageError(f"invalid issue range {text!r}: expected A-B, e.g. 61-85") from None
-    if len(nums) == 1:
-        nums = nums * 2
-    if len(nums) != 2 or nums[0] < 1 or nums[1] < nums[0]:
-        raise UsageError(f"invalid issue range {text!r}: expected A-B with 1 <= A <= B, e.g. 61-85")
-    return nums[0], nums[1]
-
-
-def default_raw_dir(db: Path) -> Path:
-    """Raw crawl files live in `raw/` beside the database file."""
-    return db.parent / "raw"
 
 
 if __name__ == "__main__":

@@ -243,50 +243,15 @@ def report(args: argparse.Namespace) -> int:
     return 0
 
 
-SECTION_HEADINGS = {
-    "article": "🦄文章&教程",
-    "project": "🐿️项目&资源",
-    "audio_video": "🐢播客&视频",
-    "hot_topic": "🥂讨论&问题",
-}
-
-
-def _stars(extra_stars: object) -> str:
-    try:
-        n = int(extra_stars)  # type: ignore[call-overload]
-    except (TypeError, ValueError):
-        return ""
-    return f"（{n / 1000:.1f}K stars）" if n >= 1000 else f"（{n} stars）"
-
-
-def render_draft(week: str, frame) -> str:
-    """The kept items of a week in the newsletter's markdown layout."""
-    lines = [f"<!-- draft for {week}: kept items from `rank feedback` -->", ""]
-    kept = frame[frame["decision"] == "keep"]
-    if kept.empty:
-        return "\n".join([*lines, f"No kept items for {week} yet.", ""])
-    section = kept["section_override"].fillna(kept["shown_section"]).fillna(kept["section"])
-    kept = kept.assign(_section=section.fillna("article"))
-    for key, heading in SECTION_HEADINGS.items():
-        part = kept[kept["_section"] == key]
-        if part.empty:
-            continue
-        lines += [f"## {heading}", ""]
-        for n, row in enumerate(part.itertuples(index=False), start=1):
-            stars = _stars(getattr(row, "stars", None)) if key == "project" else ""
-            lines += [f"{n}、[{row.title}]({row.url}){stars}", "", "（摘要待写）", ""]
-            if row.note:
-                lines += [f"<!-- note: {row.note} -->", ""]
-    return "\n".join(lines)
-
-
 def draft(args: argparse.Namespace) -> int:
     week = str(_week(args.week))
     with store.open_store(_db(args), read_only=_exists(args)) as con:
         frame = store.decisions_detail(con, week)
         stars = store.latest_stars(con, list(frame["canonical_url"])) if len(frame) else {}
     frame = frame.assign(stars=[stars.get(u) for u in frame["canonical_url"]])
-    text = render_draft(week, frame)
+    from ranking.shortlist import render_kept_draft
+
+    text = render_kept_draft(week, frame)
     if args.out:
         from ranking.csvio import atomic_write_text
 
@@ -383,8 +348,7 @@ def shortlist(args: argparse.Namespace) -> int:
 
 
 def backtest(args: argparse.Namespace) -> int:
-    from ranking.backtest import render_report, run_backtest
-    from ranking.cli import parse_issue_range
+    from ranking.backtest import parse_issue_range, render_report, run_backtest
 
     issues = parse_issue_range(args.issues)
     for path, what in ((args.history, "--history"), (args.sightings, "--sightings")):

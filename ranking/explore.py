@@ -457,7 +457,9 @@ def pool_cache_dir() -> Path:
     The same folder as `ranking.shortlist.default_cache_dir` of that file: a snapshot is
     in memory, so the ranker cannot find it by itself.
     """
-    return database_path().parent / "cache" / "pools"
+    from ranking.shortlist import cache_dir_for
+
+    return cache_dir_for(database_path())
 
 
 def week_shortlist(

@@ -249,10 +249,15 @@ class PoolCache(dict):
             logger.info("pool cache not written (%s)", exc)
 
 
+def cache_dir_for(db_path: Path) -> Path:
+    """Where past pools of the database `db_path` are kept: `<its folder>/cache/pools`."""
+    return db_path.parent / "cache" / "pools"
+
+
 def default_cache_dir(con) -> Path | None:
-    """`<database folder>/cache/pools` for a file database, None in memory."""
+    """`cache_dir_for` the connection's database file; None in memory."""
     path = store.database_file(con)
-    return None if path is None else path.parent / "cache" / "pools"
+    return None if path is None else cache_dir_for(path)
 
 
 def scored_pool(
@@ -705,6 +710,15 @@ def _fmt_stars(stars: object) -> str:
     return f"（{_k(n)} stars）"
 
 
+SUMMARY_PLACEHOLDER = "（摘要待写 / summary to write）"
+
+
+def _md_item(n: int, title: object, url: object, stars: str) -> list[str]:
+    """One item in the newsletter's layout: `N、[title](url)(stars)` and a summary slot."""
+    text = str(title).replace("[", "［").replace("]", "］")
+    return [f"{n}、[{text}]({url}){stars}", "", SUMMARY_PLACEHOLDER, ""]
+
+
 def render_markdown(result: ShortlistResult, per_section: int = 12) -> str:
     """A draft in the newsletter's own layout: sections, `N、[title](url)`, placeholders."""
     lines = [f"# Python 潮流周刊 draft ({result.week})", ""]
@@ -715,14 +729,31 @@ def render_markdown(result: ShortlistResult, per_section: int = 12) -> str:
             continue
         lines += [f"## {MD_HEADINGS[section]}", ""]
         for n, row in enumerate(part.itertuples(index=False), start=1):
-            title = str(row.title).replace("[", "［").replace("]", "］")
             stars = _fmt_stars(row.stars) if section == "project" else ""
-            lines.append(f"{n}、[{title}]({row.url}){stars}")
-            lines.append("")
-            lines.append("（摘要待写 / summary to write）")
-            lines.append("")
+            lines += _md_item(n, row.title, row.url, stars)
     if not len(frame):
         lines += ["(no candidates this week)", ""]
+    return "\n".join(lines)
+
+
+def render_kept_draft(week: str, decisions: pd.DataFrame) -> str:
+    """The kept items of a week (`store.decisions_detail` + `stars`) in the same layout."""
+    lines = [f"<!-- draft for {week}: kept items from `rank feedback` -->", ""]
+    kept = decisions[decisions["decision"] == "keep"]
+    if kept.empty:
+        return "\n".join([*lines, f"No kept items for {week} yet.", ""])
+    section = kept["section_override"].fillna(kept["shown_section"]).fillna(kept["section"])
+    kept = kept.assign(_section=section.fillna("article"))
+    for key in SECTIONS:
+        part = kept[kept["_section"] == key]
+        if part.empty:
+            continue
+        lines += [f"## {MD_HEADINGS[key]}", ""]
+        for n, row in enumerate(part.itertuples(index=False), start=1):
+            stars = _fmt_stars(row.stars) if key == "project" else ""
+            lines += _md_item(n, row.title, row.url, stars)
+            if isinstance(row.note, str) and row.note:
+                lines += [f"<!-- note: {row.note} -->", ""]
     return "\n".join(lines)
 
 
@@ -755,32 +786,18 @@ def render_table(result: ShortlistResult, top: int = 10, width: int = 160) -> st
     return buf.getvalue()
 
 
-def _atomic_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_shortlist(result: ShortlistResult, path: str | os.PathLike[str], fmt: str = "csv") -> int:
     """Write the shortlist as `csv`, `md` or `table` text to `path`; return the row count."""
-    from ranking.csvio import write_csv
+    from ranking.csvio import atomic_write_text, write_csv
 
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "csv":
         return write_csv(target, SHORTLIST_COLUMNS, shortlist_rows(result.frame))
     if fmt == "md":
-        _atomic_text(target, render_markdown(result))
+        atomic_write_text(target, render_markdown(result))
         return len(result.frame)
     if fmt == "table":
-        _atomic_text(target, render_table(result))
+        atomic_write_text(target, render_table(result))
         return len(result.frame)
     raise ValueError(f"unknown shortlist format {fmt!r}: csv, md or table")

@@ -187,8 +187,10 @@ def test_env_radar_db_is_the_default(tmp_path, monkeypatch):
 
 
 def test_issue_range():
-    assert cli.parse_issue_range("61-85") == (61, 85)
-    assert cli.parse_issue_range("7") == (7, 7)
+    from ranking.backtest import parse_issue_range
+
+    assert parse_issue_range("61-85") == (61, 85)
+    assert parse_issue_range("7") == (7, 7)
     for bad in ("85-61", "a-b", "0-3", "1-2-3"):
         with pytest.raises(UsageError):
-            cli.parse_issue_range(bad)
+            parse_issue_range(bad)
