@@ -299,16 +299,7 @@ def _ingest_after_crawl(args: argparse.Namespace, data_dir: Path, code: int) -> 
             file=sys.stderr,
         )
         return EXIT_STORE
-    if report.pending:
-        print(
-            f"crawl: database busy, data will land at the next ingest ({report.message})",
-            file=sys.stderr,
-        )
-        return code
-    print(
-        f"crawl: ingested {report.files} raw file(s) into {db}: {report.sightings} sightings, "
-        f"{report.new_candidates} new candidates, {report.bad_rows} bad rows skipped"
-    )
+    print(f"{PROG}: {report.summary()}", file=sys.stderr if report.pending else sys.stdout)
     return code
 
 

@@ -30,18 +30,6 @@ def _raw_dir(args: argparse.Namespace, db: Path) -> Path:
     return Path(args.raw_dir) if getattr(args, "raw_dir", None) else db.parent / "raw"
 
 
-def _ingest_line(report: store.IngestReport) -> str:
-    if report.pending:
-        return f"raw crawl files wait for the next ingest: {report.message}"
-    line = (
-        f"ingested {report.files} raw files: {report.sightings} sightings, "
-        f"{report.new_candidates} new candidates"
-    )
-    if report.bad_rows:
-        line += f", {report.bad_rows} bad rows skipped"
-    return line
-
-
 def _ingest_first(args: argparse.Namespace, db: Path) -> None:
     """Every rank command that reads candidates first lands pending raw crawl files."""
     raw = _raw_dir(args, db)
@@ -49,7 +37,7 @@ def _ingest_first(args: argparse.Namespace, db: Path) -> None:
         return
     report = store.ingest_pending(db, raw)
     if report.files or report.pending or report.bad_rows:
-        _err(_ingest_line(report))
+        _err(report.summary())
 
 
 # --- import-issues, history ------------------------------------------------------------
@@ -121,7 +109,7 @@ def ingest(args: argparse.Namespace) -> int:
     if not raw.is_dir():
         raise UsageError(f"{raw}: no raw crawl folder")
     report = store.ingest_pending(db, raw)
-    print(_ingest_line(report))
+    print(report.summary())
     return 0
 
 

@@ -537,6 +537,15 @@ class IngestReport:
     message: str | None = None
     paths: list[str] = field(default_factory=list)
 
+    def summary(self) -> str:
+        """One line for the CLIs: what landed, or why the files wait."""
+        if self.pending:
+            return f"database busy, data will land at the next ingest ({self.message})"
+        return (
+            f"ingested {self.files} raw file(s): {self.sightings} sightings, "
+            f"{self.new_candidates} new candidates, {self.bad_rows} bad rows skipped"
+        )
+
 
 def _sanitize(value: object) -> str | None:
     """Text safe for DuckDB: lone surrogates replaced, NUL kept, non-strings stringified."""
