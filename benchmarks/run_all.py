@@ -28,8 +28,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _common as c
 
-# Extra arguments of a full run (not --quick): the crawl's what-if rows back the findings.
-FULL_ARGS = {"crawl": ["--what-if"]}
 BENCHES = (
     ("crawl", "bench_crawl.py"),
     ("feeds", "bench_feeds.py"),
@@ -173,7 +171,7 @@ def main() -> int:
                 if path.exists():
                     results[name] = json.loads(path.read_text("utf-8"))
                 continue
-            extra = ["--quick"] if args.quick else FULL_ARGS.get(name, [])
+            extra = ["--quick"] if args.quick else []
             res, info = run_one(script, path, extra)
             if res is None:
                 errors[name] = info

@@ -192,6 +192,8 @@ def cmd_crawl(args: argparse.Namespace) -> int:
         return _error("--max-new-items must be 0 or more", EXIT_USAGE)
     data_dir = Path(args.data_dir)
     try:
+        from crawler import settings  # noqa: F401 - checks the RADAR_* environment once
+
         sources = _select(args)
     except ConfigError as exc:
         return _error(str(exc), EXIT_USAGE)

@@ -39,9 +39,14 @@ class Candidate:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The fields as a new dict; `extra` is copied one level deep (not deep-copied)."""
+        out = {name: getattr(self, name) for name in _FIELD_NAMES}
+        out["extra"] = dict(self.extra or {})
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Candidate:
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        return cls(**{k: v for k, v in data.items() if k in _FIELD_NAMES})
+
+
+_FIELD_NAMES = tuple(f.name for f in dataclasses.fields(Candidate))

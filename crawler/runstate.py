@@ -354,34 +354,43 @@ class RunContext:
         and are remembered, so later runs keep treating them as history.
         """
         limit = int(source.options.get("max_new_items", self.options.max_new_items))
-        keyed: list[tuple[Candidate, str | None]] = []
-        for cand in candidates:
-            try:
-                keyed.append((cand, url_hash(canonical_url(cand.url))))
-            except InvalidURL:
-                keyed.append((cand, None))
         flagged = 0
         if self.state.is_new_source(source.name):
-            order = sorted(
-                range(len(keyed)),
-                key=lambda i: (keyed[i][0].published is None, _neg_date(keyed[i][0].published), i),
-            )
+            # Remembered at close even when nothing is flagged: the first run happened.
             history: set[str] = self._first_run_history.setdefault(source.name, set())
-            for rank, i in enumerate(order):
-                cand, h = keyed[i]
-                if rank >= limit:
-                    cand.extra = dict(cand.extra or {}, history_only=True)
-                    flagged += 1
-                    if h:
-                        history.add(h)
+            if len(candidates) <= limit:
+                return 0
+            order = sorted(
+                range(len(candidates)),
+                key=lambda i: (
+                    candidates[i].published is None,
+                    _neg_date(candidates[i].published),
+                    i,
+                ),
+            )
+            for i in order[limit:]:
+                cand = candidates[i]
+                cand.extra = dict(cand.extra or {}, history_only=True)
+                flagged += 1
+                h = _history_hash(cand)
+                if h:
+                    history.add(h)
         else:
             history = self.state.history(source.name)
             if history:
-                for cand, h in keyed:
-                    if h in history:
+                for cand in candidates:
+                    if _history_hash(cand) in history:
                         cand.extra = dict(cand.extra or {}, history_only=True)
                         flagged += 1
         return flagged
+
+
+def _history_hash(cand: Candidate) -> str | None:
+    """The remembered form of a candidate's URL (None when it is not a valid URL)."""
+    try:
+        return url_hash(canonical_url(cand.url))
+    except InvalidURL:
+        return None
 
 
 def _neg_date(value: str | None) -> str:

@@ -8,13 +8,58 @@ called, so it lives here and nowhere else.
 
 Environment (read at import): RADAR_USER_AGENT (the User-Agent), RADAR_GITHUB_API (the
 GitHub REST base URL; tests point it at the replay server), RADAR_GITHUB_MAX_REQUESTS and
-RADAR_MAX_PAGES (per-run caps). For tests and the demo on loopback only:
-RADAR_DOWNLOAD_DELAY, RADAR_DOWNLOAD_TIMEOUT; RADAR_ALLOW_HOSTS is read by crawler.guard.
+RADAR_MAX_PAGES (per-run caps). For tests, benchmarks and the demo on loopback only:
+RADAR_DOWNLOAD_DELAY, RADAR_DOWNLOAD_TIMEOUT, RADAR_CONCURRENCY_PER_HOST,
+RADAR_DOMAIN_BUDGET and RADAR_AUTOTHROTTLE=0; RADAR_ALLOW_HOSTS is read by crawler.guard.
+A bad value raises ConfigError at import; `crawl` reports it as one line and exits 2
+before anything is fetched.
 """
 
 from __future__ import annotations
 
+import math
 import os
+
+from crawler.errors import ConfigError
+
+
+def _bad_env(name: str, raw: str, expected: str) -> ConfigError:
+    return ConfigError(f"environment variable {name}={raw!r}: expected {expected}")
+
+
+def env_float(name: str, default: float, minimum: float = 0.0) -> float:
+    """A number from env `name` (unset or empty: `default`); a bad one raises ConfigError."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value >= minimum):
+        raise _bad_env(name, raw, f"a number >= {minimum:g}")
+    return value
+
+
+def env_int(name: str, default: int, minimum: int = 0) -> int:
+    """A whole number from env `name` (unset or empty: `default`); a bad one raises ConfigError."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdecimal() or int(raw) < minimum:
+        raise _bad_env(name, raw, f"a whole number >= {minimum}")
+    return int(raw)
+
+
+def env_switch(name: str, default: bool) -> bool:
+    """``1`` or ``0`` from env `name` (unset or empty: `default`); anything else raises ConfigError."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    if raw not in ("0", "1"):
+        raise _bad_env(name, raw, "0 or 1")
+    return raw == "1"
+
 
 BOT_NAME = "weekly-radar"
 SPIDER_MODULES = ["crawler.spiders"]
@@ -27,13 +72,16 @@ DEFAULT_USER_AGENT = (
 USER_AGENT = os.environ.get("RADAR_USER_AGENT") or DEFAULT_USER_AGENT
 
 # --- politeness --------------------------------------------------------------------------
+# The RADAR_* overrides below exist for tests, benchmarks and the demo on loopback only
+# (docs/OPERATIONS.md): the nightly job never sets them.
 ROBOTSTXT_OBEY = True
-CONCURRENT_REQUESTS = 16
-CONCURRENT_REQUESTS_PER_DOMAIN = 2
+CONCURRENT_REQUESTS_PER_DOMAIN = env_int("RADAR_CONCURRENCY_PER_HOST", 2, minimum=1)
+CONCURRENT_REQUESTS = max(16, CONCURRENT_REQUESTS_PER_DOMAIN)
 # Floor between requests to one host; Crawl-delay and Retry-After raise it per host.
-# Env RADAR_DOWNLOAD_DELAY / RADAR_DOWNLOAD_TIMEOUT exist for tests and the demo on loopback.
-DOWNLOAD_DELAY = float(os.environ.get("RADAR_DOWNLOAD_DELAY") or 1.0)
-AUTOTHROTTLE_ENABLED = True
+DOWNLOAD_DELAY = env_float("RADAR_DOWNLOAD_DELAY", 1.0)
+# RADAR_AUTOTHROTTLE=0 turns off PoliteThrottle (an AutoThrottle); Crawl-delay and Retry-After
+# still set each host's delay floor.
+AUTOTHROTTLE_ENABLED = env_switch("RADAR_AUTOTHROTTLE", True)
 AUTOTHROTTLE_START_DELAY = DOWNLOAD_DELAY
 AUTOTHROTTLE_MAX_DELAY = 60.0
 AUTOTHROTTLE_TARGET_CONCURRENCY = 1.0
@@ -48,7 +96,7 @@ DOWNLOAD_HANDLERS = {"file": None, "data": None, "ftp": None, "s3": None}
 DOWNLOAD_MAXSIZE = 10 * 1024 * 1024  # decompressed cap (gzip bombs stop here)
 DOWNLOAD_WARNSIZE = 4 * 1024 * 1024
 RADAR_PAGE_MAXSIZE = 3 * 1024 * 1024  # article pages: set per request via meta
-DOWNLOAD_TIMEOUT = float(os.environ.get("RADAR_DOWNLOAD_TIMEOUT") or 30)
+DOWNLOAD_TIMEOUT = env_float("RADAR_DOWNLOAD_TIMEOUT", 30.0, minimum=0.1)
 RETRY_ENABLED = True
 RETRY_TIMES = 1
 # 429/503 are handled by RetryAfterMiddleware (Retry-After), not blindly retried.
@@ -57,7 +105,8 @@ REDIRECT_MAX_TIMES = 10
 METAREFRESH_ENABLED = False
 URLLENGTH_LIMIT = 2083
 DEPTH_LIMIT = 2  # source -> repository metadata / article page; never deeper
-RADAR_DOMAIN_BUDGET = 200  # requests per host and run ("budget exhausted" after that)
+# Requests per host and run ("budget exhausted" after that).
+RADAR_DOMAIN_BUDGET = env_int("RADAR_DOMAIN_BUDGET", 200, minimum=1)
 COOKIES_ENABLED = False
 TELNETCONSOLE_ENABLED = False
 REMOTE_CONTROL_ENABLED = False  # no control endpoint of any kind on the nightly job
@@ -99,12 +148,10 @@ ITEM_PIPELINES = {
 
 # --- the crawl's own knobs (env overrides, read by the spider) ---------------------------
 RADAR_GITHUB_API = os.environ.get("RADAR_GITHUB_API") or "https://api.github.com"
-RADAR_GITHUB_MAX_REQUESTS = int(
-    os.environ.get("RADAR_GITHUB_MAX_REQUESTS") or 50
-)  # unauthenticated limit is 60/h; 1000 with GITHUB_TOKEN
+# The unauthenticated limit is 60/h; 1000 with GITHUB_TOKEN.
+RADAR_GITHUB_MAX_REQUESTS = env_int("RADAR_GITHUB_MAX_REQUESTS", 50)
 RADAR_GITHUB_MAX_REQUESTS_TOKEN = 1000
-RADAR_MAX_PAGES = int(
-    os.environ.get("RADAR_MAX_PAGES") or 30
-)  # article pages fetched per run (metadata of aggregator links)
+# Article pages fetched per run (metadata of aggregator links).
+RADAR_MAX_PAGES = env_int("RADAR_MAX_PAGES", 30)
 RADAR_MAX_PAGES_PER_HOST = 3
 RADAR_MAX_NEW_ITEMS = 30  # flood guard: a new source's first run adds at most this many

@@ -30,6 +30,7 @@ Where it deliberately differs from the reference parse shipped with the datasets
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -430,6 +431,16 @@ def canonical_url(url: str) -> str:
     Raises InvalidURL for anything but http/https, for user-info, for hostless URLs and
     for control characters or backslashes.
     """
+    if not isinstance(url, str):
+        raise InvalidURL("not a string")
+    # A str subclass (lxml's "smart" strings) would keep its whole document alive as a key.
+    return _canonical(url if type(url) is str else str(url))
+
+
+# A parser, the flood guard and the pipeline each ask for the same URL's key within a few
+# milliseconds: a small cache is enough. InvalidURL is raised again each time, never cached.
+@functools.lru_cache(maxsize=16384)
+def _canonical(url: str) -> str:
     _scheme, host, port, raw_path, raw_query = _split(url)
     path = _clean_path(raw_path)
 

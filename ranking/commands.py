@@ -346,7 +346,5 @@ def backtest(args: argparse.Namespace) -> int:
         report = run_backtest(
             args.history, args.sightings, issues, args.out, args.window_days, progress
         )
-    for message in report.messages:
-        _err(message)
-    print(render_report(report))
+    print(render_report(report))  # its notes carry the archive's and sightings' problems
     return 0

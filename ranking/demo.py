@@ -214,7 +214,9 @@ def load_history_sightings(db: Path, path: Path) -> None:
             counts = store.load_sightings_file(con, path)
     except RankingError as exc:
         raise DemoError(f"history failed: {exc}") from None
-    print(f"[demo] history: ok ({counts.get('inserted', 0)} sightings)", flush=True)
+    skipped = counts.get("invalid_url", 0)
+    note = f", {skipped} rows with invalid URLs skipped" if skipped else ""
+    print(f"[demo] history: ok ({counts.get('inserted', 0)} sightings{note})", flush=True)
 
 
 def _write_request_log(server: object, path: Path) -> int:

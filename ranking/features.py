@@ -22,6 +22,7 @@ before `as_of`: no future data, and no text of the issue being predicted.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from dataclasses import dataclass
 
@@ -83,7 +84,11 @@ LAST_ISSUES_FOR_NOVELTY = 3
 def history_text(items: pd.DataFrame) -> pd.Series:
     """The curator's own words for each past item: zh and en titles and summaries."""
     cols = [c for c in ("title_zh", "title_en", "summary_zh", "summary_en") if c in items]
-    text = items[cols].astype("string").fillna("").astype(str).agg(" ".join, axis=1)
+    parts = [items[c].astype("string").fillna("").astype(str) for c in cols]
+    if not parts:
+        text = pd.Series("", index=items.index)
+    else:
+        text = parts[0].str.cat(parts[1:], sep=" ") if len(parts) > 1 else parts[0]
     repo = items.get("repo_key")
     if repo is not None:
         text = (
@@ -108,6 +113,12 @@ def candidate_text(pool: pd.DataFrame) -> pd.Series:
     )
 
 
+@functools.lru_cache(maxsize=1 << 15)
+def _cached_tokens(text: str) -> tuple[str, ...]:
+    """`title_tokens`, remembered: every training pool refits on nearly the same history."""
+    return tuple(title_tokens(text))
+
+
 @dataclass
 class TextIndex:
     """TF-IDF over the curator's past items (the vocabulary is his)."""
@@ -121,12 +132,14 @@ class TextIndex:
         if items is None or len(items) < 2:
             return None
         vec = TfidfVectorizer(
-            analyzer=title_tokens, min_df=1, max_df=0.5, sublinear_tf=True, dtype=np.float32
+            analyzer=_cached_tokens, min_df=1, max_df=0.5, sublinear_tf=True, dtype=np.float32
         )
         try:
             matrix = vec.fit_transform(history_text(items).tolist())
         except ValueError:  # empty vocabulary
             return None
+        # Candidates are tokenised once each: remembering them would only evict history.
+        vec.set_params(analyzer=title_tokens)
         return cls(vec, matrix, items.reset_index(drop=True))
 
     def similarity(self, texts: list[str]) -> np.ndarray:
@@ -153,11 +166,12 @@ def _similarity_stats(
     for start in range(0, n, SIMILARITY_CHUNK):
         stop = min(n, start + SIMILARITY_CHUNK)
         sim = index.similarity(texts[start:stop])
-        order = np.argsort(-sim, axis=1, kind="stable")
-        top = np.take_along_axis(sim, order[:, :5], axis=1)
-        sim_max[start:stop] = top[:, 0]
+        # The 5 largest per row without a full sort; argmax keeps the first of equals.
+        k = min(5, sim.shape[1])
+        top = np.take_along_axis(sim, np.argpartition(-sim, k - 1, axis=1)[:, :k], axis=1)
+        sim_max[start:stop] = sim.max(axis=1)
         sim_top5[start:stop] = top.mean(axis=1)
-        best[start:stop] = order[:, 0]
+        best[start:stop] = sim.argmax(axis=1)
         if len(recent_cols):
             recent[start:stop] = sim[:, recent_cols].max(axis=1)
         sim_title[start:stop] = index.similarity(titles[start:stop]).max(axis=1)
@@ -170,8 +184,18 @@ def _log(values: pd.Series) -> np.ndarray:
     return np.log1p(v)
 
 
-def _src_flag(sources: pd.Series, predicate) -> np.ndarray:
-    return np.array([float(any(predicate(s) for s in str(v).split(";") if s)) for v in sources])
+class _SourceLabels:
+    """The `;`-joined source labels of each row, split once; a flag tests each distinct
+    label once (a pool has a few hundred labels and up to millions of rows)."""
+
+    def __init__(self, sources: pd.Series) -> None:
+        codes, self.uniques = pd.factorize(sources.astype(str))
+        self.codes = codes
+        self.labels = [[p for p in str(v).split(";") if p] for v in self.uniques]
+
+    def flag(self, predicate) -> np.ndarray:
+        per_unique = np.array([float(any(predicate(p) for p in ls)) for ls in self.labels])
+        return per_unique[self.codes] if len(per_unique) else np.zeros(len(self.codes))
 
 
 def build_features(
@@ -206,9 +230,11 @@ def build_features(
         f["sim_title"] = sim_title
         t_zh = items.get("title_zh", pd.Series([""] * len(items))).astype("string").fillna("")
         t_en = items.get("title_en", pd.Series([""] * len(items))).astype("string").fillna("")
-        label = [
-            f"#{int(items['issue_no'].iat[j])} {t_zh.iat[j] or t_en.iat[j]}".strip() for j in best
+        names = [
+            f"#{int(no)} {zh or en}".strip()
+            for no, zh, en in zip(items["issue_no"], t_zh, t_en, strict=True)
         ]
+        label = [names[j] for j in best]
         f["nearest_past"] = label
         f["nearest_sim"] = sim_max
         f["recent_sim"] = recent
@@ -249,19 +275,19 @@ def build_features(
     )
 
     # source prior
-    src = pool["sources"]
-    f["src_python_weekly"] = _src_flag(src, lambda s: s.startswith("python_weekly"))
-    f["src_pycoders"] = _src_flag(src, lambda s: s.startswith("pycoders"))
-    f["src_hellogithub_py"] = _src_flag(
-        src, lambda s: s.startswith("hellogithub") and ("Python" in s or "人工智能" in s)
+    src = _SourceLabels(pool["sources"])
+    f["src_python_weekly"] = src.flag(lambda s: s.startswith("python_weekly"))
+    f["src_pycoders"] = src.flag(lambda s: s.startswith("pycoders"))
+    f["src_hellogithub_py"] = src.flag(
+        lambda s: s.startswith("hellogithub") and ("Python" in s or "人工智能" in s)
     )
-    f["src_hellogithub"] = _src_flag(src, lambda s: s.startswith("hellogithub"))
-    f["src_trending_python"] = _src_flag(src, lambda s: s == "trending:python")
-    f["src_trending_other"] = _src_flag(
-        src, lambda s: s.startswith("trending:") and s not in ("trending:python", "trending:all")
+    f["src_hellogithub"] = src.flag(lambda s: s.startswith("hellogithub"))
+    f["src_trending_python"] = src.flag(lambda s: s == "trending:python")
+    f["src_trending_other"] = src.flag(
+        lambda s: s.startswith("trending:") and s not in ("trending:python", "trending:all")
     )
-    f["src_trending_all"] = _src_flag(src, lambda s: s == "trending:all")
-    f["src_hn"] = _src_flag(src, lambda s: s.startswith("hn:"))
+    f["src_trending_all"] = src.flag(lambda s: s == "trending:all")
+    f["src_hn"] = src.flag(lambda s: s.startswith("hn:"))
     hosts = pool["host"].astype(str)
     if len(hist):
         host_counts = hist["host"].astype("string").fillna("").value_counts()

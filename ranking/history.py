@@ -1137,7 +1137,6 @@ def import_archive(
         report.imported.append(issue.issue_no)
         report.items += len(items)
         report.links += len(links)
-    for problem in report.problems:
-        log = logger.error if problem.severity == "error" else logger.warning
-        log("%s", problem)
+    for problem in report.problems:  # the caller reports them (one line each)
+        logger.info("%s: %s", problem.severity, problem)
     return report

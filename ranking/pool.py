@@ -17,7 +17,9 @@ average pool item (~0.3%), so excluding them would hide real picks.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
+import functools
 import logging
 import re
 import unicodedata
@@ -94,9 +96,13 @@ _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+")
 
 def title_tokens(text: str) -> list[str]:
     """Lowercase latin words plus CJK character bigrams: shingles for zh and en alike."""
-    # NFKC folds full-width forms; NFKD + dropping combining marks folds NFC/NFD accents.
-    text = unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", text or ""))
-    text = "".join(ch for ch in text if not unicodedata.combining(ch)).lower()
+    text = text or ""
+    if not text.isascii():
+        # NFKC folds full-width forms; NFKD + dropping combining marks folds accents.
+        text = unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", text))
+        if not text.isascii():
+            text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    text = text.lower()
     tokens = _WORD.findall(text)
     for run in _CJK.findall(text):
         if len(run) == 1:
@@ -126,8 +132,11 @@ def trending_labels(sightings: pd.DataFrame) -> pd.Series:
     return source.where(~crawled, TRENDING_PREFIX + language)
 
 
+@functools.lru_cache(maxsize=1 << 15)
 def normalize_title(text: str) -> str:
-    """A title reduced to its words (for fuzzy comparison across sources and languages)."""
+    """A title reduced to its words (for fuzzy comparison across sources and languages).
+
+    Remembered: every pool compares against nearly the same past titles."""
     return " ".join(title_tokens(text))
 
 
@@ -225,8 +234,11 @@ def _near_duplicate_groups(titles: pd.Series, repo_keys: pd.Series, threshold: f
 
     keys: list[str] = []
     shingles: list[list[bytes]] = []
-    for key, title in titles.items():
-        if isinstance(repo_keys.get(key), str):
+    repos = {
+        k for k, v in zip(repo_keys.index, repo_keys.tolist(), strict=True) if isinstance(v, str)
+    }
+    for key, title in zip(titles.index.tolist(), titles.tolist(), strict=True):
+        if key in repos:
             continue  # a repository is identified by its repo_key, never by its title
         tokens = sorted(set(title_tokens(title)))
         if len(tokens) < 4:
@@ -271,7 +283,8 @@ def merge_sightings(sightings: pd.DataFrame, near_dup_threshold: float = 0.8) ->
         return pd.DataFrame(columns=[c for c in POOL_COLUMNS if not c.startswith("prior_")])
     s = sightings.copy()
     s["source"] = trending_labels(s)
-    s["seen_date"] = pd.to_datetime(s["seen_date"]).dt.date
+    # Day resolution, kept as datetime64 so the group reductions below stay vectorised.
+    s["seen_date"] = pd.to_datetime(s["seen_date"]).dt.normalize()
     s["key"] = _item_key(s)
     s["title"] = s["title"].astype("string").fillna("").astype(str)
     s["description"] = s["description"].astype("string").fillna("").astype(str)
@@ -311,8 +324,8 @@ def merge_sightings(sightings: pd.DataFrame, near_dup_threshold: float = 0.8) ->
     out["kinds"] = _group_sets(s["key"], s["kind"]).map(lambda v: ";".join(sorted(v)))
     out["member_urls"] = _group_sets(s["key"], s["canonical_url"]).map(sorted)
     out["hints"] = _group_sets(s["key"], s["section"])
-    out["first_seen"] = g["seen_date"].min()
-    out["last_seen"] = g["seen_date"].max()
+    out["first_seen"] = g["seen_date"].min().dt.date
+    out["last_seen"] = g["seen_date"].max().dt.date
     out["days_seen"] = g["seen_date"].nunique()
     tr = s[s["trending"]]
     out["days_trending"] = tr.groupby("key")["seen_date"].nunique()
@@ -384,6 +397,54 @@ def _featured_index(history_items: pd.DataFrame) -> tuple[dict, dict, list, list
 FUZZY_CHUNK = 20_000
 
 
+def _fuzzy_title_hits(
+    queries: list[tuple[int, str]], titles: list[str], threshold: float
+) -> list[tuple[int, int, int]]:
+    """(query id, index into `titles`, score) for each query whose best fuzz.ratio against
+    `titles` is at least `threshold`; ties go to the lowest title index.
+
+    fuzz.ratio is 100 * (1 - distance / (len_a + len_b)) and the distance is at least
+    |len_a - len_b|, so only titles of nearby length can reach the threshold: each group
+    of equally long queries is compared with that length band only, in chunks (a dense
+    matrix of a 1M-row pool against the whole history would be GBs).
+    """
+    from rapidfuzz import fuzz, process
+
+    if not queries or not titles:
+        return []
+    slack = 1.0 - (threshold - 1.0) / 100.0  # one point wider: scores are rounded to ints
+    by_len = sorted(range(len(titles)), key=lambda j: (len(titles[j]), j))
+    lengths = [len(titles[j]) for j in by_len]
+    sorted_titles = [titles[j] for j in by_len]
+    order = np.array(by_len)
+    groups: dict[int, list[tuple[int, str]]] = {}
+    for qid, text in queries:
+        groups.setdefault(len(text), []).append((qid, text))
+    hits = []
+    for length in sorted(groups):
+        # |la - lb| <= slack * (la + lb)  <=>  la * (1-s)/(1+s) <= lb <= la * (1+s)/(1-s)
+        lo = bisect.bisect_left(lengths, length * (1 - slack) / (1 + slack) - 1e-9)
+        hi = bisect.bisect_right(lengths, length * (1 + slack) / (1 - slack) + 1e-9)
+        if lo >= hi:
+            continue
+        group = groups[length]
+        for start in range(0, len(group), FUZZY_CHUNK):
+            chunk = group[start : start + FUZZY_CHUNK]
+            scores = process.cdist(
+                [t for _, t in chunk],
+                sorted_titles[lo:hi],
+                scorer=fuzz.ratio,
+                score_cutoff=threshold,
+                dtype=np.uint8,
+                workers=-1,
+            )
+            best = scores.max(axis=1)
+            for row in np.flatnonzero(best >= threshold):
+                cols = np.flatnonzero(scores[row] == best[row])
+                hits.append((chunk[row][0], int(order[lo + cols].min()), int(best[row])))
+    return hits
+
+
 def featured_matches(
     frame: pd.DataFrame, history_items: pd.DataFrame, fuzzy_threshold: float = 92.0
 ) -> pd.DataFrame:
@@ -392,8 +453,6 @@ def featured_matches(
     Returns a frame indexed like `frame` with columns featured_issue (float, NaN when not
     featured) and featured_reason ("" when not featured).
     """
-    from rapidfuzz import fuzz, process
-
     issue = np.full(len(frame), np.nan)
     reason = np.array([""] * len(frame), dtype=object)
     urls, repos, titles, title_issue = _featured_index(history_items)
@@ -406,26 +465,13 @@ def featured_matches(
         elif isinstance(rk, str) and rk in repos:
             issue[i], reason[i] = repos[rk], f"repository featured in #{repos[rk]}"
     if titles:
+        pool_titles = frame["title"].astype(str).tolist()
         todo = [i for i in range(len(frame)) if not reason[i]]
-        norms = [normalize_title(frame["title"].iat[i]) for i in todo]
+        norms = [normalize_title(pool_titles[i]) for i in todo]
         keep = [(i, n) for i, n in zip(todo, norms, strict=True) if len(n) >= 12]
-        # In chunks: one dense score matrix of a 1M-row pool against the history is GBs.
-        for start in range(0, len(keep), FUZZY_CHUNK):
-            chunk = keep[start : start + FUZZY_CHUNK]
-            scores = process.cdist(
-                [n for _, n in chunk],
-                titles,
-                scorer=fuzz.ratio,
-                score_cutoff=fuzzy_threshold,
-                dtype=np.uint8,
-                workers=1,
-            )
-            best = scores.argmax(axis=1)
-            for row, (i, _) in enumerate(chunk):
-                j = int(best[row])
-                if scores[row, j] >= fuzzy_threshold:
-                    issue[i] = title_issue[j]
-                    reason[i] = f"title ~{int(scores[row, j])}% of an item in #{title_issue[j]}"
+        for i, j, score in _fuzzy_title_hits(keep, titles, fuzzy_threshold):
+            issue[i] = title_issue[j]
+            reason[i] = f"title ~{score}% of an item in #{title_issue[j]}"
     return pd.DataFrame({"featured_issue": issue, "featured_reason": reason}, index=frame.index)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import subprocess
 import sys
@@ -253,3 +254,401 @@ def test_ingest_pending_treats_a_busy_database_as_pending(tmp_path):
 def test_missing_raw_dir_is_nothing_to_do(con, tmp_path):
     report = ingest_raw(con, tmp_path / "nope")
     assert report.files == 0 and not report.pending
+
+
+# --- DuckDB reads the raw files: the SQL path keeps the per-line Python rules ----------------
+
+
+def lines_of(con, table, columns, order):
+    return con.execute(f"SELECT {columns} FROM {table} ORDER BY {order}").fetchall()
+
+
+def test_a_bad_line_in_the_middle_is_named_by_file_and_line(con, tmp_path, caplog):
+    raw = tmp_path / "raw"
+    path = raw / "mid.jsonl"
+    path.parent.mkdir(parents=True)
+    lines = [
+        json.dumps(cand("https://a.example/1")),
+        "",  # blank lines count for the line number, not as rows
+        "   ",
+        "{broken",
+        json.dumps(cand("https://a.example/2")),
+        json.dumps(cand("   ")),  # blank canonical_url
+        json.dumps(cand("https://a.example/3")),
+    ]
+    path.write_text("\n".join(lines) + "\n", "utf-8")
+    report = ingest_raw(con, raw)
+    assert report.bad_rows == 2 and report.sightings == 3
+    assert "skip mid.jsonl line 4: Expecting property name" in caplog.text
+    assert "skip mid.jsonl line 6: NULL or empty canonical_url" in caplog.text
+    assert con.execute("SELECT rows FROM raw_files").fetchone()[0] == 5
+
+
+@pytest.mark.parametrize(
+    ("key", "source", "bad"),
+    [
+        ("", "feed-a", True),
+        ("   ", "feed-a", True),
+        ("\u3000\t\n", "feed-a", True),  # str.strip() whitespace beyond ASCII
+        ("\u200b", "feed-a", False),  # not whitespace for str.strip()
+        ("https://a.example/1", "", True),
+        ("https://a.example/1", " ", False),  # only an empty source is refused
+    ],
+)
+def test_blank_keys_follow_the_python_rules(con, tmp_path, key, source, bad):
+    raw = tmp_path / "raw"
+    write(raw / "k.jsonl", [cand(key, source=source)])
+    report = ingest_raw(con, raw)
+    assert report.bad_rows == int(bad)
+    assert counts(con)["sightings"] == int(not bad)
+
+
+def test_a_truncated_last_line_is_one_bad_row(con, tmp_path):
+    raw = tmp_path / "raw"
+    records = [cand(f"https://a.example/{i}") for i in range(3)]
+    write(raw / "cut.jsonl", records, tail='{"type": "candidate", "canonical_url": "https://cut')
+    report = ingest_raw(con, raw)
+    assert (report.bad_rows, report.sightings) == (1, 3)
+    assert con.execute("SELECT rows FROM raw_files").fetchone()[0] == 4
+
+
+def test_huge_values_are_kept_or_dropped_like_before(con, tmp_path):
+    raw = tmp_path / "raw"
+    write(
+        raw / "huge.jsonl",
+        [
+            cand("https://h.example/title", title="T" * 10_000_000),
+            cand(
+                "https://h.example/ints",
+                stars=2**63 - 1,
+                forks=-(2**63),  # outside _as_int's symmetric range: NULL
+                points=10**30,
+                comments="12",
+                stars_period=3.0,  # a float: int(3.0), read by Python
+                position=2**31,  # beyond INTEGER: NULL (before: the whole batch failed)
+            ),
+        ],
+    )
+    assert ingest_raw(con, raw).bad_rows == 0
+    (length,) = con.execute(
+        "SELECT length(title) FROM sightings WHERE canonical_url = 'https://h.example/title'"
+    ).fetchone()
+    assert length == 10_000_000
+    row = con.execute(
+        "SELECT stars, forks, points, comments, stars_period, position FROM sightings "
+        "WHERE canonical_url = 'https://h.example/ints'"
+    ).fetchone()
+    assert row == (2**63 - 1, None, None, 12, 3, None)
+
+
+def test_a_line_longer_than_read_json_takes_is_read_by_python(con, tmp_path):
+    raw = tmp_path / "raw"
+    title = "L" * (store._MAX_OBJECT_BYTES + 10)
+    write(
+        raw / "long.jsonl", [cand("https://l.example/1"), cand("https://l.example/2", title=title)]
+    )
+    report = ingest_raw(con, raw)
+    assert (report.bad_rows, report.sightings) == (0, 2)
+    (length,) = con.execute(
+        "SELECT length(title) FROM candidates WHERE canonical_url = 'https://l.example/2'"
+    ).fetchone()
+    assert length == len(title)
+
+
+def test_values_sql_cannot_judge_go_through_python(con, tmp_path):
+    raw = tmp_path / "raw"
+    write(
+        raw / "py.jsonl",
+        [
+            cand("https://p.example/offset", fetched="2026-11-20T12:30:00+02:00"),
+            cand("https://p.example/date", published="2026-11-19", stars=" 7 "),
+            cand("https://p.example/bool", stars=True, extra={"history_only": 1}),
+            cand("https://p.example/sur", description="half \udfff pair"),
+        ],
+    )
+    report = ingest_raw(con, raw)
+    assert (report.bad_rows, report.sightings, report.history_only) == (0, 4, 1)
+    rows = dict(
+        (r[0], r[1:])
+        for r in con.execute(
+            "SELECT canonical_url, seen_ts, published, stars, description FROM sightings"
+        ).fetchall()
+    )
+    assert str(rows["https://p.example/offset"][0]) == "2026-11-20 10:30:00"
+    assert str(rows["https://p.example/date"][1]) == "2026-11-19 00:00:00"
+    assert rows["https://p.example/date"][2] == 7
+    assert rows["https://p.example/bool"][2] is None
+    assert rows["https://p.example/sur"][3] == "half ? pair"
+
+
+def test_equal_fetch_times_keep_the_later_line_then_the_later_file(con, tmp_path):
+    raw = tmp_path / "raw"
+    write(
+        raw / "a.jsonl",
+        [
+            cand("https://t.example/1", title="a-first"),
+            cand("https://t.example/1", title="a-later"),
+        ],
+    )
+    write(raw / "b.jsonl", [cand("https://t.example/2", title="b")])
+    write(raw / "c.jsonl", [cand("https://t.example/2", title="c")])
+    ingest_raw(con, raw)
+    titles = dict(lines_of(con, "sightings", "canonical_url, title", "1"))
+    assert titles == {"https://t.example/1": "a-later", "https://t.example/2": "c"}
+
+
+def test_a_candidate_takes_the_newest_value_each_field_has(con, tmp_path):
+    raw = tmp_path / "raw"
+    url = "https://m.example/1"
+    write(
+        raw / "m.jsonl",
+        [
+            cand(url, source="s1", fetched="2026-11-20T01:00:00Z", title="old", description="d"),
+            cand(url, source="s2", fetched="2026-11-20T02:00:00Z", title="new", description=""),
+            cand(url, source="s3", fetched="2026-11-20T03:00:00Z", title="", description=None),
+            cand("https://m.example/2", source="s1", fetched="2026-11-20T01:00:00Z", title=""),
+            cand("https://m.example/2", source="s2", fetched="2026-11-20T02:00:00Z", title=None),
+            cand("https://m.example/3", source="s1", fetched="2026-11-20T01:00:00Z", title=None),
+            cand("https://m.example/3", source="s2", fetched="2026-11-20T02:00:00Z", title=""),
+        ],
+    )
+    ingest_raw(con, raw)
+    got = lines_of(
+        con,
+        "candidates",
+        "canonical_url, title, description, first_seen, last_seen, seen_count",
+        "1",
+    )
+    assert [(u, t, d, str(f), str(last), n) for u, t, d, f, last, n in got] == [
+        (url, "new", "d", "2026-11-20 01:00:00", "2026-11-20 03:00:00", 3),
+        # No value anywhere: the oldest line's '' or NULL.
+        ("https://m.example/2", "", "", "2026-11-20 01:00:00", "2026-11-20 02:00:00", 2),
+        ("https://m.example/3", None, "", "2026-11-20 01:00:00", "2026-11-20 02:00:00", 2),
+    ]
+
+
+HOST_URLS = [
+    "https://www.Example.com/a?b=1#c",
+    "http://EXAMPLE.com:443/x",
+    "https://example.com:8080",
+    "https://[2001:DB8::1]:8443/p",
+    "https://xn--caf-dma.example/x",
+    "https://café.example/é",
+    "https://u@h.example/x",
+    "https://a.example:99999/x",
+    "https://a b.example/x",
+    "https://a.example/x\\y",
+    "ftp://files.example/x",
+    "not a url",
+    "//proto.example/x",
+    "https://m.wikipedia.org/wiki/X",
+    "https://en.m.wikipedia.org/wiki/X",
+    "https://long.example/" + "x" * 2100,
+]
+
+
+def test_the_host_is_crawler_urls_host_of_the_canonical_url(con, tmp_path):
+    from crawler.urls import host_of
+
+    raw = tmp_path / "raw"
+    write(raw / "h.jsonl", [cand(u) for u in HOST_URLS])
+    ingest_raw(con, raw)
+    got = dict(lines_of(con, "sightings", "canonical_url, host", "1"))
+    for url in HOST_URLS:
+        try:
+            expected = host_of(url)
+        except ValueError:
+            expected = None
+        assert got[url] == expected, url
+    assert dict(lines_of(con, "candidates", "canonical_url, host", "1")) == got
+
+
+def test_the_blank_pattern_is_python_whitespace(con):
+    spaces = [chr(c) for c in range(0x110000) if chr(c).isspace()]
+    found = con.execute(
+        "SELECT list(c ORDER BY c) FROM (SELECT range AS c FROM range(1114112) "
+        "WHERE range NOT BETWEEN 55296 AND 57343) "
+        f"WHERE regexp_full_match(chr(c::INTEGER), '{store._BLANK_RE}')"
+    ).fetchone()[0]
+    assert [chr(c) for c in found] == spaces
+
+
+def test_files_with_glob_characters_in_the_name_are_read(con, tmp_path):
+    raw = tmp_path / "raw"
+    write(raw / "a[1].jsonl", [cand("https://g.example/1")])
+    write(raw / "b*.jsonl", ["not a dict", cand("https://g.example/2")])
+    report = ingest_raw(con, raw)
+    assert (report.files, report.sightings, report.bad_rows) == (2, 2, 1)
+
+
+def test_extra_is_stored_as_compact_json(con, tmp_path):
+    raw = tmp_path / "raw"
+    write(
+        raw / "e.jsonl",
+        [cand("https://e.example/1", extra={"b": 1, "a": "é"}), cand("x", extra=[1])],
+    )
+    ingest_raw(con, raw)
+    assert lines_of(con, "sightings", "extra", "canonical_url") == [
+        ('{"b":1,"a":"é"}',),
+        ("{}",),
+    ]
+
+
+def test_fetch_records_keep_the_latest_finished(con, tmp_path):
+    raw = tmp_path / "raw"
+    late = fetch("feed-a", items=5) | {"finished_at": "2026-11-20T11:00:00Z"}
+    write(raw / "f.jsonl", [late, fetch("feed-a", items=1), fetch("", items=2)])
+    report = ingest_raw(con, raw)
+    assert (report.fetch_records, report.bad_rows) == (1, 1)
+    assert con.execute("SELECT items FROM fetch_log").fetchall() == [(5,)]
+
+
+# A reference of the rules, one line at a time in Python (the pre-SQL ingest): the store
+# must hold exactly what it computes, for a batch with duplicates, ties and bad lines.
+
+
+def reference(paths):
+    sightings, bad, fetches = {}, 0, {}
+    for file_no, path in enumerate(paths):
+        for line_no, raw_line in enumerate(path.read_bytes().splitlines(), 1):
+            if not raw_line.strip():
+                continue
+            try:
+                row = store._python_row(raw_line)
+            except ValueError:
+                bad += 1
+                continue
+            if row is None:
+                continue
+            order = (file_no, line_no)
+            if row["route"] == "fetch":
+                key = (row["run_id"], row["source"])
+                rank = (row["finished_at"] or dt.datetime.min, order)
+                if key not in fetches or rank >= fetches[key][0]:
+                    fetches[key] = (rank, row)
+                continue
+            key = (row["canonical_url"], row["source"], row["seen_ts"].date())
+            rank = (row["seen_ts"], order)
+            if key not in sightings or rank >= sightings[key][0]:
+                sightings[key] = (rank, row)
+    merged: dict[str, dict] = {}
+    for _rank, row in sorted(sightings.values(), key=lambda item: item[0]):
+        if row["history_only"]:
+            continue
+        cur = merged.get(row["canonical_url"])
+        if cur is None:
+            merged[row["canonical_url"]] = dict(row, first_seen=row["seen_ts"], n=0)
+            cur = merged[row["canonical_url"]]
+        else:
+            for name in ("url", "title", "description", "section", "repo_key", "published",
+                         "date_flag", "language"):  # fmt: skip
+                if row[name] not in (None, ""):
+                    cur[name] = row[name]
+        cur["last_seen"] = row["seen_ts"]
+    for _rank, row in sightings.values():
+        if row["canonical_url"] in merged:
+            merged[row["canonical_url"]]["n"] += 1
+    return sightings, fetches, merged, bad
+
+
+def test_sql_ingest_matches_the_python_rules(con, tmp_path):
+    import random
+
+    rng = random.Random(7)
+    raw = tmp_path / "raw"
+    stamps = ["2026-11-20T10:00:00Z", "2026-11-20T11:00:00.5Z", "2026-11-21T01:00:00Z"]
+    for f in range(3):
+        records = []
+        for _ in range(700):
+            rec = cand(
+                f"https://r{rng.randrange(3)}.example/{rng.randrange(40)}",
+                source=rng.choice(["s1", "s2", "s3"]),
+                fetched=rng.choice([*stamps, "2026-11-20T12:00:00+02:00", None]),
+                title=rng.choice(["A", "B", "", None]),
+                description=rng.choice(["d", "", None]),
+                section=rng.choice(["article", None]),
+                published=rng.choice([None, "2026-11-01T00:00:00Z", "2026-11-02"]),
+                stars=rng.choice([None, 1, "2", 3.5]),
+                language=rng.choice([None, "", "python"]),
+                extra=rng.choice([{}, {"history_only": True}, {"history_only": 0}]),
+            )
+            records.append(rec if rng.random() > 0.03 else "[1]")
+        write(raw / f"{f}.jsonl", [*records, fetch("s1", items=f)])
+    report = ingest_raw(con, raw)
+    sightings, fetches, merged, bad = reference(sorted(raw.glob("*.jsonl")))
+    assert (report.sightings, report.fetch_records, report.candidates, report.bad_rows) == (
+        len(sightings),
+        len(fetches),
+        len(merged),
+        bad,
+    )
+    stored = {
+        (r[0], r[1], r[2]): r[3:]
+        for r in con.execute(
+            "SELECT canonical_url, source, seen_date, seen_ts, title, description, stars, "
+            "published FROM sightings"
+        ).fetchall()
+    }
+    assert stored == {
+        k: (r["seen_ts"], r["title"], r["description"], r["stars"], r["published"])
+        for k, (_, r) in sightings.items()
+    }
+    cands = {
+        r[0]: r[1:]
+        for r in con.execute(
+            "SELECT canonical_url, title, description, section, published, language, "
+            "first_seen, last_seen, seen_count FROM candidates"
+        ).fetchall()
+    }
+    assert cands == {
+        u: (m["title"], m["description"], m["section"], m["published"], m["language"],
+            m["first_seen"], m["last_seen"], m["n"])
+        for u, m in merged.items()
+    }  # fmt: skip
+
+
+def test_when_duckdb_and_python_count_lines_differently_python_reads_the_file(
+    con, tmp_path, monkeypatch, caplog
+):
+    raw = tmp_path / "raw"
+    write(
+        raw / "x.jsonl", [cand("https://a.example/1"), "not an object", cand("https://a.example/2")]
+    )
+    real = store._python_pass
+
+    def miscounting(path, wanted):
+        count, rows, bad = real(path, wanted)
+        return (count + 1 if wanted is not None else count), rows, bad
+
+    monkeypatch.setattr(store, "_python_pass", miscounting)
+    report = ingest_raw(con, raw)
+    assert (report.sightings, report.bad_rows) == (2, 1)
+    assert "read by Python" in caplog.text
+    assert "skip x.jsonl line 2: not a JSON object" in caplog.text
+
+
+def test_ingest_settings_follow_the_address_space_limit(tmp_path):
+    code = (
+        "import resource, sys\n"
+        "from ranking import store\n"
+        "con = store.connect(sys.argv[1])\n"
+        "if sys.argv[2] == 'limited':\n"
+        "    resource.setrlimit(resource.RLIMIT_AS, (4 << 30, resource.RLIM_INFINITY))\n"
+        "store._bound_resources(con)\n"
+        "print(*con.execute(\"SELECT current_setting('threads'), "
+        "current_setting('memory_limit'), current_setting('force_compression')\").fetchone())\n"
+    )
+    out = {}
+    for mode in ("limited", "free"):
+        proc = subprocess.run(
+            [sys.executable, "-c", code, str(tmp_path / f"{mode}.duckdb"), mode],
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).resolve().parents[1],
+            check=True,
+        )
+        out[mode] = proc.stdout.split()
+    # Under an address-space limit (the nightly crawl): one thread, a quarter for data.
+    assert out["limited"][0] == "1" and out["limited"][1:3] == ["1.0", "GiB"]
+    assert out["free"][1:3] == ["2.0", "GiB"]
+    assert out["limited"][3] == out["free"][3] == store.INGEST_COMPRESSION

@@ -5,15 +5,21 @@ from __future__ import annotations
 import gzip
 import random
 import time
+import warnings
 from pathlib import Path
 
 import pytest
 
 from crawler.parsers import PARSERS, ParseError
 from crawler.parsers.common import guarded
-from crawler.parsers.feeds import MAX_ENTRIES, parse_feed
+from crawler.parsers.feeds import (
+    MAX_ENTRIES,
+    _feedparser_summaries,
+    _needs_summary_pass,
+    parse_feed,
+)
 from crawler.sources import Source
-from crawler.text import TITLE_MAX
+from crawler.text import TITLE_MAX, html_to_text
 
 FIXTURES = Path(__file__).parent / "fixtures" / "parsers"
 
@@ -242,6 +248,103 @@ def test_garbage_gives_parse_error_or_result(body):
         assert isinstance(result, list)
 
 
+# --- summaries: feedparser's choice among summary elements (docs/PERFORMANCE.md, F6) --
+
+_RSS_HEAD = (
+    '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"'
+    ' xmlns:content="http://purl.org/rss/1.0/modules/content/"'
+    ' xmlns:dc="http://purl.org/dc/elements/1.1/"'
+    ' xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd"'
+    ' xmlns:media="http://search.yahoo.com/mrss/">'
+    "<channel><title>c</title><link>https://edge.example/</link><description>d</description>"
+)
+_ATOM_HEAD = (
+    '<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom"'
+    ' xmlns:media="http://search.yahoo.com/mrss/"><title>f</title><id>f</id>'
+    "<updated>2024-01-01T00:00:00Z</updated>"
+)
+DESC = "<description>desc &lt;b&gt;one&lt;/b&gt;</description>"
+ITUNES = "<itunes:summary>itunes two</itunes:summary>"
+ENCODED = "<content:encoded><![CDATA[<p>encoded three</p>]]></content:encoded>"
+DC = "<dc:description>dc four</dc:description>"
+GROUP = "<media:group><media:description>media five</media:description></media:group>"
+SUMMARY = '<summary type="html">sum &lt;i&gt;one&lt;/i&gt;</summary>'
+CONTENT = '<content type="html">&lt;p&gt;content two&lt;/p&gt;</content>'
+XHTML = (
+    '<content type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml">'
+    "<p>xhtml <b>three</b></p></div></content>"
+)
+XSUMMARY = (
+    '<summary type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml">xsum <b>four</b></div>'
+    "</summary>"
+)
+LONG_CONTENT = '<content type="html">' + "&lt;p&gt;word &lt;/p&gt;" * 300 + "</content>"
+
+SUMMARY_ORDERS = {
+    "rss: description only": ("rss", [DESC]),
+    "rss: description, content:encoded": ("rss", [DESC, ENCODED]),
+    "rss: content:encoded, description": ("rss", [ENCODED, DESC]),
+    "rss: content:encoded only": ("rss", [ENCODED]),
+    "rss: itunes:summary, description (Talk Python)": ("rss", [ITUNES, DESC]),
+    "rss: description, content, itunes (Django Chat)": ("rss", [DESC, ENCODED, ITUNES]),
+    "rss: empty itunes:summary, description": ("rss", ["<itunes:summary/>", DESC]),
+    "rss: dc:description, description": ("rss", [DC, DESC]),
+    "rss: description, dc:description": ("rss", [DESC, DC]),
+    "rss: content:encoded, itunes, description": ("rss", [ENCODED, ITUNES, DESC]),
+    "rss: media:group description, description": ("rss", [GROUP, DESC]),
+    "atom: summary, content": ("atom", [SUMMARY, CONTENT]),
+    "atom: content, summary": ("atom", [CONTENT, SUMMARY]),
+    "atom: long content only": ("atom", [LONG_CONTENT]),
+    "atom: xhtml content only": ("atom", [XHTML]),
+    "atom: xhtml summary, content": ("atom", [XSUMMARY, CONTENT]),
+    "atom: media:group only (YouTube)": ("atom", [GROUP]),
+    "atom: media:group, summary": ("atom", [GROUP, SUMMARY]),
+    "atom: summary, media:group": ("atom", [SUMMARY, GROUP]),
+}
+
+
+def _summary_feed(style: str, children: list[str]) -> bytes:
+    if style == "rss":
+        item = (
+            f"<item><title>t</title><link>https://edge.example/a</link>{''.join(children)}</item>"
+        )
+        return (_RSS_HEAD + item + "</channel></rss>").encode()
+    entry = (
+        '<entry><title>t</title><link href="https://edge.example/a"/><id>e</id>'
+        f"<updated>2024-01-01T00:00:00Z</updated>{''.join(children)}</entry>"
+    )
+    return (_ATOM_HEAD + entry + "</feed>").encode()
+
+
+@pytest.mark.parametrize(("style", "children"), SUMMARY_ORDERS.values(), ids=SUMMARY_ORDERS)
+def test_summary_is_the_one_feedparser_picks(style, children):
+    import feedparser
+
+    body = _summary_feed(style, children)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        (entry,) = feedparser.parse(body).entries
+    content = entry.get("content") or []
+    expected = html_to_text(entry.get("summary") or (content[0]["value"] if content else ""))
+    (c,) = parse_feed(body, {"content-type": "application/xml"}, source())
+    assert expected and c.description == expected
+
+
+def test_plain_feeds_need_no_second_pass():
+    # The speed target rests on this: description/summary plus content is read as is.
+    assert not _needs_summary_pass(_summary_feed("rss", [DESC, ENCODED]))
+    assert not _needs_summary_pass(_summary_feed("atom", [SUMMARY, CONTENT]))
+    assert _needs_summary_pass(_summary_feed("rss", [ITUNES, DESC]))
+
+
+def test_summary_pass_that_disagrees_on_entries_is_not_used():
+    # Matching by position needs the same entries as fastfeedparser found; otherwise
+    # fastfeedparser's values stay.
+    body = _summary_feed("rss", [ITUNES, DESC])
+    assert _feedparser_summaries(body, 1) == ["itunes two"]
+    assert _feedparser_summaries(body, 2) is None
+
+
 # --- pages --------------------------------------------------------------------------
 
 
@@ -250,7 +353,8 @@ def test_page_title_fallbacks():
     assert og.title == "OG wins" and og.extra["title_from"] == "og:title"
     assert og.published == "2024-05-01T10:00:00Z" and og.extra["date_confidence"] == "high"
     assert og.author == "Ada" and og.extra["code_blocks"] == 2 and og.extra["lang"] == "en"
-    assert og.extra["text_length"] > 500
+    # No meta description: trafilatura's main text stands in for it.
+    assert og.description.startswith("Python packaging is a topic")
     (h1,) = parse("pages/h1_only.html", "page")
     assert h1.title == "Heading title" and h1.extra["title_from"] == "h1"
 

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from ranking.pool import (
+    _fuzzy_title_hits,
     build_pool,
     candidate_id,
     classify_section,
@@ -245,3 +246,48 @@ def test_title_tokens_mix_latin_words_and_cjk_bigrams():
 def test_empty_sightings_give_an_empty_pool():
     pool = build_pool(pd.DataFrame(), None, AS_OF)
     assert pool.frame.empty and pool.counts["pool"] == 0
+
+
+def test_fuzzy_title_hits_equal_a_full_comparison() -> None:
+    """The length band only skips pairs that cannot reach the threshold: same hits, same
+    (lowest-index) tie-breaks as comparing every query with every title."""
+    import random
+
+    import numpy as np
+    from rapidfuzz import fuzz, process
+
+    rng = random.Random(3)
+    words = [
+        "alpha",
+        "beta",
+        "gamma",
+        "python",
+        "rust",
+        "async",
+        "web",
+        "data",
+        "tool",
+        "cli",
+        "guide",
+        "test",
+    ]
+
+    def title() -> str:
+        return " ".join(rng.choice(words) for _ in range(rng.randint(2, 10)))
+
+    titles = [title() for _ in range(800)]
+    queries = [(i, title()) for i in range(3000)]
+    queries += [(5000 + k, titles[k * 3][:-1] + "x") for k in range(200)]  # near copies
+    queries = [(i, q) for i, q in queries if len(q) >= 12]
+    scores = process.cdist(
+        [q for _, q in queries], titles, scorer=fuzz.ratio, score_cutoff=92, dtype=np.uint8
+    )
+    best = scores.argmax(axis=1)
+    full = [
+        (queries[r][0], int(best[r]), int(scores[r, best[r]]))
+        for r in range(len(queries))
+        if scores[r, best[r]] >= 92
+    ]
+    hits = _fuzzy_title_hits(queries, titles, 92.0)
+    assert len(full) > 150
+    assert sorted(hits) == sorted(full)

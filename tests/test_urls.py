@@ -325,6 +325,20 @@ def test_invalid_urls_raise(url: str) -> None:
     assert repo_key(url) is None
 
 
+def test_cached_canonical_url_is_the_same_function() -> None:
+    class Smart(str):  # like lxml's "smart" strings: a str subclass with a reference
+        pass
+
+    key = canonical_url(Smart("https://Example.com/a/?utm_source=x"))
+    assert key == "https://example.com/a" and type(key) is str
+    assert canonical_url("https://Example.com/a/?utm_source=x") is canonical_url(
+        "https://Example.com/a/?utm_source=x"
+    )
+    for _ in range(2):  # an invalid URL raises every time (exceptions are never cached)
+        with pytest.raises(InvalidURL):
+            canonical_url("javascript:alert(1)")
+
+
 @pytest.mark.parametrize("value", [None, 42, b"https://example.com", float("nan"), ["x"]])
 def test_non_strings_raise(value: object) -> None:
     with pytest.raises(InvalidURL):

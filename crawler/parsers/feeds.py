@@ -2,9 +2,11 @@
 
 Fast path: fastfeedparser (native core, ~100x feedparser) for well-formed UTF-8.
 Fallback: feedparser, handed bytes (never a URL or a path), for other encodings and
-for whatever fastfeedparser refuses. Before either sees the body, entity declarations
-are refused (billion laughs, quadratic blowup, XXE: RELIABILITY P1-P6) and invalid
-character references are neutralized (P5). Nothing but ParseError leaves this module.
+for whatever fastfeedparser refuses. Summaries are the ones feedparser would pick
+(`_feedparser_summary`; an extra lxml pass only for feeds that need it). Before either
+sees the body, entity declarations are refused (billion laughs, quadratic blowup, XXE:
+RELIABILITY P1-P6) and invalid character references are neutralized (P5). Nothing but
+ParseError leaves this module.
 """
 
 from __future__ import annotations
@@ -241,27 +243,41 @@ def _read_fast(body: bytes) -> Feed | None:
     finally:
         _RAW_DATES.reset(token)
     meta = d.get("feed") or {}
+    raw_entries = d.get("entries") or []
+    summaries = _feedparser_summaries(body, len(raw_entries))
     entries = []
-    for e in d.get("entries") or []:
+    for i, e in enumerate(raw_entries):
         content = e.get("content") or []
+        content_value = (
+            content[0].get("value") if content and isinstance(content[0], dict) else None
+        )
+        summary = e.get("description")
+        if summaries is not None and i < len(summaries):
+            summary = summaries[i]
+        elif summary and content_value and _is_synthesized(summary, content_value):
+            summary = None  # a snippet of the content, not a summary element: use the content
         published = e.get("published") or e.get("updated")
         if published and published == e.get("id"):
             published = None  # fastfeedparser's guess from a non-URL guid
+        enclosures = [x for x in (e.get("enclosures") or []) if isinstance(x, dict)]
+        # Atom <link rel="enclosure"> (Blogger) is only in links; feedparser lists it too.
+        enclosures += [
+            x
+            for x in (e.get("links") or [])
+            if isinstance(x, dict) and x.get("rel") == "enclosure" and x.get("href")
+        ]
         entries.append(
             FeedEntry(
                 title=e.get("title"),
                 link=e.get("link") or _first_alternate(e.get("links")),
                 id=e.get("id"),
-                summary=e.get("description"),
-                content=content[0].get("value")
-                if content and isinstance(content[0], dict)
-                else None,
+                summary=summary,
+                content=content_value,
                 published_raw=published if isinstance(published, str) else None,
                 author=e.get("author"),
                 enclosures=[
                     (str(x.get("url") or x.get("href") or ""), str(x.get("type") or ""))
-                    for x in (e.get("enclosures") or [])
-                    if isinstance(x, dict)
+                    for x in enclosures
                 ],
                 tags=_tags(e.get("tags")),
                 comments=e.get("comments"),
@@ -269,6 +285,211 @@ def _read_fast(body: bytes) -> Feed | None:
         )
     notes: dict[str, Any] = {"parser": "fastfeedparser"}
     return Feed(meta.get("title"), meta.get("link"), entries, notes)
+
+
+# --- summaries as feedparser picks them ----------------------------------------------
+# fastfeedparser's `description` is the first <description> (or any *:description or
+# *:summary) of an item, or, when there is none, a 512-character plain-text snippet it
+# synthesizes from the content. feedparser's summary follows its own rules (below).
+# They agree on entries with at most one summary element (<description>/<summary>)
+# besides the content, once a synthesized snippet is replaced by the content itself.
+# Any other mix (itunes:summary, media:description, dc:description, xhtml, both a
+# <summary> and a <description>) gets one extra lxml pass that applies feedparser's rules.
+
+_SYNTH_MAX = 512  # fastfeedparser's _SYNTH_DESCRIPTION_LEN
+# One regex per literal first character: each scans the body about as fast as `in`.
+_SUMMARY_PASS_MARKERS = (
+    re.compile(rb":(?:summary|description|body)[\s>/]"),
+    re.compile(rb"<(?:abstract|fullitem|body)[\s>/]"),
+    re.compile(rb"xhtml"),
+)
+_ENTRY_TAGS = ("{*}item", "{*}entry")
+# Namespaces feedparser maps to its own prefixes (mixin.namespaces); any other keeps the
+# document's prefix. Only those of the elements below matter.
+_FP_NAMESPACES = {
+    "http://backend.userland.com/rss": "",
+    "http://blogs.law.harvard.edu/tech/rss": "",
+    "http://purl.org/rss/1.0/": "",
+    "http://my.netscape.com/rdf/simple/0.9/": "",
+    "http://purl.org/atom/ns#": "",
+    "http://www.w3.org/2005/atom": "",
+    "http://purl.org/rss/1.0/modules/rss091#": "",
+    "http://purl.org/rss/1.0/modules/content/": "content",
+    "http://purl.org/dc/elements/1.1/": "dc",
+    "http://www.itunes.com/dtds/podcast-1.0.dtd": "itunes",
+    "http://example.com/dtds/podcast-1.0.dtd": "itunes",
+    "http://search.yahoo.com/mrss": "media",
+    "http://search.yahoo.com/mrss/": "media",
+    "http://www.w3.org/1999/xhtml": "xhtml",
+}
+# feedparser's _start_description / _start_summary: a summary, or content if the entry
+# already has a summary and no content yet.
+_FP_SUMMARY_TAGS = frozenset(
+    {"description", "dc:description", "media:description", "summary", "itunes:summary"}
+)
+# Content elements -> (default type, whether it sets hasContent); the first of them
+# becomes the summary when there is none yet and its type is text or HTML.
+_FP_CONTENT_TAGS = {
+    "content": ("text/plain", True),
+    "content:encoded": ("text/html", True),
+    "fullitem": ("text/html", True),
+    "body": ("application/xhtml+xml", False),
+    "xhtml:body": ("application/xhtml+xml", False),
+}
+_FP_COPIED_TYPES = frozenset({"text/plain", "text/html", "application/xhtml+xml"})
+_FP_SHORT_TYPES = {
+    "text": "text/plain",
+    "plain": "text/plain",
+    "html": "text/html",
+    "xhtml": "application/xhtml+xml",
+}
+
+
+def _synthesizer() -> Callable[[dict[str, Any]], None] | None:
+    try:
+        import fastfeedparser.main as ffp_main
+    except ImportError:  # pragma: no cover - fastfeedparser is a pinned dependency
+        return None
+    return getattr(ffp_main, "_synthesize_entry_description", None)
+
+
+_SYNTHESIZE = _synthesizer()
+
+
+def _is_synthesized(description: str, content: str) -> bool:
+    """True when fastfeedparser made `description` up from `content` (no summary element)."""
+    if len(description) > _SYNTH_MAX or _SYNTHESIZE is None:
+        return False
+    first = _first_text_char(content)
+    if first is not None and first != description[0]:
+        return False  # a synthesized description starts with the content's text
+    probe: dict[str, Any] = {"content": [{"value": content}]}
+    _SYNTHESIZE(probe)
+    return str(probe.get("description", "")).strip() == description
+
+
+def _first_text_char(html: str) -> str | None:
+    """The first character of `html` outside leading tags and whitespace, as
+    fastfeedparser's snippet starts; None where that is not plain to see (an entity,
+    a stray "<", or a long run of tags)."""
+    i, n = 0, len(html)
+    while i < n:
+        ch = html[i]
+        if ch.isspace():
+            i += 1
+        elif ch == "<":
+            end = html.find(">", i + 2)  # its tag pattern is <[^>]+>
+            if end == -1 or html[i + 1] == ">" or end > 1024:
+                return None
+            i = end + 1
+        elif ch == "&":
+            return None
+        else:
+            return ch
+    return None
+
+
+def _needs_summary_pass(body: bytes) -> bool:
+    if any(marker.search(body) for marker in _SUMMARY_PASS_MARKERS):
+        return True
+    return b"<summary" in body and b"<description" in body
+
+
+def _feedparser_summaries(body: bytes, n_entries: int) -> list[str | None] | None:
+    """Each entry's summary as feedparser would pick it, or None (no pass, or no match)."""
+    if not n_entries or not _needs_summary_pass(body):
+        return None
+    from lxml import etree
+
+    parser = etree.XMLParser(
+        resolve_entities=False, no_network=True, recover=True, remove_comments=True
+    )
+    try:
+        root = etree.fromstring(body, parser)
+    except etree.LxmlError:
+        return None
+    if root is None:
+        return None
+    items = list(root.iter(*_ENTRY_TAGS))
+    if len(items) != n_entries:
+        # Matching by position needs the same entries; keep fastfeedparser's values.
+        logger.debug("summary pass found %d entries, not %d", len(items), n_entries)
+        return None
+    names: dict[tuple[str, str | None], str] = {}
+    # build_candidates considers only the first MAX_RAW_ENTRIES entries.
+    return [_feedparser_summary(item, names) for item in items[:MAX_RAW_ENTRIES]]
+
+
+def _fp_name(el: Any, names: dict[tuple[str, str | None], str]) -> str:
+    """The element's name as feedparser dispatches it ("itunes:summary", "description")."""
+    key = (el.tag, el.prefix)
+    name = names.get(key)
+    if name is None:
+        tag = el.tag
+        if tag.startswith("{"):
+            uri, local = tag[1:].split("}", 1)
+            uri = uri.lower()
+            if "backend.userland.com/rss" in uri:
+                uri = "http://backend.userland.com/rss"
+            prefix = _FP_NAMESPACES.get(uri, el.prefix)
+            name = f"{prefix}:{local}" if prefix else local
+        else:
+            name = tag
+        name = names[key] = name.lower()
+    return name
+
+
+def _markup(el: Any) -> str:
+    """An element's text, or its inner markup when it has child elements (xhtml)."""
+    from lxml import etree
+
+    text = el.text or ""
+    if len(el):
+        text += "".join(etree.tostring(child, encoding="unicode") for child in el)
+    return text.strip()
+
+
+def _feedparser_summary(item: Any, names: dict[tuple[str, str | None], str]) -> str | None:
+    """feedparser 6's summary for one entry (namespaces/_base.py, mixin.pop).
+
+    In document order: a summary element sets the summary, unless the entry already has
+    one and no content yet, in which case it counts as content. A later summary element
+    replaces the summary unless it is nested deeper than the one that set it. Content
+    sets the summary only when there is none. An empty summary falls back to the first
+    content, as the benchmark and build_candidates do.
+    """
+    summary: str | None = None
+    summary_depth: int | None = None
+    first_content: str | None = None
+    has_content = False
+    stack = [(iter(item), 1)]
+    while stack:
+        children, depth = stack[-1]
+        child = next(children, None)
+        if child is None:
+            stack.pop()
+            continue
+        if not isinstance(child.tag, str):
+            continue
+        name = _fp_name(child, names)
+        if name in _FP_SUMMARY_TAGS or name == "abstract":
+            value = _markup(child)
+            if name != "abstract" and summary is not None and not has_content:
+                has_content = True
+                first_content = value if first_content is None else first_content
+            elif summary_depth is None or depth <= summary_depth:
+                summary, summary_depth = value, depth
+        elif name in _FP_CONTENT_TAGS:
+            default_type, sets_has_content = _FP_CONTENT_TAGS[name]
+            value = _markup(child)
+            has_content = has_content or sets_has_content
+            first_content = value if first_content is None else first_content
+            ctype = (child.get("type") or default_type).lower()
+            if summary is None and _FP_SHORT_TYPES.get(ctype, ctype) in _FP_COPIED_TYPES:
+                summary = value
+        elif name != "source" and len(child):
+            stack.append((iter(child), depth + 1))
+    return summary or first_content or None
 
 
 def _read_feedparser(body: bytes, headers: Mapping[str, str] | None) -> Feed:

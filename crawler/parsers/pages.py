@@ -11,9 +11,10 @@ import json
 import logging
 import re
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
+from lxml.html import HtmlElement
 from parsel import Selector
 
 from crawler.items import Candidate
@@ -159,43 +160,40 @@ def parse_page(body: bytes, headers: Mapping[str, str] | None, source: Source) -
     text, encoding, flags = decode_html(body, headers)
     if not re.search(r"<(?:html|head|body|title|meta|p|div|h1|article)\b", text[:65536], re.I):
         raise ParseError("not_html", "no HTML markup")
-    sel = Selector(text=text, type="html")
+    # parsel parses (robustly); the queries go to lxml itself: parsel would wrap every
+    # result in a Selector of its own, which costs more than most of these queries.
+    root = Selector(text=text, type="html").root
     extra: dict[str, Any] = {"encoding": encoding}
     if flags:
         extra["decode_flags"] = sorted(flags)
     base = source.url
-    meta = _meta(sel)
-    ld = _json_ld(sel)
+    meta = _meta(root)
+    ld = _json_ld(root)
 
-    title_sources = (
-        ("og:title", meta.get("og:title")),
-        ("title", " ".join(sel.css("title ::text").getall())),
-        ("h1", " ".join(sel.css("h1 ::text").getall())),
-        ("twitter:title", meta.get("twitter:title")),
-    )
     title = ""
-    for origin, raw in title_sources:
-        title = clean_title(raw, extra)
+    for origin, raw_title in _title_sources(root, meta):
+        title = clean_title(raw_title, extra)
         if title:
             extra["title_from"] = origin
             break
     if not title:
         raise ParseError("no_title", "no og:title, <title> or <h1>")
 
-    # trafilatura is the costly part (seconds and hundreds of MB on link farms): only
-    # ordinary article-sized pages get it; the selectors above already have the metadata.
-    big = len(text) > TRAFILATURA_MAX_CHARS or text.count("<a ") > TRAFILATURA_MAX_LINKS
-    doc = {} if big else _trafilatura(text, base)
-    if big:
-        extra["extraction_skipped"] = "page too large"
     description = (
-        meta.get("og:description")
-        or meta.get("description")
-        or meta.get("twitter:description")
-        or doc.get("description")
-        or doc.get("text")
-        or ""
+        meta.get("og:description") or meta.get("description") or meta.get("twitter:description")
     )
+    date, confidence = _date(root, meta, ld)
+    # trafilatura is the costly part (milliseconds per page; seconds and hundreds of MB
+    # on link farms): only a page without a meta description or a marked-up date needs it.
+    doc: dict[str, Any] = {}
+    if not description or date is None:
+        if len(text) > TRAFILATURA_MAX_CHARS or text.count("<a ") > TRAFILATURA_MAX_LINKS:
+            extra["extraction_skipped"] = "page too large"
+        else:
+            doc = _trafilatura(text, base)
+        description = description or doc.get("description") or doc.get("text")
+        if date is None:
+            date, confidence = _fallback_date(doc, source.url)
     author = next(
         (
             name
@@ -220,40 +218,52 @@ def parse_page(body: bytes, headers: Mapping[str, str] | None, source: Source) -
         author=author,
         extra=extra,
     )
-    raw, confidence = _date(sel, meta, ld, doc, source.url)
-    c.published_raw = clean_text(raw, 100) or None
+    c.published_raw = clean_text(date, 100) or None
     c.published, c.date_flag = parse_date(c.published_raw)
     if c.published:
         extra["date_confidence"] = confidence
-    lang = sel.xpath("/html/@lang").get() or meta.get("og:locale") or doc.get("language")
+    lang = _first(root, "/html/@lang") or meta.get("og:locale") or doc.get("language")
     if lang:
         extra["lang"] = clean_text(lang, 20)
-    canonical = _http_link(sel.css('link[rel="canonical"]::attr(href)').get(), base)
+    canonical = _http_link(_first(root, '//link[@rel="canonical"]/@href'), base)
     if canonical:
         extra["canonical_link"] = canonical
-    body_text = doc.get("text") or ""
-    extra["text_length"] = len(body_text)
-    extra["code_blocks"] = len(sel.xpath("//pre"))
+    extra["code_blocks"] = sum(1 for _ in root.iter("pre"))
     site = meta.get("og:site_name") or doc.get("sitename")
     if site:
         extra["site_name"] = clean_text(site, 100)
     return ParseResult([fill_identity(c)], notes={"parser": "page"})
 
 
-def _meta(sel: Selector) -> dict[str, str]:
+def _title_sources(root: HtmlElement, meta: dict[str, str]) -> Iterator[tuple[str, str | None]]:
+    """(origin, raw title) in order of preference; each is only read if the previous is empty."""
+    yield "og:title", meta.get("og:title")
+    yield "title", " ".join(root.xpath("//title//text()", smart_strings=False))
+    yield "h1", " ".join(root.xpath("//h1//text()", smart_strings=False))
+    yield "twitter:title", meta.get("twitter:title")
+
+
+def _first(root: HtmlElement, path: str) -> str | None:
+    """The first string an XPath query selects (an attribute or text), or None."""
+    found = root.xpath(path, smart_strings=False)
+    return found[0] if found else None
+
+
+def _meta(root: HtmlElement) -> dict[str, str]:
     """First value of each <meta name|property|itemprop> (lowercased key)."""
     out: dict[str, str] = {}
-    for m in sel.xpath("//meta"):
-        key = m.attrib.get("property") or m.attrib.get("name") or m.attrib.get("itemprop")
-        value = m.attrib.get("content")
+    for m in root.iter("meta"):
+        key = m.get("property") or m.get("name") or m.get("itemprop")
+        value = m.get("content")
         if key and value and value.strip():
             out.setdefault(key.strip().lower(), value.strip())
     return out
 
 
-def _json_ld(sel: Selector) -> list[dict[str, Any]]:
+def _json_ld(root: HtmlElement) -> list[dict[str, Any]]:
     objs: list[dict[str, Any]] = []
-    for raw in sel.xpath('//script[@type="application/ld+json"]/text()').getall()[:10]:
+    scripts = root.xpath('//script[@type="application/ld+json"]/text()', smart_strings=False)
+    for raw in scripts[:10]:
         try:
             data = json.loads(raw)
         except (ValueError, RecursionError):
@@ -281,24 +291,29 @@ def _ld_author(ld: list[dict[str, Any]]) -> str | None:
 
 
 def _date(
-    sel: Selector, meta: dict[str, str], ld: list[dict[str, Any]], doc: dict[str, Any], url: str
+    root: HtmlElement, meta: dict[str, str], ld: list[dict[str, Any]]
 ) -> tuple[str | None, str | None]:
-    """The page's publication date string and how sure we are: high, medium or low."""
+    """The publication date the page marks up, and how sure we are: high or medium."""
     for key in ("article:published_time", "og:published_time", "datepublished"):
         if meta.get(key):
             return meta[key], "high"
     for obj in ld:
         if isinstance(obj.get("datePublished"), str):
             return obj["datePublished"], "high"
-    itemprop = sel.css('time[itemprop="datePublished"]::attr(datetime)').get()
+    itemprop = _first(root, '//time[@itemprop="datePublished"]/@datetime')
     if itemprop:
         return itemprop, "high"
     for key in ("date", "dc.date", "dc.date.issued", "citation_publication_date", "pubdate"):
         if meta.get(key):
             return meta[key], "medium"
-    time_attr = sel.css("article time::attr(datetime), time::attr(datetime)").get()
+    time_attr = _first(root, "//time/@datetime")
     if time_attr:
         return time_attr, "medium"
+    return None, None
+
+
+def _fallback_date(doc: dict[str, Any], url: str) -> tuple[str | None, str | None]:
+    """No marked-up date: trafilatura's guess, else a /YYYY/MM[/DD]/ in the URL (low)."""
     if isinstance(doc.get("date"), str):
         return doc["date"], "low"
     m = _URL_DATE.search(url)
