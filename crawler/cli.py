@@ -34,6 +34,7 @@ EXIT_OK = 0
 EXIT_PARTIAL = 1
 EXIT_USAGE = 2
 EXIT_STORE = 3
+EXIT_QUIET = 4  # no new candidate for QUIET_NIGHTS_ALERT runs in a row (RELIABILITY J5)
 EXIT_RUNNING = 75
 
 PROG = "crawl"
@@ -63,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=(
             "exit codes: 0 all sources ok; 1 some failed (named); 2 usage/config error; "
             "3 store unavailable (newer/corrupt DB; a busy DB is not an error: the data "
-            "lands at the next ingest); 75 another crawl is running. "
+            "lands at the next ingest); 4 no new items for 2 runs in a row (alert); "
+            "75 another crawl is running. "
             "Example: crawl --source real-python --source hn-python"
         ),
     )
@@ -214,7 +216,7 @@ def cmd_crawl(args: argparse.Namespace) -> int:
             return _error(f"cannot write under {data_dir}: {exc}", EXIT_USAGE)
         code = _summary(ctx, outcomes)
         if not args.no_ingest:
-            code = _ingest_after_crawl(args, data_dir, code)
+            code = _ingest_after_crawl(args, data_dir, code, night=ctx.run_id)
         return code
     finally:
         lock.release()
@@ -287,7 +289,13 @@ def _summary(ctx: Any, outcomes: list[Any]) -> int:
     return EXIT_OK
 
 
-def _ingest_after_crawl(args: argparse.Namespace, data_dir: Path, code: int) -> int:
+def _ingest_after_crawl(
+    args: argparse.Namespace, data_dir: Path, code: int, night: str | None = None
+) -> int:
+    """Ingest the pending raw files. After a crawl (`night` = its run id), also count the
+    runs in a row without a new candidate: from QUIET_NIGHTS_ALERT on, an alert and exit
+    EXIT_QUIET (RELIABILITY J5: an empty night must not look like a success)."""
+    from crawler.runstate import QUIET_NIGHTS_ALERT, record_night
     from ranking.errors import StoreError
     from ranking.store import ingest_pending
 
@@ -302,6 +310,19 @@ def _ingest_after_crawl(args: argparse.Namespace, data_dir: Path, code: int) -> 
         )
         return EXIT_STORE
     print(f"{PROG}: {report.summary()}", file=sys.stderr if report.pending else sys.stdout)
+    if night is not None and not report.pending:
+        try:
+            quiet = record_night(data_dir, night, report.new_candidates)
+        except OSError as exc:
+            print(f"{PROG}: warning: cannot record this run in {data_dir}: {exc}", file=sys.stderr)
+            quiet = 0
+        if quiet >= QUIET_NIGHTS_ALERT:
+            print(
+                f"{PROG}: alert: no new items for {quiet} runs in a row; check the sources "
+                f"(crawl status --data-dir {data_dir})",
+                file=sys.stderr,
+            )
+            code = EXIT_QUIET
     return code
 
 

@@ -87,6 +87,33 @@ def atomic_write_json(path: Path, data: Any) -> None:
         raise
 
 
+NIGHTS_FILE = "nights.json"
+# RELIABILITY J5: this many runs in a row without a new candidate raise an alert.
+QUIET_NIGHTS_ALERT = 2
+
+
+def record_night(data_dir: Path, run_id: str, new_items: int, keep: int = 30) -> int:
+    """Append this run's count of new candidates to `data_dir/nights.json` (the last
+    `keep` runs) and return how many runs in a row, this one included, found none."""
+    path = Path(data_dir) / NIGHTS_FILE
+    try:
+        nights = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError):  # first run, or a damaged file: start again
+        nights = []
+    if not isinstance(nights, list):
+        nights = []
+    nights = [n for n in nights if isinstance(n, dict)]
+    nights.append({"run": run_id, "at": utc_now(), "new_items": int(new_items)})
+    nights = nights[-keep:]
+    atomic_write_json(path, nights)
+    quiet = 0
+    for night in reversed(nights):
+        if night.get("new_items") != 0:
+            break
+        quiet += 1
+    return quiet
+
+
 class CrawlState:
     """What the crawl remembers between runs (``data/crawl-state.json``)."""
 

@@ -6,6 +6,7 @@ server, and asserts the documented exit code and a one-line message (no tracebac
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -199,6 +200,28 @@ def test_j5_j8_all_sources_fail_no_network_is_non_zero_and_prompt(tmp_path):
         assert f"  {name}: " in run.stderr
     assert "Traceback" not in run.stderr
     assert run.elapsed < 30
+
+
+@pytest.mark.case("J5")
+def test_j5_two_runs_in_a_row_without_new_items_alert_and_exit_non_zero(fault_server, tmp_path):
+    srcs = [healthy(fault_server)]
+    first = run_crawl(tmp_path, srcs)
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert "alert" not in first.stderr
+    second = run_crawl(tmp_path, srcs)  # the same feed again: nothing new
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert "alert" not in second.stderr
+    third = run_crawl(tmp_path, srcs)
+    assert third.returncode == 4
+    alerts = [line for line in third.stderr.splitlines() if "alert" in line]
+    assert alerts == [
+        f"crawl: alert: no new items for 2 runs in a row; check the sources "
+        f"(crawl status --data-dir {third.data_dir})"
+    ]
+    assert "Traceback" not in third.stderr
+    nights = json.loads((third.data_dir / "nights.json").read_text("utf-8"))
+    assert [n["new_items"] for n in nights][1:] == [0, 0]
+    assert nights[0]["new_items"] > 0
 
 
 @pytest.mark.case("J6")
