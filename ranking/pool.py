@@ -318,7 +318,11 @@ def merge_sightings(sightings: pd.DataFrame, near_dup_threshold: float = 0.8) ->
         ["key", "dlen", "description"], ascending=[True, False, True]
     )
     out["description"] = desc.drop_duplicates("key").set_index("key")["description"]
-    sources = _group_sets(s["key"], s["source"])
+    # Our own follow-up fetches (`_github_api` metadata, `_article_pages`) describe an
+    # item that a real source found: they are not sources of their own, unless alone.
+    sources = _group_sets(s["key"], s["source"]).map(
+        lambda v: {x for x in v if not x.startswith("_")} or v
+    )
     out["sources"] = sources.map(lambda v: ";".join(sorted(v)))
     out["n_sources"] = sources.map(len)
     out["kinds"] = _group_sets(s["key"], s["kind"]).map(lambda v: ";".join(sorted(v)))

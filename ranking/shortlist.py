@@ -163,7 +163,7 @@ def _features(pool: Pool, history_items: pd.DataFrame) -> pd.DataFrame:
 
 
 # Bump when pools or features change meaning: old cache files are then ignored.
-CACHE_VERSION = "2"
+CACHE_VERSION = "3"
 
 
 class PoolCache(dict):

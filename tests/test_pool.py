@@ -291,3 +291,16 @@ def test_fuzzy_title_hits_equal_a_full_comparison() -> None:
     hits = _fuzzy_title_hits(queries, titles, 92.0)
     assert len(full) > 150
     assert sorted(hits) == sorted(full)
+
+
+def test_our_follow_up_fetches_are_not_sources_of_their_own():
+    rows = [
+        sighting("https://github.com/a/tool", source="trending:python", title="a/tool"),
+        sighting("https://github.com/a/tool", source="_github_api", title="a/tool", stars=900),
+        sighting("https://github.com/b/lone", source="_github_api", title="b/lone"),
+    ]
+    merged = merge_sightings(frame(rows)).set_index("repo_key")
+    assert merged.loc["github.com/a/tool", "sources"] == "trending:python"
+    assert merged.loc["github.com/a/tool", "n_sources"] == 1
+    assert merged.loc["github.com/a/tool", "stars"] == 900  # its metrics still count
+    assert merged.loc["github.com/b/lone", "sources"] == "_github_api"  # alone: kept
