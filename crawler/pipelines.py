@@ -8,8 +8,6 @@ candidates. A bad candidate is a counted, logged skip naming the source and URL.
 from __future__ import annotations
 
 import logging
-import re
-import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,39 +42,11 @@ def _context(crawler: Crawler) -> RunContext | None:
     return getattr(spider, "ctx", None)
 
 
-# Everything clean_text_flagged would change or flag in a one-line string, apart from
-# NFC, length and edge spaces (checked separately): whitespace other than one space,
-# controls, zero-width and bidi characters, U+FFFD, lone surrogates. Test: a string that
-# passes `_is_clean` is returned unchanged by clean_text (tests/test_pipelines.py).
-_NOT_CLEAN = re.compile(
-    r"[^\S ]|  |[\x00-\x1f\x7f-\x9f\u200b\u202a-\u202e\u2066-\u2069\ufeff\ufffd\ud800-\udfff]"
-)
-
-
-def _is_clean(s: str, max_len: int) -> bool:
-    """True when `s` is already what clean_text(s, max_len) returns, without a flag.
-
-    Parsers clean what they read with the same functions (and tighter limits), so most
-    fields pass this cheap check and skip the second, costlier pass (PERFORMANCE.md F12).
-    """
-    return (
-        len(s) <= max_len
-        and not s.startswith(" ")
-        and not s.endswith(" ")
-        and not _NOT_CLEAN.search(s)
-        and unicodedata.is_normalized("NFC", s)
-    )
-
-
-def _clean_field(value: str, max_len: int) -> str:
-    return value if _is_clean(value, max_len) else clean_text(value, max_len)
-
-
 def clean_candidate(cand: Candidate) -> str | None:
     """Validate and normalise one candidate in place; return a skip reason or None.
 
-    Text a parser already cleaned passes unchanged (and cheaply); anything else, e.g. a
-    field a parser copied verbatim, is cleaned here.
+    Text a parser already cleaned passes unchanged (clean_text's cheap check); anything
+    else, e.g. a field a parser copied verbatim, is cleaned here.
     """
     url = (cand.url or "").strip() if isinstance(cand.url, str) else ""
     try:
@@ -87,21 +57,19 @@ def clean_candidate(cand: Candidate) -> str | None:
     cand.canonical_url = canonical
     # repo_key() only ever answers for GitHub: skip it for every other host.
     cand.repo_key = repo_key(canonical) if canonical.startswith("https://github.com/") else None
-    title = cand.title if isinstance(cand.title, str) else ""
-    if not _is_clean(title, TITLE_MAX):
-        title, flags = clean_text_flagged(title, TITLE_MAX)
-        if flags:
-            known = (cand.extra or {}).get("title_flags") or []
-            cand.extra = dict(cand.extra or {}, title_flags=sorted(set(known) | flags))
+    title, flags = clean_text_flagged(cand.title if isinstance(cand.title, str) else "", TITLE_MAX)
+    if flags:
+        known = (cand.extra or {}).get("title_flags") or []
+        cand.extra = dict(cand.extra or {}, title_flags=sorted(set(known) | flags))
     if not title:
         return "empty title"
     cand.title = title
     description = cand.description if isinstance(cand.description, str) else ""
-    cand.description = _clean_field(description, DESCRIPTION_MAX)
+    cand.description = clean_text(description, DESCRIPTION_MAX)
     for name in ("author", "published_raw", "language", "discussion_url", "section"):
         value = getattr(cand, name)
         if value is not None:
-            setattr(cand, name, _clean_field(str(value), 500) or None)
+            setattr(cand, name, clean_text(str(value), 500) or None)
     if cand.discussion_url and not cand.discussion_url.startswith(("http://", "https://")):
         cand.discussion_url = None
     return None

@@ -41,6 +41,29 @@ _INNER_SPACES = re.compile(r"[^\S\n]+")
 _BLANK_LINES = re.compile(r"\n\s*\n+")
 
 
+# Everything the single-line cleaning would change or flag, apart from NFC, length and
+# edge spaces (checked separately): whitespace other than one space, controls, zero-width
+# and bidi characters, U+FFFD, lone surrogates.
+_NOT_CLEAN = re.compile(
+    r"[^\S ]|  |[\x00-\x1f\x7f-\x9f\u200b\u202a-\u202e\u2066-\u2069\ufeff\ufffd\ud800-\udfff]"
+)
+
+
+def _already_clean(s: str, max_len: int | None) -> bool:
+    """True when single-line cleaning would return `s` unchanged and unflagged.
+
+    Most text is cleaned twice (by its parser, then by the pipeline), so the second time
+    takes this cheap check instead of the full pass (PERFORMANCE.md F12; a property test
+    compares it with `_clean_flagged`)."""
+    return (
+        (max_len is None or len(s) <= max_len)
+        and not s.startswith(" ")
+        and not s.endswith(" ")
+        and not _NOT_CLEAN.search(s)
+        and unicodedata.is_normalized("NFC", s)
+    )
+
+
 def clean_text_flagged(
     s: str | None, max_len: int | None = TITLE_MAX, *, single_line: bool = True
 ) -> tuple[str, frozenset[str]]:
@@ -54,6 +77,13 @@ def clean_text_flagged(
     """
     if not s or not isinstance(s, str):
         return "", frozenset()
+    if single_line and _already_clean(s, max_len):
+        return s, frozenset()
+    return _clean_flagged(s, max_len, single_line)
+
+
+def _clean_flagged(s: str, max_len: int | None, single_line: bool) -> tuple[str, frozenset[str]]:
+    """The full cleaning pass of `clean_text_flagged` (a non-empty string)."""
     flags: set[str] = set()
     if max_len is not None and len(s) > max_len * 8 + 1024:
         # A 10 MB title: only the head can survive, so don't normalize the rest.

@@ -8,12 +8,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crawler import pipelines
+from crawler import text
 from crawler.items import Candidate
 from crawler.parsers import PARSERS
-from crawler.pipelines import _is_clean, clean_candidate
+from crawler.pipelines import clean_candidate
 from crawler.sources import Source
-from crawler.text import clean_text_flagged
+from crawler.text import _already_clean, _clean_flagged, clean_text_flagged
 
 # Text with everything clean_text cares about: spaces of every kind, controls, bidi and
 # zero-width characters, U+FFFD, surrogates, combining marks (NFC), plain letters.
@@ -28,8 +28,8 @@ _TEXT = st.one_of(st.text(), st.lists(_TRICKY, max_size=40).map("".join))
 @settings(max_examples=600, deadline=None)
 @given(_TEXT, st.integers(min_value=1, max_value=60))
 def test_what_passes_the_fast_check_is_what_clean_text_returns(s, max_len):
-    if _is_clean(s, max_len):
-        assert clean_text_flagged(s, max_len) == (s, frozenset())
+    if _already_clean(s, max_len):
+        assert _clean_flagged(s, max_len, True) == (s, frozenset())
 
 
 @settings(max_examples=300, deadline=None)
@@ -39,7 +39,7 @@ def test_cleaned_text_without_flags_passes_the_fast_check(s):
     # zero-width space can leave a base letter and a combining mark that NFC would join).
     cleaned, flags = clean_text_flagged(s, 1000)
     if not flags:
-        assert _is_clean(cleaned, 1000)
+        assert _already_clean(cleaned, 1000)
 
 
 def _feed_candidates() -> list[Candidate]:
@@ -63,8 +63,9 @@ def test_parser_output_is_not_cleaned_twice(monkeypatch):
     def fail(*args, **kwargs):
         raise AssertionError("parser text cleaned a second time")
 
-    monkeypatch.setattr(pipelines, "clean_text", fail)
-    monkeypatch.setattr(pipelines, "clean_text_flagged", fail)
+    # The pipeline calls clean_text, whose cheap check must let parser text through
+    # without the full cleaning pass.
+    monkeypatch.setattr(text, "_clean_flagged", fail)
     for cand in candidates:
         assert clean_candidate(cand) is None
     assert candidates == before
