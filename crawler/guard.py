@@ -101,12 +101,6 @@ def is_public(ip: IPAddress) -> bool:
     )
 
 
-def host_allowed_by_env(host: str) -> bool:
-    """True when env RADAR_ALLOW_HOSTS names this host exactly (as written in the URL)."""
-    names, _ = _allow_list()
-    return normalize_host(host) in names
-
-
 def check_address(host: str, ip: IPAddress | str) -> None:
     """Raise AddressBlocked unless `ip` (what `host` resolved to) may be fetched."""
     if isinstance(ip, str):

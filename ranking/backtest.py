@@ -17,7 +17,6 @@ to past picks.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import os
 import tempfile
@@ -254,7 +253,3 @@ def render_report(report: BacktestReport) -> str:
     for message in report.messages:
         lines.append(f"note: {message}")
     return "\n".join(lines) + "\n"
-
-
-def _today() -> dt.date:  # pragma: no cover - convenience for notebooks
-    return dt.date.today()

@@ -85,10 +85,7 @@ def history_text(items: pd.DataFrame) -> pd.Series:
     """The curator's own words for each past item: zh and en titles and summaries."""
     cols = [c for c in ("title_zh", "title_en", "summary_zh", "summary_en") if c in items]
     parts = [items[c].astype("string").fillna("").astype(str) for c in cols]
-    if not parts:
-        text = pd.Series("", index=items.index)
-    else:
-        text = parts[0].str.cat(parts[1:], sep=" ") if len(parts) > 1 else parts[0]
+    text = parts[0].str.cat(parts[1:], sep=" ") if parts else pd.Series("", index=items.index)
     repo = items.get("repo_key")
     if repo is not None:
         text = (

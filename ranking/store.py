@@ -1540,11 +1540,6 @@ def save_shortlist_rows(con: duckdb.DuckDBPyConnection, week: str, frame) -> int
     return len(rows)
 
 
-def issues_frame(con: duckdb.DuckDBPyConnection):
-    """Published issues (issue_no, pub_date, kind), in issue order."""
-    return con.execute("SELECT issue_no, pub_date, kind FROM issues ORDER BY issue_no").df()
-
-
 def sightings_day_digests(con: duckdb.DuckDBPyConnection) -> list[tuple[dt.date, int, int]]:
     """(seen_date, sightings that day, xor of their row hashes), by date: one scan from
     which the digest of every sighting up to any date is a cheap fold (cache keys)."""
