@@ -80,9 +80,11 @@ HOT_TOPIC_HOSTS = frozenset(
     }
 )
 _AV_TITLE = re.compile(r"\b(podcast|episode|\[video\]|\(video\)|talk|webinar)\b|播客|视频", re.I)
-# Hacker News job ads ("Acme (YC W21) Is Hiring ..."): never newsletter material.
-_JOB_AD = re.compile(
-    r"\(YC [A-Z]?\d{2}\)\s+is hiring|^who is hiring\b|\bis hiring\b.*\(remote\)", re.I
+# Hacker News job ads ("Acme (YC W21) Is Hiring ...", "Who is hiring?", a posting on YC's
+# job boards): never newsletter material. Launch HN posts and YC's blog are not ads.
+_JOB_AD = re.compile(r"\bis hiring\b|\bhires for\b", re.I)
+_JOB_URL = re.compile(
+    r"^https?://(?:www\.)?(?:ycombinator\.com/companies/[^/]+/jobs\b|workatastartup\.com/)", re.I
 )
 _HOT_TITLE = re.compile(r"^(ask|tell) hn\b|^讨论|\?$|？$", re.I)
 _REDDIT_THREAD = re.compile(r"^/r/[^/]+/comments/")
@@ -501,7 +503,12 @@ def build_pool(
         days = pd.to_datetime(s["seen_date"]).dt.date
         s = s[(days >= start) & (days <= as_of)]
     merged = merge_sightings(s, near_dup_threshold)
-    job_ads = merged["title"].astype(str).str.contains(_JOB_AD) if len(merged) else None
+    job_ads = (
+        merged["title"].astype(str).str.contains(_JOB_AD)
+        | merged["url"].astype(str).str.contains(_JOB_URL)
+        if len(merged)
+        else None
+    )
     n_job_ads = int(job_ads.sum()) if job_ads is not None else 0
     if n_job_ads:
         merged = merged[~job_ads].reset_index(drop=True)

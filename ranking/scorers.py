@@ -39,8 +39,8 @@ class LinearSignalModel(BaseEstimator, ClassifierMixin):
     def __init__(
         self,
         groups: dict[str, list[str]] | None = None,
-        C: float = 0.3,
-        positive_weight: float = 20.0,
+        C: float = 0.1,
+        positive_weight: float = 1.0,
         max_iter: int = 500,
         clip: float = 4.0,
     ) -> None:
@@ -117,7 +117,7 @@ class SignalScorer(BaseEstimator):
     A family with fewer than MIN_POSITIVES positives borrows the other family's model.
     """
 
-    def __init__(self, C: float = 0.3, positive_weight: float = 20.0) -> None:
+    def __init__(self, C: float = 0.1, positive_weight: float = 1.0) -> None:
         self.C = C
         self.positive_weight = positive_weight
 

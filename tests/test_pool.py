@@ -304,3 +304,21 @@ def test_our_follow_up_fetches_are_not_sources_of_their_own():
     assert merged.loc["github.com/a/tool", "n_sources"] == 1
     assert merged.loc["github.com/a/tool", "stars"] == 900  # its metrics still count
     assert merged.loc["github.com/b/lone", "sources"] == "_github_api"  # alone: kept
+
+
+def test_job_ads_are_dropped_and_launches_kept() -> None:
+    ads = [
+        ("https://example.com/careers", "Acme (YC W21) Is Hiring Backend Engineers"),
+        ("https://news.ycombinator.com/item?id=1", "Ask HN: Who is hiring? (November 2024)"),
+        ("https://www.workatastartup.com/jobs/68254", "AI Search Engineer at Activeloop (YC S18)"),
+        ("https://www.ycombinator.com/companies/lago/jobs/Px-devrel", "Lago – Hires for DevRel"),
+        ("https://www.ycombinator.com/companies/emerge/jobs/S8b", "Emerge is building, join us"),
+    ]
+    kept = [
+        ("https://example.org/launch", "Launch HN: Integuru (YC W24): Reverse-Engineer APIs"),
+        ("https://www.ycombinator.com/blog/early-interviews", "YC offers early interviews"),
+    ]
+    rows = [sighting(u, source="hn:top20", title=t) for u, t in ads + kept]
+    pool = build_pool(frame(rows), None, AS_OF)
+    assert sorted(pool.frame["title"]) == sorted(t for _u, t in kept)
+    assert pool.counts["job_ads"] == len(ads)

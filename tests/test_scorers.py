@@ -38,7 +38,7 @@ def test_fit_is_deterministic_and_init_only_stores_params():
     a = SignalScorer().fit(x, y).decision_function(x)
     b = SignalScorer().fit(x.copy(), y.copy()).decision_function(x)
     assert np.array_equal(a, b)
-    assert SignalScorer(C=2.0).get_params() == {"C": 2.0, "positive_weight": 20.0}
+    assert SignalScorer(C=2.0).get_params() == {"C": 2.0, "positive_weight": 1.0}
 
 
 def test_section_families_and_fallback_when_a_family_has_no_positives():
