@@ -116,12 +116,21 @@ def check_address(host: str, ip: IPAddress | str) -> None:
 
 
 def check_host(host: str) -> None:
-    """Raise AddressBlocked for an IP-literal host that is not public (names pass here)."""
+    """Raise AddressBlocked for an IP-literal host that is not public, or a localhost
+    name (RFC 6761: always loopback, so it is judged without asking the resolver, whose
+    answer under load may come late or not at all); other names pass here."""
     if not host:
         raise AddressBlocked("address guard: empty host")
     ip = literal_ip(host)
     if ip is not None:
         check_address(host, ip)
+    elif _is_localhost_name(host):
+        check_address(host, ipaddress.IPv4Address("127.0.0.1"))
+
+
+def _is_localhost_name(host: str) -> bool:
+    h = normalize_host(host)
+    return h == "localhost" or h.endswith(".localhost")
 
 
 # Hosts the resolver refused in this process, with the reason: Scrapy reports a refusal

@@ -63,10 +63,23 @@ def test_every_private_spelling_is_blocked(host, address):
         check_address(host, address)
 
 
-@pytest.mark.parametrize("host", ["example.com", "localhost", "good.test", "0day.example"])
+@pytest.mark.parametrize("host", ["example.com", "good.test", "0day.example", "localhost.com"])
 def test_names_are_left_to_the_resolver(host):
     assert literal_ip(host) is None
     check_host(host)  # names pass here; the resolver checks what they resolve to
+
+
+@pytest.mark.parametrize("host", ["localhost", "LOCALHOST.", "api.localhost"])
+def test_localhost_names_are_loopback_without_a_lookup(host, monkeypatch):
+    def no_lookup(*args, **kwargs):
+        raise AssertionError("the resolver was asked")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_lookup)
+    with pytest.raises(AddressBlocked, match=r"-> 127\.0\.0\.1 is not a public address"):
+        check_host(host)
+    monkeypatch.setenv(ALLOW_ENV, "localhost")
+    if host != "api.localhost":
+        check_host(host)  # allowed by name, as written
 
 
 @pytest.mark.parametrize("address", ["93.184.216.34", "2606:4700::6810:85e5", "8.8.8.8"])
