@@ -534,22 +534,42 @@ def build_pool(
     return Pool(as_of, window_days, frame, featured.reset_index(drop=True), counts)
 
 
-def pick_sections(frame: pd.DataFrame, items: pd.DataFrame) -> list[str | None]:
-    """For each pool row, the section of the issue item it is (by URL or repo), else None."""
+def pick_sections(
+    frame: pd.DataFrame, items: pd.DataFrame, fuzzy_threshold: float = 92.0
+) -> list[str | None]:
+    """For each pool row, the section of the issue item it is, else None.
+
+    An item with a link matches by repository or URL; a title-only item (no link, as in
+    the archive's later issues) by a fuzzy-equal zh or en title, like "already featured".
+    """
     by_url: dict[str, str] = {}
     by_repo: dict[str, str] = {}
+    titles: list[str] = []
+    title_section: list[str] = []
     if items is not None and len(items):
-        for cu, rk, sec in zip(
-            items["canonical_url"], items["repo_key"], items["section"], strict=True
-        ):
+        for row in items.itertuples(index=False):
+            cu, rk, sec = row.canonical_url, row.repo_key, str(row.section)
             if isinstance(cu, str) and cu:
-                by_url.setdefault(cu, str(sec))
+                by_url.setdefault(cu, sec)
             if isinstance(rk, str) and rk:
-                by_repo.setdefault(rk, str(sec))
+                by_repo.setdefault(rk, sec)
+            if not (isinstance(cu, str) and cu) and not (isinstance(rk, str) and rk):
+                for col in ("title_zh", "title_en"):
+                    t = getattr(row, col, None)
+                    norm = normalize_title(t) if isinstance(t, str) else ""
+                    if len(norm) >= 12:
+                        titles.append(norm)
+                        title_section.append(sec)
     out: list[str | None] = []
     for members, rk in zip(frame["member_urls"], frame["repo_key"], strict=True):
         hit = by_repo.get(rk) if isinstance(rk, str) else None
         if hit is None:
             hit = next((by_url[u] for u in members if u in by_url), None)
         out.append(hit)
+    if titles:
+        pool_titles = frame["title"].astype(str).tolist()
+        queries = [(i, normalize_title(pool_titles[i])) for i in range(len(out)) if out[i] is None]
+        queries = [(i, n) for i, n in queries if len(n) >= 12]
+        for i, j, _score in _fuzzy_title_hits(queries, titles, fuzzy_threshold):
+            out[i] = title_section[j]
     return out

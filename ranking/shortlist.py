@@ -165,7 +165,7 @@ def _features(pool: Pool, history_items: pd.DataFrame) -> pd.DataFrame:
 
 
 # Bump when pools or features change meaning: old cache files are then ignored.
-CACHE_VERSION = "4"
+CACHE_VERSION = "5"
 
 
 class PoolCache(dict):
@@ -323,6 +323,11 @@ def training_pools(
     if train_issues is not None:
         issues = issues.tail(max(int(train_issues), 0))
     for issue_no, pub_date in issues.itertuples(index=False):
+        items = history_items[history_items["issue_no"] == issue_no]
+        if not _has_links(items):
+            # A title-only issue: its picks can be found in the pool by title only, so
+            # most would count as negatives. It teaches nothing reliable; skip it.
+            continue
         key = ("train", int(issue_no), pub_date, window_days)
         if cache is not None and key in cache:
             out.append(cache[key])
@@ -330,7 +335,6 @@ def training_pools(
         if progress:
             progress(f"training pool of issue #{issue_no} ({pub_date})")
         _pool, data = scored_pool(con, history_items, pub_date, window_days, cache)
-        items = history_items[history_items["issue_no"] == issue_no]
         columns = [*FEATURES, "section", "id", "key"]
         frame = data[columns].copy()
         frame["pick"] = pick_sections(data, items)
@@ -339,6 +343,16 @@ def training_pools(
             cache[key] = tp
         out.append(tp)
     return out
+
+
+def _has_links(items: pd.DataFrame) -> bool:
+    """Whether any item of an issue has a link (a URL or a repository)."""
+    return any(
+        (isinstance(v, str) and v)
+        for col in ("canonical_url", "repo_key")
+        if col in items
+        for v in items[col]
+    )
 
 
 def _stable_unit(keys: list[str]) -> np.ndarray:

@@ -239,6 +239,30 @@ def test_pick_sections_match_by_url_and_repo():
     assert got == {"github.com/a/b": "project", "https://ex.com/p": "article"}
 
 
+def test_pick_sections_match_title_only_items_by_title():
+    rows = [
+        sighting("https://ex.com/a", source="hn:top20", title="Counting sheep with contracts"),
+        sighting("https://ex.com/b", source="hn:top20", title="Counting sheep with contacts!"),
+        sighting("https://ex.com/c", source="hn:top20", title="Something else entirely here"),
+    ]
+    merged = merge_sightings(frame(rows))
+    linked = {"canonical_url": "https://ex.com/c", "title_en": "Counting sheep with contracts"}
+    title_only = {"title_zh": "用合约数羊", "title_en": "Counting Sheep With Contracts"}
+    got = dict(zip(merged["key"], pick_sections(merged, history([title_only])), strict=True))
+    # fuzzy-equal titles match (like "already featured"); a linked item matches only by link
+    assert got == {
+        "https://ex.com/a": "project",
+        "https://ex.com/b": "project",
+        "https://ex.com/c": None,
+    }
+    got = dict(zip(merged["key"], pick_sections(merged, history([linked])), strict=True))
+    assert got == {
+        "https://ex.com/a": None,
+        "https://ex.com/b": None,
+        "https://ex.com/c": "project",
+    }
+
+
 def test_title_tokens_mix_latin_words_and_cjk_bigrams():
     assert title_tokens("Python 异步编程") == ["python", "异步", "步编", "编程"]
 

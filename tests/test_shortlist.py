@@ -285,3 +285,43 @@ def test_curator_decisions_become_training_rows(tmp_path):
     assert after.training["positives"] == before.training["positives"] + 2
     ignored = build_shortlist(con, AS_OF, use_decisions=False)
     assert ignored.training == before.training
+
+
+def test_title_only_issues_are_not_training_pools(tmp_path):
+    con, _ = _make_store(tmp_path)
+    before = build_shortlist(con, AS_OF, cache_dir=None)
+    no = N_ISSUES + 1
+    pub = FIRST_ISSUE + dt.timedelta(days=7 * (N_ISSUES - 1) + 1)
+    assert pub < AS_OF
+    items = [
+        {
+            "issue_no": no,
+            "item_no": 1,
+            "section": "project",
+            "section_raw": "项目",
+            "position": 1,
+            "title_zh": "一个只有标题的项目",
+            "title_en": None,
+            "summary_zh": None,
+            "summary_en": None,
+            "url": None,
+            "canonical_url": None,
+            "repo_key": None,
+            "host": None,
+        }
+    ]
+    issue = {
+        "issue_no": no,
+        "pub_date": pub,
+        "title": f"#{no}",
+        "title_en": None,
+        "kind": "title_only",
+        "file": f"docs/{pub}-weekly.md",
+        "en_file": None,
+        "content_hash": "t",
+        "n_items": 1,
+    }
+    store.replace_history_issue(con, issue, items, [])
+    after = build_shortlist(con, AS_OF, cache_dir=None)
+    assert after.training == before.training
+    con.close()
