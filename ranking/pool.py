@@ -391,13 +391,21 @@ def _featured_index(history_items: pd.DataFrame) -> tuple[dict, dict, list, list
         rk = getattr(row, "repo_key", None)
         if isinstance(rk, str) and rk:
             repos.setdefault(rk, issue)
-        for col in ("title_zh", "title_en"):
-            t = getattr(row, col, None)
-            norm = normalize_title(t) if isinstance(t, str) else ""
-            if len(norm) >= 12:
-                titles.append(norm)
-                title_issue.append(issue)
+        for norm in _item_titles(row):
+            titles.append(norm)
+            title_issue.append(issue)
     return urls, repos, titles, title_issue
+
+
+def _item_titles(row) -> list[str]:
+    """An issue item's normalized zh and en titles that are long enough to compare."""
+    out = []
+    for col in ("title_zh", "title_en"):
+        t = getattr(row, col, None)
+        norm = normalize_title(t) if isinstance(t, str) else ""
+        if len(norm) >= 12:
+            out.append(norm)
+    return out
 
 
 FUZZY_CHUNK = 20_000
@@ -554,12 +562,9 @@ def pick_sections(
             if isinstance(rk, str) and rk:
                 by_repo.setdefault(rk, sec)
             if not (isinstance(cu, str) and cu) and not (isinstance(rk, str) and rk):
-                for col in ("title_zh", "title_en"):
-                    t = getattr(row, col, None)
-                    norm = normalize_title(t) if isinstance(t, str) else ""
-                    if len(norm) >= 12:
-                        titles.append(norm)
-                        title_section.append(sec)
+                for norm in _item_titles(row):
+                    titles.append(norm)
+                    title_section.append(sec)
     out: list[str | None] = []
     for members, rk in zip(frame["member_urls"], frame["repo_key"], strict=True):
         hit = by_repo.get(rk) if isinstance(rk, str) else None
