@@ -280,10 +280,10 @@ def build_features(
         d = pd.to_datetime(pool[col]).dt.date
         return np.array([(as_of - x).days if isinstance(x, dt.date) else window_days for x in d])
 
-    f["first_age"] = age("first_seen") / max(window_days, 1)
+    first_days = age("first_seen")
+    f["first_age"] = first_days / max(window_days, 1)
     f["last_age"] = age("last_seen") / max(window_days, 1)
     f["log_prior_days"] = _log(pool["prior_days"])
-    first_days = age("first_seen")
     f["new_this_week"] = ((first_days < 7) & (pool["prior_days"].to_numpy() == 0)).astype(float)
     # His weekly rhythm, not a straight line: items first seen 3-7 days before the issue
     # were picked most, those of the last 2 days a little less, older ones far less.

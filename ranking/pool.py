@@ -397,15 +397,34 @@ def _featured_index(history_items: pd.DataFrame) -> tuple[dict, dict, list, list
     return urls, repos, titles, title_issue
 
 
+# Normalized titles shorter than this are too generic to match anything by title.
+MIN_TITLE_CHARS = 12
+
+
 def _item_titles(row) -> list[str]:
     """An issue item's normalized zh and en titles that are long enough to compare."""
     out = []
     for col in ("title_zh", "title_en"):
         t = getattr(row, col, None)
         norm = normalize_title(t) if isinstance(t, str) else ""
-        if len(norm) >= 12:
+        if len(norm) >= MIN_TITLE_CHARS:
             out.append(norm)
     return out
+
+
+def has_link(canonical_url: object, repo_key: object) -> bool:
+    """Whether an issue item has a link to match by (a URL or a repository)."""
+    return any(isinstance(v, str) and v for v in (canonical_url, repo_key))
+
+
+def _pool_title_hits(
+    frame: pd.DataFrame, rows: list[int], titles: list[str], threshold: float
+) -> list[tuple[int, int, int]]:
+    """`_fuzzy_title_hits` of the pool `rows` (their titles, normalized) against `titles`."""
+    pool_titles = frame["title"].astype(str).tolist()
+    queries = [(i, normalize_title(pool_titles[i])) for i in rows]
+    queries = [(i, n) for i, n in queries if len(n) >= MIN_TITLE_CHARS]
+    return _fuzzy_title_hits(queries, titles, threshold)
 
 
 FUZZY_CHUNK = 20_000
@@ -479,11 +498,8 @@ def featured_matches(
         elif isinstance(rk, str) and rk in repos:
             issue[i], reason[i] = repos[rk], f"repository featured in #{repos[rk]}"
     if titles:
-        pool_titles = frame["title"].astype(str).tolist()
         todo = [i for i in range(len(frame)) if not reason[i]]
-        norms = [normalize_title(pool_titles[i]) for i in todo]
-        keep = [(i, n) for i, n in zip(todo, norms, strict=True) if len(n) >= 12]
-        for i, j, score in _fuzzy_title_hits(keep, titles, fuzzy_threshold):
+        for i, j, score in _pool_title_hits(frame, todo, titles, fuzzy_threshold):
             issue[i] = title_issue[j]
             reason[i] = f"title ~{score}% of an item in #{title_issue[j]}"
     return pd.DataFrame({"featured_issue": issue, "featured_reason": reason}, index=frame.index)
@@ -561,7 +577,7 @@ def pick_sections(
                 by_url.setdefault(cu, sec)
             if isinstance(rk, str) and rk:
                 by_repo.setdefault(rk, sec)
-            if not (isinstance(cu, str) and cu) and not (isinstance(rk, str) and rk):
+            if not has_link(cu, rk):
                 for norm in _item_titles(row):
                     titles.append(norm)
                     title_section.append(sec)
@@ -572,9 +588,7 @@ def pick_sections(
             hit = next((by_url[u] for u in members if u in by_url), None)
         out.append(hit)
     if titles:
-        pool_titles = frame["title"].astype(str).tolist()
-        queries = [(i, normalize_title(pool_titles[i])) for i in range(len(out)) if out[i] is None]
-        queries = [(i, n) for i, n in queries if len(n) >= 12]
-        for i, j, _score in _fuzzy_title_hits(queries, titles, fuzzy_threshold):
+        todo = [i for i in range(len(out)) if out[i] is None]
+        for i, j, _score in _pool_title_hits(frame, todo, titles, fuzzy_threshold):
             out[i] = title_section[j]
     return out

@@ -45,6 +45,7 @@ from ranking.pool import (
     SECTIONS,
     Pool,
     build_pool,
+    has_link,
     pick_sections,
     title_tokens,
 )
@@ -324,7 +325,7 @@ def training_pools(
         issues = issues.tail(max(int(train_issues), 0))
     for issue_no, pub_date in issues.itertuples(index=False):
         items = history_items[history_items["issue_no"] == issue_no]
-        if not _has_links(items):
+        if not any(map(has_link, items["canonical_url"], items["repo_key"])):
             # A title-only issue: its picks can be found in the pool by title only, so
             # most would count as negatives. It teaches nothing reliable; skip it.
             continue
@@ -343,16 +344,6 @@ def training_pools(
             cache[key] = tp
         out.append(tp)
     return out
-
-
-def _has_links(items: pd.DataFrame) -> bool:
-    """Whether any item of an issue has a link (a URL or a repository)."""
-    return any(
-        (isinstance(v, str) and v)
-        for col in ("canonical_url", "repo_key")
-        if col in items
-        for v in items[col]
-    )
 
 
 def _stable_unit(keys: list[str]) -> np.ndarray:
