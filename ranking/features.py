@@ -85,8 +85,13 @@ _TOOL = re.compile(
     r"库|工具|框架",
     re.I,
 )
+# Python or a name only the Python ecosystem uses (a Jupyter or pandas article rarely says
+# "Python"). Words with other common meanings (uv, pip, ruff, poetry) are left out.
 _PYTHON = re.compile(
-    r"python|\bpy\b|pypi|django|flask|fastapi|pandas|numpy|pytest|cpython|pep ?\d", re.I
+    r"python|\bpy\b|pypi|cpython|pep ?\d|django|flask|fastapi|pandas|numpy|pytest|jupyter|"
+    r"\bconda\b|anaconda|virtualenv|pytorch|scipy|matplotlib|polars|pydantic|sqlalchemy|"
+    r"asyncio|cython|mypy|scikit|sklearn|pyodide",
+    re.I,
 )
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
 LAST_ISSUES_FOR_NOVELTY = 3

@@ -1,0 +1,50 @@
+"""Signals computed from a pool: python-ness from text."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from ranking.features import build_features
+from ranking.pool import build_pool
+from tests.test_pool import AS_OF, sighting
+
+
+def _features(titles: list[str]) -> pd.DataFrame:
+    rows = [
+        sighting(f"https://blog{i}.example.org/post", source="hn:top20", title=t)
+        for i, t in enumerate(titles)
+    ]
+    pool = build_pool(pd.DataFrame(rows), None, AS_OF).frame
+    f = build_features(pool, None, AS_OF, 21)
+    return f.set_index(pool["title"])
+
+
+@pytest.mark.parametrize(
+    "title",
+    [
+        "Writing a Python parser by hand",
+        "Making Jupyter notebooks start in a second",
+        "What the new SciPy release changes",
+        "Typing a large codebase with mypy",
+        "Running an interpreter in the browser with Pyodide",
+        "PEP 703 and what it means for extensions",
+    ],
+)
+def test_python_ecosystem_names_count_as_mentioning_python(title: str) -> None:
+    assert _features([title]).loc[title, "mentions_python"] == 1.0
+
+
+@pytest.mark.parametrize(
+    "title",
+    [
+        "A new UV index sensor for weather stations",
+        "Poetry and the art of the sonnet",
+        "Ruff: a study of collars in portraits",
+        "A pip of an orange",
+        "Handling cookies across browsers",
+    ],
+)
+def test_words_with_other_meanings_do_not(title: str) -> None:
+    assert _features([title]).loc[title, "mentions_python"] == 0.0
+
