@@ -24,7 +24,49 @@ from ranking.features import FEATURES, SIGNAL_GROUPS
 
 PROJECT_FAMILY = "project"
 TEXT_FAMILY = "text"
-MIN_POSITIVES = 5
+# What a Python newsletter picks before the store holds any week of its own: weights on
+# standardized features, hand-set per family. Their signs and sizes follow the fitted
+# weights the archive gives (docs/RANKING.md): Python first, fresh, on the front of
+# trending, not lingering in the sources for weeks, close in text to past picks. A fit
+# with n positives is shrunk towards them with PRIOR_POSITIVES pseudo-positives, so a
+# store with a few weeks of sightings starts from sense and learns away from it.
+PRIOR_WEIGHTS: dict[str, dict[str, float]] = {
+    PROJECT_FAMILY: {
+        "sim_top5": 0.1,
+        "zh_text": 0.3,
+        "kw_tool": 0.1,
+        "lang_python": 0.4,
+        "lang_other": -0.6,
+        "mentions_python": 0.2,
+        "log_days_trending": 0.1,
+        "trend_pos": 0.1,
+        "trend_top3": 0.3,
+        "first_age": -0.2,
+        "last_age": -0.4,
+        "log_prior_days": -0.8,
+        "new_this_week": 0.2,
+        "first_seen_3_7d": 0.2,
+        "src_python_weekly": 0.4,
+        "src_pycoders": 0.4,
+        "src_hellogithub_py": 0.3,
+        "src_trending_python": 0.3,
+        "src_trending_other": -0.3,
+        "host_rate": 0.3,
+    },
+    TEXT_FAMILY: {
+        "sim_top5": 0.4,
+        "zh_text": 0.2,
+        "mentions_python": 0.9,
+        "log_points": 0.2,
+        "first_age": -0.35,
+        "last_age": -0.45,
+        "first_seen_0_2d": 0.1,
+        "first_seen_3_7d": 0.1,
+        "src_python_weekly": 0.6,
+        "src_hn": 0.2,
+    },
+}
+PRIOR_POSITIVES = 20.0
 
 
 def family_of(section: str) -> str:
@@ -34,7 +76,12 @@ def family_of(section: str) -> str:
 
 class LinearSignalModel(BaseEstimator, ClassifierMixin):
     """Standardize (z clipped to +-clip), then L2 logistic regression (lbfgs);
-    contributions per signal group."""
+    contributions per signal group.
+
+    With a `prior` (weight per standardized feature), the fitted weights from n positives
+    are averaged with it as (n * fitted + prior_positives * prior) / (n + prior_positives);
+    with no positive at all the weights are the prior's.
+    """
 
     def __init__(
         self,
@@ -43,9 +90,13 @@ class LinearSignalModel(BaseEstimator, ClassifierMixin):
         positive_weight: float = 1.0,
         max_iter: int = 500,
         clip: float = 4.0,
+        prior: dict[str, float] | None = None,
+        prior_positives: float = 0.0,
     ) -> None:
         self.groups = groups
         self.clip = clip
+        self.prior = prior
+        self.prior_positives = prior_positives
         self.C = C
         self.positive_weight = positive_weight
         self.max_iter = max_iter
@@ -64,13 +115,16 @@ class LinearSignalModel(BaseEstimator, ClassifierMixin):
         z = np.clip((x - self.mean_) / self.scale_, -self.clip, self.clip)
         weights = np.where(y == 1, self.positive_weight, 1.0)
         self.classes_ = np.array([0, 1])
-        if y.sum() == 0 or y.sum() == len(y):
-            self.coef_ = np.zeros(len(cols))
-            self.intercept_ = -5.0 if y.sum() == 0 else 5.0
+        prior = np.array([(self.prior or {}).get(c, 0.0) for c in cols], dtype=np.float64)
+        n = int(y.sum())
+        if n == 0 or n == len(y):
+            self.coef_ = prior
+            self.intercept_ = -5.0 if n == 0 else 5.0
         else:
             lr = LogisticRegression(C=self.C, solver="lbfgs", max_iter=self.max_iter)
             lr.fit(z, y, sample_weight=weights)
-            self.coef_ = lr.coef_[0].astype(np.float64)
+            k = self.prior_positives if self.prior else 0.0
+            self.coef_ = (n * lr.coef_[0].astype(np.float64) + k * prior) / (n + k)
             self.intercept_ = float(lr.intercept_[0])
         self.columns_ = cols
         self.n_positives_ = int(y.sum())
@@ -114,12 +168,16 @@ class LinearSignalModel(BaseEstimator, ClassifierMixin):
 class SignalScorer(BaseEstimator):
     """One LinearSignalModel per section family; `section` column picks the family.
 
-    A family with fewer than MIN_POSITIVES positives borrows the other family's model.
+    Each family's fit is shrunk towards its PRIOR_WEIGHTS (see there); a family without
+    training rows is standardized on all rows and scored by its prior alone.
     """
 
-    def __init__(self, C: float = 0.1, positive_weight: float = 1.0) -> None:
+    def __init__(
+        self, C: float = 0.1, positive_weight: float = 1.0, prior_positives: float = PRIOR_POSITIVES
+    ) -> None:
         self.C = C
         self.positive_weight = positive_weight
+        self.prior_positives = prior_positives
 
     def fit(self, X: pd.DataFrame, y) -> SignalScorer:
         y = np.asarray(y, dtype=int)
@@ -127,20 +185,17 @@ class SignalScorer(BaseEstimator):
         self.models_: dict[str, LinearSignalModel] = {}
         for family in (PROJECT_FAMILY, TEXT_FAMILY):
             mask = fam == family
-            if mask.sum() and y[mask].sum() >= MIN_POSITIVES:
-                self.models_[family] = LinearSignalModel(
-                    C=self.C, positive_weight=self.positive_weight
-                ).fit(X[mask], y[mask])
-        if not self.models_:
-            self.models_["all"] = LinearSignalModel(
-                C=self.C, positive_weight=self.positive_weight
-            ).fit(X, y)
+            if not mask.any():
+                mask, labels = np.ones(len(X), dtype=bool), np.zeros(len(X), dtype=int)
+            else:
+                labels = y[mask]
+            self.models_[family] = LinearSignalModel(
+                C=self.C,
+                positive_weight=self.positive_weight,
+                prior=PRIOR_WEIGHTS[family],
+                prior_positives=self.prior_positives,
+            ).fit(X[mask], labels)
         return self
-
-    def _model(self, family: str) -> LinearSignalModel:
-        if family in self.models_:
-            return self.models_[family]
-        return next(iter(self.models_.values()))
 
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
         cols = [*SIGNAL_GROUPS, "base"]
@@ -150,7 +205,7 @@ class SignalScorer(BaseEstimator):
         fam = X["section"].map(family_of)
         for family in sorted(set(fam)):
             mask = (fam == family).to_numpy()
-            out.loc[mask, cols] = self._model(family).contributions(X[mask])[cols].to_numpy()
+            out.loc[mask, cols] = self.models_[family].contributions(X[mask])[cols].to_numpy()
         return out
 
     def decision_function(self, X: pd.DataFrame) -> np.ndarray:

@@ -626,12 +626,11 @@ def build_shortlist(
             pool.frame,
             messages,
         )
-    if scorer is not None:
-        contrib = scorer.contributions(data)
-    else:
-        messages.append("no history to learn from: ranked by momentum only")
-        contrib = pd.DataFrame(0.0, index=data.index, columns=CONTRIBUTION_COLUMNS)
-        contrib["momentum"] = data["log_days_trending"] + data["log_points"]
+    if scorer is None:
+        # No past week in the store: the prior weights alone, on this week's pool.
+        messages.append("no past week to learn from: ranked by the prior weights")
+        scorer = SignalScorer().fit(data, np.zeros(len(data), dtype=int))
+    contrib = scorer.contributions(data)
     contrib = contrib.round(4)
     data[CONTRIBUTION_COLUMNS] = contrib[CONTRIBUTION_COLUMNS]
     # The score is the sum of the shown (rounded) contributions, so they add up exactly.

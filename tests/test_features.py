@@ -47,4 +47,3 @@ def test_python_ecosystem_names_count_as_mentioning_python(title: str) -> None:
 )
 def test_words_with_other_meanings_do_not(title: str) -> None:
     assert _features([title]).loc[title, "mentions_python"] == 0.0
-

@@ -7,6 +7,10 @@ import pandas as pd
 
 from ranking.features import FEATURES, SIGNAL_GROUPS
 from ranking.scorers import (
+    PRIOR_POSITIVES,
+    PRIOR_WEIGHTS,
+    PROJECT_FAMILY,
+    TEXT_FAMILY,
     LinearSignalModel,
     PopularityScorer,
     RandomScorer,
@@ -38,16 +42,43 @@ def test_fit_is_deterministic_and_init_only_stores_params():
     a = SignalScorer().fit(x, y).decision_function(x)
     b = SignalScorer().fit(x.copy(), y.copy()).decision_function(x)
     assert np.array_equal(a, b)
-    assert SignalScorer(C=2.0).get_params() == {"C": 2.0, "positive_weight": 1.0}
+    assert SignalScorer(C=2.0).get_params() == {
+        "C": 2.0,
+        "positive_weight": 1.0,
+        "prior_positives": PRIOR_POSITIVES,
+    }
 
 
-def test_section_families_and_fallback_when_a_family_has_no_positives():
+def test_a_family_without_positives_is_scored_by_its_prior():
     x, y = data()
     y = np.where(x["section"] == "project", y, 0)
     scorer = SignalScorer().fit(x, y)
-    assert set(scorer.models_) == {"project"}
-    contrib = scorer.contributions(x)
-    assert np.isfinite(contrib.to_numpy()).all()
+    assert set(scorer.models_) == {PROJECT_FAMILY, TEXT_FAMILY}
+    text = scorer.models_[TEXT_FAMILY]
+    assert text.n_positives_ == 0
+    weights = text.weights().set_index("feature")["weight"]
+    expected = pd.Series(PRIOR_WEIGHTS[TEXT_FAMILY]).reindex(weights.index).fillna(0.0)
+    assert np.allclose(weights, expected)
+    assert np.isfinite(scorer.contributions(x).to_numpy()).all()
+
+
+def test_a_fit_is_shrunk_towards_the_prior_by_its_number_of_positives():
+    x, y = data()
+    prior = {"trend_pos": -1.0}
+    plain = LinearSignalModel().fit(x, y)
+    assert plain.coef_[FEATURES.index("trend_pos")] != -1.0
+    for k in (0.0, 20.0, 1e6):
+        m = LinearSignalModel(prior=prior, prior_positives=k).fit(x, y)
+        n = y.sum()
+        w = (n * plain.coef_ + k * np.where(np.array(FEATURES) == "trend_pos", -1.0, 0.0)) / (n + k)
+        assert np.allclose(m.coef_, w)
+    assert np.allclose(m.coef_[FEATURES.index("trend_pos")], -1.0, atol=1e-3)
+
+
+def test_the_prior_names_only_known_features_and_prefers_fresh_python():
+    for family, weights in PRIOR_WEIGHTS.items():
+        assert set(weights) <= set(FEATURES), family
+        assert weights["mentions_python"] > 0 and weights["last_age"] < 0, family
 
 
 def test_no_positive_at_all_gives_a_constant_model():
