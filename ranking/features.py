@@ -41,7 +41,7 @@ SIGNAL_GROUPS: dict[str, list[str]] = {
         "log_days_trending",
         "trend_pos",
         "trend_top3",
-        "log_stars_gained",
+        "stars_gained_vs_pool",
         "log_stars",
         "log_points",
         "log_comments",
@@ -274,7 +274,15 @@ def build_features(
     f["trend_pos"] = np.where(np.isfinite(pos), 1.0 - (np.clip(pos, 1, 25) - 1) / 25.0, 0.0)
     # The top 3 of a trending page are picked far more often than position alone says.
     f["trend_top3"] = (np.isfinite(pos) & (pos <= 3)).astype(float)
-    f["log_stars_gained"] = _log(pool["stars_gained"])
+    # Stars gained exist only for some sources (trending pages with a "stars today",
+    # repositories we snapshot twice): judged against the median of the pool's candidates
+    # that have a figure, so that having one is not itself a signal; 0 without one.
+    gained = pd.to_numeric(pool["stars_gained"], errors="coerce").to_numpy(float)
+    has = np.isfinite(gained)
+    log_gained = _log(pool["stars_gained"])
+    f["stars_gained_vs_pool"] = (
+        np.where(has, log_gained - np.median(log_gained[has]), 0.0) if has.any() else 0.0
+    )
     f["log_stars"] = _log(pool["stars"])
     f["log_points"] = _log(pool["points"])
     f["log_comments"] = _log(pool["comments"])

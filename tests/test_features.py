@@ -47,3 +47,16 @@ def test_python_ecosystem_names_count_as_mentioning_python(title: str) -> None:
 )
 def test_words_with_other_meanings_do_not(title: str) -> None:
     assert _features([title]).loc[title, "mentions_python"] == 0.0
+
+
+def test_stars_gained_are_judged_against_the_pool_and_no_figure_is_neutral() -> None:
+    rows = [
+        sighting(f"https://github.com/o/r{n}", stars=5000, stars_period=n) for n in (10, 100, 1000)
+    ]
+    rows.append(sighting("https://github.com/o/quiet"))
+    pool = build_pool(pd.DataFrame(rows), None, AS_OF).frame
+    f = build_features(pool, None, AS_OF, 21).set_index(pool["repo_key"])
+    v = f["stars_gained_vs_pool"]
+    assert v["github.com/o/r100"] == 0.0
+    assert v["github.com/o/r1000"] > 0 > v["github.com/o/r10"]
+    assert v["github.com/o/quiet"] == 0.0
