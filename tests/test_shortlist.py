@@ -223,6 +223,18 @@ def test_empty_week_gives_header_only_csv_and_a_message(world, tmp_path):
     assert lines == [",".join(SHORTLIST_COLUMNS)]
 
 
+def test_a_week_with_no_past_week_to_learn_from_is_ranked_by_the_prior(world):
+    con, _ = world
+    # The day before the first issue: candidates, but no past issue with a pool.
+    result = build_shortlist(con, FIRST_ISSUE - dt.timedelta(days=1), cache_dir=None)
+    assert result.training["pools"] == 0
+    assert result.messages == ["no past week to learn from: ranked by the prior weights"]
+    projects = result.frame[result.frame["section"] == "project"]
+    assert projects["score"].nunique() > 1
+    assert projects["score"].iloc[0] == projects["score"].max()
+    assert (projects["freshness"] != 0).any() and (projects["momentum"] != 0).any()
+
+
 def test_markdown_and_table(world, tmp_path):
     con, _ = world
     result = build_shortlist(con, AS_OF)
