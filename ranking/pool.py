@@ -375,13 +375,14 @@ def merge_sightings(sightings: pd.DataFrame, near_dup_threshold: float = 0.8) ->
     return out
 
 
-def _featured_index(history_items: pd.DataFrame) -> tuple[dict, dict, list, list]:
+def _featured_index(history_items: pd.DataFrame) -> tuple[dict, dict, dict, list, list]:
     urls: dict[str, int] = {}
     repos: dict[str, int] = {}
+    names: dict[str, int] = {}
     titles: list[str] = []
     title_issue: list[int] = []
     if history_items is None or history_items.empty:
-        return urls, repos, titles, title_issue
+        return urls, repos, names, titles, title_issue
     items = history_items.sort_values(["issue_no", "item_no"])
     for row in items.itertuples(index=False):
         issue = int(row.issue_no)
@@ -391,10 +392,43 @@ def _featured_index(history_items: pd.DataFrame) -> tuple[dict, dict, list, list
         rk = getattr(row, "repo_key", None)
         if isinstance(rk, str) and rk:
             repos.setdefault(rk, issue)
+        if not has_link(cu, rk):
+            for name in _item_names(row):
+                names.setdefault(name, issue)
         for norm in _item_titles(row):
             titles.append(norm)
             title_issue.append(issue)
-    return urls, repos, titles, title_issue
+    return urls, repos, names, titles, title_issue
+
+
+# A title-only project item starts with the project's name: "docling：将文档转换为
+# Markdown", "owner/name: a tool …". Names shorter than this are too generic to match.
+MIN_NAME_CHARS = 2
+_LEADING_NAME = re.compile(
+    r"\s*([A-Za-z0-9][\w.-]*(?:/[A-Za-z0-9][\w.-]*)?)\s*(?:[:：，,]|\s[-–—]\s|$)", re.ASCII
+)
+
+
+def leading_name(title: object) -> str | None:
+    """The repository-like name a title starts with (lower case, without owner), else None."""
+    m = _LEADING_NAME.match(title) if isinstance(title, str) else None
+    if m is None:
+        return None
+    name = m.group(1).rsplit("/", 1)[-1].lower()
+    return name if len(name) >= MIN_NAME_CHARS else None
+
+
+def _item_names(row) -> set[str]:
+    """The names a project item's zh and en titles start with (none for other sections:
+    an article titled "Python：…" names no repository)."""
+    if getattr(row, "section", None) != "project":
+        return set()
+    names = (leading_name(getattr(row, col, None)) for col in ("title_zh", "title_en"))
+    return {n for n in names if n}
+
+
+def _repo_name(repo_key: object) -> str | None:
+    return repo_key.rsplit("/", 1)[-1].lower() if isinstance(repo_key, str) and repo_key else None
 
 
 # Normalized titles shorter than this are too generic to match anything by title.
@@ -488,15 +522,18 @@ def featured_matches(
     """
     issue = np.full(len(frame), np.nan)
     reason = np.array([""] * len(frame), dtype=object)
-    urls, repos, titles, title_issue = _featured_index(history_items)
+    urls, repos, names, titles, title_issue = _featured_index(history_items)
     if len(frame) == 0:
         return pd.DataFrame({"featured_issue": issue, "featured_reason": reason}, index=frame.index)
     for i, (members, rk) in enumerate(zip(frame["member_urls"], frame["repo_key"], strict=True)):
         hits = sorted(urls[u] for u in members if u in urls)
+        name = _repo_name(rk)
         if hits:
             issue[i], reason[i] = hits[0], f"url featured in #{hits[0]}"
         elif isinstance(rk, str) and rk in repos:
             issue[i], reason[i] = repos[rk], f"repository featured in #{repos[rk]}"
+        elif name in names:
+            issue[i], reason[i] = names[name], f"repository named by an item of #{names[name]}"
     if titles:
         todo = [i for i in range(len(frame)) if not reason[i]]
         for i, j, score in _pool_title_hits(frame, todo, titles, fuzzy_threshold):
@@ -564,10 +601,12 @@ def pick_sections(
     """For each pool row, the section of the issue item it is, else None.
 
     An item with a link matches by repository or URL; a title-only item (no link, as in
-    the archive's later issues) by a fuzzy-equal zh or en title, like "already featured".
+    the archive's later issues) by the repository name its title starts with, else by a
+    fuzzy-equal zh or en title, like "already featured".
     """
     by_url: dict[str, str] = {}
     by_repo: dict[str, str] = {}
+    by_name: dict[str, str] = {}
     titles: list[str] = []
     title_section: list[str] = []
     if items is not None and len(items):
@@ -578,6 +617,8 @@ def pick_sections(
             if isinstance(rk, str) and rk:
                 by_repo.setdefault(rk, sec)
             if not has_link(cu, rk):
+                for name in _item_names(row):
+                    by_name.setdefault(name, sec)
                 for norm in _item_titles(row):
                     titles.append(norm)
                     title_section.append(sec)
@@ -586,6 +627,8 @@ def pick_sections(
         hit = by_repo.get(rk) if isinstance(rk, str) else None
         if hit is None:
             hit = next((by_url[u] for u in members if u in by_url), None)
+        if hit is None:
+            hit = by_name.get(_repo_name(rk))
         out.append(hit)
     if titles:
         todo = [i for i in range(len(out)) if out[i] is None]

@@ -166,7 +166,7 @@ def _features(pool: Pool, history_items: pd.DataFrame) -> pd.DataFrame:
 
 
 # Bump when pools or features change meaning: old cache files are then ignored.
-CACHE_VERSION = "7"
+CACHE_VERSION = "8"
 
 
 class PoolCache(dict):
@@ -325,10 +325,11 @@ def training_pools(
         issues = issues.tail(max(int(train_issues), 0))
     for issue_no, pub_date in issues.itertuples(index=False):
         items = history_items[history_items["issue_no"] == issue_no]
-        if not any(map(has_link, items["canonical_url"], items["repo_key"])):
-            # A title-only issue: its picks can be found in the pool by title only, so
-            # most would count as negatives. It teaches nothing reliable; skip it.
-            continue
+        # A title-only issue: its projects are found in the pool by the name their title
+        # starts with (98% of the archive's linked project picks start with their
+        # repository's name), its articles (translated titles) mostly not, so they would
+        # count as negatives: only its project rows teach.
+        title_only = not any(map(has_link, items["canonical_url"], items["repo_key"]))
         key = ("train", int(issue_no), pub_date, window_days)
         if cache is not None and key in cache:
             out.append(cache[key])
@@ -339,6 +340,8 @@ def training_pools(
         columns = [*FEATURES, "section", "id", "key"]
         frame = data[columns].copy()
         frame["pick"] = pick_sections(data, items)
+        if title_only:
+            frame = frame[frame["section"] == "project"].reset_index(drop=True)
         tp = TrainingPool(int(issue_no), pub_date, frame)
         if cache is not None:
             cache[key] = tp

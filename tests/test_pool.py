@@ -12,6 +12,8 @@ from ranking.pool import (
     build_pool,
     candidate_id,
     classify_section,
+    featured_matches,
+    leading_name,
     merge_sightings,
     pick_sections,
     title_tokens,
@@ -261,6 +263,54 @@ def test_pick_sections_match_title_only_items_by_title():
         "https://ex.com/b": None,
         "https://ex.com/c": "project",
     }
+
+
+@pytest.mark.parametrize(
+    "title, name",
+    [
+        ("docling：将文档转换为 Markdown", "docling"),
+        ("owner/Some-Tool: a tool for data", "some-tool"),
+        ("pdm - a package manager", "pdm"),
+        ("uv：极快的包管理器", "uv"),
+        ("uv", "uv"),
+        ("Python 并发：线程与进程", None),
+        ("一个只有标题的项目", None),
+        ("x：太短", None),
+        (None, None),
+    ],
+)
+def test_leading_name_of_a_title(title, name):
+    assert leading_name(title) == name
+
+
+def test_title_only_project_items_name_their_repository():
+    rows = [
+        sighting("https://github.com/ds/docling"),
+        sighting("https://github.com/someone/python"),
+        sighting("https://github.com/other/docling-tools"),
+    ]
+    merged = merge_sightings(frame(rows))
+    items = history(
+        [
+            {"item_no": 1, "title_zh": "docling：将文档转换为 Markdown"},
+            # an article that starts with a word names no repository
+            {"item_no": 2, "section": "article", "title_zh": "Python：一篇文章"},
+        ]
+    )
+    got = dict(zip(merged["key"], pick_sections(merged, items), strict=True))
+    assert got == {
+        "github.com/ds/docling": "project",
+        "github.com/other/docling-tools": None,
+        "github.com/someone/python": None,
+    }
+    fm = featured_matches(merged, items).set_index(merged["key"])
+    assert fm.loc["github.com/ds/docling", "featured_reason"] == (
+        "repository named by an item of #1"
+    )
+    assert fm.loc["github.com/someone/python", "featured_reason"] == ""
+    # a linked item matches by its link only, never by the name its title starts with
+    linked = history([{"title_zh": "docling：x", "repo_key": "github.com/a/b"}])
+    assert pick_sections(merged, linked) == [None, None, None]
 
 
 def test_title_tokens_mix_latin_words_and_cjk_bigrams():

@@ -14,10 +14,12 @@ from ranking.csvio import read_csv_rows
 from ranking.features import SIGNALS
 from ranking.shortlist import (
     SHORTLIST_COLUMNS,
+    _history,
     build_shortlist,
     render_markdown,
     render_table,
     select_section,
+    training_pools,
     write_shortlist,
 )
 
@@ -299,20 +301,23 @@ def test_curator_decisions_become_training_rows(tmp_path):
     assert ignored.training == before.training
 
 
-def test_title_only_issues_are_not_training_pools(tmp_path):
+def test_title_only_issues_teach_only_their_projects_found_by_name(tmp_path):
     con, _ = _make_store(tmp_path)
     before = build_shortlist(con, AS_OF, cache_dir=None)
     no = N_ISSUES + 1
     pub = FIRST_ISSUE + dt.timedelta(days=7 * (N_ISSUES - 1) + 1)
     assert pub < AS_OF
+    d = (pub - (FIRST_ISSUE - dt.timedelta(days=25))).days
+    named = (d // 3 + 10) % 90  # trending on that day, never picked before
+    titles = [("project", f"repo{named}：一个只有标题的项目"), ("article", "一篇只有标题的文章")]
     items = [
         {
             "issue_no": no,
-            "item_no": 1,
-            "section": "project",
-            "section_raw": "项目",
-            "position": 1,
-            "title_zh": "一个只有标题的项目",
+            "item_no": k + 1,
+            "section": section,
+            "section_raw": section,
+            "position": k + 1,
+            "title_zh": title,
             "title_en": None,
             "summary_zh": None,
             "summary_en": None,
@@ -321,6 +326,7 @@ def test_title_only_issues_are_not_training_pools(tmp_path):
             "repo_key": None,
             "host": None,
         }
+        for k, (section, title) in enumerate(titles)
     ]
     issue = {
         "issue_no": no,
@@ -331,9 +337,19 @@ def test_title_only_issues_are_not_training_pools(tmp_path):
         "file": f"docs/{pub}-weekly.md",
         "en_file": None,
         "content_hash": "t",
-        "n_items": 1,
+        "n_items": len(items),
     }
     store.replace_history_issue(con, issue, items, [])
+    history = _history(con, AS_OF)
+    pools = {tp.issue_no: tp for tp in training_pools(con, history, AS_OF, 21)}
+    frame = pools[no].frame
+    assert set(frame["section"]) == {"project"}
+    assert frame.loc[frame["pick"].notna(), "key"].tolist() == [
+        f"github.com/owner{named % 7}/repo{named}"
+    ]
     after = build_shortlist(con, AS_OF, cache_dir=None)
-    assert after.training == before.training
+    assert after.training["pools"] == before.training["pools"] + 1
+    assert after.training["positives"] == before.training["positives"] + 1
+    # The named repository counts as already featured from then on.
+    assert f"repo{named}" not in set(after.frame["title"].str.rsplit("/", n=1).str[-1])
     con.close()
