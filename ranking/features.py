@@ -43,8 +43,8 @@ SIGNAL_GROUPS: dict[str, list[str]] = {
         "trend_top3",
         "stars_gained_vs_pool",
         "log_stars",
-        "log_points",
-        "log_comments",
+        "points_vs_source",
+        "comments_vs_source",
         "n_sources",
     ],
     "freshness": [
@@ -222,7 +222,7 @@ def build_features(
     n = len(pool)
     f = pd.DataFrame(index=pool.index)
     if n == 0:
-        for c in [*FEATURES, "nearest_past", "nearest_sim"]:
+        for c in [*FEATURES, "log_points", "nearest_past", "nearest_sim"]:
             f[c] = pd.Series(dtype="float64" if c != "nearest_past" else "object")
         return f
     hist = history_items if history_items is not None else pd.DataFrame()
@@ -284,8 +284,9 @@ def build_features(
         np.where(has, log_gained - np.median(log_gained[has]), 0.0) if has.any() else 0.0
     )
     f["log_stars"] = _log(pool["stars"])
-    f["log_points"] = _log(pool["points"])
-    f["log_comments"] = _log(pool["comments"])
+    f["log_points"] = _log(pool["points"])  # for the popularity baseline, not the model
+    for column in ("points_vs_source", "comments_vs_source"):
+        f[column] = pd.to_numeric(pool[column], errors="coerce").fillna(0.0).to_numpy(float)
     f["n_sources"] = pool["n_sources"].astype(float).to_numpy()
 
     # freshness (in window units, so a different window keeps the scale)

@@ -207,6 +207,8 @@ POOL_COLUMNS = [
     "forks",
     "points",
     "comments",
+    "points_vs_source",
+    "comments_vs_source",
     "language",
     "in_curated",
     "prior_first_seen",
@@ -305,6 +307,10 @@ def merge_sightings(sightings: pd.DataFrame, near_dup_threshold: float = 0.8) ->
         s[column] = pd.to_numeric(s[column], errors="coerce").astype("float64")
     s["trending"] = s["source"].str.startswith(TRENDING_PREFIX)
     s["trending_python"] = s["source"] == "trending:python"
+    # Points and comments on each source's own scale: the percentile among that source's
+    # sightings in the window (50 on Lobsters is not 50 on Hacker News).
+    for column in ("points", "comments"):
+        s[f"{column}_vs_source"] = s[column].groupby(s["source"]).rank(pct=True)
     g = s.groupby("key", sort=True)
     head = g.head(1).set_index("key")
     out = pd.DataFrame(index=head.index)
@@ -348,6 +354,9 @@ def merge_sightings(sightings: pd.DataFrame, near_dup_threshold: float = 0.8) ->
     out["stars_gained"] = np.fmax(gained.reindex(out.index), out["stars_period_max"])
     out["forks"] = g["forks"].max()
     out["points"] = g["points"].max()
+    # 0 when the item has no figure.
+    out["points_vs_source"] = g["points_vs_source"].max().fillna(0.0)
+    out["comments_vs_source"] = g["comments_vs_source"].max().fillna(0.0)
     out["comments"] = g["comments"].max()
     lang = s.dropna(subset=["language"]).assign(
         language=lambda d: d["language"].astype(str).str.lower()

@@ -57,7 +57,7 @@ PRIOR_WEIGHTS: dict[str, dict[str, float]] = {
         "sim_top5": 0.4,
         "zh_text": 0.2,
         "mentions_python": 0.9,
-        "log_points": 0.2,
+        "points_vs_source": 0.2,
         "first_age": -0.35,
         "last_age": -0.45,
         "first_seen_0_2d": 0.1,

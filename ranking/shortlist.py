@@ -166,7 +166,7 @@ def _features(pool: Pool, history_items: pd.DataFrame) -> pd.DataFrame:
 
 
 # Bump when pools or features change meaning: old cache files are then ignored.
-CACHE_VERSION = "8"
+CACHE_VERSION = "9"
 
 
 class PoolCache(dict):

@@ -60,3 +60,24 @@ def test_stars_gained_are_judged_against_the_pool_and_no_figure_is_neutral() -> 
     assert v["github.com/o/r100"] == 0.0
     assert v["github.com/o/r1000"] > 0 > v["github.com/o/r10"]
     assert v["github.com/o/quiet"] == 0.0
+
+
+def test_points_are_judged_on_each_sources_own_scale() -> None:
+    rows = [
+        sighting(f"https://hn.example/{p}", source="hn:top", title=f"HN story {p}", points=p)
+        for p in (100, 200, 400)
+    ]
+    rows += [
+        sighting(f"https://lob.example/{p}", source="lobsters:hottest", title=f"Lob {p}", points=p)
+        for p in (5, 10, 20)
+    ]
+    rows.append(sighting("https://blog.example/quiet", source="feed:blog", title="No points"))
+    pool = build_pool(pd.DataFrame(rows), None, AS_OF).frame
+    f = build_features(pool, None, AS_OF, 21).set_index(pool["title"])
+    v = f["points_vs_source"]
+    # 20 points is the top of Lobsters, like 400 on Hacker News; 200 is HN's middle.
+    assert v["Lob 20"] == v["HN story 400"] == 1.0
+    assert v["Lob 20"] > v["HN story 200"] > v["HN story 100"] > 0
+    assert v["Lob 10"] == v["HN story 200"]
+    assert v["No points"] == 0.0
+    assert f["log_points"]["HN story 200"] > f["log_points"]["Lob 20"]

@@ -22,6 +22,7 @@ from ranking.scorers import (
 def data(n=400, seed=0):
     rng = np.random.default_rng(seed)
     x = pd.DataFrame(rng.normal(size=(n, len(FEATURES))), columns=FEATURES)
+    x["log_points"] = np.abs(rng.normal(size=n))  # the popularity baseline's input
     y = x["log_days_trending"] + 0.5 * x["sim_max"] + rng.normal(scale=0.5, size=n) > 1.5
     x["section"] = np.where(np.arange(n) % 2 == 0, "project", "article")
     x["id"] = [f"c-{i:010x}" for i in range(n)]
