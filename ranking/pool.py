@@ -23,6 +23,7 @@ import functools
 import logging
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -384,30 +385,51 @@ def merge_sightings(sightings: pd.DataFrame, near_dup_threshold: float = 0.8) ->
     return out
 
 
-def _featured_index(history_items: pd.DataFrame) -> tuple[dict, dict, dict, list, list]:
-    urls: dict[str, int] = {}
-    repos: dict[str, int] = {}
-    names: dict[str, int] = {}
-    titles: list[str] = []
-    title_issue: list[int] = []
-    if history_items is None or history_items.empty:
-        return urls, repos, names, titles, title_issue
-    items = history_items.sort_values(["issue_no", "item_no"])
+@dataclass
+class _ItemIndex:
+    """Issue items by what a pool row can match them on; each maps to the item's value
+    (its issue number, or its section), the first item winning."""
+
+    urls: dict = field(default_factory=dict)
+    repos: dict = field(default_factory=dict)
+    names: dict = field(default_factory=dict)  # repository names of title-only projects
+    titles: list[str] = field(default_factory=list)  # normalized, long enough to compare
+    title_values: list = field(default_factory=list)
+
+
+def _item_index(
+    items: pd.DataFrame | None, value: Callable[[object], object], *, linked_titles: bool
+) -> _ItemIndex:
+    """Index `items` (in their order); `linked_titles`: also the titles of items that have
+    a link (else only title-only items can match by title)."""
+    index = _ItemIndex()
+    if items is None or items.empty:
+        return index
     for row in items.itertuples(index=False):
-        issue = int(row.issue_no)
+        v = value(row)
         cu = getattr(row, "canonical_url", None)
         if isinstance(cu, str) and cu:
-            urls.setdefault(cu, issue)
+            index.urls.setdefault(cu, v)
         rk = getattr(row, "repo_key", None)
         if isinstance(rk, str) and rk:
-            repos.setdefault(rk, issue)
-        if not has_link(cu, rk):
+            index.repos.setdefault(rk, v)
+        linked = has_link(cu, rk)
+        if not linked:
             for name in _item_names(row):
-                names.setdefault(name, issue)
-        for norm in _item_titles(row):
-            titles.append(norm)
-            title_issue.append(issue)
-    return urls, repos, names, titles, title_issue
+                index.names.setdefault(name, v)
+        if linked_titles or not linked:
+            for norm in _item_titles(row):
+                index.titles.append(norm)
+                index.title_values.append(v)
+    return index
+
+
+def _featured_index(history_items: pd.DataFrame | None) -> _ItemIndex:
+    """Past items by issue number, the earliest issue winning."""
+    items = None
+    if history_items is not None and not history_items.empty:
+        items = history_items.sort_values(["issue_no", "item_no"])
+    return _item_index(items, lambda row: int(row.issue_no), linked_titles=True)
 
 
 # A title-only project item starts with the project's name: "docling：将文档转换为
@@ -531,7 +553,8 @@ def featured_matches(
     """
     issue = np.full(len(frame), np.nan)
     reason = np.array([""] * len(frame), dtype=object)
-    urls, repos, names, titles, title_issue = _featured_index(history_items)
+    index = _featured_index(history_items)
+    urls, repos, names = index.urls, index.repos, index.names
     if len(frame) == 0:
         return pd.DataFrame({"featured_issue": issue, "featured_reason": reason}, index=frame.index)
     for i, (members, rk) in enumerate(zip(frame["member_urls"], frame["repo_key"], strict=True)):
@@ -543,11 +566,11 @@ def featured_matches(
             issue[i], reason[i] = repos[rk], f"repository featured in #{repos[rk]}"
         elif name in names:
             issue[i], reason[i] = names[name], f"repository named by an item of #{names[name]}"
-    if titles:
+    if index.titles:
         todo = [i for i in range(len(frame)) if not reason[i]]
-        for i, j, score in _pool_title_hits(frame, todo, titles, fuzzy_threshold):
-            issue[i] = title_issue[j]
-            reason[i] = f"title ~{score}% of an item in #{title_issue[j]}"
+        for i, j, score in _pool_title_hits(frame, todo, index.titles, fuzzy_threshold):
+            issue[i] = index.title_values[j]
+            reason[i] = f"title ~{score}% of an item in #{index.title_values[j]}"
     return pd.DataFrame({"featured_issue": issue, "featured_reason": reason}, index=frame.index)
 
 
@@ -613,34 +636,17 @@ def pick_sections(
     the archive's later issues) by the repository name its title starts with, else by a
     fuzzy-equal zh or en title, like "already featured".
     """
-    by_url: dict[str, str] = {}
-    by_repo: dict[str, str] = {}
-    by_name: dict[str, str] = {}
-    titles: list[str] = []
-    title_section: list[str] = []
-    if items is not None and len(items):
-        for row in items.itertuples(index=False):
-            cu, rk, sec = row.canonical_url, row.repo_key, str(row.section)
-            if isinstance(cu, str) and cu:
-                by_url.setdefault(cu, sec)
-            if isinstance(rk, str) and rk:
-                by_repo.setdefault(rk, sec)
-            if not has_link(cu, rk):
-                for name in _item_names(row):
-                    by_name.setdefault(name, sec)
-                for norm in _item_titles(row):
-                    titles.append(norm)
-                    title_section.append(sec)
+    index = _item_index(items, lambda row: str(row.section), linked_titles=False)
     out: list[str | None] = []
     for members, rk in zip(frame["member_urls"], frame["repo_key"], strict=True):
-        hit = by_repo.get(rk) if isinstance(rk, str) else None
+        hit = index.repos.get(rk) if isinstance(rk, str) else None
         if hit is None:
-            hit = next((by_url[u] for u in members if u in by_url), None)
+            hit = next((index.urls[u] for u in members if u in index.urls), None)
         if hit is None:
-            hit = by_name.get(_repo_name(rk))
+            hit = index.names.get(_repo_name(rk))
         out.append(hit)
-    if titles:
+    if index.titles:
         todo = [i for i in range(len(out)) if out[i] is None]
-        for i, j, _score in _pool_title_hits(frame, todo, titles, fuzzy_threshold):
-            out[i] = title_section[j]
+        for i, j, _score in _pool_title_hits(frame, todo, index.titles, fuzzy_threshold):
+            out[i] = index.title_values[j]
     return out
