@@ -324,12 +324,6 @@ def training_pools(
     if train_issues is not None:
         issues = issues.tail(max(int(train_issues), 0))
     for issue_no, pub_date in issues.itertuples(index=False):
-        items = history_items[history_items["issue_no"] == issue_no]
-        # A title-only issue: its projects are found in the pool by the name their title
-        # starts with (98% of the archive's linked project picks start with their
-        # repository's name), its articles (translated titles) mostly not, so they would
-        # count as negatives: only its project rows teach.
-        title_only = not any(map(has_link, items["canonical_url"], items["repo_key"]))
         key = ("train", int(issue_no), pub_date, window_days)
         if cache is not None and key in cache:
             out.append(cache[key])
@@ -337,10 +331,15 @@ def training_pools(
         if progress:
             progress(f"training pool of issue #{issue_no} ({pub_date})")
         _pool, data = scored_pool(con, history_items, pub_date, window_days, cache)
+        items = history_items[history_items["issue_no"] == issue_no]
         columns = [*FEATURES, "section", "id", "key"]
         frame = data[columns].copy()
         frame["pick"] = pick_sections(data, items)
-        if title_only:
+        # A title-only issue: its projects are found in the pool by the name their title
+        # starts with (98% of the archive's linked project picks start with their
+        # repository's name), its articles (translated titles) mostly not, so they would
+        # count as negatives: only its project rows teach.
+        if not any(map(has_link, items["canonical_url"], items["repo_key"])):
             frame = frame[frame["section"] == "project"].reset_index(drop=True)
         tp = TrainingPool(int(issue_no), pub_date, frame)
         if cache is not None:
