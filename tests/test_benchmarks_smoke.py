@@ -7,6 +7,7 @@ points, record formats, settings names) and produces its report.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -78,3 +79,15 @@ def test_run_all_writes_the_document(tmp_path: Path) -> None:
     assert "## 2. Feed parsing" in text
     assert "cores" in text and "feedparser" in text
     assert "keep me" in text  # the hand-written findings survive a rewrite
+
+
+@pytest.mark.shared
+@pytest.mark.slow
+def test_model_choice_prints_each_model_beside_the_shipped_one() -> None:
+    require_shared("datasets", "sightings")
+    proc = _run([str(BENCH / "model_choice.py"), "--issues", "5-6"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("tuning #1-#40")]
+    assert lines, proc.stdout
+    for line in lines:  # the shipped model's figure, then each alternative with its difference
+        assert re.search(r"\d\.\d{3} +\d\.\d{3} \([+-]\d\.\d{3}\) +\d\.\d{3} \([+-]", line), line
