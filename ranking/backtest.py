@@ -122,11 +122,14 @@ def run_backtest(
     quotas: dict[str, int] | None = None,
     db_path: str | os.PathLike[str] | None = None,
     train_issues: int | None = None,
+    without_feeds: tuple[str, ...] = (),
 ) -> BacktestReport:
     """Replay issues A..B; write out_dir/issue-NNN.csv; return recall figures.
 
     `train_issues` (default: all) limits each fit to the most recent past issues, as
-    `build_shortlist` does; `db_path` keeps the scratch store (default: a temp dir).
+    `build_shortlist` does; `db_path` keeps the scratch store (default: a temp dir);
+    `without_feeds` leaves those feeds of the sightings file out (what the ranker does
+    without a source: e.g. the newsletters that later weeks no longer have).
     """
     from ranking.history import import_archive
 
@@ -146,7 +149,12 @@ def run_backtest(
         messages = [f"archive: {p.file}: {p.message}" for p in report.problems]
         if progress:
             progress(f"loading sightings {sightings_file}")
-        counts = store.load_sightings_file(con, sightings_file)
+        counts = store.load_sightings_file(con, sightings_file, without_feeds)
+        if counts.get("without_feed"):
+            messages.append(
+                f"sightings: {counts['without_feed']} rows of {', '.join(sorted(without_feeds))} "
+                "left out"
+            )
         if counts.get("invalid_url"):
             messages.append(f"sightings: {counts['invalid_url']} rows with invalid URLs skipped")
         items, _links = store.history_frames(con)

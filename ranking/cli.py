@@ -250,6 +250,13 @@ def build_parser() -> tuple[_Parser, _Parser]:
         metavar="N",
         help="pool window in days (default 21), e.g. --window-days 14",
     )
+    p.add_argument(
+        "--without-feed",
+        action="append",
+        metavar="FEED",
+        help="leave a feed of the sightings file out (repeatable), "
+        "e.g. --without-feed python_weekly",
+    )
 
     p = subs.add_parser(
         "ingest",

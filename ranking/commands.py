@@ -344,7 +344,13 @@ def backtest(args: argparse.Namespace) -> int:
             raise UsageError(f"{what} {path}: no such file or folder")
     with _Progress("backtest") as progress:
         report = run_backtest(
-            args.history, args.sightings, issues, args.out, args.window_days, progress
+            args.history,
+            args.sightings,
+            issues,
+            args.out,
+            args.window_days,
+            progress,
+            without_feeds=tuple(args.without_feed or ()),
         )
     print(render_report(report))  # its notes carry the archive's and sightings' problems
     return 0

@@ -14,7 +14,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import duckdb
 
-from ranking.errors import StoreBusyError, StoreError
+from ranking.errors import StoreBusyError, StoreError, UsageError
 
 logger = logging.getLogger(__name__)
 
@@ -1360,13 +1360,17 @@ def _section_hint(source: str) -> str | None:
 
 
 def load_sightings_file(
-    con: duckdb.DuckDBPyConnection, path: str | os.PathLike[str]
+    con: duckdb.DuckDBPyConnection,
+    path: str | os.PathLike[str],
+    without_feeds: Iterable[str] = (),
 ) -> dict[str, int]:
     """Load a sightings file into `sightings` and upsert `candidates`; return counts.
 
     URLs are canonicalized again with `crawler.urls` (the file's own canonical form is not
     trusted); invalid URLs are skipped and counted. Rows repeating (canonical_url, source,
     seen_date) keep the best position. Loading the same file twice changes nothing.
+    Rows of the feeds in `without_feeds` (the file's `feed` column) are left out and
+    counted; a feed the file does not have is an error naming the feeds it has.
     """
     import pandas as pd
 
@@ -1395,6 +1399,19 @@ def load_sightings_file(
         first = str(exc).splitlines()[0]
         raise StoreError(f"{source_path}: cannot read sightings: {first}") from None
     total = len(frame)
+    excluded = 0
+    if without_feeds:
+        feeds = frame["feed"].astype("string")
+        have = sorted(feeds.dropna().unique())
+        unknown = sorted(set(without_feeds) - set(have))
+        if unknown:
+            raise UsageError(
+                f"{source_path}: no feed {', '.join(unknown)} in this file "
+                f"(its feeds: {', '.join(have)})"
+            )
+        drop = feeds.isin(list(without_feeds)).fillna(False).to_numpy(dtype=bool)
+        excluded = int(drop.sum())
+        frame = frame[~drop].reset_index(drop=True)
     urls = frame["url"].astype("string").fillna("")
     canon: dict[str, tuple[str | None, str | None, str | None]] = {}
     for url in urls.unique():
@@ -1450,6 +1467,7 @@ def load_sightings_file(
         con.unregister("_sightings_in")
     counts = {
         "rows": total,
+        "without_feed": excluded,
         "invalid_url": invalid,
         "bad_date": bad_dates,
         "inserted": int(after - before),

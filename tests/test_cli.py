@@ -194,3 +194,18 @@ def test_issue_range():
     for bad in ("85-61", "a-b", "0-3", "1-2-3"):
         with pytest.raises(UsageError):
             parse_issue_range(bad)
+
+
+def test_backtest_without_a_feed_says_so_and_an_unknown_feed_is_one_line(tmp_path, capsys):
+    base = ["backtest", "--history", str(ARCHIVE), "--sightings", str(SIGHTINGS)]
+    base += ["--issues", "6-6", "--out", str(tmp_path / "bt")]
+    code, out, err = rank([*base, "--without-feed", "hackernews"], capsys)
+    assert code == 0, err
+    assert "note: sightings: 22 rows of hackernews left out" in out
+    assert (tmp_path / "bt" / "issue-006.csv").exists()
+    code, _out, err = rank([*base, "--without-feed", "reddit"], capsys)
+    assert code == 2
+    assert err.strip() == (
+        f"rank: error: {SIGHTINGS}: no feed reddit in this file "
+        "(its feeds: feed, github_trending, hackernews, pycoders_weekly, python_weekly)"
+    )

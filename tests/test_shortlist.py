@@ -11,6 +11,7 @@ import pytest
 
 from ranking import store
 from ranking.csvio import read_csv_rows
+from ranking.errors import UsageError
 from ranking.features import SIGNALS
 from ranking.shortlist import (
     SHORTLIST_COLUMNS,
@@ -162,6 +163,26 @@ def test_loader_counts_invalid_urls_and_is_idempotent(world, tmp_path):
     one = store.sightings_frame(con, FIRST_ISSUE, FIRST_ISSUE)
     assert set(one["seen_date"].dt.date) == {FIRST_ISSUE}
     assert one["canonical_url"].str.startswith("https://").all()
+
+
+def test_loader_leaves_out_the_feeds_asked_and_names_an_unknown_one(tmp_path):
+    rows = _sighting_rows()
+    path = tmp_path / "s.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    con = store.connect(":memory:")
+    counts = store.load_sightings_file(con, path, without_feeds=["hackernews"])
+    n_hn = sum(r["feed"] == "hackernews" for r in rows)
+    assert counts["without_feed"] == n_hn
+    assert counts["invalid_url"] == 0  # the bad URL was a Hacker News row, left out first
+    sources = set(store.sightings_frame(con, FIRST_ISSUE - dt.timedelta(days=30), AS_OF)["source"])
+    assert sources == {"trending:python"}
+    with pytest.raises(
+        UsageError,
+        match=r"s\.csv: no feed hn in this file \(its feeds: "
+        r"github_trending, hackernews\)",
+    ):
+        store.load_sightings_file(con, path, without_feeds=["hn"])
+    con.close()
 
 
 def test_quotas_domain_cap_and_contributions_sum(world):
