@@ -1400,16 +1400,17 @@ def load_sightings_file(
         raise StoreError(f"{source_path}: cannot read sightings: {first}") from None
     total = len(frame)
     excluded = 0
-    if without_feeds:
+    left_out = set(without_feeds)
+    if left_out:
         feeds = frame["feed"].astype("string")
         have = sorted(feeds.dropna().unique())
-        unknown = sorted(set(without_feeds) - set(have))
+        unknown = sorted(left_out - set(have))
         if unknown:
             raise UsageError(
                 f"{source_path}: no feed {', '.join(unknown)} in this file "
                 f"(its feeds: {', '.join(have)})"
             )
-        drop = feeds.isin(list(without_feeds)).fillna(False).to_numpy(dtype=bool)
+        drop = feeds.isin(sorted(left_out)).fillna(False).to_numpy(dtype=bool)
         excluded = int(drop.sum())
         frame = frame[~drop].reset_index(drop=True)
     urls = frame["url"].astype("string").fillna("")
