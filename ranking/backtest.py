@@ -94,13 +94,20 @@ def parse_issue_range(text: str) -> tuple[int, int]:
     return a, b
 
 
-def _ranks(result: ShortlistResult, scores: dict[str, np.ndarray], depth: int) -> dict:
+def _ranks(result: ShortlistResult, seed: int, depth: int) -> dict:
     """Candidate key -> rank within its section, for the model and every baseline."""
-    ranked = result.ranked
     out: dict[str, dict[str, int]] = {m: {} for m in METHODS}
+    base = result.scored
+    if not len(base):  # no sightings in the issue's window (a file that starts later)
+        return out
+    ranked = result.ranked
     for key, rank in zip(ranked["key"], ranked["rank"], strict=True):
         out["model"][key] = int(rank)
-    base = result.scored
+    scores = {
+        "random": RandomScorer(seed=seed).decision_function(base),
+        "popularity": PopularityScorer().decision_function(base),
+        "tfidf": SimilarityScorer().decision_function(base),
+    }
     for method, score in scores.items():
         frame = base.assign(score=score)
         for section in SECTIONS:
@@ -191,12 +198,7 @@ def run_backtest(
             write_shortlist(result, out / f"issue-{int(issue_no):03d}.csv", "csv")
             picks = items[items["issue_no"] == issue_no]
             pool = result.scored
-            base_scores = {
-                "random": RandomScorer(seed=int(issue_no)).decision_function(pool),
-                "popularity": PopularityScorer().decision_function(pool),
-                "tfidf": SimilarityScorer().decision_function(pool),
-            }
-            ranks = _ranks(result, base_scores, depth)
+            ranks = _ranks(result, int(issue_no), depth)
             found = pick_sections(pool, picks) if len(pool) else []
             reach_keys = {}
             for key, sec in zip(pool["key"] if len(pool) else [], found, strict=True):

@@ -58,6 +58,21 @@ def test_report_renders_recall_ratio_and_ceiling(tmp_path):
     assert "project          2 /    12 = 0.167" in text
 
 
+def test_issues_before_the_first_sighting_give_empty_shortlists_not_a_crash(tmp_path):
+    sample = Path(__file__).resolve().parent.parent / "data" / "sample"
+    rows = pd.read_csv(sample / "history-sightings.csv", dtype=str)
+    late = rows[rows["seen_date"] >= "2025-01-20"]  # after issue #2's window
+    late.to_csv(tmp_path / "late.csv", index=False)
+    report = run_backtest(sample / "archive", tmp_path / "late.csv", (1, 8), tmp_path / "bt")
+    header = (tmp_path / "bt" / "issue-001.csv").read_text(encoding="utf-8-sig").splitlines()
+    assert len(header) == 1 and header[0].startswith("week,id,rank,section,score")
+    cov = report.coverage.set_index(["issue_no", "section"])
+    assert cov.loc[(1, "project"), "reachable"] == 0
+    assert cov.loc[(1, "project"), "picks"] > 0
+    assert set(report.hits["issue_no"]) - {1, 2}  # later issues found their picks
+    assert "model / best baseline" in render_report(report)
+
+
 # The floors: a few issues, each fit limited to the 10 issues before it (~20 s of CPU each).
 # - #36-#41 of the tuning range (Hacker News 2023, Python Weekly; reachable: 46 project,
 #   24 article picks). Measured: recall@24 projects 0.478 (best baseline 0.043), articles
