@@ -209,3 +209,17 @@ def test_backtest_without_a_feed_says_so_and_an_unknown_feed_is_one_line(tmp_pat
         f"rank: error: {SIGHTINGS}: no feed reddit in this file "
         "(its feeds: feed, github_trending, hackernews, pycoders_weekly, python_weekly)"
     )
+
+
+def test_an_output_path_under_a_file_is_one_line_naming_it(loop_db, tmp_path, capsys):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    code, _out, err = rank(
+        ["--week", WEEK, "--db", str(loop_db), "--out", str(blocker / "w.csv")], capsys
+    )
+    assert code == 1
+    assert err.strip() == f"rank: error: {blocker}: File exists"
+    args = ["backtest", "--history", str(ARCHIVE), "--sightings", str(SIGHTINGS)]
+    code, _out, err = rank([*args, "--issues", "6-6", "--out", str(blocker)], capsys)
+    assert code == 1
+    assert err.strip() == f"rank: error: {blocker}: File exists"
