@@ -162,6 +162,8 @@ def run_backtest(
                 f"sightings: {counts['without_feed']} rows of {', '.join(sorted(without_feeds))} "
                 "left out"
             )
+        if not counts["inserted"]:
+            messages.append(f"sightings: {sightings_file}: no rows to load")
         if counts.get("invalid_url"):
             messages.append(f"sightings: {counts['invalid_url']} rows with invalid URLs skipped")
         items, _links = store.history_frames(con)

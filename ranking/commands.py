@@ -114,6 +114,7 @@ def ingest(args: argparse.Namespace) -> int:
 
 
 def candidates(args: argparse.Namespace) -> int:
+    _check_window(args)
     db = _db(args)
     _ingest_first(args, db)
     start = end = None
@@ -149,6 +150,11 @@ def candidates(args: argparse.Namespace) -> int:
     if len(frame) > 200:
         print(f"… {len(frame) - 200} more (use --format csv)")
     return 0
+
+
+def _check_window(args: argparse.Namespace) -> None:
+    if args.window_days < 1:
+        raise UsageError(f"invalid --window-days {args.window_days}: must be at least 1")
 
 
 def _week(text: str | None) -> IsoWeek:
@@ -303,8 +309,7 @@ class _Progress:
 def shortlist(args: argparse.Namespace) -> int:
     # Arguments first: a bad week fails before pandas and scikit-learn load.
     week = _week(args.week)
-    if args.window_days < 1:
-        raise UsageError(f"invalid --window-days {args.window_days}: must be at least 1")
+    _check_window(args)
     quotas = _quotas(args.quota)
     from ranking.shortlist import build_shortlist, render_table, write_shortlist
 
@@ -339,6 +344,7 @@ def backtest(args: argparse.Namespace) -> int:
     from ranking.backtest import parse_issue_range, render_report, run_backtest
 
     issues = parse_issue_range(args.issues)
+    _check_window(args)
     for path, what in ((args.history, "--history"), (args.sightings, "--sightings")):
         if not Path(path).exists():
             raise UsageError(f"{what} {path}: no such file or folder")

@@ -1439,6 +1439,23 @@ def load_sightings_file(
     for column in _SIGHTING_INT_COLUMNS:
         frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("Int64")
     frame["section_hint"] = frame["source"].map(_section_hint)
+    # A header-only file (or every row left out) inserts nothing: an empty frame has no
+    # column types for DuckDB to bind.
+    inserted = _insert_sightings(con, frame, f"file:{source_path.name}") if len(frame) else 0
+    counts = {
+        "rows": total,
+        "without_feed": excluded,
+        "invalid_url": invalid,
+        "bad_date": bad_dates,
+        "inserted": inserted,
+        "duplicates": len(frame) - inserted,
+    }
+    logger.info("%s: %s", source_path, counts)
+    return counts
+
+
+def _insert_sightings(con: duckdb.DuckDBPyConnection, frame, run_id: str) -> int:
+    """Insert a loader frame into `sightings`, upsert its candidates; rows inserted."""
     con.register("_sightings_in", frame)
     try:
         with transaction(con):
@@ -1458,7 +1475,7 @@ def load_sightings_file(
                     ORDER BY "rank" ASC NULLS LAST, stars DESC NULLS LAST, url, title) = 1
                 ON CONFLICT DO NOTHING
                 """,
-                [f"file:{source_path.name}"],
+                [run_id],
             )
             after = con.execute("SELECT count(*) FROM sightings").fetchone()[0]  # type: ignore[index]
             _upsert_candidates_from_sightings(
@@ -1466,16 +1483,7 @@ def load_sightings_file(
             )
     finally:
         con.unregister("_sightings_in")
-    counts = {
-        "rows": total,
-        "without_feed": excluded,
-        "invalid_url": invalid,
-        "bad_date": bad_dates,
-        "inserted": int(after - before),
-        "duplicates": int(len(frame) - (after - before)),
-    }
-    logger.info("%s: %s", source_path, counts)
-    return counts
+    return int(after - before)
 
 
 def _upsert_candidates_from_sightings(con: duckdb.DuckDBPyConnection, keys_sql: str) -> None:

@@ -185,6 +185,16 @@ def test_loader_leaves_out_the_feeds_asked_and_names_an_unknown_one(tmp_path):
     con.close()
 
 
+def test_a_header_only_sightings_file_loads_nothing_and_says_so(tmp_path):
+    path = tmp_path / "header.csv"
+    pd.DataFrame(_sighting_rows()).head(0).to_csv(path, index=False)
+    con = store.connect(":memory:")
+    counts = store.load_sightings_file(con, path)
+    assert counts["rows"] == counts["inserted"] == 0
+    assert store.table_counts(con)["sightings"] == 0
+    con.close()
+
+
 def test_quotas_domain_cap_and_contributions_sum(world):
     con, _ = world
     quotas = {"article": 5, "project": 8, "audio_video": 2, "hot_topic": 2}
