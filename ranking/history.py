@@ -988,6 +988,8 @@ def read_archive(
     docs = _docs_dir(root)
     if not docs.is_dir():
         return [], [], [Problem(str(root), 0, "archive folder does not exist")]
+    if not any(docs.glob("*.md")):
+        return [], [], [Problem(str(docs), 0, "no issue files (*.md): is this the archive?")]
     en_dir = docs / "en"
     base = root if docs != root else docs.parent
 

@@ -342,6 +342,20 @@ def test_import_twice_changes_nothing(con: duckdb.DuckDBPyConnection) -> None:
     assert {t: _table(con, t) for t in before} == before
 
 
+@pytest.mark.parametrize("layout", ["folder", "docs"])
+def test_a_folder_without_issue_files_is_an_error_not_an_empty_success(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path, layout: str
+) -> None:
+    docs = tmp_path / "docs" if layout == "docs" else tmp_path
+    docs.mkdir(exist_ok=True)
+    (docs / "notes.txt").write_text("not an issue")
+    report = history.import_archive(con, tmp_path)
+    assert not report.ok
+    assert [str(p) for p in report.problems] == [
+        f"{docs}:0: no issue files (*.md): is this the archive?"
+    ]
+
+
 def test_edited_file_replaces_its_issue(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
     archive = tmp_path / "archive"
     shutil.copytree(SAMPLE, archive)
