@@ -26,6 +26,18 @@ def _db(args: argparse.Namespace) -> Path:
     return store.db_path(getattr(args, "db", None))
 
 
+def _existing_db(args: argparse.Namespace) -> Path:
+    """The database of a command that reads it. A missing file is a mistyped --db or a
+    machine before its first crawl: an error, not an empty database made on the spot."""
+    db = _db(args)
+    if not db.exists():
+        raise UsageError(
+            f"no database at {db}: `crawl` or `rank import-issues` creates it "
+            "(--db or RADAR_DB chooses another)"
+        )
+    return db
+
+
 def _raw_dir(args: argparse.Namespace, db: Path) -> Path:
     return Path(args.raw_dir) if getattr(args, "raw_dir", None) else db.parent / "raw"
 
@@ -60,7 +72,7 @@ def import_issues(args: argparse.Namespace) -> int:
 
 
 def history(args: argparse.Namespace) -> int:
-    with store.open_store(_db(args)) as con:
+    with store.open_store(_existing_db(args)) as con:
         rows = store.history_counts(con)
         items, _links = store.history_frames(con)
     if args.format == "csv":
@@ -117,12 +129,13 @@ def candidates(args: argparse.Namespace) -> int:
     _check_window(args)
     db = _db(args)
     _ingest_first(args, db)
+    db = _existing_db(args)
     start = end = None
     if args.week:
         week = _week(args.week)
         end = week.end
         start = end - dt.timedelta(days=args.window_days - 1)
-    with store.open_store(db, read_only=db.exists()) as con:
+    with store.open_store(db, read_only=True) as con:
         frame = store.candidates_listing(con, start, end)
     if args.format == "csv":
         from ranking.csvio import format_cell, neutralize
@@ -213,7 +226,7 @@ def feedback(args: argparse.Namespace) -> int:
 
 
 def report(args: argparse.Namespace) -> int:
-    with store.open_store(_db(args), read_only=_exists(args)) as con:
+    with store.open_store(_existing_db(args), read_only=True) as con:
         frame = store.precision_report(con)
     if frame.empty:
         print("no shortlists with decisions yet: run `rank --week W`, then `rank feedback FILE`")
@@ -239,7 +252,7 @@ def report(args: argparse.Namespace) -> int:
 
 def draft(args: argparse.Namespace) -> int:
     week = str(_week(args.week))
-    with store.open_store(_db(args), read_only=_exists(args)) as con:
+    with store.open_store(_existing_db(args), read_only=True) as con:
         frame = store.decisions_detail(con, week)
         stars = store.latest_stars(con, list(frame["canonical_url"])) if len(frame) else {}
     frame = frame.assign(stars=[stars.get(u) for u in frame["canonical_url"]])
@@ -254,11 +267,6 @@ def draft(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
     return 0
-
-
-def _exists(args: argparse.Namespace) -> bool:
-    """Open read-only when the database exists (reports never need to write)."""
-    return _db(args).exists()
 
 
 # --- shortlist, backtest ---------------------------------------------------------------
@@ -315,6 +323,7 @@ def shortlist(args: argparse.Namespace) -> int:
 
     db = _db(args)
     _ingest_first(args, db)
+    db = _existing_db(args)
     with store.open_store(db) as con, _Progress(f"ranking {week}") as progress:
         result = build_shortlist(
             con, week.end, args.window_days, quotas, week=str(week), progress=progress

@@ -225,3 +225,19 @@ def test_an_output_path_under_a_file_is_one_line_naming_it(loop_db, tmp_path, ca
     code, _out, err = rank([*args, "--issues", "6-6", "--out", str(blocker)], capsys)
     assert code == 1
     assert err.strip() == f"rank: error: {blocker}: File exists"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["history"], ["candidates"], ["report"], ["--week", WEEK], ["draft", "--week", WEEK]],
+    ids=["history", "candidates", "report", "week", "draft"],
+)
+def test_reading_a_missing_database_is_one_line_and_creates_nothing(command, tmp_path, capsys):
+    db = tmp_path / "typo.duckdb"
+    code, _out, err = rank([*command, "--db", str(db)], capsys)
+    assert code == 2
+    assert err.strip() == (
+        f"rank: error: no database at {db}: `crawl` or `rank import-issues` creates it "
+        "(--db or RADAR_DB chooses another)"
+    )
+    assert not db.exists()
