@@ -42,14 +42,16 @@ def _raw_dir(args: argparse.Namespace, db: Path) -> Path:
     return Path(args.raw_dir) if getattr(args, "raw_dir", None) else db.parent / "raw"
 
 
-def _ingest_first(args: argparse.Namespace, db: Path) -> None:
-    """Every rank command that reads candidates first lands pending raw crawl files."""
+def _ingest_first(args: argparse.Namespace) -> Path:
+    """Every rank command that reads candidates first lands pending raw crawl files (which
+    may create the database); then the database must exist."""
+    db = _db(args)
     raw = _raw_dir(args, db)
-    if not raw.is_dir():
-        return
-    report = store.ingest_pending(db, raw)
-    if report.files or report.pending or report.bad_rows:
-        _err(report.summary())
+    if raw.is_dir():
+        report = store.ingest_pending(db, raw)
+        if report.files or report.pending or report.bad_rows:
+            _err(report.summary())
+    return _existing_db(args)
 
 
 # --- import-issues, history ------------------------------------------------------------
@@ -127,9 +129,7 @@ def ingest(args: argparse.Namespace) -> int:
 
 def candidates(args: argparse.Namespace) -> int:
     _check_window(args)
-    db = _db(args)
-    _ingest_first(args, db)
-    db = _existing_db(args)
+    db = _ingest_first(args)
     start = end = None
     if args.week:
         week = _week(args.week)
@@ -321,9 +321,7 @@ def shortlist(args: argparse.Namespace) -> int:
     quotas = _quotas(args.quota)
     from ranking.shortlist import build_shortlist, render_table, write_shortlist
 
-    db = _db(args)
-    _ingest_first(args, db)
-    db = _existing_db(args)
+    db = _ingest_first(args)
     with store.open_store(db) as con, _Progress(f"ranking {week}") as progress:
         result = build_shortlist(
             con, week.end, args.window_days, quotas, week=str(week), progress=progress
