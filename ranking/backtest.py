@@ -162,7 +162,7 @@ def run_backtest(
                 f"sightings: {counts['without_feed']} rows of {', '.join(sorted(without_feeds))} "
                 "left out"
             )
-        if not counts["inserted"]:
+        if not counts["inserted"] + counts["duplicates"]:  # a kept store may hold them already
             messages.append(f"sightings: {sightings_file}: no rows to load")
         if counts.get("invalid_url"):
             messages.append(f"sightings: {counts['invalid_url']} rows with invalid URLs skipped")

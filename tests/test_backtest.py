@@ -73,6 +73,20 @@ def test_issues_before_the_first_sighting_give_empty_shortlists_not_a_crash(tmp_
     assert "model / best baseline" in render_report(report)
 
 
+def test_an_empty_sightings_file_is_noted_and_a_kept_store_is_not_mistaken_for_one(tmp_path):
+    sample = Path(__file__).resolve().parent.parent / "data" / "sample"
+    rows = pd.read_csv(sample / "history-sightings.csv", dtype=str)
+    rows.head(0).to_csv(tmp_path / "header.csv", index=False)
+    empty = run_backtest(sample / "archive", tmp_path / "header.csv", (6, 6), tmp_path / "a")
+    assert f"sightings: {tmp_path / 'header.csv'}: no rows to load" in empty.messages
+    db = tmp_path / "kept.duckdb"
+    sightings = sample / "history-sightings.csv"
+    first = run_backtest(sample / "archive", sightings, (6, 6), tmp_path / "b", db_path=db)
+    again = run_backtest(sample / "archive", sightings, (6, 6), tmp_path / "c", db_path=db)
+    for report in (first, again):  # the second load inserts nothing new: all duplicates
+        assert not any("no rows to load" in m for m in report.messages)
+
+
 # The floors: a few issues, each fit limited to the 10 issues before it (~20 s of CPU each).
 # - #36-#41 of the tuning range (Hacker News 2023, Python Weekly; reachable: 46 project,
 #   24 article picks). Measured: recall@24 projects 0.478 (best baseline 0.043), articles
