@@ -196,9 +196,11 @@ def test_issue_range():
             parse_issue_range(bad)
 
 
+BACKTEST_SAMPLE = ["backtest", "--history", str(ARCHIVE), "--sightings", str(SIGHTINGS)]
+
+
 def test_backtest_without_a_feed_says_so_and_an_unknown_feed_is_one_line(tmp_path, capsys):
-    base = ["backtest", "--history", str(ARCHIVE), "--sightings", str(SIGHTINGS)]
-    base += ["--issues", "6-6", "--out", str(tmp_path / "bt")]
+    base = [*BACKTEST_SAMPLE, "--issues", "6-6", "--out", str(tmp_path / "bt")]
     code, out, err = rank([*base, "--without-feed", "hackernews"], capsys)
     assert code == 0, err
     assert "note: sightings: 22 rows of hackernews left out" in out
@@ -221,8 +223,7 @@ def test_an_output_path_under_a_file_is_one_line_naming_it(loop_db, tmp_path, ca
     )
     assert code == 1
     assert err.strip() == f"rank: error: {blocker}: File exists"
-    args = ["backtest", "--history", str(ARCHIVE), "--sightings", str(SIGHTINGS)]
-    code, _out, err = rank([*args, "--issues", "6-6", "--out", str(blocker)], capsys)
+    code, _out, err = rank([*BACKTEST_SAMPLE, "--issues", "6-6", "--out", str(blocker)], capsys)
     assert code == 1
     assert err.strip() == f"rank: error: {blocker}: File exists"
 
