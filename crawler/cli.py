@@ -8,6 +8,7 @@ Exit codes (documented in docs/OPERATIONS.md, each one tested):
 2     usage or configuration error (bad option, unknown source, invalid sources file)
 3     store unavailable: the database cannot be used at all (newer DuckDB or schema,
       corrupt or unreadable file). The crawl's raw files are kept and land later.
+4     alert: no new candidate for 2 runs in a row (every source silent, failing or unchanged)
 75    another crawl is running (the lock holder's PID is named)
 ====  =====================================================================================
 

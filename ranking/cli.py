@@ -114,7 +114,9 @@ def build_parser() -> tuple[_Parser, _Parser]:
         prog=PROG,
         description="Rank a week's candidates for Python Trending Weekly. "
         f"Subcommands: {', '.join(SUBCOMMANDS)} (see `rank SUBCOMMAND --help`).",
-        epilog="example: rank --week 2025-W07",
+        epilog="exit codes: 0 ok; 1 some files or rows failed (each named, the rest done); "
+        "2 usage error (bad option, week, path, missing database); 3 store unavailable "
+        "(busy, newer or corrupt database). example: rank --week 2025-W07",
     )
     _add_shortlist_options(main)
     main.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")

@@ -637,7 +637,8 @@ def fixture_cases(folder: str, prefix: tuple[str, ...]) -> list[FixtureCase]:
 
 # --- the CLIs as the user runs them ------------------------------------------------------
 
-EXIT_CODES_DOCUMENTED = {"crawl": {0, 1, 2, 3, 75}, "rank": {0, 1, 2, 3}}
+
+EXIT_CODES_DOCUMENTED = report.documented_exit_codes()
 
 
 def run_cli(

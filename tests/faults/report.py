@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -34,6 +35,23 @@ AREAS = {
     "I": "CSV in",
     "J": "CLI and nightly job",
 }
+
+
+def documented_exit_codes(doc: Path = REPO / "docs" / "OPERATIONS.md") -> dict[str, set[int]]:
+    """Program -> the codes of its table in the "## Exit codes" section of OPERATIONS.md."""
+    text = doc.read_text("utf-8")
+    section = text.split("\n## Exit codes\n", 1)[1].split("\n## ", 1)[0]
+    out: dict[str, set[int]] = {}
+    prog = None
+    for line in section.splitlines():
+        head = re.fullmatch(r"`(\w+)`.*:", line.strip())
+        if head:
+            prog = head.group(1)
+        row = re.match(r"\| (\d+) \|", line)
+        if row and prog:
+            out.setdefault(prog, set()).add(int(row.group(1)))
+    return out
+
 
 # Our one-line summary of each catalogue case (the catalogue itself has the details).
 CASES: dict[str, str] = {
