@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import _common as c
+from _corpus import WORDS
 
 CACHE = Path(tempfile.gettempdir()) / "weekly-radar-bench"
 HISTORY = c.shared_path("datasets", "python-weekly")
@@ -58,117 +59,14 @@ RANK_MODULES = (
     "ranking.shortlist",
     "crawler.urls",
 )
-VOCAB = [
-    "python",
-    "async",
-    "typing",
-    "packaging",
-    "pytest",
-    "django",
-    "flask",
-    "fastapi",
-    "numpy",
-    "pandas",
-    "polars",
-    "rust",
-    "performance",
-    "memory",
-    "profiler",
-    "interpreter",
-    "bytecode",
-    "release",
-    "security",
-    "tutorial",
-    "guide",
-    "library",
-    "framework",
-    "tool",
-    "cli",
-    "parser",
-    "compiler",
-    "llm",
-    "agent",
-    "model",
-    "data",
-    "pipeline",
-    "cache",
-    "database",
-    "duckdb",
-    "sqlite",
-    "postgres",
-    "web",
-    "scraping",
-    "crawler",
-    "feed",
-    "ranking",
-    "newsletter",
-    "weekly",
-    "notebook",
-    "jupyter",
-    "gil",
-    "threading",
-    "subinterpreters",
-    "wheel",
-    "uv",
-    "pip",
-    "poetry",
-    "ruff",
-    "mypy",
-    "pyright",
-    "lint",
-    "format",
-    "test",
-    "fixture",
-    "mock",
-    "benchmark",
-    "speed",
-    "faster",
-    "introduction",
-    "deep",
-    "dive",
-    "building",
-    "scaling",
-    "debugging",
-    "kubernetes",
-    "docker",
-    "cloud",
-    "serverless",
-    "api",
-    "graphql",
-    "grpc",
-    "http",
-    "websocket",
-    "queue",
-    "celery",
-    "redis",
-    "kafka",
-    "spark",
-    "arrow",
-    "parquet",
-    "vector",
-    "embedding",
-    "search",
-    "retrieval",
-    "transformer",
-    "diffusion",
-    "vision",
-    "audio",
-    "speech",
-    "robotics",
-    "game",
-    "engine",
-    "gui",
-    "qt",
-    "tk",
-]
 
 
 def synthetic_parquet(n: int, path: Path) -> None:
     """N candidate sightings (one each) in the window of AS_OF, written with DuckDB."""
     import duckdb
 
-    words = "[" + ", ".join(f"'{w}'" for w in VOCAB) + "]"
-    k = len(VOCAB)
+    words = "[" + ", ".join(f"'{w}'" for w in WORDS) + "]"
+    k = len(WORDS)
 
     def word(salt: int) -> str:
         return f"list_extract({words}, (hash(i * 7919 + {salt}) % {k})::INTEGER + 1)"

@@ -45,7 +45,7 @@ from ranking.features import FEATURES
 from ranking.history import import_archive
 from ranking.pool import DEFAULT_WINDOW_DAYS, pick_sections
 from ranking.scorers import SignalScorer, family_of
-from ranking.shortlist import _history, scored_pool, training_pools, training_set
+from ranking.shortlist import history_items, scored_pool, training_pools, training_set
 
 DATA = c.shared_path("datasets")
 RANGES = {"tuning #1-#40": (1, 40), "validation #41-#85": (41, 85), "latest #69-#85": (69, 85)}
@@ -99,7 +99,7 @@ def main() -> int:
         con = store.connect(Path(tmp) / "store.duckdb")
         import_archive(con, DATA / "python-weekly")
         store.load_sightings_file(con, DATA / "sightings" / "sightings-2023-2025-01.parquet")
-        history = _history(con, None)
+        history = history_items(con, None)
         issues = history[["issue_no", "pub_date"]].drop_duplicates().sort_values("issue_no")
         cache: dict = {}
         ranks = []  # (issue, section, model, rank of a reachable pick)

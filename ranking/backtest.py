@@ -35,6 +35,7 @@ from ranking.scorers import PopularityScorer, RandomScorer, SimilarityScorer
 from ranking.shortlist import (
     ShortlistResult,
     build_shortlist,
+    history_items,
     select_section,
     write_shortlist,
 )
@@ -166,11 +167,9 @@ def run_backtest(
             messages.append(f"sightings: {sightings_file}: no rows to load")
         if counts.get("invalid_url"):
             messages.append(f"sightings: {counts['invalid_url']} rows with invalid URLs skipped")
-        items, _links = store.history_frames(con)
+        items = history_items(con, None)
         if not len(items):
             raise UsageError(f"{history_dir}: no issues with items in the archive")
-        items = items.copy()
-        items["pub_date"] = [pd.Timestamp(d).date() for d in items["pub_date"]]
         todo = (
             items.loc[items["issue_no"].between(first, last), ["issue_no", "pub_date"]]
             .drop_duplicates()

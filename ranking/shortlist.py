@@ -141,7 +141,8 @@ def _to_date(value: object) -> dt.date:
     return pd.Timestamp(value).date()
 
 
-def _history(con, before: dt.date | None) -> pd.DataFrame:
+def history_items(con, before: dt.date | None) -> pd.DataFrame:
+    """Items of the issues published before `before` (all with None), pub_date as a date."""
     items, _links = store.history_frames(con, before=before)
     if len(items):
         items = items.copy()
@@ -592,7 +593,7 @@ def build_shortlist(
     """
     quotas = dict(DEFAULT_QUOTAS if quotas is None else quotas)
     week = week or str(IsoWeek.of(as_of))
-    history = _history(con, as_of)
+    history = history_items(con, as_of)
     directory = default_cache_dir(con) if cache_dir is True else (cache_dir or None)
     if directory is not None:
         disk = PoolCache(Path(directory), con, history)

@@ -15,8 +15,8 @@ from ranking.errors import UsageError
 from ranking.features import SIGNALS
 from ranking.shortlist import (
     SHORTLIST_COLUMNS,
-    _history,
     build_shortlist,
+    history_items,
     render_markdown,
     render_table,
     select_section,
@@ -371,7 +371,7 @@ def test_title_only_issues_teach_only_their_projects_found_by_name(tmp_path):
         "n_items": len(items),
     }
     store.replace_history_issue(con, issue, items, [])
-    history = _history(con, AS_OF)
+    history = history_items(con, AS_OF)
     pools = {tp.issue_no: tp for tp in training_pools(con, history, AS_OF, 21)}
     frame = pools[no].frame
     assert set(frame["section"]) == {"project"}
