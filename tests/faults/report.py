@@ -302,10 +302,20 @@ class FaultReport:
             elapsed = STATE.last_stop - STATE.first_start
         else:
             elapsed = time.monotonic() - STATE.started
-        DOC.write_text(render(elapsed), encoding="utf-8")
+        text = render(elapsed)
+        DOC.write_text(text, encoding="utf-8")
         tr = self.config.pluginmanager.get_plugin("terminalreporter")
         if tr is not None:
             tr.write_line(f"fault suite: wrote {DOC.relative_to(REPO)}")
+            unmet = [
+                row.split(" | ")[0].strip("| ")
+                for row in text.splitlines()
+                if row.endswith("| **NO** |")
+            ]
+            if unmet:  # a goal figure is a measurement, not a test: say it where it is seen
+                tr.write_line(
+                    f"fault suite: goals NOT met: {', '.join(unmet)}", red=True, bold=True
+                )
 
 
 def _expected_fault_tests() -> int:
