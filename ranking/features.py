@@ -8,8 +8,9 @@ feature and reports the sum per group, so every shortlist column is explainable:
   is kept for display; topics he keeps returning to (AI/LLM, tooling) as keyword flags;
   Chinese text (his readers are Chinese).
 - python: is it about Python (repo language, trending:python, the word itself, packaging).
-- momentum: days on trending, best trending position, stars gained, HN points/comments,
-  number of independent sources; log-scaled, so one huge number does not dominate.
+- momentum: days on trending, best trending position, stars gained, points/comments (a
+  percentile within their source), number of independent sources; log-scaled, so one
+  huge number does not dominate.
 - freshness: how recently it appeared (first/last seen in the window; first seen 0-2 or
   3-7 days ago), and how long it was around before the window (old trending regulars are
   rarely picked). Soft, not a cutoff.

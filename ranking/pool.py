@@ -207,6 +207,7 @@ POOL_COLUMNS = [
     "stars_period_max",
     "forks",
     "points",
+    "points_source",
     "comments",
     "points_vs_source",
     "comments_vs_source",
@@ -355,6 +356,10 @@ def merge_sightings(sightings: pd.DataFrame, near_dup_threshold: float = 0.8) ->
     out["stars_gained"] = np.fmax(gained.reindex(out.index), out["stars_period_max"])
     out["forks"] = g["forks"].max()
     out["points"] = g["points"].max()
+    top = s.dropna(subset=["points"]).sort_values(
+        ["key", "points", "source"], ascending=[True, False, True]
+    )
+    out["points_source"] = top.drop_duplicates("key").set_index("key")["source"]
     # 0 when the item has no figure.
     out["points_vs_source"] = g["points_vs_source"].max().fillna(0.0)
     out["comments_vs_source"] = g["comments_vs_source"].max().fillna(0.0)

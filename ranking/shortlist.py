@@ -167,7 +167,7 @@ def _features(pool: Pool, history_items: pd.DataFrame) -> pd.DataFrame:
 
 
 # Bump when pools or features change meaning: old cache files are then ignored.
-CACHE_VERSION = "9"
+CACHE_VERSION = "10"
 
 
 class PoolCache(dict):
@@ -501,6 +501,15 @@ def _k(n: float) -> str:
     return f"{int(n)}"
 
 
+def _site(source: object) -> str:
+    """Where a source's points were given, for a reason: `hn-python` -> Hacker News."""
+    name = str(source) if isinstance(source, str) and source else "its source"
+    for prefix, site in (("hn", "Hacker News"), ("reddit", "Reddit"), ("lobsters", "Lobsters")):
+        if name.startswith(prefix):
+            return site
+    return name
+
+
 def _facts(row: pd.Series) -> dict[str, str]:
     """Human facts per signal group, used to write the reason."""
     facts: dict[str, str] = {}
@@ -526,7 +535,7 @@ def _facts(row: pd.Series) -> dict[str, str]:
     if pd.notna(row.get("stars_gained")) and row.get("stars_gained", 0) > 0:
         mom.append(f"+{_k(row['stars_gained'])} stars")
     if pd.notna(row.get("points")) and row.get("points", 0) > 0:
-        mom.append(f"{int(row['points'])} HN points")
+        mom.append(f"{int(row['points'])} points on {_site(row.get('points_source'))}")
     if mom:
         facts["momentum"] = ", ".join(mom)
     if row.get("nearest_sim", 0) >= 0.15 and row.get("nearest_past"):

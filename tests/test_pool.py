@@ -7,6 +7,7 @@ import datetime as dt
 import pandas as pd
 import pytest
 
+from ranking.features import SIGNALS
 from ranking.pool import (
     _fuzzy_title_hits,
     build_pool,
@@ -396,3 +397,25 @@ def test_job_ads_are_dropped_and_launches_kept() -> None:
     pool = build_pool(frame(rows), None, AS_OF)
     assert sorted(pool.frame["title"]) == sorted(t for _u, t in kept)
     assert pool.counts["job_ads"] == len(ads)
+
+
+def test_points_keep_the_source_that_gave_them_and_the_reason_names_its_site() -> None:
+    from ranking.shortlist import reason_of
+
+    url = "https://example.org/posts/src-layout"
+    rows = [
+        sighting(url, source="hn-python", title="src layout or flat layout?", points=120),
+        sighting(url, source="reddit-python", title="src layout or flat layout?", points=318),
+        sighting("https://example.org/other", source="lobsters-python", points=40),
+    ]
+    merged = merge_sightings(frame(rows)).set_index("canonical_url")
+    row = merged.loc["https://example.org/posts/src-layout"]
+    assert (row["points"], row["points_source"]) == (318, "reddit-python")
+    assert merged.loc["https://example.org/other", "points_source"] == "lobsters-python"
+    scored = row.copy()
+    scored["as_of"] = AS_OF
+    for signal in SIGNALS:
+        scored[signal] = 1.0 if signal == "momentum" else 0.0
+    assert reason_of(scored).startswith("318 points on Reddit")
+    scored["points_source"] = "hn-python"
+    assert reason_of(scored).startswith("318 points on Hacker News")
