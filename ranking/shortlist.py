@@ -531,7 +531,8 @@ def _facts(row: pd.Series) -> dict[str, str]:
     if row.get("days_trending", 0):
         pos = row.get("best_trending_position")
         where = f", best #{int(pos)}" if pd.notna(pos) else ""
-        mom.append(f"{int(row['days_trending'])} days on trending{where}")
+        days = int(row["days_trending"])
+        mom.append(f"{days} day{'s' if days != 1 else ''} on trending{where}")
     if pd.notna(row.get("stars_gained")) and row.get("stars_gained", 0) > 0:
         mom.append(f"+{_k(row['stars_gained'])} stars")
     if pd.notna(row.get("points")) and row.get("points", 0) > 0:

@@ -419,3 +419,5 @@ def test_points_keep_the_source_that_gave_them_and_the_reason_names_its_site() -
     assert reason_of(scored).startswith("318 points on Reddit")
     scored["points_source"] = "hn-python"
     assert reason_of(scored).startswith("318 points on Hacker News")
+    scored["days_trending"] = 1
+    assert reason_of(scored).startswith("1 day on trending, 318 points")
