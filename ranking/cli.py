@@ -26,6 +26,7 @@ logger = logging.getLogger(__name__)
 PROG = "rank"
 SUBCOMMANDS = (
     "import-issues",
+    "import-sightings",
     "history",
     "candidates",
     "feedback",
@@ -141,6 +142,24 @@ def build_parser() -> tuple[_Parser, _Parser]:
     )
     p.add_argument(
         "path", metavar="PATH", help="archive folder containing docs/, e.g. ~/python-weekly"
+    )
+    _add_db(p)
+
+    p = subs.add_parser(
+        "import-sightings",
+        help="load a sightings archive (what the sources showed on past days)",
+        description="Load a sightings file (Parquet, CSV or JSONL with the columns of the "
+        "dataset's sightings: feed, section, seen_date, url, title, ...) into the store, so "
+        "that `rank --week` can rank and learn from past weeks. Loading a file twice changes "
+        "nothing.",
+        epilog="example: rank import-sightings sightings-2023-2025-01.parquet",
+    )
+    p.add_argument("path", metavar="FILE", help="the sightings file, e.g. sightings.parquet")
+    p.add_argument(
+        "--without-feed",
+        action="append",
+        metavar="FEED",
+        help="leave a feed of the file out (repeatable), e.g. --without-feed python_weekly",
     )
     _add_db(p)
 

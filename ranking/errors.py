@@ -35,5 +35,9 @@ class CsvFormatError(RankingError):
     """A CSV file cannot be read as a table (size, encoding, workbook, empty)."""
 
 
+class SightingsFileError(RankingError):
+    """A sightings file cannot be read as a whole (type, columns, content)."""
+
+
 class FeedbackError(RankingError):
     """A curator's feedback file cannot be used as a whole (not a shortlist, other week)."""

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import duckdb
 
-from ranking.errors import StoreBusyError, StoreError, UsageError
+from ranking.errors import SightingsFileError, StoreBusyError, StoreError, UsageError
 
 logger = logging.getLogger(__name__)
 
@@ -1379,25 +1379,25 @@ def load_sightings_file(
     source_path = Path(path)
     reader = _SIGHTING_READERS.get(source_path.suffix.lower())
     if reader is None:
-        raise StoreError(
+        raise SightingsFileError(
             f"{source_path}: unsupported sightings file type {source_path.suffix!r}; "
             "use .parquet, .csv or .jsonl"
         )
     if not source_path.is_file():
-        raise StoreError(f"{source_path}: no such sightings file")
+        raise SightingsFileError(f"{source_path}: no such sightings file")
     try:
         described = con.execute(f"DESCRIBE SELECT * FROM {reader}", [str(source_path)]).fetchall()
         present = {row[0] for row in described}
         missing = [c for c in ("feed", "section", "seen_date", "url") if c not in present]
         if missing:
-            raise StoreError(f"{source_path}: missing sightings columns {missing}")
+            raise SightingsFileError(f"{source_path}: missing sightings columns {missing}")
         select = ", ".join(
             f'"{c}"' if c in present else f'NULL AS "{c}"' for c in SIGHTING_FILE_COLUMNS
         )
         frame = con.execute(f"SELECT {select} FROM {reader}", [str(source_path)]).df()
     except duckdb.Error as exc:
         first = str(exc).splitlines()[0]
-        raise StoreError(f"{source_path}: cannot read sightings: {first}") from None
+        raise SightingsFileError(f"{source_path}: cannot read sightings: {first}") from None
     total = len(frame)
     excluded = 0
     left_out = set(without_feeds)

@@ -57,8 +57,7 @@ def loop_db(tmp_path_factory) -> Path:
     """Sample archive + sample sightings, then the shortlist of WEEK."""
     db = tmp_path_factory.mktemp("cli") / "radar.duckdb"
     assert cli.main(["import-issues", str(ARCHIVE), "--db", str(db)]) == 0
-    with store.open_store(db) as con:
-        store.load_sightings_file(con, SIGHTINGS)
+    assert cli.main(["import-sightings", str(SIGHTINGS), "--db", str(db)]) == 0
     assert cli.main(["--week", WEEK, "--db", str(db)]) == 0
     return db
 
@@ -242,3 +241,50 @@ def test_reading_a_missing_database_is_one_line_and_creates_nothing(command, tmp
         "(--db or RADAR_DB chooses another)"
     )
     assert not db.exists()
+
+
+SIGHTINGS_HEADER = "feed,section,seen_date,title,url,points\n"
+
+
+def test_import_sightings_loads_a_file_once_and_counts_what_it_skipped(tmp_path, capsys):
+    db = tmp_path / "radar.duckdb"
+    good = "hackernews,hn:frontpage,2025-02-10,PEP 750 in practice,https://example.org/pep-750,80"
+    path = tmp_path / "sightings.csv"
+    path.write_text(
+        SIGHTINGS_HEADER
+        + f"{good}\n{good}\n"
+        + "hackernews,hn:frontpage,2025-02-10,Broken,http://,3\n"
+        + "hackernews,hn:frontpage,someday,Undated,https://example.org/undated,5\n",
+        encoding="utf-8",
+    )
+    code, out, err = rank(["import-sightings", str(path), "--db", str(db)], capsys)
+    assert (code, err) == (0, "")
+    assert out.strip() == (
+        f"{path}: 1 sighting loaded, 1 duplicate skipped (already in the store or repeated), "
+        "1 row with an invalid URL skipped, 1 row with an unreadable date skipped"
+    )
+    code, out, _err = rank(["import-sightings", str(path), "--db", str(db)], capsys)
+    assert code == 0
+    assert out.startswith(f"{path}: 0 sightings loaded, 2 duplicates skipped")
+    code, out, _err = rank(["candidates", "--db", str(db), "--format", "csv"], capsys)
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [r["url"] for r in rows] == ["https://example.org/pep-750"]
+
+
+def test_import_sightings_of_a_bad_file_is_one_line_naming_it(tmp_path, capsys):
+    db = tmp_path / "radar.duckdb"
+    text = tmp_path / "notes.txt"
+    text.write_text("not sightings", encoding="utf-8")
+    no_url = tmp_path / "no-url.csv"
+    no_url.write_text("feed,section,seen_date\nhackernews,hn:frontpage,2025-02-10\n", "utf-8")
+    cases = [
+        ([str(text)], 1, f"{text}: unsupported sightings file type '.txt'"),
+        ([str(no_url)], 1, f"{no_url}: missing sightings columns ['url']"),
+        ([str(tmp_path / "gone.csv")], 2, f"{tmp_path / 'gone.csv'}: no such sightings file"),
+        ([str(SIGHTINGS), "--without-feed", "rss"], 2, f"{SIGHTINGS}: no feed rss in this file"),
+    ]
+    for args, expected_code, message in cases:
+        code, out, err = rank(["import-sightings", *args, "--db", str(db)], capsys)
+        assert code == expected_code, args
+        assert err.startswith(f"rank: error: {message}"), err
+        assert len(err.strip().splitlines()) == 1 and out == ""
