@@ -95,6 +95,7 @@ _PYTHON = re.compile(
     re.I,
 )
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
+_HOST_AFFIXES = re.compile(r"^www\.|\.[a-z]+$")
 LAST_ISSUES_FOR_NOVELTY = 3
 
 
@@ -114,14 +115,18 @@ def history_text(items: pd.DataFrame) -> pd.Series:
 
 
 def candidate_text(pool: pd.DataFrame) -> pd.Series:
-    """The source's own words for each candidate: title, description, domain, repo name."""
+    """The source's own words for each candidate: title, description, domain, repo name.
+
+    The domain without `www.` and its last label: `fabiensanglard.net` gave the word `net`,
+    which made every .net site "like" a past item about .NET."""
     repo = pool["repo_key"].astype("string").fillna("").astype(str)
+    domain = pool["host"].astype(str).str.replace(_HOST_AFFIXES, "", regex=True)
     return (
         pool["title"].astype(str)
         + " "
         + pool["description"].astype("string").fillna("").astype(str)
         + " "
-        + pool["host"].astype(str)
+        + domain
         + " "
         + repo.str.replace(r"[/._-]", " ", regex=True)
     )

@@ -81,3 +81,18 @@ def test_points_are_judged_on_each_sources_own_scale() -> None:
     assert v["Lob 10"] == v["HN story 200"]
     assert v["No points"] == 0.0
     assert f["log_points"]["HN story 200"] > f["log_points"]["Lob 20"]
+
+
+def test_a_domain_lends_its_name_not_its_top_level_label() -> None:
+    from tests.test_pool import history
+
+    past = history([{"title_en": "CSnakes: embed Python in .NET projects", "title_zh": "CSnakes"}])
+    past = pd.concat([past, history([{"issue_no": 2, "title_en": "A fast linter"}])])
+    rows = [
+        sighting("https://www.fabiensanglard.net/quake/", source="hn:top20", title="Portals"),
+        sighting("https://csnakes.example.org/", source="hn:top20", title="CSnakes 2.0"),
+    ]
+    pool = build_pool(pd.DataFrame(rows), past, AS_OF).frame
+    f = build_features(pool, past, AS_OF, 21).set_index(pool["title"])
+    assert f.loc["Portals", "sim_max"] == 0.0  # `net` of the host matched `.NET` before
+    assert f.loc["CSnakes 2.0", "sim_max"] > 0.2
