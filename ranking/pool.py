@@ -92,6 +92,7 @@ _REDDIT_THREAD = re.compile(r"^/r/[^/]+/comments/")
 # Sources whose items are hand-picked by other curators (a strong signal, see features).
 CURATED_PREFIXES = ("python_weekly", "pycoders", "hellogithub")
 TRENDING_PREFIX = "trending:"
+HN_PREFIX = "hn:"
 
 _WORD = re.compile(r"[a-z0-9]+")
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+")
@@ -114,25 +115,30 @@ def title_tokens(text: str) -> list[str]:
     return tokens
 
 
-def trending_labels(sightings: pd.DataFrame) -> pd.Series:
-    """Source labels with our crawled GitHub trending pages named like the archive's.
+def source_labels(sightings: pd.DataFrame) -> pd.Series:
+    """Source labels with our crawled sources named like the archive's where they are alike.
 
-    The archive names trending pages `trending:<language>`; a crawled page carries its
-    configured source name and kind `github_trending`. Those get `trending:<repo language>`
-    (`trending:all` when unknown), so trending signals and source priors see one label.
+    The archive names GitHub trending pages `trending:<language>` and Hacker News lists
+    `hn:<list>`; a crawled source carries its configured name and its kind. A crawled
+    trending page gets `trending:<repo language>` (`trending:all` when unknown) and a
+    crawled Hacker News source `hn:<name>`, so trending signals and source priors learned
+    on the archive see them.
     """
     source = sightings["source"].astype(str)
     if "kind" not in sightings:
         return source
-    crawled = (sightings["kind"] == "github_trending") & ~source.str.startswith(TRENDING_PREFIX)
-    if not crawled.any():
+    kind = sightings["kind"].astype("string").fillna("")
+    trending = (kind == "github_trending") & ~source.str.startswith(TRENDING_PREFIX)
+    hacker_news = (kind == "hackernews") & ~source.str.startswith(HN_PREFIX)
+    if not (trending.any() or hacker_news.any()):
         return source
     language = (
         sightings["language"] if "language" in sightings else pd.Series("", index=source.index)
     )
     language = language.astype("string").fillna("").str.strip().str.lower()
     language = language.where(language != "", "all")
-    return source.where(~crawled, TRENDING_PREFIX + language)
+    out = source.where(~trending, TRENDING_PREFIX + language)
+    return out.where(~hacker_news, HN_PREFIX + source)
 
 
 @functools.lru_cache(maxsize=1 << 15)
@@ -288,7 +294,7 @@ def merge_sightings(sightings: pd.DataFrame, near_dup_threshold: float = 0.8) ->
     if sightings is None or sightings.empty:
         return pd.DataFrame(columns=[c for c in POOL_COLUMNS if not c.startswith("prior_")])
     s = sightings.copy()
-    s["source"] = trending_labels(s)
+    s["source"] = source_labels(s)
     # Day resolution, kept as datetime64 so the group reductions below stay vectorised.
     s["seen_date"] = pd.to_datetime(s["seen_date"]).dt.normalize()
     s["key"] = _item_key(s)

@@ -421,3 +421,29 @@ def test_points_keep_the_source_that_gave_them_and_the_reason_names_its_site() -
     assert reason_of(scored).startswith("318 points on Hacker News")
     scored["days_trending"] = 1
     assert reason_of(scored).startswith("1 day on trending, 318 points")
+
+
+def test_crawled_trending_and_hacker_news_sources_are_labelled_like_the_archive() -> None:
+    from ranking.features import build_features
+
+    repo = "https://github.com/astral-sh/ty"
+    post = "https://example.org/free-threading"
+    pep = "https://example.org/pep-750"
+    crawled = [
+        (
+            sighting(repo, source="github-trending-python-daily", position=2, language="Python"),
+            "github_trending",
+        ),
+        (sighting(post, source="hn-python", points=90), "hackernews"),
+        (sighting(pep, source="hn:top20", points=40), "hackernews"),
+    ]
+    rows = [{**row, "kind": kind} for row, kind in crawled]
+    pool = build_pool(frame(rows), None, AS_OF).frame
+    f = build_features(pool, None, AS_OF, 21).set_index(pool["canonical_url"])
+    by_url = pool.set_index("canonical_url")
+    assert by_url.loc[repo, "sources"] == "trending:python"
+    assert (by_url.loc[repo, "days_trending"], by_url.loc[repo, "best_trending_position"]) == (1, 2)
+    assert by_url.loc[post, "sources"] == "hn:hn-python"
+    assert by_url.loc[pep, "sources"] == "hn:top20"  # the archive's own label is kept
+    assert f.loc[repo, "src_trending_python"] == 1.0
+    assert (f.loc[post, "src_hn"], f.loc[pep, "src_hn"], f.loc[repo, "src_hn"]) == (1.0, 1.0, 0.0)
