@@ -290,7 +290,12 @@ def test_f14_crawl_delay_is_honoured_per_host(shared_crawls):
     )
     assert len(times) == 2
     gap = times[1] - times[0]
-    assert gap >= 3 - 0.05, gap  # Crawl-delay: 3 (10 s in the catalogue; 3 keeps it fast)
+    # Crawl-delay: 3 (10 s in the catalogue; 3 keeps it fast). Scrapy spaces the *sends*;
+    # the server stamps arrivals, and the first request (a new connection, a new handler
+    # thread) can arrive later after its send than the second: on a loaded 2-core machine
+    # the observed gap was 2.91 s. Without the Crawl-delay it would be near 0 (the suite
+    # sets RADAR_DOWNLOAD_DELAY=0).
+    assert gap >= 3 - 0.25, gap
     assert run.fetch("cd-a")["status"] == run.fetch("cd-b")["status"] == "ok"
 
 
