@@ -15,6 +15,7 @@ from tests.conftest import require_shared
 
 SIGHTINGS = ("datasets", "sightings", "sightings-2023-2025-01.parquet")
 ARCHIVE = ("datasets", "python-weekly")
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"  # the project's own
 
 
 @pytest.mark.parametrize(
@@ -59,11 +60,10 @@ def test_report_renders_recall_ratio_and_ceiling(tmp_path):
 
 
 def test_issues_before_the_first_sighting_give_empty_shortlists_not_a_crash(tmp_path):
-    sample = Path(__file__).resolve().parent.parent / "data" / "sample"
-    rows = pd.read_csv(sample / "history-sightings.csv", dtype=str)
+    rows = pd.read_csv(SAMPLE / "history-sightings.csv", dtype=str)
     late = rows[rows["seen_date"] >= "2025-01-20"]  # after issue #2's window
     late.to_csv(tmp_path / "late.csv", index=False)
-    report = run_backtest(sample / "archive", tmp_path / "late.csv", (1, 8), tmp_path / "bt")
+    report = run_backtest(SAMPLE / "archive", tmp_path / "late.csv", (1, 8), tmp_path / "bt")
     header = (tmp_path / "bt" / "issue-001.csv").read_text(encoding="utf-8-sig").splitlines()
     assert len(header) == 1 and header[0].startswith("week,id,rank,section,score")
     cov = report.coverage.set_index(["issue_no", "section"])
@@ -74,15 +74,14 @@ def test_issues_before_the_first_sighting_give_empty_shortlists_not_a_crash(tmp_
 
 
 def test_an_empty_sightings_file_is_noted_and_a_kept_store_is_not_mistaken_for_one(tmp_path):
-    sample = Path(__file__).resolve().parent.parent / "data" / "sample"
-    rows = pd.read_csv(sample / "history-sightings.csv", dtype=str)
+    rows = pd.read_csv(SAMPLE / "history-sightings.csv", dtype=str)
     rows.head(0).to_csv(tmp_path / "header.csv", index=False)
-    empty = run_backtest(sample / "archive", tmp_path / "header.csv", (6, 6), tmp_path / "a")
+    empty = run_backtest(SAMPLE / "archive", tmp_path / "header.csv", (6, 6), tmp_path / "a")
     assert f"sightings: {tmp_path / 'header.csv'}: no rows to load" in empty.messages
     db = tmp_path / "kept.duckdb"
-    sightings = sample / "history-sightings.csv"
-    first = run_backtest(sample / "archive", sightings, (6, 6), tmp_path / "b", db_path=db)
-    again = run_backtest(sample / "archive", sightings, (6, 6), tmp_path / "c", db_path=db)
+    sightings = SAMPLE / "history-sightings.csv"
+    first = run_backtest(SAMPLE / "archive", sightings, (6, 6), tmp_path / "b", db_path=db)
+    again = run_backtest(SAMPLE / "archive", sightings, (6, 6), tmp_path / "c", db_path=db)
     for report in (first, again):  # the second load inserts nothing new: all duplicates
         assert not any("no rows to load" in m for m in report.messages)
 
