@@ -1515,12 +1515,19 @@ _SIGHTING_FRAME_SQL = """
         host, position, stars, stars_period, forks, points, comments, language, published
     FROM sightings
     WHERE seen_date >= ? AND seen_date <= ?
+        AND NOT coalesce(
+            contains(extra, '"history_only"')
+            AND json_extract_string(extra, '$.history_only') = 'true',
+            false)
     ORDER BY canonical_url, source, seen_date
 """
 
 
 def sightings_frame(con: duckdb.DuckDBPyConnection, start: dt.date, end: dt.date):
-    """All sightings with start <= seen_date <= end (a pandas DataFrame, stable order)."""
+    """The sightings with start <= seen_date <= end (a pandas DataFrame, stable order).
+
+    Flood-guarded sightings (`history_only`: the older items of a new source's first run)
+    are left out: they are remembered as history, never a week's candidates."""
     return con.execute(_SIGHTING_FRAME_SQL, [start, end]).df()
 
 

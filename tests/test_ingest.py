@@ -198,6 +198,10 @@ def test_history_only_sightings_create_no_candidate(con, tmp_path):
     assert con.execute("SELECT canonical_url FROM candidates").fetchall() == [
         ("https://a.example/new",)
     ]
+    # Nor are they a week's candidates: the ranker's window leaves them out.
+    day = dt.date(2026, 11, 20)
+    window = store.sightings_frame(con, day - dt.timedelta(days=20), day)
+    assert window["canonical_url"].tolist() == ["https://a.example/new"]
 
 
 def test_a_file_that_grew_is_loaded_again_idempotently(con, tmp_path):
