@@ -31,6 +31,7 @@ from crawler.items import SECTIONS
 
 KINDS = (
     "feed",
+    "newsletter",
     "github_trending",
     "hackernews",
     "lobsters",

@@ -118,11 +118,13 @@ def title_tokens(text: str) -> list[str]:
 def source_labels(sightings: pd.DataFrame) -> pd.Series:
     """Source labels with our crawled sources named like the archive's where they are alike.
 
-    The archive names GitHub trending pages `trending:<language>` and Hacker News lists
-    `hn:<list>`; a crawled source carries its configured name and its kind. A crawled
-    trending page gets `trending:<repo language>` (`trending:all` when unknown) and a
-    crawled Hacker News source `hn:<name>`, so trending signals and source priors learned
-    on the archive see them.
+    The archive names GitHub trending pages `trending:<language>`, Hacker News lists
+    `hn:<list>` and the links of newsletter issues `python_weekly:…` / `pycoders:…`; a
+    crawled source carries its configured name and its kind. A crawled trending page gets
+    `trending:<repo language>` (`trending:all` when unknown), a crawled Hacker News source
+    `hn:<name>` and a crawled newsletter its name with `_` for `-` (`python-weekly` ->
+    `python_weekly`), so trending signals and source priors learned on the archive see
+    them.
     """
     source = sightings["source"].astype(str)
     if "kind" not in sightings:
@@ -130,7 +132,8 @@ def source_labels(sightings: pd.DataFrame) -> pd.Series:
     kind = sightings["kind"].astype("string").fillna("")
     trending = (kind == "github_trending") & ~source.str.startswith(TRENDING_PREFIX)
     hacker_news = (kind == "hackernews") & ~source.str.startswith(HN_PREFIX)
-    if not (trending.any() or hacker_news.any()):
+    newsletter = kind == "newsletter"
+    if not (trending.any() or hacker_news.any() or newsletter.any()):
         return source
     language = (
         sightings["language"] if "language" in sightings else pd.Series("", index=source.index)
@@ -138,6 +141,7 @@ def source_labels(sightings: pd.DataFrame) -> pd.Series:
     language = language.astype("string").fillna("").str.strip().str.lower()
     language = language.where(language != "", "all")
     out = source.where(~trending, TRENDING_PREFIX + language)
+    out = out.where(~newsletter, source.str.replace("-", "_", regex=False))
     return out.where(~hacker_news, HN_PREFIX + source)
 
 

@@ -231,6 +231,49 @@ def test_every_kind_gives_the_expected_candidates_and_a_rerun_gets_304s(web, tmp
     assert rows["broken-hang"]["fetches"] == 0
 
 
+@pytest.mark.shared
+def test_a_newsletter_source_stores_the_links_of_its_issues(web, tmp_path):
+    """A real issue feed (the Chinese Awesome Python Weekly) crawled as a newsletter."""
+    base = web.base_url
+    srcs = sources_file(
+        tmp_path,
+        base,
+        '[[source]]\nname = "awesome-python-weekly-zh"\nkind = "newsletter"\n'
+        'url = "{base}/feeds/awesomepw.atom"\nsection = "article"\n',
+    )
+    data = tmp_path / "data"
+    db = data / "radar.duckdb"
+    run = crawl(["--sources", str(srcs), "--data-dir", str(data)], base)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "1 sources: 1 ok" in run.stdout
+    rows = db_rows(
+        db,
+        "SELECT url, section, kind, coalesce(json_extract(extra, '$.history_only') = 'true', false) "
+        "FROM sightings WHERE source = 'awesome-python-weekly-zh' ORDER BY url",
+    )
+    assert len(rows) == 70 and {r[2] for r in rows} == {"newsletter"}
+    # A new source adds its newest 30 links to the pool; the older ones are history.
+    assert sum(1 for r in rows if not r[3]) == 30
+    by_url = {r[0]: r for r in rows}
+    assert by_url["https://www.dimamik.com/posts/oban_py/"][1:] == ("article", "newsletter", False)
+    assert by_url["https://www.libhunt.com/r/PageIndex"][1] == "project"
+    assert not any("zoomquiet.io" in url for url in by_url)  # the translator's footer
+
+    # The ranker sees them under the archive's naming of newsletters.
+    import datetime as dt
+
+    from ranking.pool import build_pool
+    from ranking.store import open_store, sightings_frame
+
+    today = dt.date.today()
+    with open_store(db, read_only=True) as con:
+        sightings = sightings_frame(con, today - dt.timedelta(days=2), today)
+    pool = build_pool(sightings, None, today).frame
+    assert set(pool["sources"]) == {"awesome_python_weekly_zh"}
+    # Only the 30 links let into the pool are the week's candidates, not the history.
+    assert len(pool) == 30 and {"article", "project"} <= set(pool["section"])
+
+
 # --- faults -----------------------------------------------------------------------------------
 
 

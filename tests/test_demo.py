@@ -72,7 +72,8 @@ def test_sample_sources_resolve_to_the_replay(tmp_path: Path) -> None:
     demo.write_sources(SAMPLE / "sources.toml", out, "http://127.0.0.1:8765")
     sources = load_sources(out)
     kinds = {s.kind for s in sources}
-    assert {"feed", "github_trending", "hackernews", "lobsters", "reddit", "page"} <= kinds
+    expected = {"feed", "newsletter", "github_trending", "hackernews", "lobsters", "reddit", "page"}
+    assert expected <= kinds
     assert all(s.url.startswith("http://127.0.0.1:8765/") for s in sources)
 
 
@@ -197,5 +198,12 @@ def test_demo_writes_shortlist_and_draft(
     release = [r for r in rows if "python-3141" in r.get("url", "")]
     assert len(release) == 1
     assert len(release[0]["sources"].split(";")) >= 3, release
+    # the newsletter's links are items of their own, under the archive's label, and an
+    # article it shares with Real Python is one row with both sources
+    free_threading = [r for r in rows if "python-free-threading" in r.get("url", "")]
+    assert len(free_threading) == 1
+    assert {"python_weekly", "real-python"} <= set(free_threading[0]["sources"].split(";"))
+    assert "picked by Python Weekly" in free_threading[0]["reason"]
+    assert "events.example.org" not in urls and "jobs.example.com" not in urls
     assert draft.read_text(encoding="utf-8").strip()
     assert "reason" in proc.stdout  # the terminal table with its reasons

@@ -447,3 +447,26 @@ def test_crawled_trending_and_hacker_news_sources_are_labelled_like_the_archive(
     assert by_url.loc[pep, "sources"] == "hn:top20"  # the archive's own label is kept
     assert f.loc[repo, "src_trending_python"] == 1.0
     assert (f.loc[post, "src_hn"], f.loc[pep, "src_hn"], f.loc[repo, "src_hn"]) == (1.0, 1.0, 0.0)
+
+
+def test_crawled_newsletter_links_are_labelled_like_the_archive_newsletters() -> None:
+    from ranking.features import build_features
+
+    article = "https://example.org/typed-dicts"
+    redirect = "https://pycoders.com/link/9001/web"
+    plain = "https://example.org/release-notes"
+    crawled = [
+        (sighting(article, source="python-weekly"), "newsletter"),
+        (sighting(redirect, source="pycoders-weekly"), "newsletter"),
+        (sighting(plain, source="python-weekly"), "feed"),  # a feed named alike stays itself
+    ]
+    rows = [{**row, "kind": kind} for row, kind in crawled]
+    pool = build_pool(frame(rows), None, AS_OF).frame
+    f = build_features(pool, None, AS_OF, 21).set_index(pool["canonical_url"])
+    by_url = pool.set_index("canonical_url")
+    assert by_url.loc[article, "sources"] == "python_weekly"
+    assert by_url.loc[redirect, "sources"] == "pycoders_weekly"
+    assert by_url.loc[plain, "sources"] == "python-weekly"
+    assert (f.loc[article, "src_python_weekly"], f.loc[plain, "src_python_weekly"]) == (1.0, 0.0)
+    assert f.loc[redirect, "src_pycoders"] == 1.0
+    assert bool(by_url.loc[article, "in_curated"]) and not bool(by_url.loc[plain, "in_curated"])

@@ -24,7 +24,7 @@ FIXTURES = Path(__file__).parent / "fixtures" / "sources"
 
 # One fixture per error case; each message must name the file and the entry.
 BAD = {
-    "unknown-kind": "source #2 'foo': unknown kind 'rss' (expected one of feed, github_trending,",
+    "unknown-kind": "source #2 'foo': unknown kind 'rss' (expected one of feed, newsletter, github_trending,",
     "unknown-field": "source #2 'foo': unknown field(s) 'sectoin' (expected name, kind, url,",
     "duplicate-name": "source #2 'ok': duplicate name (first used by source #1)",
     "missing-url": "source #2 'foo': missing field(s) 'url'",
@@ -83,6 +83,7 @@ def test_full_file_reads_every_field_and_kind() -> None:
     assert by_name["a-page"].url == "http://127.0.0.1:8000/article.html"
     assert [s.name for s in enabled_sources(sources)] == [
         "real-python",
+        "python-weekly",
         "hn",
         "lobsters",
         "reddit",

@@ -13,6 +13,7 @@ from crawler.parsers.github_repo import parse_github_repo
 from crawler.parsers.github_trending import parse_github_trending
 from crawler.parsers.hackernews import parse_hackernews
 from crawler.parsers.lobsters import parse_lobsters
+from crawler.parsers.newsletter import parse_newsletter
 from crawler.parsers.pages import parse_page
 from crawler.parsers.pypi import parse_pypi
 from crawler.parsers.reddit import parse_reddit
@@ -24,6 +25,7 @@ PARSERS: dict[str, Parser] = {
     kind: guarded(parse)
     for kind, parse in {
         "feed": parse_feed,
+        "newsletter": parse_newsletter,
         "github_trending": parse_github_trending,
         "hackernews": parse_hackernews,
         "lobsters": parse_lobsters,

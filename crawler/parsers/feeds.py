@@ -37,7 +37,7 @@ from crawler.text import SUMMARY_MAX, clean_text, html_to_text, parse_date
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["MAX_ENTRIES", "FeedEntry", "parse_feed", "read_feed"]
+__all__ = ["MAX_ENTRIES", "FeedEntry", "cap_newest", "parse_feed", "read_feed"]
 
 # Entries kept per feed (the newest); a 100,000-entry feed must not flood a run (P11).
 MAX_ENTRIES = 200
@@ -704,11 +704,12 @@ def build_candidates(
                 result.skip("filtered")
                 continue
         result.append(c)
-    _cap(result)
+    cap_newest(result)
     return result
 
 
-def _cap(result: ParseResult) -> None:
+def cap_newest(result: ParseResult) -> None:
+    """Keep the MAX_ENTRIES newest candidates (undated last), in document order."""
     if len(result) <= MAX_ENTRIES:
         return
     total = len(result)
