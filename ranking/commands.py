@@ -33,8 +33,7 @@ def _existing_db(args: argparse.Namespace) -> Path:
     db = _db(args)
     if not db.exists():
         raise UsageError(
-            f"no database at {db}: `crawl` or `rank import-issues` creates it "
-            "(--db or RADAR_DB chooses another)"
+            f"no database at {db}: {store.CREATED_BY} creates it (--db or RADAR_DB chooses another)"
         )
     return db
 

@@ -211,6 +211,10 @@ def _translate(exc: Exception, path: Path) -> StoreError:
     return StoreError(f"cannot open database {path}: {msg}")
 
 
+# The commands that create a database, for the messages about a missing one.
+CREATED_BY = "`crawl`, `rank import-issues` or `rank import-sightings`"
+
+
 def connect(
     path: str | os.PathLike[str] | None = None,
     *,
@@ -222,7 +226,7 @@ def connect(
     if target != ":memory:":
         p = Path(target)
         if read_only and not p.exists():
-            raise StoreError(f"database {p} does not exist; run `rank import-issues` or `crawl`")
+            raise StoreError(f"database {p} does not exist; run {CREATED_BY}")
         if not read_only:
             try:
                 p.parent.mkdir(parents=True, exist_ok=True)
@@ -1728,7 +1732,7 @@ def snapshot(
     """
     target = Path(path) if path is not None else db_path()
     if not target.is_file():
-        raise StoreError(f"database {target} does not exist; run `rank import-issues` or `crawl`")
+        raise StoreError(f"database {target} does not exist; run {CREATED_BY}")
     con = duckdb.connect(":memory:")
     try:
         for attempt in range(1, attempts + 1):

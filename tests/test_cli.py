@@ -237,8 +237,8 @@ def test_reading_a_missing_database_is_one_line_and_creates_nothing(command, tmp
     code, _out, err = rank([*command, "--db", str(db)], capsys)
     assert code == 2
     assert err.strip() == (
-        f"rank: error: no database at {db}: `crawl` or `rank import-issues` creates it "
-        "(--db or RADAR_DB chooses another)"
+        f"rank: error: no database at {db}: `crawl`, `rank import-issues` or "
+        "`rank import-sightings` creates it (--db or RADAR_DB chooses another)"
     )
     assert not db.exists()
 
