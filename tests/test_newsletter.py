@@ -97,6 +97,32 @@ def test_a_heading_names_its_section(heading: str, section: str | None) -> None:
     assert section_of_heading(heading) == section
 
 
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("Issue #200", False),
+        ("Awesome Python Weekly - Issue 505", False),
+        ("第 12 期", False),
+        ("Read more »", False),
+        ("View this email in your browser", False),
+        ("How issue 1234 of CPython was fixed", True),
+        ("Issue trackers compared", True),
+    ],
+)
+def test_links_that_name_an_action_or_an_issue_are_not_items(text: str, kept: bool) -> None:
+    links = "".join(
+        f'<p><a href="https://example.org/{n}">{t}</a></p>'
+        for n, t in enumerate([text, "First item here", "Second item here", "Third item here"])
+    )
+    body = (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
+        "<link>https://letter.example/</link><item><title>Issue 1</title>"
+        f"<link>https://letter.example/issues/1</link><description><![CDATA[{links}]]>"
+        "</description></item></channel></rss>"
+    ).encode()
+    assert (text in [c.title for c in parse(body)]) is kept
+
+
 def test_a_feed_of_summaries_is_not_a_newsletter() -> None:
     body = (
         b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
@@ -155,3 +181,39 @@ def test_the_real_pychina_summary_feed_is_refused_as_a_newsletter() -> None:
     with pytest.raises(ParseError) as err:
         parse(PYCHINA_ALL.read_bytes(), newsletter("https://weekly.pychina.org/feeds/all.rss.xml"))
     assert err.value.reason == "no_links"
+
+
+def test_a_flood_of_issues_and_links_is_capped_to_the_newest() -> None:
+    from crawler.parsers.feeds import MAX_ENTRIES
+    from crawler.parsers.newsletter import MAX_ISSUES, MAX_LINKS_PER_ISSUE
+
+    def issue(n: int) -> str:
+        links = "".join(
+            f'<li><a href="https://site{n}.example/post/{k}">Post {k} of issue {n} in detail</a></li>'
+            for k in range(MAX_LINKS_PER_ISSUE + 50)
+        )
+        day = 28 - n % 28
+        return (
+            f"<item><title>Issue {n}</title><link>https://letter.example/issues/{n}</link>"
+            f"<pubDate>Tue, {day:02d} Jan 2025 10:00:00 +0000</pubDate>"
+            f"<description><![CDATA[<h2>Articles</h2><ul>{links}</ul>]]></description></item>"
+        )
+
+    items = "".join(issue(n) for n in range(MAX_ISSUES + 10))
+    body = (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
+        f"<link>https://letter.example/</link>{items}</channel></rss>"
+    ).encode()
+    result = parse(body)
+    assert len(result) == MAX_ENTRIES
+    assert result.notes["issues_with_links"] == MAX_ISSUES
+    assert result.notes["skipped"]["links_capped"] == 50 * MAX_ISSUES
+    assert result.notes["capped"] == {
+        "kept": MAX_ENTRIES,
+        "usable": MAX_ISSUES * MAX_LINKS_PER_ISSUE,
+    }
+    # The newest issue (28 January) is kept whole.
+    assert {c.extra["issue"] for c in result if c.published.startswith("2025-01-28")} == {
+        "Issue 0",
+        "Issue 28",
+    }

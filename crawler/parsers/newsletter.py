@@ -32,7 +32,7 @@ from crawler.parsers.common import (
     fill_identity,
     http_link,
 )
-from crawler.parsers.feeds import MAX_RAW_ENTRIES, Feed, FeedEntry, cap_newest, read_feed
+from crawler.parsers.feeds import Feed, FeedEntry, cap_newest, read_feed
 from crawler.sources import Source
 from crawler.text import SUMMARY_MAX, clean_text, parse_date
 
@@ -82,11 +82,13 @@ _GENERIC_TEXT = re.compile(
     r"[\s.!:»›>→]*$",
     re.I,
 )
-_ISSUE_TEXT = re.compile(r"\b(issue|edition)\s*#?\s*\d+\b|^#\s*\d+$|第\s*\d+\s*期", re.I)
+# "Issue #612", "Awesome Python Weekly - Issue 505": a link to an issue, not an item (the
+# number ends the text; "issue 1234 of CPython, explained" is an item).
+_ISSUE_TEXT = re.compile(r"\b(issue|edition)\s*#?\s*\d+$|^#\s*\d+$|第\s*\d+\s*期$", re.I)
 _SHARE_PATH = re.compile(
     r"/(intent|sharer?|shareArticle|submit|submitlink|unsubscribe|subscribe|preferences)\b", re.I
 )
-_TRAILING_PUNCT = re.compile(r"^[\s\-–—:：|·•,，]+|[\s\-–—:：|·•,，]+$")
+_EDGE_PUNCT = re.compile(r"^[\s\-–—:：|·•,，]+|[\s\-–—:：|·•,，]+$")
 
 
 @dataclass
@@ -111,7 +113,7 @@ def issue_links(feed: Feed, source: Source) -> ParseResult:
     base = http_link(feed.link) or source.url
     own_pages = {_canonical(base), _canonical(source.url)}
     issues: list[tuple[FeedEntry, str | None, list[_Link]]] = []
-    for entry in feed.entries[: min(MAX_ISSUES, MAX_RAW_ENTRIES)]:
+    for entry in feed.entries[:MAX_ISSUES]:
         page = checked_link(entry.link, base)
         html = entry.content if _longer(entry.content, entry.summary) else entry.summary
         issues.append((entry, page[0] if page else None, list(_links(html or "", page, base))))
@@ -120,26 +122,26 @@ def issue_links(feed: Feed, source: Source) -> ParseResult:
     kept_issues = 0
     for entry, page, links in issues:
         own = own_pages | {_canonical(page)}
-        kept = [
-            link
-            for link in links
-            if link.canonical not in boilerplate
-            and link.canonical not in own
-            and not _is_site_root(link.canonical)
-        ]
+        kept: dict[str, _Link] = {}
+        for link in links:
+            if link.canonical in boilerplate or link.canonical in own:
+                continue
+            if _is_site_root(link.canonical):
+                continue
+            if link.canonical in kept:
+                result.skip("duplicate")
+                continue
+            kept[link.canonical] = link
         if len(kept) < MIN_LINKS:
             result.skip("issue_without_links")
             continue
         kept_issues += 1
+        if len(kept) > MAX_LINKS_PER_ISSUE:
+            result.skip("links_capped", len(kept) - MAX_LINKS_PER_ISSUE)
         issue_title = clean_text(entry.title, 200) or None
         published_raw = clean_text(entry.published_raw, 100) or None
         published, date_flag = parse_date(published_raw)
-        seen: set[str] = set()
-        for link in kept[:MAX_LINKS_PER_ISSUE]:
-            if link.canonical in seen:
-                result.skip("duplicate")
-                continue
-            seen.add(link.canonical)
+        for link in list(kept.values())[:MAX_LINKS_PER_ISSUE]:
             position += 1
             extra: dict[str, object] = {"issue_url": page} if page else {}
             if issue_title:
@@ -158,10 +160,7 @@ def issue_links(feed: Feed, source: Source) -> ParseResult:
                 position=position,
                 extra=extra,
             )
-            fill_identity(c, link.canonical)
-            result.append(c)
-        if len(kept) > MAX_LINKS_PER_ISSUE:
-            result.skip("links_capped", len(kept) - MAX_LINKS_PER_ISSUE)
+            result.append(fill_identity(c, link.canonical))
     result.notes["issues_with_links"] = kept_issues
     if issues and not kept_issues:
         raise ParseError(
@@ -228,7 +227,7 @@ def _link(a: object, base: str, heading: str, section: str | None) -> _Link | No
     if _SHARE_PATH.search(urlsplit(url).path) or "unsubscribe" in url.lower():
         return None
     extra: dict[str, object] = {}
-    title = _TRAILING_PUNCT.sub("", clean_title(a.text_content(), extra))  # type: ignore[attr-defined]
+    title = _EDGE_PUNCT.sub("", clean_title(a.text_content(), extra))  # type: ignore[attr-defined]
     if len(title) < 2 or _GENERIC_TEXT.match(title) or _ISSUE_TEXT.search(title):
         return None
     return _Link(url, canonical, title, _description(a, title), heading, section)
@@ -239,7 +238,7 @@ def _description(a: object, title: str) -> str:
     block = next((e for e in a.iterancestors() if e.tag in _BLOCKS), None)  # type: ignore[attr-defined]
     text = ""
     if block is not None:
-        text = _TRAILING_PUNCT.sub("", _text(block, None).replace(title, "", 1))
+        text = _EDGE_PUNCT.sub("", _text(block, None).replace(title, "", 1))
     if len(text) < 20:
         # <ul><li><a>name</a></li></ul><p>what it is</p>: the text follows the list.
         outer = block
