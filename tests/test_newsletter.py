@@ -123,6 +123,46 @@ def test_links_that_name_an_action_or_an_issue_are_not_items(text: str, kept: bo
     assert (text in [c.title for c in parse(body)]) is kept
 
 
+@pytest.mark.parametrize(
+    "heading",
+    [
+        "<h3>Projects &amp; Code</h3>",
+        "<p><strong>Projects &amp; Code</strong></p>",
+        '<p><span style="font-size: 18px; color: #333">Projects &amp; Code</span></p>',
+    ],
+)
+def test_a_section_heading_may_be_a_heading_or_a_styled_paragraph(heading: str) -> None:
+    items = "".join(
+        f'<p><a href="https://example.org/{n}">Item {n}</a><br>What item {n} does.</p>'
+        for n in range(3)
+    )
+    body = (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
+        "<link>https://letter.example/</link><item><title>Issue 1</title>"
+        f"<link>https://letter.example/issues/1</link><description><![CDATA[{heading}{items}"
+        "<p><span>Sponsored</span> by nobody; a longer paragraph than any heading is.</p>"
+        "]]></description></item></channel></rss>"
+    ).encode()
+    result = parse(body)
+    assert [(c.section, c.description) for c in result] == [
+        ("project", f"What item {n} does.") for n in range(3)
+    ]
+
+
+def test_a_description_in_the_paragraph_after_its_link_is_found() -> None:
+    items = "".join(
+        f'<p><a href="https://example.org/{n}"><b>Item {n}</b></a></p><p>What item {n} does.</p>'
+        for n in range(3)
+    )
+    body = (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
+        "<link>https://letter.example/</link><item><title>Issue 1</title>"
+        f"<link>https://letter.example/issues/1</link><description><![CDATA[{items}]]>"
+        "</description></item></channel></rss>"
+    ).encode()
+    assert [c.description for c in parse(body)] == [f"What item {n} does." for n in range(3)]
+
+
 def test_a_feed_of_summaries_is_not_a_newsletter() -> None:
     body = (
         b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'

@@ -49,6 +49,7 @@ _HTML_CAP = 2_000_000
 _HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
 _BLOCKS = frozenset({"li", "p", "td", "dd", "dt", "div", "blockquote", "section", "article"})
 _LISTS = frozenset({"ul", "ol", "dl", "table"})
+_HEADING_WRAPPERS = frozenset({"strong", "b", "span", "font"})
 _DROP = ("script", "style", "noscript", "template", "svg")
 
 # Headings whose links are not picks (jobs, events, ads) and the section of the others.
@@ -204,7 +205,7 @@ def _links(html: str, page: tuple[str, str] | None, base: str) -> Iterator[_Link
     fresh = False  # a heading seen and no link since: a following blockquote extends it
     for el in root.iter():
         tag = el.tag if isinstance(el.tag, str) else ""
-        if tag in _HEADINGS or (tag == "p" and _is_bold_heading(el)):
+        if tag in _HEADINGS or (tag == "p" and _is_styled_heading(el)):
             heading = _text(el, 200)
             section, fresh = section_of_heading(heading), True
         elif tag == "blockquote" and fresh and el.find(".//a") is None:
@@ -239,8 +240,9 @@ def _description(a: object, title: str) -> str:
     text = ""
     if block is not None:
         text = _EDGE_PUNCT.sub("", _text(block, None).replace(title, "", 1))
-    if len(text) < 20:
-        # <ul><li><a>name</a></li></ul><p>what it is</p>: the text follows the list.
+    if not text or (block is not None and block.tag == "li" and len(text) < 20):
+        # <ul><li><a>name</a> <ul><li>» tag</li></ul></li></ul><p>what it is</p>: the text
+        # follows the list.
         outer = block
         for anc in a.iterancestors():  # type: ignore[attr-defined]
             if anc.tag in _LISTS:
@@ -254,22 +256,25 @@ def _description(a: object, title: str) -> str:
             following is not None
             and following.tag in ("p", "blockquote")
             and following.find(".//a") is None
-            and not _is_bold_heading(following)
+            and not _is_styled_heading(following)
         ):
             text = _text(following, None) or text
     return clean_text(text, SUMMARY_MAX)
 
 
-def _is_bold_heading(p: object) -> bool:
-    """A paragraph that is only bold text and no link: how many newsletters title sections."""
+def _is_styled_heading(p: object) -> bool:
+    """A short paragraph that is one styled element and no link: how emails title sections.
+
+    `<p><strong>Podcasts</strong></p>`, or `<p><span style="font-size: 18px">Projects &
+    Code</span></p>` where the style is inline."""
     if p.find(".//a") is not None:  # type: ignore[attr-defined]
         return False
     children = list(p)  # type: ignore[call-overload]
-    if len(children) != 1 or children[0].tag not in ("strong", "b"):
+    if len(children) != 1 or children[0].tag not in _HEADING_WRAPPERS:
         return False
     if (p.text or "").strip() or (children[0].tail or "").strip():  # type: ignore[attr-defined]
         return False
-    return 0 < len(_text(p, 100)) <= 80
+    return 0 < len(_text(p, 100)) <= 60
 
 
 def _text(el: object, max_len: int | None) -> str:
