@@ -158,15 +158,9 @@ def run_backtest(
         if progress:
             progress(f"loading sightings {sightings_file}")
         counts = store.load_sightings_file(con, sightings_file, without_feeds)
-        if counts.get("without_feed"):
-            messages.append(
-                f"sightings: {counts['without_feed']} rows of {', '.join(sorted(without_feeds))} "
-                "left out"
-            )
+        messages.append(f"sightings: {store.sightings_summary(counts, without_feeds)}")
         if not counts["inserted"] + counts["duplicates"]:  # a kept store may hold them already
             messages.append(f"sightings: {sightings_file}: no rows to load")
-        if counts.get("invalid_url"):
-            messages.append(f"sightings: {counts['invalid_url']} rows with invalid URLs skipped")
         items = history_items(con, None)
         if not len(items):
             raise UsageError(f"{history_dir}: no issues with items in the archive")

@@ -8,7 +8,6 @@ import datetime as dt
 import logging
 import sys
 from collections import Counter
-from collections.abc import Sequence
 from pathlib import Path
 
 from ranking import store
@@ -79,36 +78,8 @@ def import_sightings(args: argparse.Namespace) -> int:
         raise UsageError(f"{path}: no such sightings file")
     with store.open_store(_db(args)) as con:
         counts = store.load_sightings_file(con, path, tuple(args.without_feed or ()))
-    print(f"{path}: {_sightings_summary(counts, args.without_feed)}")
+    print(f"{path}: {store.sightings_summary(counts, args.without_feed)}")
     return 0
-
-
-def _sightings_summary(counts: dict[str, int], without_feeds: Sequence[str] | None = ()) -> str:
-    """`1,204 sightings loaded, 80 duplicates skipped (already in the store or repeated)`."""
-
-    def count(n: int, one: str, many: str) -> str:
-        return f"{n:,} {one if n == 1 else many}"
-
-    parts = [count(counts["inserted"], "sighting loaded", "sightings loaded")]
-    if counts.get("duplicates"):
-        parts.append(
-            count(counts["duplicates"], "duplicate", "duplicates")
-            + " skipped (already in the store or repeated)"
-        )
-    if counts.get("without_feed"):
-        feeds = ", ".join(sorted(without_feeds or ()))
-        parts.append(count(counts["without_feed"], "row", "rows") + f" of {feeds} left out")
-    if counts.get("invalid_url"):
-        parts.append(
-            count(counts["invalid_url"], "row with an invalid URL", "rows with invalid URLs")
-            + " skipped"
-        )
-    if counts.get("bad_date"):
-        parts.append(
-            count(counts["bad_date"], "row with an unreadable date", "rows with unreadable dates")
-            + " skipped"
-        )
-    return ", ".join(parts)
 
 
 def history(args: argparse.Namespace) -> int:

@@ -14,7 +14,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -1361,6 +1361,35 @@ def _section_hint(source: str) -> str | None:
     if tail in ("discussion",):
         return "hot_topic"
     return "article"
+
+
+def sightings_summary(counts: dict[str, int], without_feeds: Sequence[str] | None = ()) -> str:
+    """What load_sightings_file did, in words: `1,204 sightings loaded, 80 duplicates skipped
+    (already in the store or repeated)`, then rows left out or skipped, and why."""
+
+    def count(n: int, one: str, many: str) -> str:
+        return f"{n:,} {one if n == 1 else many}"
+
+    parts = [count(counts["inserted"], "sighting loaded", "sightings loaded")]
+    if counts.get("duplicates"):
+        parts.append(
+            count(counts["duplicates"], "duplicate", "duplicates")
+            + " skipped (already in the store or repeated)"
+        )
+    if counts.get("without_feed"):
+        feeds = ", ".join(sorted(without_feeds or ()))
+        parts.append(count(counts["without_feed"], "row", "rows") + f" of {feeds} left out")
+    if counts.get("invalid_url"):
+        parts.append(
+            count(counts["invalid_url"], "row with an invalid URL", "rows with invalid URLs")
+            + " skipped"
+        )
+    if counts.get("bad_date"):
+        parts.append(
+            count(counts["bad_date"], "row with an unreadable date", "rows with unreadable dates")
+            + " skipped"
+        )
+    return ", ".join(parts)
 
 
 def load_sightings_file(

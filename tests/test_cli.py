@@ -202,7 +202,7 @@ def test_backtest_without_a_feed_says_so_and_an_unknown_feed_is_one_line(tmp_pat
     base = [*BACKTEST_SAMPLE, "--issues", "6-6", "--out", str(tmp_path / "bt")]
     code, out, err = rank([*base, "--without-feed", "hackernews"], capsys)
     assert code == 0, err
-    assert "note: sightings: 22 rows of hackernews left out" in out
+    assert "note: sightings: 157 sightings loaded, 22 rows of hackernews left out\n" in out
     assert (tmp_path / "bt" / "issue-006.csv").exists()
     code, _out, err = rank([*base, "--window-days", "0"], capsys)
     assert (code, err.strip()) == (2, "rank: error: invalid --window-days 0: must be at least 1")
