@@ -178,7 +178,15 @@ def test_default_sources_are_valid_and_many() -> None:
 def test_default_sources_cover_the_newsletter_channels() -> None:
     sources = load_sources()
     kinds = {s.kind for s in sources}
-    assert {"feed", "github_trending", "hackernews", "lobsters", "reddit", "pypi"} <= kinds
+    assert {
+        "feed",
+        "newsletter",
+        "github_trending",
+        "hackernews",
+        "lobsters",
+        "reddit",
+        "pypi",
+    } <= kinds
     assert "github_repo" in kinds
     urls = " ".join(s.url for s in sources)
     for needle in (
