@@ -46,6 +46,9 @@ logger = logging.getLogger(__name__)
 STATE_FILE = "crawl-state.json"
 RAW_DIR = "raw"
 HISTORY_CAP = 5000  # remembered history URLs per source (hashes)
+# A new source's first run lets in items tied on date with its last one, up to this many
+# times max_new_items (a newsletter issue: its links share the issue's date).
+FLOOD_TIE_FACTOR = 5
 # Pseudo-sources for the per-run extras; their outcomes never decide the exit code.
 GITHUB_API_SOURCE = "_github_api"
 PAGES_SOURCE = "_article_pages"
@@ -378,7 +381,10 @@ class RunContext:
 
         On a source's first run, only the `max_new_items` most recent items (by published
         date, then page order) go to the pool; the rest get ``extra["history_only"]``
-        and are remembered, so later runs keep treating them as history.
+        and are remembered, so later runs keep treating them as history. Items published
+        at the same instant as the last one let in are let in too (the links of one
+        newsletter issue share its date: an issue is not cut in two), up to
+        FLOOD_TIE_FACTOR times the limit.
         """
         limit = int(source.options.get("max_new_items", self.options.max_new_items))
         flagged = 0
@@ -395,7 +401,13 @@ class RunContext:
                     i,
                 ),
             )
-            for i in order[limit:]:
+            cut = limit
+            if limit > 0:
+                last = candidates[order[limit - 1]].published
+                bound = min(len(order), FLOOD_TIE_FACTOR * limit)
+                while last is not None and cut < bound and candidates[order[cut]].published == last:
+                    cut += 1
+            for i in order[cut:]:
                 cand = candidates[i]
                 cand.extra = dict(cand.extra or {}, history_only=True)
                 flagged += 1

@@ -252,8 +252,9 @@ def test_a_newsletter_source_stores_the_links_of_its_issues(web, tmp_path):
         "FROM sightings WHERE source = 'awesome-python-weekly-zh' ORDER BY url",
     )
     assert len(rows) == 70 and {r[2] for r in rows} == {"newsletter"}
-    # A new source adds its newest 30 links to the pool; the older ones are history.
-    assert sum(1 for r in rows if not r[3]) == 30
+    # A new source adds its newest 30 links to the pool, and the rest of the issue the 30th
+    # is in (15 + 14 + 14 links of the three newest issues); the older ones are history.
+    assert sum(1 for r in rows if not r[3]) == 43
     by_url = {r[0]: r for r in rows}
     assert by_url["https://www.dimamik.com/posts/oban_py/"][1:] == ("article", "newsletter", False)
     assert by_url["https://www.libhunt.com/r/PageIndex"][1] == "project"
@@ -270,8 +271,8 @@ def test_a_newsletter_source_stores_the_links_of_its_issues(web, tmp_path):
         sightings = sightings_frame(con, today - dt.timedelta(days=2), today)
     pool = build_pool(sightings, None, today).frame
     assert set(pool["sources"]) == {"awesome_python_weekly_zh"}
-    # Only the 30 links let into the pool are the week's candidates, not the history.
-    assert len(pool) == 30 and {"article", "project"} <= set(pool["section"])
+    # Only the 43 links let into the pool are the week's candidates, not the history.
+    assert len(pool) == 43 and {"article", "project"} <= set(pool["section"])
 
 
 # --- faults -----------------------------------------------------------------------------------
