@@ -46,6 +46,7 @@ logger = logging.getLogger(__name__)
 STATE_FILE = "crawl-state.json"
 RAW_DIR = "raw"
 HISTORY_CAP = 5000  # remembered history URLs per source (hashes)
+REDIRECTS_CAP = 20000  # remembered newsletter redirects (link -> target), newest kept
 # A new source's first run lets in items tied on date with its last one, up to this many
 # times max_new_items (a newsletter issue: its links share the issue's date).
 FLOOD_TIE_FACTOR = 5
@@ -125,6 +126,8 @@ class CrawlState:
         self.data: dict[str, Any] = data or {"validators": {}, "sources": {}}
         self.data.setdefault("validators", {})
         self.data.setdefault("sources", {})
+        if not isinstance(self.data.setdefault("redirects", {}), dict):
+            self.data["redirects"] = {}
 
     @classmethod
     def load(cls, path: Path) -> CrawlState:
@@ -153,6 +156,19 @@ class CrawlState:
             self.data["validators"][url] = entry
         else:
             self.data["validators"].pop(url, None)
+
+    # newsletter links behind redirects --------------------------------------------------
+    def redirect(self, url: str) -> str | None:
+        """Where `url` led when it was last asked (itself: no redirect), or None."""
+        value = self.data["redirects"].get(url)
+        return value if isinstance(value, str) else None
+
+    def remember_redirect(self, url: str, target: str) -> None:
+        redirects = self.data["redirects"]
+        redirects.pop(url, None)
+        redirects[url] = target
+        while len(redirects) > REDIRECTS_CAP:  # the oldest first (insertion order)
+            del redirects[next(iter(redirects))]
 
     # flood guard ----------------------------------------------------------------------
     def is_new_source(self, name: str) -> bool:

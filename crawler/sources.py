@@ -8,7 +8,7 @@ The format (``crawl --sources FILE`` replaces the packaged default)::
     url = "https://realpython.com/atom.xml"
     section = "article"         # optional hint: article | project | audio_video | hot_topic
     enabled = true              # optional, default true
-    options = { max_new_items = 20 }   # optional, kind-specific
+    options = { max_new_items = 20 }   # optional, kind-specific (newsletter: resolve_links)
 
 Every problem is a one-line ``ConfigError`` naming the file and the entry, e.g.
 ``sources.toml: source #3 'foo': unknown kind 'rss' (expected one of feed, ...)``.

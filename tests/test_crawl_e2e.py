@@ -275,6 +275,61 @@ def test_a_newsletter_source_stores_the_links_of_its_issues(web, tmp_path):
     assert len(pool) == 43 and {"article", "project"} <= set(pool["section"])
 
 
+@pytest.mark.shared
+def test_newsletter_links_through_its_own_site_are_resolved_once(web, tmp_path):
+    """PyCoder's Weekly style: every link is a redirect on the newsletter's own site."""
+    base = web.base_url
+    srcs = sources_file(
+        tmp_path,
+        base,
+        '[[source]]\nname = "pycoders-weekly"\nkind = "newsletter"\n'
+        'url = "{base}/letter/feed.xml"\nsection = "article"\n',
+    )
+    data = tmp_path / "data"
+    db = data / "radar.duckdb"
+    web.clear_log()
+    run = crawl(["--sources", str(srcs), "--data-dir", str(data)], base)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "1 sources: 1 ok" in run.stdout
+
+    def stored() -> dict[str, tuple]:
+        rows = db_rows(
+            db,
+            "SELECT title, url, repo_key, section, json_extract_string(extra, '$.redirect_from') "
+            "FROM sightings WHERE source = 'pycoders-weekly'",
+        )
+        return {r[0]: r[1:] for r in rows}
+
+    got = stored()
+    assert got["Python's Free-Threaded Build"] == (
+        "https://realpython.com/python-free-threading/",  # read, never fetched
+        None,
+        "article",
+        f"{base}/link/1/web",
+    )
+    assert got["ruff"] == (
+        "https://github.com/astral-sh/ruff",
+        "github.com/astral-sh/ruff",
+        "project",
+        f"{base}/link/2/web",
+    )
+    assert got["A Relative Redirect"][0] == f"{base}/articles/relative-target"
+    assert got["A Link That Is Gone"][0] == f"{base}/link/3/web"  # kept as it was
+    assert got["A Page On The Site Itself"][0] == f"{base}/link/4/web"
+    assert got["A Direct Link"][0] == "https://example.org/direct-link"
+    hits = {n: web.hits(f"/link/{n}/web") for n in range(1, 6)}
+    assert hits == {1: 1, 2: 1, 3: 1, 4: 1, 5: 1}
+    assert web.hits("/articles/relative-target") == 0  # a redirect is read, not followed
+
+    # The next night: the feed is read again, the links resolved from the crawl state; only
+    # the link that failed is asked again.
+    run = crawl(["--sources", str(srcs), "--data-dir", str(data)], base)
+    assert run.returncode == 0, run.stderr[-3000:]
+    hits = {n: web.hits(f"/link/{n}/web") for n in range(1, 6)}
+    assert hits == {1: 1, 2: 1, 3: 2, 4: 1, 5: 1}
+    assert stored() == got
+
+
 # --- faults -----------------------------------------------------------------------------------
 
 

@@ -318,3 +318,24 @@ def test_flood_guard_never_cuts_the_links_of_one_issue_in_two(tmp_path):
         for i in range(100)
     ]
     assert ctx.apply_flood_guard(src, same) == 100 - FLOOD_TIE_FACTOR * 3
+
+
+def test_crawl_state_remembers_redirects_newest_kept(tmp_path, monkeypatch):
+    from crawler import runstate
+
+    monkeypatch.setattr(runstate, "REDIRECTS_CAP", 3)
+    state = CrawlState.load(tmp_path / "crawl-state.json")
+    for n in range(5):
+        state.remember_redirect(f"https://l.example/link/{n}", f"https://t.example/{n}")
+    state.remember_redirect("https://l.example/link/2", "https://t.example/2")  # asked again
+    state.save()
+    again = CrawlState.load(tmp_path / "crawl-state.json")
+    assert again.redirect("https://l.example/link/0") is None  # the oldest went first
+    assert again.redirect("https://l.example/link/1") is None
+    assert [again.redirect(f"https://l.example/link/{n}") for n in (3, 4, 2)] == [
+        "https://t.example/3",
+        "https://t.example/4",
+        "https://t.example/2",
+    ]
+    (tmp_path / "bad.json").write_text('{"redirects": [1, 2]}', "utf-8")
+    assert CrawlState.load(tmp_path / "bad.json").redirect("https://l.example/x") is None

@@ -53,8 +53,10 @@ def test_links_carry_the_issue_date_text_and_identity() -> None:
         "issue_url": "https://letter.example/issues/201",
         "issue": "Issue #201",
         "heading": "Articles & Tutorials",
+        "own_site": True,  # on the newsletter's site: the crawl asks where it leads
     }
     typed = by_title["TypedDict in Practice"]
+    assert "own_site" not in typed.extra
     assert typed.canonical_url == "https://blog.example.org/posts/typed-dicts"  # utm_ dropped
     assert typed.description == "Five patterns for typing JSON payloads without classes."
     assert by_title["fastparse"].repo_key == "github.com/example/fastparse"

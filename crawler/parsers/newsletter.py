@@ -113,6 +113,7 @@ def issue_links(feed: Feed, source: Source) -> ParseResult:
     result.notes["entries_total"] = len(feed.entries)
     base = http_link(feed.link) or source.url
     own_pages = {_canonical(base), _canonical(source.url)}
+    own_hosts = {_host(base), _host(source.url)} - {""}
     issues: list[tuple[FeedEntry, str | None, list[_Link]]] = []
     for entry in feed.entries[:MAX_ISSUES]:
         page = checked_link(entry.link, base)
@@ -149,6 +150,8 @@ def issue_links(feed: Feed, source: Source) -> ParseResult:
                 extra["issue"] = issue_title
             if link.heading:
                 extra["heading"] = link.heading
+            if _host(link.url) in own_hosts:
+                extra["own_site"] = True  # maybe a redirect (pycoders.com/link/N/web)
             c = Candidate(
                 url=link.url,
                 title=link.title,
@@ -296,6 +299,14 @@ def _boilerplate(issues: list[list[_Link]]) -> set[str]:
 def _canonical(url: str | None) -> str | None:
     checked = checked_link(url) if url else None
     return checked[1] if checked else None
+
+
+def _host(url: str) -> str:
+    try:
+        host = (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return ""
+    return host.removeprefix("www.")
 
 
 def _is_site_root(canonical: str) -> bool:

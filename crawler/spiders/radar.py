@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import scrapy
@@ -21,6 +22,7 @@ from twisted.python.failure import Failure
 from crawler.guard import blocked_reason
 from crawler.items import Candidate
 from crawler.middlewares import allowed_scheme
+from crawler.parsers.common import checked_link, fill_identity
 from crawler.pipelines import CandidateBatch
 from crawler.runstate import (
     GITHUB_API_SOURCE,
@@ -98,6 +100,34 @@ def follow_links(
         if len(out) >= limit:
             break
     return out
+
+
+# A newsletter's links on its own site that are looked up per source and run; the status
+# codes read as a redirect.
+MAX_REDIRECTS_PER_SOURCE = 200
+REDIRECT_STATUSES = (301, 302, 303, 307, 308)
+
+
+@dataclass
+class _PendingBatch:
+    """A source's candidates waiting for their redirects to be read."""
+
+    source: Source
+    candidates: list[Candidate]
+    headers: dict[str, str]
+    waiting: int = 0
+
+
+def _resolve(cand: Candidate, target: str) -> None:
+    """Point a candidate at where its link leads (the link itself kept in extra)."""
+    if target == cand.url:
+        return
+    checked = checked_link(target)
+    if checked is None:
+        return
+    cand.extra = dict(cand.extra or {}, redirect_from=cand.url)
+    cand.url = checked[0]
+    fill_identity(cand, checked[1])
 
 
 class RadarSpider(scrapy.Spider):
@@ -192,8 +222,21 @@ class RadarSpider(scrapy.Spider):
         flagged = ctx.apply_flood_guard(source, candidates)
         if flagged:
             logger.info("source %s: %d older items kept as history only", source.name, flagged)
-        ctx.remember_validators(source.url, headers.get("etag"), headers.get("last-modified"))
-        outcome.status = "ok"
+        pending = _PendingBatch(source, candidates, headers)
+        requests = self.redirect_requests(pending)
+        if requests:
+            # The batch waits for its last link to be resolved (or to fail).
+            yield from requests
+            return
+        yield from self.release(pending)
+
+    def release(self, pending: _PendingBatch) -> Iterator[Any]:
+        """The source's batch, then its follow-up requests (GitHub metadata, pages)."""
+        source, candidates, ctx = pending.source, pending.candidates, self.ctx
+        ctx.remember_validators(
+            source.url, pending.headers.get("etag"), pending.headers.get("last-modified")
+        )
+        ctx.outcomes[source.name].status = "ok"
         yield CandidateBatch(
             source=source.name,
             kind=source.kind,
@@ -224,6 +267,79 @@ class RadarSpider(scrapy.Spider):
         self.ctx.start(name)
         reason, status = describe_failure(failure)
         self.ctx.fail(name, reason, status)
+
+    # --- newsletter links behind the newsletter's own redirects ---------------------------
+    def redirect_requests(self, pending: _PendingBatch) -> list[scrapy.Request]:
+        """One request per link of a newsletter that points at its own site.
+
+        PyCoder's Weekly links every item as ``pycoders.com/link/N/web``, a redirect: the
+        item is where it leads. A redirect is read, never followed (``dont_redirect``);
+        its target is remembered in the crawl state, so a link is asked once. A link that
+        does not redirect stays as it is; one that fails is kept unresolved.
+        """
+        source = pending.source
+        if source.kind != "newsletter" or not source.options.get("resolve_links", True):
+            return []
+        state = self.ctx.state
+        requests: list[scrapy.Request] = []
+        for cand in pending.candidates:
+            extra = cand.extra or {}
+            if not extra.get("own_site") or extra.get("history_only"):
+                continue
+            known = state.redirect(cand.url)
+            if known is not None:
+                _resolve(cand, known)
+                continue
+            if len(requests) >= MAX_REDIRECTS_PER_SOURCE:
+                break
+            try:
+                requests.append(
+                    scrapy.Request(
+                        cand.url,
+                        callback=self.link_resolved,
+                        errback=self.link_unresolved,
+                        dont_filter=True,
+                        priority=1,
+                        meta={
+                            "radar_source": source.name,
+                            "radar_pending": pending,
+                            "radar_candidate": cand,
+                            "dont_redirect": True,
+                            "handle_httpstatus_list": list(REDIRECT_STATUSES),
+                            "download_maxsize": 1 << 20,
+                        },
+                    )
+                )
+            except ValueError:
+                continue
+        pending.waiting = len(requests)
+        return requests
+
+    def link_resolved(self, response: Response) -> Iterator[Any]:
+        self.ctx.start(response.meta["radar_source"]).bytes += len(response.body)
+        cand: Candidate = response.meta["radar_candidate"]
+        target = cand.url
+        if response.status in REDIRECT_STATUSES:
+            location = response.headers.get(b"Location")
+            checked = checked_link(location.decode("latin-1"), response.url) if location else None
+            if checked is not None:
+                target = checked[0]
+        self.ctx.state.remember_redirect(cand.url, target)
+        _resolve(cand, target)
+        yield from self._link_done(response.meta["radar_pending"])
+
+    def link_unresolved(self, failure: Failure) -> Iterator[Any]:
+        request = failure.request  # type: ignore[attr-defined]
+        reason, _status = describe_failure(failure)
+        logger.info(
+            "%s: link %s not resolved: %s", request.meta["radar_source"], request.url, reason
+        )
+        yield from self._link_done(request.meta["radar_pending"])
+
+    def _link_done(self, pending: _PendingBatch) -> Iterator[Any]:
+        pending.waiting -= 1
+        if pending.waiting == 0:
+            yield from self.release(pending)
 
     # --- GitHub metadata --------------------------------------------------------------------
     def _github_limit(self) -> int:
