@@ -319,6 +319,9 @@ def test_newsletter_links_through_its_own_site_are_resolved_once(web, tmp_path):
     assert got["A Direct Link"][0] == "https://example.org/direct-link"
     hits = {n: web.hits(f"/link/{n}/web") for n in range(1, 6)}
     assert hits == {1: 1, 2: 1, 3: 1, 4: 1, 5: 1}
+    # One fetch record, written when the last link was read: the source is whole and ok.
+    log = "SELECT status, items FROM fetch_log WHERE source = 'pycoders-weekly'"
+    assert db_rows(db, log) == [("ok", 6)]
     assert web.hits("/articles/relative-target") == 0  # a redirect is read, not followed
 
     # The next night: the feed is read again, the links resolved from the crawl state; only

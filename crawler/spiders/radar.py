@@ -330,6 +330,7 @@ class RadarSpider(scrapy.Spider):
 
     def link_unresolved(self, failure: Failure) -> Iterator[Any]:
         request = failure.request  # type: ignore[attr-defined]
+        self.ctx.start(request.meta["radar_source"])  # counted as one of its requests
         reason, _status = describe_failure(failure)
         logger.info(
             "%s: link %s not resolved: %s", request.meta["radar_source"], request.url, reason
