@@ -30,6 +30,7 @@ def test_every_picked_link_of_an_issue_is_a_candidate_with_its_section() -> None
     assert got == [
         ("article", "Speeding Up a Parser With Rust"),
         ("article", "TypedDict in Practice"),
+        ("article", "How GitHub Sponsors Pays Maintainers"),
         ("hot_topic", "Should PEP 999 Be Accepted?"),
         ("project", "fastparse"),
         ("project", "datakit: Dataframes for the Terminal"),
@@ -38,7 +39,7 @@ def test_every_picked_link_of_an_issue_is_a_candidate_with_its_section() -> None
         ("article", "Talk: Async Without Tears"),
         ("project", "quickplot"),
     ]
-    assert [c.position for c in result] == list(range(1, 10))
+    assert [c.position for c in result] == list(range(1, 11))
     assert result.notes["issues_with_links"] == 2
     assert result.notes["skipped"] == {"issue_without_links": 1, "duplicate": 1}
 
@@ -68,6 +69,8 @@ def test_ads_jobs_events_share_links_and_boilerplate_are_left_out() -> None:
     for left_out in (
         "ads.example.net",  # under "Sponsor"
         "/link/9003/",  # a link whose text is "Sponsored"
+        "/link/9004/",  # an item whose source line is "SPONSOR"
+        "/link/9005/",  # "[Sponsored]"
         "events.example.org",  # under "Events"
         "jobs.example.com",  # under "Python Jobs"
         "twitter.com/intent",

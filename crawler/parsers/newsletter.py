@@ -89,6 +89,9 @@ _ISSUE_TEXT = re.compile(r"\b(issue|edition)\s*#?\s*\d+$|^#\s*\d+$|第\s*\d+\s*�
 _SHARE_PATH = re.compile(
     r"/(intent|sharer?|shareArticle|submit|submitlink|unsubscribe|subscribe|preferences)\b", re.I
 )
+# How an ad is marked inside a section of items: the source line in capitals, or a tag.
+_SPONSOR_MARK = re.compile(r"\bSPONSOR(ED)?\b")
+_SPONSOR_BRACKETS = re.compile(r"[\[(]\s*(sponsor(ed)?|ad|advertisement)\s*[\])]", re.I)
 _EDGE_PUNCT = re.compile(r"^[\s\-–—:：|·•,，]+|[\s\-–—:：|·•,，]+$")
 
 
@@ -234,7 +237,10 @@ def _link(a: object, base: str, heading: str, section: str | None) -> _Link | No
     title = _EDGE_PUNCT.sub("", clean_title(a.text_content(), extra))  # type: ignore[attr-defined]
     if len(title) < 2 or _GENERIC_TEXT.match(title) or _ISSUE_TEXT.search(title):
         return None
-    return _Link(url, canonical, title, _description(a, title), heading, section)
+    description = _description(a, title)
+    if _SPONSOR_MARK.search(description) or _SPONSOR_BRACKETS.search(f"{title} {description}"):
+        return None  # an ad among the items ("… SPONSOR", "[ Sponsor ]")
+    return _Link(url, canonical, title, description, heading, section)
 
 
 def _description(a: object, title: str) -> str:
