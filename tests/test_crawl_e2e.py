@@ -88,6 +88,12 @@ def sources_file(tmp_path: Path, base: str, template: str | None = None) -> Path
     return path
 
 
+def newsletter_sources(tmp_path: Path, base: str, name: str, path: str) -> Path:
+    """A source list of one newsletter on the local web."""
+    template = f'[[source]]\nname = "{name}"\nkind = "newsletter"\nurl = "{{base}}{path}"\n'
+    return sources_file(tmp_path, base, template)
+
+
 def db_rows(db: Path, sql: str, params=()):
     con = duckdb.connect(str(db), read_only=True)
     try:
@@ -235,12 +241,7 @@ def test_every_kind_gives_the_expected_candidates_and_a_rerun_gets_304s(web, tmp
 def test_a_newsletter_source_stores_the_links_of_its_issues(web, tmp_path):
     """A real issue feed (the Chinese Awesome Python Weekly) crawled as a newsletter."""
     base = web.base_url
-    srcs = sources_file(
-        tmp_path,
-        base,
-        '[[source]]\nname = "awesome-python-weekly-zh"\nkind = "newsletter"\n'
-        'url = "{base}/feeds/awesomepw.atom"\nsection = "article"\n',
-    )
+    srcs = newsletter_sources(tmp_path, base, "awesome-python-weekly-zh", "/feeds/awesomepw.atom")
     data = tmp_path / "data"
     db = data / "radar.duckdb"
     run = crawl(["--sources", str(srcs), "--data-dir", str(data)], base)
@@ -279,12 +280,7 @@ def test_a_newsletter_source_stores_the_links_of_its_issues(web, tmp_path):
 def test_newsletter_links_through_its_own_site_are_resolved_once(web, tmp_path):
     """PyCoder's Weekly style: every link is a redirect on the newsletter's own site."""
     base = web.base_url
-    srcs = sources_file(
-        tmp_path,
-        base,
-        '[[source]]\nname = "pycoders-weekly"\nkind = "newsletter"\n'
-        'url = "{base}/letter/feed.xml"\nsection = "article"\n',
-    )
+    srcs = newsletter_sources(tmp_path, base, "pycoders-weekly", "/letter/feed.xml")
     data = tmp_path / "data"
     db = data / "radar.duckdb"
     web.clear_log()

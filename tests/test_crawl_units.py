@@ -290,33 +290,30 @@ def test_unwritable_raw_dir_is_a_one_line_error(tmp_path, capsys):
     assert err.startswith("crawl: error: cannot write under") and "Traceback" not in err
 
 
+def _issue_links(name: str, n: int) -> list[Candidate]:
+    """`n` links of one newsletter issue: one publication date for all."""
+    return [
+        Candidate(
+            url=f"https://example.com/{name}{i}",
+            title=name,
+            source="new-feed",
+            published="2026-02-01T00:00:00Z",
+        )
+        for i in range(n)
+    ]
+
+
 def test_flood_guard_never_cuts_the_links_of_one_issue_in_two(tmp_path):
     from crawler.runstate import FLOOD_TIE_FACTOR
 
     ctx, src = _ctx(tmp_path, max_new=3)
-    newest = [
-        Candidate(
-            url=f"https://example.com/n{i}",
-            title="n",
-            source="new-feed",
-            published="2026-02-01T00:00:00Z",
-        )
-        for i in range(5)
-    ]
+    newest = _issue_links("n", 5)
     items = [*_cands(10), *newest]
     assert ctx.apply_flood_guard(src, items) == 10  # the whole newest issue, nothing older
     assert [c.url for c in items if not c.extra.get("history_only")] == [c.url for c in newest]
     # A tie is not a way around the guard: at most FLOOD_TIE_FACTOR times the limit.
     ctx, src = _ctx(tmp_path / "b", max_new=3)
-    same = [
-        Candidate(
-            url=f"https://example.com/s{i}",
-            title="s",
-            source="new-feed",
-            published="2026-02-01T00:00:00Z",
-        )
-        for i in range(100)
-    ]
+    same = _issue_links("s", 100)
     assert ctx.apply_flood_guard(src, same) == 100 - FLOOD_TIE_FACTOR * 3
 
 
