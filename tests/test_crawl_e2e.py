@@ -313,19 +313,20 @@ def test_newsletter_links_through_its_own_site_are_resolved_once(web, tmp_path):
     assert got["A Link That Is Gone"][0] == f"{base}/link/3/web"  # kept as it was
     assert got["A Page On The Site Itself"][0] == f"{base}/link/4/web"
     assert got["A Direct Link"][0] == "https://example.org/direct-link"
-    hits = {n: web.hits(f"/link/{n}/web") for n in range(1, 6)}
-    assert hits == {1: 1, 2: 1, 3: 1, 4: 1, 5: 1}
+    assert got["A Removed Item"][0] == f"{base}/link/6/web"  # not the home page it leads to
+    hits = {n: web.hits(f"/link/{n}/web") for n in range(1, 7)}
+    assert hits == {1: 1, 2: 1, 3: 1, 4: 1, 5: 1, 6: 1}
     # One fetch record, written when the last link was read: the source is whole and ok.
     log = "SELECT status, items FROM fetch_log WHERE source = 'pycoders-weekly'"
-    assert db_rows(db, log) == [("ok", 6)]
+    assert db_rows(db, log) == [("ok", 7)]
     assert web.hits("/articles/relative-target") == 0  # a redirect is read, not followed
 
     # The next night: the feed is read again, the links resolved from the crawl state; only
     # the link that failed is asked again.
     run = crawl(["--sources", str(srcs), "--data-dir", str(data)], base)
     assert run.returncode == 0, run.stderr[-3000:]
-    hits = {n: web.hits(f"/link/{n}/web") for n in range(1, 6)}
-    assert hits == {1: 1, 2: 1, 3: 2, 4: 1, 5: 1}
+    hits = {n: web.hits(f"/link/{n}/web") for n in range(1, 7)}
+    assert hits == {1: 1, 2: 1, 3: 2, 4: 1, 5: 1, 6: 1}
     assert stored() == got
 
 

@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import scrapy
 from scrapy.http import Response
@@ -119,11 +120,13 @@ class _PendingBatch:
 
 
 def _resolve(cand: Candidate, target: str) -> None:
-    """Point a candidate at where its link leads (the link itself kept in extra)."""
+    """Point a candidate at where its link leads (the link itself kept in extra).
+
+    A link that leads to a home page is kept as it is: the item is gone, not the site."""
     if target == cand.url:
         return
     checked = checked_link(target)
-    if checked is None:
+    if checked is None or urlsplit(checked[0]).path in ("", "/"):
         return
     cand.extra = dict(cand.extra or {}, redirect_from=cand.url)
     cand.url = checked[0]
