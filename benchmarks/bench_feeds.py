@@ -10,6 +10,10 @@ interleaved in this process, CPU time per pass:
 - ``feedparser``: feedparser.parse(bytes) with its defaults (the baseline of the target);
 - ``fastfeedparser``: the native parser our fast path wraps (the C3 anchor).
 
+A newsletter feed (the real Awesome Python Weekly translation) is also read as
+``kind = "newsletter"``, every link of every issue an item, beside the same feed read as
+a plain feed and by feedparser: the cost of the link extraction.
+
 Then, on every real feed, the fields we extract (title, link, dates, summary text,
 enclosure) are compared with feedparser's, entry by entry, and a set of malformed feeds
 checks that we keep feedparser's robustness (entries recovered, no crash).
@@ -91,6 +95,39 @@ def speed(docs: list[bytes], repeats: int) -> tuple[dict[str, list[dict]], int]:
     _ffp_parse(docs[0])
     entries = sum(len(_fp_parse(b).entries) for b in docs)
     return c.interleave(configs, repeats), entries
+
+
+def newsletter_speed(repeats: int) -> list[tuple[Any, ...]]:
+    """The cost of reading every link of every issue, against reading the feed alone."""
+    from crawler.parsers.feeds import parse_feed
+    from crawler.parsers.newsletter import parse_newsletter
+    from crawler.sources import Source
+
+    path = c.shared_path("fixtures", "real-web") / "feeds" / "zh-pychina-weekly-awesomepw-atom.xml"
+    if not path.is_file():
+        return []
+    docs = [path.read_bytes()]
+    url = "https://weekly.pychina.org/feeds/awesomepw.atom.xml"
+    headers = {"content-type": "application/atom+xml; charset=utf-8"}
+    as_feed, as_newsletter = Source("bench", "feed", url), Source("bench", "newsletter", url)
+    configs = {
+        "ours parse_newsletter": lambda: time_pass(
+            lambda b: parse_newsletter(b, headers, as_newsletter), docs
+        ),
+        "ours parse_feed": lambda: time_pass(lambda b: parse_feed(b, headers, as_feed), docs),
+        "feedparser (defaults)": lambda: time_pass(_fp_parse, docs),
+    }
+    items = {
+        "ours parse_newsletter": len(parse_newsletter(docs[0], headers, as_newsletter)),
+        "ours parse_feed": len(parse_feed(docs[0], headers, as_feed)),
+        "feedparser (defaults)": len(_fp_parse(docs[0]).entries),
+    }
+    runs = c.interleave(configs, max(repeats, 5))
+    base = c.med(runs["feedparser (defaults)"], "cpu_s")
+    return [
+        (name, items[name], c.med(rs, "cpu_s") * 1000, base / c.med(rs, "cpu_s"))
+        for name, rs in runs.items()
+    ]
 
 
 # --- field agreement ---------------------------------------------------------------------
@@ -355,6 +392,14 @@ def main() -> int:
             kept,
         )
     )
+    newsletter_rows = newsletter_speed(repeats)
+    if newsletter_rows:
+        report.table(
+            'Newsletter issues (`kind = "newsletter"`, every link an item) on the real '
+            "Awesome Python Weekly translation feed; medians of interleaved passes, CPU time.",
+            ("parser", "items/doc", "CPU ms/doc", "× feedparser"),
+            newsletter_rows,
+        )
     report.emit(args.json)
     if examples:
         print("\nDifferences (first per feed and field):")
