@@ -26,6 +26,7 @@ __all__ = [
     "guarded",
     "header",
     "http_link",
+    "is_site_root",
     "load_json",
     "to_int",
 ]
@@ -120,6 +121,14 @@ def checked_link(link: object, base: str | None = None) -> tuple[str, str] | Non
         return link, canonical_url(link)
     except (InvalidURL, ValueError):
         return None
+
+
+def is_site_root(url: str) -> bool:
+    """True for a site's home page (`https://host` or `https://host/`, any query)."""
+    try:
+        return urlsplit(url).path in ("", "/")
+    except ValueError:
+        return False
 
 
 def fill_identity(c: Candidate, canonical: str | None = None) -> Candidate:

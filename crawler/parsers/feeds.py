@@ -31,6 +31,7 @@ from crawler.parsers.common import (
     fill_identity,
     header,
     http_link,
+    is_site_root,
 )
 from crawler.sources import Source
 from crawler.text import SUMMARY_MAX, clean_text, html_to_text, parse_date
@@ -619,13 +620,6 @@ def is_audio_video(entry: FeedEntry, url: str, feed_link: str | None) -> bool:
     return False
 
 
-def _is_site_root(url: str) -> bool:
-    try:
-        return urlsplit(url).path in ("", "/")
-    except ValueError:
-        return False
-
-
 def build_candidates(
     feed: Feed,
     source: Source,
@@ -650,7 +644,7 @@ def build_candidates(
     for position, entry in enumerate(entries, start=1):
         checked = checked_link(entry.link, base)
         extra: dict[str, Any] = {}
-        if checked is None or _is_site_root(checked[1]):
+        if checked is None or is_site_root(checked[1]):
             # Podcast items whose <link> is the show's home page (Django Chat): the
             # episode itself is the enclosure.
             media = next(filter(None, (checked_link(u) for u, _t in entry.enclosures)), None)
@@ -672,7 +666,7 @@ def build_candidates(
         c = Candidate(url=url, title=title, source=source.name, position=position, extra=extra)
         fill_identity(c, canonical)
         key = c.canonical_url or url
-        if _is_site_root(key):
+        if is_site_root(key):
             # Entries that all point at one home page are different items (P15).
             key = f"{key}#{title}#{entry.published_raw}"
         if key in seen:

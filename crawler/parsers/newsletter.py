@@ -31,10 +31,12 @@ from crawler.parsers.common import (
     clean_title,
     fill_identity,
     http_link,
+    is_site_root,
 )
 from crawler.parsers.feeds import Feed, FeedEntry, cap_newest, read_feed
 from crawler.sources import Source
 from crawler.text import SUMMARY_MAX, clean_text, parse_date
+from crawler.urls import host_of
 
 __all__ = ["MIN_LINKS", "issue_links", "parse_newsletter", "section_of_heading"]
 
@@ -116,7 +118,7 @@ def issue_links(feed: Feed, source: Source) -> ParseResult:
     result.notes["entries_total"] = len(feed.entries)
     base = http_link(feed.link) or source.url
     own_pages = {_canonical(base), _canonical(source.url)}
-    own_hosts = {_host(base), _host(source.url)} - {""}
+    own_hosts = {host_of(base), host_of(source.url)}
     issues: list[tuple[FeedEntry, str | None, list[_Link]]] = []
     for entry in feed.entries[:MAX_ISSUES]:
         page = checked_link(entry.link, base)
@@ -131,7 +133,7 @@ def issue_links(feed: Feed, source: Source) -> ParseResult:
         for link in links:
             if link.canonical in boilerplate or link.canonical in own:
                 continue
-            if _is_site_root(link.canonical):
+            if is_site_root(link.canonical):
                 continue
             if link.canonical in kept:
                 result.skip("duplicate")
@@ -153,7 +155,7 @@ def issue_links(feed: Feed, source: Source) -> ParseResult:
                 extra["issue"] = issue_title
             if link.heading:
                 extra["heading"] = link.heading
-            if _host(link.url) in own_hosts:
+            if host_of(link.canonical) in own_hosts:
                 extra["own_site"] = True  # maybe a redirect (pycoders.com/link/N/web)
             c = Candidate(
                 url=link.url,
@@ -305,24 +307,6 @@ def _boilerplate(issues: list[list[_Link]]) -> set[str]:
 def _canonical(url: str | None) -> str | None:
     checked = checked_link(url) if url else None
     return checked[1] if checked else None
-
-
-def _host(url: str) -> str:
-    try:
-        host = (urlsplit(url).hostname or "").lower()
-    except ValueError:
-        return ""
-    return host.removeprefix("www.")
-
-
-def _is_site_root(canonical: str) -> bool:
-    try:
-        return urlsplit(canonical if "://" in canonical else f"https://{canonical}").path in (
-            "",
-            "/",
-        )
-    except ValueError:
-        return False
 
 
 def _longer(a: str | None, b: str | None) -> bool:

@@ -13,7 +13,6 @@ from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import scrapy
 from scrapy.http import Response
@@ -23,7 +22,7 @@ from twisted.python.failure import Failure
 from crawler.guard import blocked_reason
 from crawler.items import Candidate
 from crawler.middlewares import allowed_scheme
-from crawler.parsers.common import checked_link, fill_identity
+from crawler.parsers.common import checked_link, fill_identity, is_site_root
 from crawler.pipelines import CandidateBatch
 from crawler.runstate import (
     GITHUB_API_SOURCE,
@@ -126,7 +125,7 @@ def _resolve(cand: Candidate, target: str) -> None:
     if target == cand.url:
         return
     checked = checked_link(target)
-    if checked is None or urlsplit(checked[0]).path in ("", "/"):
+    if checked is None or is_site_root(checked[0]):
         return
     cand.extra = dict(cand.extra or {}, redirect_from=cand.url)
     cand.url = checked[0]
