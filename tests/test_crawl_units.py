@@ -336,3 +336,27 @@ def test_crawl_state_remembers_redirects_newest_kept(tmp_path, monkeypatch):
     ]
     (tmp_path / "bad.json").write_text('{"redirects": [1, 2]}', "utf-8")
     assert CrawlState.load(tmp_path / "bad.json").redirect("https://l.example/x") is None
+
+
+def test_newsletter_links_past_the_request_cap_still_get_known_redirects(tmp_path, monkeypatch):
+    from crawler.spiders import radar
+
+    monkeypatch.setattr(radar, "MAX_REDIRECTS_PER_SOURCE", 1)
+    src = Source("letter", "newsletter", "https://letter.example/feed")
+    ctx = RunContext(tmp_path, [src], CrawlOptions())
+    ctx.state.remember_redirect("https://letter.example/link/3", "https://blog.example/post")
+    links = [
+        Candidate(
+            url=f"https://letter.example/link/{n}",
+            title="t",
+            source="letter",
+            extra={"own_site": True},
+        )
+        for n in (1, 2, 3)
+    ]
+    pending = radar._PendingBatch(src, links, {})
+    requests = radar.RadarSpider(ctx=ctx).redirect_requests(pending)
+    assert [r.url for r in requests] == ["https://letter.example/link/1"]
+    assert pending.waiting == 1
+    assert links[2].url == "https://blog.example/post"  # past the cap, but already known
+    assert links[1].url == "https://letter.example/link/2"  # asked on a later night

@@ -293,7 +293,7 @@ class RadarSpider(scrapy.Spider):
                 _resolve(cand, known)
                 continue
             if len(requests) >= MAX_REDIRECTS_PER_SOURCE:
-                break
+                continue  # asked on a later night; links already known are still resolved
             try:
                 requests.append(
                     scrapy.Request(
