@@ -168,6 +168,21 @@ def test_a_description_in_the_paragraph_after_its_link_is_found() -> None:
     assert [c.description for c in parse(body)] == [f"What item {n} does." for n in range(3)]
 
 
+def test_a_link_text_with_bidi_controls_is_cleaned_and_flagged_as_in_a_feed() -> None:
+    items = "".join(
+        f'<p><a href="https://example.org/{n}">{t}</a></p>'
+        for n, t in enumerate(["Safe \u202eevil\u202c title", "Second item", "Third item"])
+    )
+    body = (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
+        "<link>https://letter.example/</link><item><title>Issue 1</title>"
+        f"<link>https://letter.example/issues/1</link><description><![CDATA[{items}]]>"
+        "</description></item></channel></rss>"
+    ).encode()
+    first = parse(body)[0]
+    assert "\u202e" not in first.title and first.extra["title_flags"] == ["bidi"]
+
+
 def test_a_feed_of_summaries_is_not_a_newsletter() -> None:
     body = (
         b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'

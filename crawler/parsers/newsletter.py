@@ -105,6 +105,7 @@ class _Link:
     description: str
     heading: str
     section: str | None
+    extra: dict[str, object]  # what cleaning the title found (title_flags)
 
 
 def parse_newsletter(body: bytes, headers: Mapping[str, str] | None, source: Source) -> ParseResult:
@@ -150,7 +151,9 @@ def issue_links(feed: Feed, source: Source) -> ParseResult:
         published, date_flag = parse_date(published_raw)
         for link in list(kept.values())[:MAX_LINKS_PER_ISSUE]:
             position += 1
-            extra: dict[str, object] = {"issue_url": page} if page else {}
+            extra = dict(link.extra)
+            if page:
+                extra["issue_url"] = page
             if issue_title:
                 extra["issue"] = issue_title
             if link.heading:
@@ -242,7 +245,7 @@ def _link(a: object, base: str, heading: str, section: str | None) -> _Link | No
     description = _description(a, title)
     if _SPONSOR_MARK.search(description) or _SPONSOR_BRACKETS.search(f"{title} {description}"):
         return None  # an ad among the items ("… SPONSOR", "[ Sponsor ]")
-    return _Link(url, canonical, title, description, heading, section)
+    return _Link(url, canonical, title, description, heading, section, extra)
 
 
 def _description(a: object, title: str) -> str:
