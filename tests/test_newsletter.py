@@ -20,6 +20,16 @@ def newsletter(url: str = "https://letter.example/feed") -> Source:
     return Source("example-weekly", "newsletter", url, "article")
 
 
+def one_issue(html: str) -> bytes:
+    """A newsletter feed of one issue whose content is `html`."""
+    return (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
+        "<link>https://letter.example/</link><item><title>Issue 1</title>"
+        f"<link>https://letter.example/issues/1</link><description><![CDATA[{html}]]>"
+        "</description></item></channel></rss>"
+    ).encode()
+
+
 def parse(body: bytes, source: Source | None = None):
     return PARSERS["newsletter"](body, {}, source or newsletter())
 
@@ -119,12 +129,7 @@ def test_links_that_name_an_action_or_an_issue_are_not_items(text: str, kept: bo
         f'<p><a href="https://example.org/{n}">{t}</a></p>'
         for n, t in enumerate([text, "First item here", "Second item here", "Third item here"])
     )
-    body = (
-        '<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
-        "<link>https://letter.example/</link><item><title>Issue 1</title>"
-        f"<link>https://letter.example/issues/1</link><description><![CDATA[{links}]]>"
-        "</description></item></channel></rss>"
-    ).encode()
+    body = one_issue(links)
     assert (text in [c.title for c in parse(body)]) is kept
 
 
@@ -141,13 +146,8 @@ def test_a_section_heading_may_be_a_heading_or_a_styled_paragraph(heading: str) 
         f'<p><a href="https://example.org/{n}">Item {n}</a><br>What item {n} does.</p>'
         for n in range(3)
     )
-    body = (
-        '<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
-        "<link>https://letter.example/</link><item><title>Issue 1</title>"
-        f"<link>https://letter.example/issues/1</link><description><![CDATA[{heading}{items}"
-        "<p><span>Sponsored</span> by nobody; a longer paragraph than any heading is.</p>"
-        "]]></description></item></channel></rss>"
-    ).encode()
+    ad = "<p><span>Sponsored</span> by nobody; a longer paragraph than any heading is.</p>"
+    body = one_issue(f"{heading}{items}{ad}")
     result = parse(body)
     assert [(c.section, c.description) for c in result] == [
         ("project", f"What item {n} does.") for n in range(3)
@@ -159,12 +159,7 @@ def test_a_description_in_the_paragraph_after_its_link_is_found() -> None:
         f'<p><a href="https://example.org/{n}"><b>Item {n}</b></a></p><p>What item {n} does.</p>'
         for n in range(3)
     )
-    body = (
-        '<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
-        "<link>https://letter.example/</link><item><title>Issue 1</title>"
-        f"<link>https://letter.example/issues/1</link><description><![CDATA[{items}]]>"
-        "</description></item></channel></rss>"
-    ).encode()
+    body = one_issue(items)
     assert [c.description for c in parse(body)] == [f"What item {n} does." for n in range(3)]
 
 
@@ -173,12 +168,7 @@ def test_a_link_text_with_bidi_controls_is_cleaned_and_flagged_as_in_a_feed() ->
         f'<p><a href="https://example.org/{n}">{t}</a></p>'
         for n, t in enumerate(["Safe \u202eevil\u202c title", "Second item", "Third item"])
     )
-    body = (
-        '<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
-        "<link>https://letter.example/</link><item><title>Issue 1</title>"
-        f"<link>https://letter.example/issues/1</link><description><![CDATA[{items}]]>"
-        "</description></item></channel></rss>"
-    ).encode()
+    body = one_issue(items)
     first = parse(body)[0]
     assert "\u202e" not in first.title and first.extra["title_flags"] == ["bidi"]
 
