@@ -1389,6 +1389,11 @@ def sightings_summary(counts: dict[str, int], without_feeds: Sequence[str] | Non
             count(counts["bad_date"], "row with an unreadable date", "rows with unreadable dates")
             + " skipped"
         )
+    if counts.get("bad_extra"):
+        parts.append(
+            count(counts["bad_extra"], "row", "rows")
+            + " with an extra that is not a JSON object (loaded without it)"
+        )
     return ", ".join(parts)
 
 
@@ -1472,6 +1477,9 @@ def load_sightings_file(
     for column in _SIGHTING_INT_COLUMNS:
         frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("Int64")
     frame["section_hint"] = frame["source"].map(_section_hint)
+    frame["extra"], bad_extra = _json_objects(frame["extra"])
+    if bad_extra:
+        logger.info("%s: %d rows with an unreadable extra, kept without it", source_path, bad_extra)
     # A header-only file (or every row left out) inserts nothing: an empty frame has no
     # column types for DuckDB to bind.
     inserted = _insert_sightings(con, frame, f"file:{source_path.name}") if len(frame) else 0
@@ -1482,9 +1490,45 @@ def load_sightings_file(
         "bad_date": bad_dates,
         "inserted": inserted,
         "duplicates": len(frame) - inserted,
+        "bad_extra": bad_extra,
     }
     logger.info("%s: %s", source_path, counts)
     return counts
+
+
+def _json_objects(values) -> tuple[list[str | None], int]:
+    """A file's `extra` cells as compact JSON objects (None where empty); cells that are
+    not a JSON object become None and are counted: the ranker reads `extra` with DuckDB's
+    JSON functions, which fail on malformed text."""
+    import pandas as pd
+
+    seen: dict[str, str | None] = {}
+    out: list[str | None] = []
+    bad = 0
+    for value in values:
+        if isinstance(value, dict):  # a Parquet struct or a JSONL object
+            text = json.dumps(value, ensure_ascii=False, default=str)
+        elif value is None or (not isinstance(value, str | list) and pd.isna(value)):
+            text = ""
+        else:
+            text = str(value).strip()
+        if not text:
+            out.append(None)
+            continue
+        if text not in seen:
+            try:
+                parsed = json.loads(text)
+            except ValueError:
+                parsed = None
+            seen[text] = (
+                json.dumps(parsed, ensure_ascii=False, separators=(",", ":"))
+                if isinstance(parsed, dict)
+                else None
+            )
+        if seen[text] is None:
+            bad += 1
+        out.append(seen[text])
+    return out, bad
 
 
 def _insert_sightings(con: duckdb.DuckDBPyConnection, frame, run_id: str) -> int:
@@ -1548,10 +1592,9 @@ _SIGHTING_FRAME_SQL = """
         host, position, stars, stars_period, forks, points, comments, language, published
     FROM sightings
     WHERE seen_date >= ? AND seen_date <= ?
-        AND NOT coalesce(
-            contains(extra, '"history_only"')
-            AND json_extract_string(extra, '$.history_only') = 'true',
-            false)
+        AND NOT CASE WHEN contains(extra, '"history_only"') AND json_valid(extra)
+            THEN coalesce(json_extract_string(extra, '$.history_only') = 'true', false)
+            ELSE false END
     ORDER BY canonical_url, source, seen_date
 """
 

@@ -271,6 +271,34 @@ def test_import_sightings_loads_a_file_once_and_counts_what_it_skipped(tmp_path,
     assert [r["url"] for r in rows] == ["https://example.org/pep-750"]
 
 
+def test_an_extra_that_is_not_a_json_object_is_dropped_and_the_week_still_ranks(tmp_path, capsys):
+    db = tmp_path / "radar.duckdb"
+    path = tmp_path / "sightings.csv"
+    path.write_text(
+        "feed,section,seen_date,title,url,extra\n"
+        "github_trending,trending:python,2025-02-10,acme/tool,https://github.com/acme/tool,"
+        '"{""history_only"": tru"\n'
+        "github_trending,trending:python,2025-02-11,acme/kit,https://github.com/acme/kit,[1]\n"
+        'github_trending,trending:python,2025-02-11,acme/cli,https://github.com/acme/cli,"{}"\n',
+        encoding="utf-8",
+    )
+    code, out, err = rank(["import-sightings", str(path), "--db", str(db)], capsys)
+    assert (code, err) == (0, "")
+    assert out.strip() == (
+        f"{path}: 3 sightings loaded, 2 rows with an extra that is not a JSON object "
+        "(loaded without it)"
+    )
+    shortlist = tmp_path / "w07.csv"
+    code, out, _err = rank(["--week", "2025-W07", "--db", str(db), "--out", str(shortlist)], capsys)
+    assert code == 0
+    rows = list(csv.DictReader(io.StringIO(shortlist.read_text("utf-8-sig"))))
+    assert sorted(r["url"] for r in rows) == [
+        "https://github.com/acme/cli",
+        "https://github.com/acme/kit",
+        "https://github.com/acme/tool",
+    ]
+
+
 def test_import_sightings_of_a_bad_file_is_one_line_naming_it(tmp_path, capsys):
     db = tmp_path / "radar.duckdb"
     text = tmp_path / "notes.txt"

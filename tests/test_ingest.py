@@ -204,6 +204,22 @@ def test_history_only_sightings_create_no_candidate(con, tmp_path):
     assert window["canonical_url"].tolist() == ["https://a.example/new"]
 
 
+def test_a_stored_extra_that_is_not_json_does_not_stop_the_window(con):
+    # Stores loaded before `import-sightings` checked `extra` may hold any text there.
+    day = dt.date(2025, 2, 10)
+    for url, extra in [
+        ("https://a.example/x", '{"history_only": tru'),
+        ("https://a.example/y", None),
+    ]:
+        con.execute(
+            "INSERT INTO sightings (canonical_url, source, seen_date, kind, url, title, extra) "
+            "VALUES (?, 'feed-a', ?, 'feed', ?, 'A title', ?)",
+            [url, day, url, extra],
+        )
+    window = store.sightings_frame(con, day, day)
+    assert window["canonical_url"].tolist() == ["https://a.example/x", "https://a.example/y"]
+
+
 def test_a_file_that_grew_is_loaded_again_idempotently(con, tmp_path):
     raw = tmp_path / "raw"
     path = write(raw / "x.jsonl", [cand("https://a.example/1")])
