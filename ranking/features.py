@@ -7,7 +7,8 @@ feature and reports the sum per group, so every shortlist column is explainable:
   curator's past picks (zh + en titles and summaries), TF-IDF cosine; the nearest past item
   is kept for display; topics he keeps returning to (AI/LLM, tooling) as keyword flags;
   Chinese text (his readers are Chinese).
-- python: is it about Python (repo language, trending:python, the word itself, packaging).
+- python: is it about Python (repo language, the word itself or its ecosystem's names in the
+  text or the repository's GitHub topics, published on PyPI).
 - momentum: days on trending, best trending position, stars gained, points/comments (a
   percentile within their source), number of independent sources; log-scaled, so one
   huge number does not dominate.
@@ -271,8 +272,13 @@ def build_features(
     lang = pool["language"].astype("string").fillna("").str.lower()
     f["lang_python"] = (lang == "python").astype(float).to_numpy()
     f["lang_other"] = ((lang != "python") & (lang != "")).astype(float).to_numpy()
-    f["mentions_python"] = [float(bool(_PYTHON.search(t))) for t in texts]
-    f["is_pypi"] = (pool["host"] == "pypi.org").astype(float).to_numpy()
+    topics = pool["topics"] if "topics" in pool else pd.Series("", index=pool.index)
+    python_texts = [f"{t} {x}" for t, x in zip(texts, topics.fillna("").astype(str), strict=True)]
+    f["mentions_python"] = [float(bool(_PYTHON.search(t))) for t in python_texts]
+    on_pypi = pool["on_pypi"] if "on_pypi" in pool else pd.Series(False, index=pool.index)
+    f["is_pypi"] = (
+        (on_pypi.fillna(False).astype(bool) | (pool["host"] == "pypi.org")).astype(float).to_numpy()
+    )
 
     # momentum
     f["log_days_trending"] = _log(pool["days_trending"])

@@ -222,6 +222,8 @@ POOL_COLUMNS = [
     "points_vs_source",
     "comments_vs_source",
     "language",
+    "topics",
+    "on_pypi",
     "in_curated",
     "prior_first_seen",
     "prior_days",
@@ -380,6 +382,14 @@ def merge_sightings(sightings: pd.DataFrame, near_dup_threshold: float = 0.8) ->
     counts = lang.groupby(["key", "language"]).size().rename("n").reset_index()
     counts = counts.sort_values(["key", "n", "language"], ascending=[True, False, True])
     out["language"] = counts.drop_duplicates("key").set_index("key")["language"]
+    # Python-ness beyond the language: GitHub topics (our API follow-up), and published on
+    # PyPI (a PyPI page, or a repository a PyPI project names as its code).
+    topics = s["topics"] if "topics" in s else pd.Series(None, index=s.index, dtype=object)
+    out["topics"] = _group_sets(s["key"], topics.astype("string").str.lower()).map(
+        lambda v: " ".join(sorted({t for x in v for t in x.split()}))
+    )
+    on_pypi = s["on_pypi"] if "on_pypi" in s else s["host"].eq("pypi.org")
+    out["on_pypi"] = on_pypi.fillna(False).astype(bool).groupby(s["key"]).any()
     s["curated"] = s["source"].astype(str).str.startswith(CURATED_PREFIXES)
     out["in_curated"] = s.groupby("key")["curated"].any()
     for column in ("days_trending", "days_trending_python"):

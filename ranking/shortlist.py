@@ -167,7 +167,7 @@ def _features(pool: Pool, history_items: pd.DataFrame) -> pd.DataFrame:
 
 
 # Bump when pools or features change meaning: old cache files are then ignored.
-CACHE_VERSION = "13"
+CACHE_VERSION = "14"
 
 
 class PoolCache(dict):
@@ -544,10 +544,15 @@ def _facts(row: pd.Series) -> dict[str, str]:
         past = past if len(past) <= 50 else past[:49] + "…"
         facts["relevance"] = f"like {past} ({row['nearest_sim']:.2f})"
     lang = row.get("language")
+    python = []
     if isinstance(lang, str) and lang:
-        facts["python"] = f"language {lang}"
+        python.append(f"language {lang}")
     elif row.get("mentions_python", 0):
-        facts["python"] = "about Python"
+        python.append("about Python")
+    if row.get("is_pypi", 0):
+        python.append("on PyPI")
+    if python:
+        facts["python"] = ", ".join(python)
     first_age = (row["as_of"] - row["first_seen"]).days if pd.notna(row["first_seen"]) else None
     if first_age is not None:
         prior = int(row.get("prior_days", 0) or 0)

@@ -1589,7 +1589,12 @@ def _upsert_candidates_from_sightings(con: duckdb.DuckDBPyConnection, keys_sql: 
 
 _SIGHTING_FRAME_SQL = """
     SELECT canonical_url, source, seen_date, kind, url, title, description, section, repo_key,
-        host, position, stars, stars_period, forks, points, comments, language, published
+        host, position, stars, stars_period, forks, points, comments, language, published,
+        -- the repository's GitHub topics (the REST API), space-separated
+        CASE WHEN contains(extra, '"topics"') AND json_valid(extra)
+            THEN array_to_string(json_extract_string(extra, '$.topics[*]'), ' ') END AS topics,
+        -- published on PyPI: a PyPI page, or a repository a PyPI project names as its code
+        coalesce(host = 'pypi.org' OR contains(extra, '"pypi_url"'), false) AS on_pypi
     FROM sightings
     WHERE seen_date >= ? AND seen_date <= ?
         AND NOT CASE WHEN contains(extra, '"history_only"') AND json_valid(extra)

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
+import duckdb
 import pandas as pd
 import pytest
 
-from ranking.features import build_features
+from ranking import store
+from ranking.features import SIGNALS, build_features
 from ranking.pool import build_pool
+from ranking.shortlist import pool_as_of, reason_of
+from tests.test_ingest import cand, write
 from tests.test_pool import AS_OF, sighting
 
 
@@ -96,3 +102,61 @@ def test_a_domain_lends_its_name_not_its_top_level_label() -> None:
     f = build_features(pool, past, AS_OF, 21).set_index(pool["title"])
     assert f.loc["Portals", "sim_max"] == 0.0  # `net` of the host matched `.NET` before
     assert f.loc["CSnakes 2.0", "sim_max"] > 0.2
+
+
+def test_github_topics_and_a_pypi_release_count_as_python(tmp_path) -> None:
+    # Nightly records as the crawler writes them: a trending:all repository (no language)
+    # whose GitHub API follow-up names the topic "python"; a repository a PyPI project
+    # names as its code; a repository with neither.
+    def repo(name, source, **extra):
+        return cand(
+            f"https://github.com/acme/{name}",
+            source=source,
+            title=f"acme/{name}",
+            fetched="2025-02-10T06:00:00Z",
+            repo_key=f"github.com/acme/{name}",
+            section="project",
+            kind="github",
+            extra=extra,
+        )
+
+    write(
+        tmp_path / "raw" / "n.jsonl",
+        [
+            repo("topical", "trending-all"),
+            repo("topical", "_github_api", topics=["Python", "cli"]),
+            repo("packaged", "trending-all"),
+            repo("packaged", "pypi-new", pypi_url="https://pypi.org/project/packaged/"),
+            repo("plain", "trending-all"),
+            repo("plain", "_github_api", topics=["go", "cli"]),
+        ],
+    )
+    con = duckdb.connect(str(tmp_path / "radar.duckdb"))
+    store.migrate(con)
+    store.ingest_raw(con, tmp_path / "raw")
+    pool = pool_as_of(con, pd.DataFrame(), dt.date(2025, 2, 12), 21)
+    frame = pool.frame.set_index("repo_key")
+    assert frame.loc["github.com/acme/topical", "topics"] == "cli python"
+    assert frame.loc["github.com/acme/plain", "topics"] == "cli go"
+    assert frame["on_pypi"].to_dict() == {
+        "github.com/acme/packaged": True,
+        "github.com/acme/plain": False,
+        "github.com/acme/topical": False,
+    }
+    f = build_features(pool.frame, None, pool.as_of, 21).set_index(pool.frame["repo_key"])
+    assert f["mentions_python"].to_dict() == {
+        "github.com/acme/packaged": 0.0,
+        "github.com/acme/plain": 0.0,
+        "github.com/acme/topical": 1.0,
+    }
+    assert f["is_pypi"].to_dict() == {
+        "github.com/acme/packaged": 1.0,
+        "github.com/acme/plain": 0.0,
+        "github.com/acme/topical": 0.0,
+    }
+    # The reason names it when the python signal is among the row's largest.
+    row = pd.concat([pool.frame, f.reset_index(drop=True)], axis=1).iloc[0].copy()
+    row["as_of"] = pool.as_of
+    for signal in SIGNALS:
+        row[signal] = 1.0 if signal == "python" else 0.0
+    assert (row["repo_key"], reason_of(row)) == ("github.com/acme/packaged", "on PyPI")
