@@ -173,6 +173,11 @@ GITHUB_RESERVED = frozenset(
 )
 # A README at the root of a branch is the repository page: README, README.md,
 # README_zh.md, README-en.MD, readme.rst …
+# One thread of a repository (an issue, a pull request, a discussion, a wiki page) is an
+# item of its own: a Hacker News link to CPython's JIT pull request is news about that
+# change, not the CPython project (the archive files such links as articles and
+# discussions), and one featured issue must not mark the whole repository as featured.
+GITHUB_THREADS = frozenset({"issues", "pull", "discussions", "wiki"})
 _README = re.compile(r"^readme([._-][A-Za-z0-9._-]*)?$", re.IGNORECASE)
 _GH_NAME = re.compile(r"^[a-z0-9_.-]+$")
 _YT_ID = re.compile(r"^[A-Za-z0-9_-]{6,64}$")
@@ -464,7 +469,10 @@ def _canonical(url: str) -> str:
 
 
 def repo_key(url: str) -> str | None:
-    """`github.com/owner/repo` for any GitHub link to a repository or below it, else None."""
+    """`github.com/owner/repo` for any GitHub link to a repository or below it, else None.
+
+    A link to one of its threads (`/issues/12`, `/pull/34`, `/discussions/5`, `/wiki/Page`:
+    GITHUB_THREADS) is None: that is an item of its own, not the project."""
     try:
         canon = canonical_url(url)
     except InvalidURL:
@@ -478,5 +486,7 @@ def repo_key(url: str) -> str | None:
         return None
     owner, repo = segments[0].lower(), segments[1].lower()
     if not (_GH_NAME.match(owner) and _GH_NAME.match(repo)):
+        return None
+    if len(segments) > 3 and segments[2].lower() in GITHUB_THREADS and segments[3]:
         return None
     return f"github.com/{owner}/{repo}"

@@ -89,6 +89,7 @@ _JOB_URL = re.compile(
 )
 _HOT_TITLE = re.compile(r"^(ask|tell) hn\b|^讨论|\?$|？$", re.I)
 _REDDIT_THREAD = re.compile(r"^/r/[^/]+/comments/")
+_GITHUB_DISCUSSION = re.compile(r"^/[^/]+/[^/]+/discussions/\d")
 # Sources whose items are hand-picked by other curators (a strong signal, see features).
 CURATED_PREFIXES = ("python_weekly", "pycoders", "hellogithub")
 TRENDING_PREFIX = "trending:"
@@ -171,6 +172,7 @@ def classify_section(
     if (
         host in HOT_TOPIC_HOSTS
         or (host == "reddit.com" and _REDDIT_THREAD.match(path))
+        or (host == "github.com" and _GITHUB_DISCUSSION.match(path))
         or "hot_topic" in hints
         or _HOT_TITLE.search(title.strip())
     ):

@@ -7,6 +7,7 @@ import datetime as dt
 import pandas as pd
 import pytest
 
+from crawler.urls import repo_key
 from ranking.features import SIGNALS
 from ranking.pool import (
     _fuzzy_title_hits,
@@ -107,6 +108,44 @@ def test_repo_sightings_merge_into_one_item_with_all_sources():
     assert row["title"] == "Show HN: Bar, a thing"  # a human headline beats owner/repo
     assert row["section"] == "project"
     assert row["first_seen"] == AS_OF - dt.timedelta(days=3)
+
+
+def test_a_thread_of_a_repository_is_an_item_of_its_own():
+    # CPython's JIT pull request on Hacker News is news about that change: it neither
+    # merges with the repository's trending entry nor counts as featured when the
+    # repository (or another of its threads) was.
+    rows = [
+        sighting("https://github.com/python/cpython", language="Python"),
+        sighting(
+            "https://github.com/python/cpython/pull/113465",
+            source="hn:frontpage",
+            title="CPython: a copy-and-patch JIT compiler",
+        ),
+        sighting(
+            "https://github.com/astral-sh/rye/discussions/6",
+            source="hn:frontpage",
+            title="Should Rye exist?",
+        ),
+    ]
+    hist = history(
+        [
+            {
+                "issue_no": 7,
+                "url": "https://github.com/python/cpython/issues/101632",
+                "canonical_url": "https://github.com/python/cpython/issues/101632",
+                "repo_key": repo_key("https://github.com/python/cpython/issues/101632"),
+                "section": "article",
+            }
+        ]
+    )
+    pool = build_pool(frame(rows), hist, AS_OF)
+    sections = dict(zip(pool.frame["canonical_url"], pool.frame["section"], strict=True))
+    assert sections == {
+        "https://github.com/python/cpython": "project",
+        "https://github.com/python/cpython/pull/113465": "article",
+        "https://github.com/astral-sh/rye/discussions/6": "hot_topic",
+    }
+    assert pool.featured.empty
 
 
 def test_window_excludes_later_and_older_sightings():
