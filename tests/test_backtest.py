@@ -88,8 +88,8 @@ def test_an_empty_sightings_file_is_noted_and_a_kept_store_is_not_mistaken_for_o
 
 # The floors: a few issues, each fit limited to the 10 issues before it (~20 s of CPU each).
 # - #36-#41 of the tuning range (Hacker News 2023, Python Weekly; reachable: 46 project,
-#   24 article picks). Measured: recall@24 projects 0.478 (best baseline 0.043), articles
-#   0.958 (best baseline 0.792; Python Weekly-only article pools are small).
+#   24 article picks). Measured: recall@24 projects 0.500 (best baseline 0.022), articles
+#   1.000 (best baseline 0.792; Python Weekly-only article pools are small).
 # - #72-#79 of the validation range, the sources of the latest weeks (trending with stars,
 #   Hacker News top 20; reachable: 33 project, 3 article picks). Measured: projects 0.727
 #   (best baseline 0.061), articles 3 of 3 (every baseline 0). Too few article picks for a
