@@ -330,13 +330,16 @@ def merge_sightings(sightings: pd.DataFrame, near_dup_threshold: float = 0.8) ->
     g = s.groupby("key", sort=True)
     head = g.head(1).set_index("key")
     out = pd.DataFrame(index=head.index)
-    out["title"] = head["title"]
     out["url"] = head["url"].astype(str)
     out["repo_key"] = _group_sets(s["key"], s["repo_key"]).map(lambda v: min(v) if v else None)
     canon = head["canonical_url"].astype(str)
     out["canonical_url"] = np.where(
         out["repo_key"].notna(), "https://" + out["repo_key"].fillna(""), canon
     )
+    # A sightings file may leave a title empty: the repository's owner/name or the URL
+    # stand in, so that no shortlist row is blank.
+    untitled = out["canonical_url"].str.removeprefix("https://").str.removeprefix("github.com/")
+    out["title"] = head["title"].where(head["title"].str.strip() != "", untitled)
     out["host"] = head["host"].astype("string").fillna("").astype(str)
     desc = s.assign(dlen=s["description"].str.len()).sort_values(
         ["key", "dlen", "description"], ascending=[True, False, True]

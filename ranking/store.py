@@ -1389,6 +1389,13 @@ def sightings_summary(counts: dict[str, int], without_feeds: Sequence[str] | Non
             count(counts["bad_date"], "row with an unreadable date", "rows with unreadable dates")
             + " skipped"
         )
+    if counts.get("no_source"):
+        parts.append(count(counts["no_source"], "row", "rows") + " without feed or section skipped")
+    if counts.get("bad_number"):
+        parts.append(
+            count(counts["bad_number"], "number", "numbers")
+            + " that are not counts (negative, fractional, text) left empty"
+        )
     if counts.get("bad_extra"):
         parts.append(
             count(counts["bad_extra"], "row", "rows")
@@ -1410,7 +1417,6 @@ def load_sightings_file(
     Rows of the feeds in `without_feeds` (the file's `feed` column) are left out and
     counted; a feed the file does not have is an error naming the feeds it has.
     """
-    import pandas as pd
 
     from crawler.urls import InvalidURL, canonical_url, host_of, repo_key
 
@@ -1470,12 +1476,17 @@ def load_sightings_file(
         logger.info("%s: skipped %d rows with invalid URLs, e.g. %s", source_path, invalid, bad)
     frame = frame[frame["canonical_url"].notna()].copy()
     frame["source"] = frame["section"].astype("string").fillna(frame["feed"].astype("string"))
-    frame = frame[frame["source"].notna() & frame["seen_date"].notna()].copy()
-    frame["seen_date"] = pd.to_datetime(frame["seen_date"].astype(str), errors="coerce").dt.date
+    no_source = int(frame["source"].isna().sum())
+    frame = frame[frame["source"].notna()].copy()
+    frame["seen_date"] = _seen_dates(frame["seen_date"])
     bad_dates = int(frame["seen_date"].isna().sum())
     frame = frame[frame["seen_date"].notna()].copy()
+    bad_numbers = 0
     for column in _SIGHTING_INT_COLUMNS:
-        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("Int64")
+        frame[column], bad = _whole_numbers(frame[column], minimum=1 if column == "rank" else 0)
+        bad_numbers += bad
+    if bad_numbers:
+        logger.info("%s: %d numbers that are not counts left empty", source_path, bad_numbers)
     frame["section_hint"] = frame["source"].map(_section_hint)
     frame["extra"], bad_extra = _json_objects(frame["extra"])
     if bad_extra:
@@ -1491,9 +1502,46 @@ def load_sightings_file(
         "inserted": inserted,
         "duplicates": len(frame) - inserted,
         "bad_extra": bad_extra,
+        "bad_number": bad_numbers,
+        "no_source": no_source,
     }
     logger.info("%s: %s", source_path, counts)
     return counts
+
+
+# Counts above this are not counts (and would not fit DuckDB's BIGINT exactly).
+_MAX_COUNT = 2**53
+
+
+def _whole_numbers(values, minimum: int):
+    """A file's count cells (stars, points, rank …) as Int64: whole numbers >= `minimum`,
+    else empty; returns them and how many non-empty cells were not such numbers."""
+    import pandas as pd
+
+    numbers = pd.to_numeric(values, errors="coerce").astype("float64")
+    ok = numbers.notna() & (numbers >= minimum) & (numbers < _MAX_COUNT)
+    ok &= numbers.where(ok, 0.0).map(float.is_integer)
+    present = values.notna() & (values.astype("string").str.strip() != "")
+    kept = numbers.where(ok).astype("Int64")
+    return kept, int((present & ~ok).sum())
+
+
+def _seen_dates(values):
+    """A file's `seen_date` cells as dates (None where unreadable), each read on its own.
+
+    The day as written: `2025-02-10T23:30:00+08:00` is 2025-02-10. One parse for the
+    whole column took the first cell's format for every cell, so a file mixing
+    `2025-02-10` and `2025-02-10 10:00:00` lost the rows of the other format."""
+    import pandas as pd
+
+    text = values.astype("string").str.strip()
+    iso = text.str.extract(r"^(\d{4}-\d{2}-\d{2})(?:$|[T ])", expand=False)
+    days = pd.to_datetime(iso, format="%Y-%m-%d", errors="coerce")
+    other = days.isna() & iso.isna() & text.notna()
+    if other.any():
+        parsed = pd.to_datetime(text[other], format="mixed", errors="coerce", utc=True)
+        days[other] = parsed.dt.tz_localize(None).dt.normalize()
+    return days.dt.date
 
 
 def _json_objects(values) -> tuple[list[str | None], int]:

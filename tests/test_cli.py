@@ -271,6 +271,48 @@ def test_import_sightings_loads_a_file_once_and_counts_what_it_skipped(tmp_path,
     assert [r["url"] for r in rows] == ["https://example.org/pep-750"]
 
 
+def test_import_sightings_reads_each_date_on_its_own_and_leaves_non_counts_empty(tmp_path, capsys):
+    db = tmp_path / "radar.duckdb"
+    path = tmp_path / "sightings.csv"
+    path.write_text(
+        "feed,section,seen_date,title,url,stars,forks,points,rank\n"
+        # the first cell's format used to be taken for the whole column
+        "github_trending,trending:python,2025-02-10T23:30:00+08:00,acme/tool,"
+        "https://github.com/acme/tool,-5,1e3,,-1\n"
+        "github_trending,trending:python,2025-02-11,,https://github.com/acme/kit,12,,,0\n"
+        "hackernews,hn:top20,2025-02-11 08:00:00,A post,https://example.org/a,,,1.5,2\n"
+        "hackernews,hn:top20,12 Feb 2025,Another,https://example.org/b,,,1e20,3\n"
+        ",,2025-02-12,Nowhere,https://example.org/c,,,,\n",
+        encoding="utf-8",
+    )
+    code, out, err = rank(["import-sightings", str(path), "--db", str(db)], capsys)
+    assert (code, err) == (0, "")
+    assert out.strip() == (
+        f"{path}: 4 sightings loaded, 1 row without feed or section skipped, 5 numbers that "
+        "are not counts (negative, fractional, text) left empty"
+    )
+    con = duckdb.connect(str(db), read_only=True)
+    rows = con.execute(
+        "SELECT url, seen_date::VARCHAR, stars, forks, points, position FROM sightings ORDER BY url"
+    ).fetchall()
+    con.close()
+    assert rows == [
+        ("https://example.org/a", "2025-02-11", None, None, None, 2),
+        ("https://example.org/b", "2025-02-12", None, None, None, 3),
+        ("https://github.com/acme/kit", "2025-02-11", 12, None, None, None),
+        ("https://github.com/acme/tool", "2025-02-10", None, 1000, None, None),
+    ]
+    # An empty title: the repository's owner/name stands in on the shortlist.
+    shortlist = tmp_path / "w07.csv"
+    code, _out, _err = rank(
+        ["--week", "2025-W07", "--db", str(db), "--out", str(shortlist)], capsys
+    )
+    assert code == 0
+    rows = list(csv.DictReader(io.StringIO(shortlist.read_text("utf-8-sig"))))
+    titles = {r["url"]: r["title"] for r in rows}
+    assert titles["https://github.com/acme/kit"] == "acme/kit"
+
+
 def test_an_extra_that_is_not_a_json_object_is_dropped_and_the_week_still_ranks(tmp_path, capsys):
     db = tmp_path / "radar.duckdb"
     path = tmp_path / "sightings.csv"
