@@ -1417,7 +1417,6 @@ def load_sightings_file(
     Rows of the feeds in `without_feeds` (the file's `feed` column) are left out and
     counted; a feed the file does not have is an error naming the feeds it has.
     """
-
     from crawler.urls import InvalidURL, canonical_url, host_of, repo_key
 
     source_path = Path(path)
