@@ -30,7 +30,7 @@ import pandas as pd
 
 from ranking import store
 from ranking.errors import UsageError
-from ranking.pool import DEFAULT_WINDOW_DAYS, SECTIONS, pick_sections
+from ranking.pool import DEFAULT_WINDOW_DAYS, SECTIONS, pick_items
 from ranking.scorers import PopularityScorer, RandomScorer, SimilarityScorer
 from ranking.shortlist import (
     ShortlistResult,
@@ -194,20 +194,23 @@ def run_backtest(
             picks = items[items["issue_no"] == issue_no]
             pool = result.scored
             ranks = _ranks(result, int(issue_no), depth)
-            found = pick_sections(pool, picks) if len(pool) else []
-            reach_keys = {}
-            for key, sec in zip(pool["key"] if len(pool) else [], found, strict=True):
-                if sec is not None:
-                    reach_keys.setdefault(key, sec)
+            # A pick is reachable when some pool row is it (several rows can be one
+            # pick: the story and a copy under another URL); its rank is the best one.
+            found = pick_items(pool, picks) if len(pool) else []
+            keys_of: dict[int, list[str]] = {}
+            for key, item in zip(pool["key"] if len(pool) else [], found, strict=True):
+                if item is not None:
+                    keys_of.setdefault(item, []).append(key)
+            sections = picks["section"].astype(str).tolist()
             for section in REPORT_SECTIONS:
-                n_picks = int((picks["section"] == section).sum())
-                keys = [k for k, s in reach_keys.items() if s == section]
-                coverage.append((int(issue_no), section, n_picks, len(keys)))
-                for key in keys:
+                n_picks = sections.count(section)
+                reached = [keys for item, keys in keys_of.items() if sections[item] == section]
+                coverage.append((int(issue_no), section, n_picks, len(reached)))
+                for keys in reached:
                     for method in METHODS:
-                        hits.append(
-                            (int(issue_no), section, method, ranks[method].get(key, np.nan))
-                        )
+                        best = min((ranks[method].get(k, np.inf) for k in keys), default=np.inf)
+                        rank = best if np.isfinite(best) else np.nan
+                        hits.append((int(issue_no), section, method, rank))
     finally:
         con.close()
         if tmpdir is not None:

@@ -427,30 +427,25 @@ class _ItemIndex:
     title_values: list = field(default_factory=list)
 
 
-def _item_index(
-    items: pd.DataFrame | None, value: Callable[[object], object], *, linked_titles: bool
-) -> _ItemIndex:
-    """Index `items` (in their order); `linked_titles`: also the titles of items that have
-    a link (else only title-only items can match by title)."""
+def _item_index(items: pd.DataFrame | None, value: Callable[[int, object], object]) -> _ItemIndex:
+    """Index `items` (in their order); `value(position, row)` is what a match returns."""
     index = _ItemIndex()
     if items is None or items.empty:
         return index
-    for row in items.itertuples(index=False):
-        v = value(row)
+    for position, row in enumerate(items.itertuples(index=False)):
+        v = value(position, row)
         cu = getattr(row, "canonical_url", None)
         if isinstance(cu, str) and cu:
             index.urls.setdefault(cu, v)
         rk = getattr(row, "repo_key", None)
         if isinstance(rk, str) and rk:
             index.repos.setdefault(rk, v)
-        linked = has_link(cu, rk)
-        if not linked:
+        if not has_link(cu, rk):
             for name in _item_names(row):
                 index.names.setdefault(name, v)
-        if linked_titles or not linked:
-            for norm in _item_titles(row):
-                index.titles.append(norm)
-                index.title_values.append(v)
+        for norm in _item_titles(row):
+            index.titles.append(norm)
+            index.title_values.append(v)
     return index
 
 
@@ -459,7 +454,7 @@ def _featured_index(history_items: pd.DataFrame | None) -> _ItemIndex:
     items = None
     if history_items is not None and not history_items.empty:
         items = history_items.sort_values(["issue_no", "item_no"])
-    return _item_index(items, lambda row: int(row.issue_no), linked_titles=True)
+    return _item_index(items, lambda _position, row: int(row.issue_no))
 
 
 # A title-only project item starts with the project's name: "docling：将文档转换为
@@ -657,17 +652,19 @@ def build_pool(
     return Pool(as_of, window_days, frame, featured.reset_index(drop=True), counts)
 
 
-def pick_sections(
+def pick_items(
     frame: pd.DataFrame, items: pd.DataFrame, fuzzy_threshold: float = 92.0
-) -> list[str | None]:
-    """For each pool row, the section of the issue item it is, else None.
+) -> list[int | None]:
+    """For each pool row, the position in `items` of the issue item it is, else None.
 
-    An item with a link matches by repository or URL; a title-only item (no link, as in
-    the archive's later issues) by the repository name its title starts with, else by a
-    fuzzy-equal zh or en title, like "already featured".
+    An item matches by repository or URL; a title-only item (no link, as in the archive's
+    later issues) also by the repository name its title starts with; any item by a
+    fuzzy-equal zh or en title, like "already featured": the same story under another
+    URL (a newsletter's redirect link, the project's own site) is that item. Several rows
+    can be one item (the story and a syndicated copy).
     """
-    index = _item_index(items, lambda row: str(row.section), linked_titles=False)
-    out: list[str | None] = []
+    index = _item_index(items, lambda position, _row: position)
+    out: list[int | None] = []
     for members, rk in zip(frame["member_urls"], frame["repo_key"], strict=True):
         hit = index.repos.get(rk) if isinstance(rk, str) else None
         if hit is None:
@@ -680,3 +677,11 @@ def pick_sections(
         for i, j, _score in _pool_title_hits(frame, todo, index.titles, fuzzy_threshold):
             out[i] = index.title_values[j]
     return out
+
+
+def pick_sections(
+    frame: pd.DataFrame, items: pd.DataFrame, fuzzy_threshold: float = 92.0
+) -> list[str | None]:
+    """For each pool row, the section of the issue item it is (`pick_items`), else None."""
+    sections = items["section"].astype(str).tolist()
+    return [None if i is None else sections[i] for i in pick_items(frame, items, fuzzy_threshold)]

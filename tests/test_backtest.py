@@ -73,6 +73,27 @@ def test_issues_before_the_first_sighting_give_empty_shortlists_not_a_crash(tmp_
     assert "model / best baseline" in render_report(report)
 
 
+def test_a_pick_seen_under_two_urls_is_one_reachable_pick_at_its_best_rank(tmp_path):
+    # #1 links PEP 735 to peps.python.org; a copy under another URL, titled as the
+    # issue's English title, is the same pick (by title), not a second one.
+    rows = pd.read_csv(SAMPLE / "history-sightings.csv", dtype=str)
+    copy = rows[rows["url"] == "https://peps.python.org/pep-0735/"].head(1).copy()
+    copy["url"] = "https://mirror.example.org/pep-735"
+    copy["title"] = "PEP 735: Dependency Groups"
+    pd.concat([rows, copy]).to_csv(tmp_path / "copy.csv", index=False)
+    plain = run_backtest(
+        SAMPLE / "archive", SAMPLE / "history-sightings.csv", (1, 1), tmp_path / "a"
+    )
+    both = run_backtest(SAMPLE / "archive", tmp_path / "copy.csv", (1, 1), tmp_path / "b")
+    assert both.coverage.equals(plain.coverage)
+    for report in (plain, both):
+        model = report.hits[report.hits["method"] == "model"]
+        reached = report.coverage.groupby("section")["reachable"].sum()
+        assert model.groupby("section").size().to_dict() == reached[reached > 0].to_dict()
+    shortlist = (tmp_path / "b" / "issue-001.csv").read_text(encoding="utf-8-sig")
+    assert "https://mirror.example.org/pep-735" in shortlist  # two rows, one pick
+
+
 def test_an_empty_sightings_file_is_noted_and_a_kept_store_is_not_mistaken_for_one(tmp_path):
     rows = pd.read_csv(SAMPLE / "history-sightings.csv", dtype=str)
     rows.head(0).to_csv(tmp_path / "header.csv", index=False)

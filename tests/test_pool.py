@@ -17,6 +17,7 @@ from ranking.pool import (
     featured_matches,
     leading_name,
     merge_sightings,
+    pick_items,
     pick_sections,
     title_tokens,
 )
@@ -288,20 +289,44 @@ def test_pick_sections_match_title_only_items_by_title():
         sighting("https://ex.com/c", source="hn:top20", title="Something else entirely here"),
     ]
     merged = merge_sightings(frame(rows))
-    linked = {"canonical_url": "https://ex.com/c", "title_en": "Counting sheep with contracts"}
     title_only = {"title_zh": "用合约数羊", "title_en": "Counting Sheep With Contracts"}
     got = dict(zip(merged["key"], pick_sections(merged, history([title_only])), strict=True))
-    # fuzzy-equal titles match (like "already featured"); a linked item matches only by link
+    # fuzzy-equal titles match (like "already featured")
     assert got == {
         "https://ex.com/a": "project",
         "https://ex.com/b": "project",
         "https://ex.com/c": None,
     }
-    got = dict(zip(merged["key"], pick_sections(merged, history([linked])), strict=True))
+
+
+def test_a_linked_pick_is_also_found_under_another_url_by_its_title():
+    # The archive's PyCoder's sightings are redirect links (pycoders.com/link/N/web) titled
+    # as the curator titled the article he linked directly.
+    rows = [
+        sighting(
+            "https://pycoders.com/link/11373/web",
+            source="pycoders_weekly",
+            title="用 Python 和 Matplotlib 创建漂亮的极坐标直方图",
+        ),
+        sighting("https://ex.com/other", source="hn:top20", title="Something else entirely here"),
+        sighting("https://ex.com/c", source="hn:top20", title="Counting sheep"),
+    ]
+    merged = merge_sightings(frame(rows))
+    items = history(
+        [
+            {
+                "canonical_url": "https://dev.to/oscarleo/polar-histogram",
+                "title_zh": "用 Python 和 matplotlib 创建漂亮的极坐标直方图",
+                "section": "article",
+            },
+            {"item_no": 2, "canonical_url": "https://ex.com/c", "title_en": "Counting sheep"},
+        ]
+    )
+    got = dict(zip(merged["key"], pick_items(merged, items), strict=True))
     assert got == {
-        "https://ex.com/a": None,
-        "https://ex.com/b": None,
-        "https://ex.com/c": "project",
+        "https://pycoders.com/link/11373/web": 0,
+        "https://ex.com/other": None,
+        "https://ex.com/c": 1,
     }
 
 
