@@ -1363,6 +1363,24 @@ def _section_hint(source: str) -> str | None:
     return "article"
 
 
+# What load_sightings_file left out or changed, in the order the summary names it:
+# (count key, one, many, the rest of the phrase).
+_SUMMARY_PARTS = (
+    ("duplicates", "duplicate", "duplicates", " skipped (already in the store or repeated)"),
+    ("without_feed", "row", "rows", " of {feeds} left out"),
+    ("invalid_url", "row with an invalid URL", "rows with invalid URLs", " skipped"),
+    ("bad_date", "row with an unreadable date", "rows with unreadable dates", " skipped"),
+    ("no_source", "row", "rows", " without feed or section skipped"),
+    (
+        "bad_number",
+        "number",
+        "numbers",
+        " that are not counts (negative, fractional, text) left empty",
+    ),
+    ("bad_extra", "row", "rows", " with an extra that is not a JSON object (loaded without it)"),
+)
+
+
 def sightings_summary(counts: dict[str, int], without_feeds: Sequence[str] | None = ()) -> str:
     """What load_sightings_file did, in words: `1,204 sightings loaded, 80 duplicates skipped
     (already in the store or repeated)`, then rows left out or skipped, and why."""
@@ -1371,36 +1389,10 @@ def sightings_summary(counts: dict[str, int], without_feeds: Sequence[str] | Non
         return f"{n:,} {one if n == 1 else many}"
 
     parts = [count(counts["inserted"], "sighting loaded", "sightings loaded")]
-    if counts.get("duplicates"):
-        parts.append(
-            count(counts["duplicates"], "duplicate", "duplicates")
-            + " skipped (already in the store or repeated)"
-        )
-    if counts.get("without_feed"):
-        feeds = ", ".join(sorted(without_feeds or ()))
-        parts.append(count(counts["without_feed"], "row", "rows") + f" of {feeds} left out")
-    if counts.get("invalid_url"):
-        parts.append(
-            count(counts["invalid_url"], "row with an invalid URL", "rows with invalid URLs")
-            + " skipped"
-        )
-    if counts.get("bad_date"):
-        parts.append(
-            count(counts["bad_date"], "row with an unreadable date", "rows with unreadable dates")
-            + " skipped"
-        )
-    if counts.get("no_source"):
-        parts.append(count(counts["no_source"], "row", "rows") + " without feed or section skipped")
-    if counts.get("bad_number"):
-        parts.append(
-            count(counts["bad_number"], "number", "numbers")
-            + " that are not counts (negative, fractional, text) left empty"
-        )
-    if counts.get("bad_extra"):
-        parts.append(
-            count(counts["bad_extra"], "row", "rows")
-            + " with an extra that is not a JSON object (loaded without it)"
-        )
+    feeds = ", ".join(sorted(without_feeds or ()))
+    for key, one, many, tail in _SUMMARY_PARTS:
+        if counts.get(key):
+            parts.append(count(counts[key], one, many) + tail.format(feeds=feeds))
     return ", ".join(parts)
 
 
