@@ -177,6 +177,8 @@ class PoolCache(dict):
     is keyed by (version, date, window, digest of those sightings, digest of that
     history) and is valid until the data it was built from changes. The files are
     pickles this program wrote into its own data folder; unreadable ones are rebuilt.
+    Writing a pool removes the files it replaces (the same date and window built from
+    older data, or by another CACHE_VERSION), so the folder does not grow run by run.
     """
 
     HISTORY_COLUMNS = (
@@ -234,7 +236,15 @@ class PoolCache(dict):
             self._history_digest(as_of),
         ]
         digest = hashlib.sha1("|".join(parts).encode()).hexdigest()[:20]
-        return self.directory / f"pool-{as_of}-{window}-{digest}.pkl.gz"
+        return self.directory / f"pool-{as_of}-{window}-v{CACHE_VERSION}-{digest}.pkl.gz"
+
+    def _prune(self, path: Path) -> None:
+        """Remove the files `path` replaces: the same date and window, other data or version
+        (and the names of before versions were in them)."""
+        date_window = path.name.split("-v", 1)[0]
+        for old in self.directory.glob(f"{date_window}-*.pkl.gz"):
+            if old != path:
+                old.unlink(missing_ok=True)
 
     def __contains__(self, key: object) -> bool:
         if super().__contains__(key):
@@ -269,6 +279,7 @@ class PoolCache(dict):
             ):
                 pickle.dump(light, handle, protocol=pickle.HIGHEST_PROTOCOL)
             os.replace(tmp, path)
+            self._prune(path)
         except OSError as exc:  # read-only data folder: work without the disk cache
             logger.info("pool cache not written (%s)", exc)
 

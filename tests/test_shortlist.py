@@ -14,6 +14,7 @@ from ranking.csvio import read_csv_rows
 from ranking.errors import UsageError
 from ranking.features import SIGNALS
 from ranking.shortlist import (
+    CACHE_VERSION,
     SHORTLIST_COLUMNS,
     build_shortlist,
     history_items,
@@ -304,6 +305,13 @@ def test_disk_cache_beside_a_file_database_gives_the_same_shortlist(tmp_path):
     pd.testing.assert_frame_equal(first.frame, again.frame)
     mem, _ = _make_store(tmp_path)
     pd.testing.assert_frame_equal(first.frame, build_shortlist(mem, AS_OF).frame)
+    # Files of another version (named as before versions were in the name) are replaced,
+    # not kept beside the new ones.
+    for path in cached:
+        date_window, digest = path.name.removesuffix(".pkl.gz").split(f"-v{CACHE_VERSION}-")
+        path.rename(path.with_name(f"{date_window}-{digest[::-1]}.pkl.gz"))
+    build_shortlist(file_con, AS_OF)
+    assert sorted((tmp_path / "cache" / "pools").glob("pool-*.pkl.gz")) == cached
     file_con.close()
 
 
