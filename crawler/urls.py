@@ -171,13 +171,13 @@ GITHUB_RESERVED = frozenset(
         "watching",
     }
 )
-# A README at the root of a branch is the repository page: README, README.md,
-# README_zh.md, README-en.MD, readme.rst …
 # One thread of a repository (an issue, a pull request, a discussion, a wiki page) is an
 # item of its own: a Hacker News link to CPython's JIT pull request is news about that
 # change, not the CPython project (the archive files such links as articles and
 # discussions), and one featured issue must not mark the whole repository as featured.
 GITHUB_THREADS = frozenset({"issues", "pull", "discussions", "wiki"})
+# A README at the root of a branch is the repository page: README, README.md,
+# README_zh.md, README-en.MD, readme.rst …
 _README = re.compile(r"^readme([._-][A-Za-z0-9._-]*)?$", re.IGNORECASE)
 _GH_NAME = re.compile(r"^[a-z0-9_.-]+$")
 _YT_ID = re.compile(r"^[A-Za-z0-9_-]{6,64}$")

@@ -272,13 +272,12 @@ def build_features(
     lang = pool["language"].astype("string").fillna("").str.lower()
     f["lang_python"] = (lang == "python").astype(float).to_numpy()
     f["lang_other"] = ((lang != "python") & (lang != "")).astype(float).to_numpy()
-    topics = pool["topics"] if "topics" in pool else pd.Series("", index=pool.index)
-    python_texts = [f"{t} {x}" for t, x in zip(texts, topics.fillna("").astype(str), strict=True)]
+    # The pool's `topics` (GitHub topics) and `on_pypi` (a pypi.org page, or a repository a
+    # PyPI project names) come from every sighting of the item (pool.merge_sightings).
+    topics = pool["topics"].fillna("").astype(str)
+    python_texts = [f"{t} {x}" for t, x in zip(texts, topics, strict=True)]
     f["mentions_python"] = [float(bool(_PYTHON.search(t))) for t in python_texts]
-    on_pypi = pool["on_pypi"] if "on_pypi" in pool else pd.Series(False, index=pool.index)
-    f["is_pypi"] = (
-        (on_pypi.fillna(False).astype(bool) | (pool["host"] == "pypi.org")).astype(float).to_numpy()
-    )
+    f["is_pypi"] = pool["on_pypi"].astype(bool).astype(float).to_numpy()
 
     # momentum
     f["log_days_trending"] = _log(pool["days_trending"])

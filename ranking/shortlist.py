@@ -239,8 +239,8 @@ class PoolCache(dict):
         return self.directory / f"pool-{as_of}-{window}-v{CACHE_VERSION}-{digest}.pkl.gz"
 
     def _prune(self, path: Path) -> None:
-        """Remove the files `path` replaces: the same date and window, other data or version
-        (and the names of before versions were in them)."""
+        """Remove the files `path` replaces: the same date and window, built from other data
+        or by another version (also those named before the version was in the name)."""
         date_window = path.name.split("-v", 1)[0]
         for old in self.directory.glob(f"{date_window}-*.pkl.gz"):
             if old != path:

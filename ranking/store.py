@@ -1510,8 +1510,7 @@ def _whole_numbers(values, minimum: int):
     import pandas as pd
 
     numbers = pd.to_numeric(values, errors="coerce").astype("float64")
-    ok = numbers.notna() & (numbers >= minimum) & (numbers < _MAX_COUNT)
-    ok &= numbers.where(ok, 0.0).map(float.is_integer)
+    ok = (numbers >= minimum) & (numbers < _MAX_COUNT) & (numbers % 1 == 0)  # NaN: False
     present = values.notna() & (values.astype("string").str.strip() != "")
     kept = numbers.where(ok).astype("Int64")
     return kept, int((present & ~ok).sum())
