@@ -95,6 +95,10 @@ _PYTHON = re.compile(
     r"asyncio|cython|mypy|scikit|sklearn|pyodide",
     re.I,
 )
+# "Python" that is not the language: the snakes (plural, or a species) and the comedy troupe.
+_NOT_PYTHON = re.compile(
+    r"\bpythons\b|\b(?:ball|burmese|reticulated|rock|royal) pythons?\b|\bmonty python", re.I
+)
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
 _HOST_AFFIXES = re.compile(r"^www\.|\.[a-z]+$")
 LAST_ISSUES_FOR_NOVELTY = 3
@@ -276,7 +280,9 @@ def build_features(
     # PyPI project names) come from every sighting of the item (pool.merge_sightings).
     topics = pool["topics"].fillna("").astype(str)
     python_texts = [f"{t} {x}" for t, x in zip(texts, topics, strict=True)]
-    f["mentions_python"] = [float(bool(_PYTHON.search(t))) for t in python_texts]
+    f["mentions_python"] = [
+        float(bool(_PYTHON.search(_NOT_PYTHON.sub(" ", t)))) for t in python_texts
+    ]
     f["is_pypi"] = pool["on_pypi"].astype(bool).astype(float).to_numpy()
 
     # momentum

@@ -35,6 +35,7 @@ def _features(titles: list[str]) -> pd.DataFrame:
         "Typing a large codebase with mypy",
         "Running an interpreter in the browser with Pyodide",
         "PEP 703 and what it means for extensions",
+        "Why Python is named after Monty Python",
     ],
 )
 def test_python_ecosystem_names_count_as_mentioning_python(title: str) -> None:
@@ -49,6 +50,9 @@ def test_python_ecosystem_names_count_as_mentioning_python(title: str) -> None:
         "Ruff: a study of collars in portraits",
         "A pip of an orange",
         "Handling cookies across browsers",
+        "The Surprising Social Lives of Pythons",
+        "Ball python care for beginners",
+        "Monty Python and the Holy Grail in cinemas",
     ],
 )
 def test_words_with_other_meanings_do_not(title: str) -> None:
