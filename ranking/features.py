@@ -95,13 +95,22 @@ _PYTHON = re.compile(
     r"asyncio|cython|mypy|scikit|sklearn|pyodide",
     re.I,
 )
-# "Python" that is not the language: the snakes (plural, or a species) and the comedy troupe.
+# "Python" that is not the language: the snakes (plural, a species, their hunters; 蟒 in a
+# Chinese summary) and the comedy troupe.
 _NOT_PYTHON = re.compile(
-    r"\bpythons\b|\b(?:ball|burmese|reticulated|rock|royal) pythons?\b|\bmonty python", re.I
+    r"\bpythons\b|\b(?:ball|burmese|reticulated|rock|royal) pythons?\b|\bpython hunt\w*|"
+    r"\bmonty python",
+    re.I,
 )
+_SNAKE = "蟒"
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
 _HOST_AFFIXES = re.compile(r"^www\.|\.[a-z]+$")
 LAST_ISSUES_FOR_NOVELTY = 3
+
+
+def _mentions_python(text: str) -> bool:
+    """The text names Python the language or a name only its ecosystem uses."""
+    return _SNAKE not in text and bool(_PYTHON.search(_NOT_PYTHON.sub(" ", text)))
 
 
 def history_text(items: pd.DataFrame) -> pd.Series:
@@ -280,9 +289,7 @@ def build_features(
     # PyPI project names) come from every sighting of the item (pool.merge_sightings).
     topics = pool["topics"].fillna("").astype(str)
     python_texts = [f"{t} {x}" for t, x in zip(texts, topics, strict=True)]
-    f["mentions_python"] = [
-        float(bool(_PYTHON.search(_NOT_PYTHON.sub(" ", t)))) for t in python_texts
-    ]
+    f["mentions_python"] = [float(_mentions_python(t)) for t in python_texts]
     f["is_pypi"] = pool["on_pypi"].astype(bool).astype(float).to_numpy()
 
     # momentum

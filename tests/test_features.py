@@ -53,6 +53,8 @@ def test_python_ecosystem_names_count_as_mentioning_python(title: str) -> None:
         "The Surprising Social Lives of Pythons",
         "Ball python care for beginners",
         "Monty Python and the Holy Grail in cinemas",
+        "One of Florida's most lethal python hunters",
+        "Python 的社交生活：研究发现球蟒会互相跟随",
     ],
 )
 def test_words_with_other_meanings_do_not(title: str) -> None:
