@@ -14,7 +14,9 @@ rank ingest                          load pending raw crawl files into the store
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -287,6 +289,15 @@ def build_parser() -> tuple[_Parser, _Parser]:
     )
     _add_db(p)
     _add_raw(p)
+    for p in subs.choices.values():
+        # SUPPRESS: `rank -v feedback F` keeps the -v given before the subcommand.
+        p.add_argument(
+            "-v",
+            "--verbose",
+            action="store_true",
+            default=argparse.SUPPRESS,
+            help="log details to stderr",
+        )
     return main, sub_parser
 
 
@@ -294,7 +305,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `rank` console script; returns the exit code."""
     args_list = list(sys.argv[1:] if argv is None else argv)
     main_parser, sub_parser = build_parser()
-    if args_list and args_list[0] in SUBCOMMANDS:
+    first = next((a for a in args_list if a not in ("-v", "--verbose")), None)
+    if first in SUBCOMMANDS:
         args = sub_parser.parse_args(args_list)
         command = args.command
     else:
@@ -313,6 +325,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RankingError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except BrokenPipeError:  # `rank candidates --format csv | head`: the reader is done
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except OSError as exc:  # an output path under a file, a folder not writable, a full disk
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"{PROG}: error: {where}{exc.strerror or exc}", file=sys.stderr)
@@ -320,8 +336,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        return 0
 
 
 if __name__ == "__main__":

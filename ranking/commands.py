@@ -6,14 +6,19 @@ import argparse
 import csv
 import datetime as dt
 import logging
+import shutil
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ranking import store
 from ranking.defaults import DEFAULT_QUOTAS
 from ranking.errors import UsageError
 from ranking.weeks import IsoWeek
+
+if TYPE_CHECKING:
+    from ranking.shortlist import ShortlistResult
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +79,8 @@ def import_issues(args: argparse.Namespace) -> int:
 
 def import_sightings(args: argparse.Namespace) -> int:
     path = Path(args.path).expanduser()
+    if path.is_dir():
+        raise UsageError(f"{path}: a folder, not a sightings file")
     if not path.is_file():
         raise UsageError(f"{path}: no such sightings file")
     with store.open_store(_db(args)) as con:
@@ -147,12 +154,12 @@ def candidates(args: argparse.Namespace) -> int:
     with store.open_store(db, read_only=True) as con:
         frame = store.candidates_listing(con, start, end)
     if args.format == "csv":
-        from ranking.csvio import format_cell, neutralize
+        from ranking.csvio import format_cell
 
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(list(frame.columns))
         for row in frame.itertuples(index=False):
-            writer.writerow([neutralize(format_cell(v)) for v in row])
+            writer.writerow([format_cell(v) for v in row])
         return 0
     from rich.console import Console
     from rich.table import Table
@@ -174,9 +181,20 @@ def candidates(args: argparse.Namespace) -> int:
     return 0
 
 
+MAX_WINDOW_DAYS = 3660  # ten years
+
+
+def _check_out(out: Path, example: str) -> None:
+    if out.is_dir():
+        raise UsageError(f"--out {out}: a folder; give a file, e.g. --out {out / example}")
+
+
 def _check_window(args: argparse.Namespace) -> None:
-    if args.window_days < 1:
-        raise UsageError(f"invalid --window-days {args.window_days}: must be at least 1")
+    if not 1 <= args.window_days <= MAX_WINDOW_DAYS:
+        raise UsageError(
+            f"invalid --window-days {args.window_days}: must be 1-{MAX_WINDOW_DAYS}, "
+            "e.g. --window-days 21"
+        )
 
 
 def _week(text: str | None) -> IsoWeek:
@@ -202,11 +220,13 @@ def feedback(args: argparse.Namespace) -> int:
     from ranking.feedback import parse_feedback, validate_ids
 
     path = Path(args.file)
+    if path.is_dir():
+        raise UsageError(f"{path}: a folder, not a shortlist file")
     if not path.is_file():
         raise UsageError(f"{path}: no such file")
     result = parse_feedback(path)
     week = _feedback_week(path, result.week)
-    with store.open_store(_db(args)) as con:
+    with store.open_store(_existing_db(args)) as con:
         known = store.shortlist_ids(con, week)
         if not known:
             from ranking.errors import FeedbackError
@@ -216,6 +236,7 @@ def feedback(args: argparse.Namespace) -> int:
                 f"run `rank --week {week}` first (or check --db)"
             )
         result = validate_ids(result, known)
+        stored = store.week_decisions(con, week)
         rows = [
             {
                 "candidate_id": d.id,
@@ -230,7 +251,15 @@ def feedback(args: argparse.Namespace) -> int:
         applied = store.apply_decisions(con, week, str(path), rows)
     for error in result.errors:
         _err(f"{path}: {error}")
-    print(f"{week}: {applied} decisions stored ({result.summary()})")
+    standing = sorted(n for i, n in result.undecided.items() if i in stored)
+    if standing:
+        rows_text = ", ".join(map(str, standing[:10])) + (" …" if len(standing) > 10 else "")
+        _err(
+            f"{path}: {len(standing)} rows without a decision keep the one stored before "
+            f"(rows {rows_text}); write clear in the decision cell to remove it"
+        )
+    stored_now = applied - result.counts["clear"]
+    print(f"{week}: {stored_now} decisions stored ({result.summary()})")
     return 1 if result.errors else 0
 
 
@@ -271,6 +300,7 @@ def draft(args: argparse.Namespace) -> int:
     if args.out:
         from ranking.csvio import atomic_write_text
 
+        _check_out(Path(args.out), f"draft-{week}.md")
         atomic_write_text(Path(args.out), text)
         print(f"wrote {args.out}")
     else:
@@ -331,12 +361,16 @@ def shortlist(args: argparse.Namespace) -> int:
     from ranking.shortlist import build_shortlist, render_table, write_shortlist
 
     db = _ingest_first(args)
+    suffix = {"csv": ".csv", "md": ".md", "table": ".txt"}[args.format]
+    out = Path(args.out) if args.out else db.parent / "shortlists" / f"{week}{suffix}"
+    _check_out(out, f"{week}{suffix}")
     with store.open_store(db) as con, _Progress(f"ranking {week}") as progress:
         result = build_shortlist(
             con, week.end, args.window_days, quotas, week=str(week), progress=progress
         )
         if args.format == "csv":
             store.save_shortlist_rows(con, str(week), result.frame)
+            stored = store.week_decisions(con, str(week))
     for message in result.messages:
         _err(message)
     if result.frame.empty:
@@ -344,8 +378,8 @@ def shortlist(args: argparse.Namespace) -> int:
     if args.format == "table" and not args.out:
         sys.stdout.write(render_table(result))
     else:
-        suffix = {"csv": ".csv", "md": ".md", "table": ".txt"}[args.format]
-        out = Path(args.out) if args.out else db.parent / "shortlists" / f"{week}{suffix}"
+        if args.format == "csv":
+            result = _with_earlier_decisions(result, out, stored)
         rows = write_shortlist(result, out, args.format)
         print(f"wrote {out} ({rows} rows)")
     if args.show_featured:
@@ -354,6 +388,49 @@ def shortlist(args: argparse.Namespace) -> int:
         for row in featured.itertuples(index=False):
             print(f"  {getattr(row, 'featured_reason', '')}: {row.title} <{row.url}>")
     return 0
+
+
+def _with_earlier_decisions(
+    result: ShortlistResult, out: Path, stored: dict[str, tuple[str, str | None, str | None]]
+) -> ShortlistResult:
+    """The shortlist with the decisions the curator already made for its rows: those of
+    the file it replaces (saved in a spreadsheet, maybe not yet fed back), else those
+    stored by `rank feedback`. Edits the new file cannot hold (a row no longer on the
+    shortlist, a note without a decision, a file that is no shortlist) stay in a copy
+    of the old file, named in a message."""
+    from dataclasses import replace
+
+    from ranking.feedback import previous_edits
+    from ranking.shortlist import with_decisions
+
+    ids = list(result.frame["id"]) if len(result.frame) else []
+    earlier = dict(stored)
+    if out.is_file():
+        edits = previous_edits(out, ids)
+        earlier.update(
+            {i: (d.decision, d.note, d.section_override) for i, d in edits.decisions.items()}
+        )
+        if edits.not_carried:
+            backup = _free_name(out)
+            shutil.copy2(out, backup)
+            _err(
+                f"{out}: {edits.not_carried} of its {edits.edited_rows} edited rows are not "
+                f"on the new shortlist or could not be read; the file as it was is kept as "
+                f"{backup}"
+            )
+        elif edits.decisions:
+            _err(f"{out}: its {len(edits.decisions)} decisions carried over to the new shortlist")
+    if not earlier:
+        return result
+    return replace(result, frame=with_decisions(result.frame, earlier))
+
+
+def _free_name(path: Path) -> Path:
+    """`W.previous-N.csv` beside `path`, with the first N not taken."""
+    n = 1
+    while (candidate := path.with_name(f"{path.stem}.previous-{n}{path.suffix}")).exists():
+        n += 1
+    return candidate
 
 
 def backtest(args: argparse.Namespace) -> int:

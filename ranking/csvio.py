@@ -148,9 +148,13 @@ def unescape(cell: str) -> str:
     return cell[1:] if cell.startswith(ESCAPE) else cell
 
 
+# pandas' missing values (pd.NA, pd.NaT), known by type name: this module needs no pandas.
+_MISSING_TYPES = frozenset({"NAType", "NaTType"})
+
+
 def format_cell(value: object) -> str:
     """Format one value the way `write_csv` writes it (deterministic, never `nan`)."""
-    if value is None:
+    if value is None or type(value).__name__ in _MISSING_TYPES:
         return ""
     if isinstance(value, str):
         return neutralize(value)

@@ -24,8 +24,10 @@ one leading `'` stripped, emoji variation selectors ignored):
 - keep: keep, k, accept, accepted, yes, y, ✓, ✔, ☑, ✅, x, +, 1, true, pick, picked, ok
 - reject: reject, rejected, no, n, ✗, ✘, ✖, ❌, -, 0, false, drop, skip
 - maybe: maybe, m, ?, later, hold
+- clear: clear, undo, unset (removes a decision stored from an earlier file)
 A blank decision is "no decision" (counted in `blank_rows`, not an error; a section or
-note on such a row is not recorded, since only decisions are stored). Anything else
+note on such a row is not recorded, since only decisions are stored, and a decision
+stored before for that id stands: `undecided` lets the caller say so). Anything else
 is a row error. `?` in a file decoded from a legacy code page (cp1252, GBK, MacRoman…)
 is a row error too: Excel writes every character the code page lacks, such as ✓ and ✗,
 as `?`, so there `?` may be a lost tick rather than "maybe".
@@ -35,6 +37,9 @@ variants (articles, projects, repo, tool, audio/video, audio & video, podcast, v
 hot topic, the newsletter's Chinese headings…). `Decision.section_override` is the
 normalized section the row names (None when blank); the caller compares it with the
 section it proposed. An unknown section is a row error (the decision is not applied).
+
+A new shortlist of the same week carries the file's edits over (`previous_edits`): the
+decisions by id, and how many edited rows (a decision or a note) it could not carry.
 
 Rows, duplicates, weeks
 - `row_number` is the row as the spreadsheet shows it: header = 1, a quoted multi-line
@@ -64,6 +69,7 @@ from ranking.errors import CsvFormatError, FeedbackError, UsageError
 from ranking.weeks import IsoWeek
 
 __all__ = [
+    "CLEAR",
     "DECISION_VOCABULARY",
     "KEEP",
     "MAYBE",
@@ -73,23 +79,27 @@ __all__ = [
     "SECTION_ALIASES",
     "Decision",
     "FeedbackResult",
+    "PreviousEdits",
     "RowError",
     "normalize_decision",
     "normalize_section",
     "parse_feedback",
+    "previous_edits",
     "validate_ids",
 ]
 
-KEEP, REJECT, MAYBE = "keep", "reject", "maybe"
+KEEP, REJECT, MAYBE, CLEAR = "keep", "reject", "maybe", "clear"
 
 _KEEP_WORDS = "keep k accept accepted yes y ✓ ✔ ☑ ✅ x + 1 true pick picked ok"
 _REJECT_WORDS = "reject rejected no n ✗ ✘ ✖ ❌ - 0 false drop skip"
 _MAYBE_WORDS = "maybe m ? later hold"
+_CLEAR_WORDS = "clear undo unset"
 
 DECISION_VOCABULARY: dict[str, str] = {
     **dict.fromkeys(_KEEP_WORDS.split(), KEEP),
     **dict.fromkeys(_REJECT_WORDS.split(), REJECT),
     **dict.fromkeys(_MAYBE_WORDS.split(), MAYBE),
+    **dict.fromkeys(_CLEAR_WORDS.split(), CLEAR),
 }
 
 SECTIONS = ("article", "project", "audio_video", "hot_topic")
@@ -132,7 +142,7 @@ class Decision:
 
     id: str
     url: str | None
-    decision: str  # KEEP, REJECT or MAYBE
+    decision: str  # KEEP, REJECT, MAYBE or CLEAR
     section_override: str | None  # normalized section the row names; None when blank
     note: str | None
     row_number: int
@@ -164,11 +174,12 @@ class FeedbackResult:
     blank_rows: list[int] = field(default_factory=list)  # an id, no decision
     ignored_rows: list[int] = field(default_factory=list)  # no id and nothing to apply
     rows_total: int = 0  # data rows read (entirely blank lines excluded)
+    undecided: dict[str, int] = field(default_factory=dict)  # id of a blank row -> its row
 
     @property
     def counts(self) -> dict[str, int]:
-        """keep/reject/maybe/blank/errors/duplicates/ignored/rows, for the summary line."""
-        tally = {KEEP: 0, REJECT: 0, MAYBE: 0}
+        """keep/reject/maybe/clear/blank/errors/duplicates/ignored/rows, for the summary."""
+        tally = {KEEP: 0, REJECT: 0, MAYBE: 0, CLEAR: 0}
         for decision in self.decisions:
             tally[decision.decision] += 1
         return {
@@ -187,6 +198,8 @@ class FeedbackResult:
             f"{c[KEEP]} keep, {c[REJECT]} reject, {c[MAYBE]} maybe, "
             f"{c['blank']} undecided, {c['errors']} row errors"
         )
+        if c[CLEAR]:
+            text += f", {c[CLEAR]} cleared"
         if c["duplicates"]:
             text += f", {c['duplicates']} duplicate rows merged"
         return text
@@ -200,7 +213,7 @@ def _key(cell: str) -> str:
 
 
 def normalize_decision(cell: str, *, legacy_encoding: bool = False) -> str | None:
-    """Map a decision cell to KEEP/REJECT/MAYBE; None when blank; ValueError otherwise."""
+    """Map a decision cell to KEEP/REJECT/MAYBE/CLEAR; None when blank; ValueError otherwise."""
     key = _key(cell)
     if not key:
         return None
@@ -214,7 +227,7 @@ def normalize_decision(cell: str, *, legacy_encoding: bool = False) -> str | Non
     except KeyError:
         raise ValueError(
             f"unknown decision {clean_text(cell.strip())[:40]!r}: "
-            "use keep/yes/✓, reject/no/✗ or maybe/?"
+            "use keep/yes/✓, reject/no/✗, maybe/? or clear"
         ) from None
 
 
@@ -259,6 +272,7 @@ def parse_feedback(
     errors: list[RowError] = []
     blank_rows: list[int] = []
     ignored_rows: list[int] = []
+    undecided: dict[str, int] = {}
     by_id: dict[str, list[Decision]] = {}
     errored: dict[str, list[int]] = {}
     weeks: dict[str, int] = {}  # week -> first row naming it
@@ -299,6 +313,7 @@ def parse_feedback(
             continue
         if decision is None:
             blank_rows.append(number)
+            undecided.setdefault(row_id, number)
             continue
         by_id.setdefault(row_id, []).append(
             Decision(
@@ -347,6 +362,7 @@ def parse_feedback(
         blank_rows=blank_rows,
         ignored_rows=ignored_rows,
         rows_total=len(rows),
+        undecided={i: n for i, n in undecided.items() if i not in by_id and i not in errored},
     )
 
 
@@ -416,3 +432,37 @@ def validate_ids(
         else:
             errors.extend(RowError(n, reason, decision.id) for n in rows)
     return replace(result, decisions=decisions, errors=sorted(errors, key=lambda e: e.row_number))
+
+
+@dataclass(frozen=True)
+class PreviousEdits:
+    """What an existing shortlist file says that a new one of the same week must keep."""
+
+    decisions: dict[str, Decision]  # by id, only ids the new shortlist has
+    edited_rows: int  # rows with a decision or a note
+    not_carried: int  # of those, rows the new shortlist cannot carry (gone, note only, error)
+
+
+def previous_edits(path: str | os.PathLike[str], ids: Iterable[str]) -> PreviousEdits:
+    """The curator's edits in the shortlist file at `path` (before it is rewritten).
+
+    A file that cannot be read as a shortlist at all counts as one edited row not carried
+    (the caller keeps a copy); a header-only or empty one has no edits.
+    """
+    try:
+        _header, rows, _meta = read_csv_rows(path)
+    except CsvFormatError:
+        with open(path, "rb") as fh:
+            blank = not fh.read(1 << 20).removeprefix(b"\xef\xbb\xbf").strip()
+        return PreviousEdits({}, 0, 0) if blank else PreviousEdits({}, 1, 1)
+    edited = sum(1 for row in rows if _text(row, "decision") or _text(row, "note"))
+    if not edited:
+        return PreviousEdits({}, 0, 0)
+    try:
+        result = parse_feedback(path)
+    except FeedbackError:
+        return PreviousEdits({}, edited, edited)
+    wanted = set(ids)
+    carried = {d.id: d for d in result.decisions if d.id in wanted}
+    rows_carried = sum(1 + len(d.duplicate_rows) for d in carried.values())
+    return PreviousEdits(carried, edited, edited - rows_carried)

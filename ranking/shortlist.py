@@ -724,13 +724,30 @@ def _shortlist_frame(top: pd.DataFrame, week: str) -> pd.DataFrame:
     out["days_trending"] = top["days_trending"].astype(int)
     for c in ("stars", "stars_gained", "points", "comments"):
         v = pd.to_numeric(top[c], errors="coerce")
-        out[c] = [int(x) if np.isfinite(x) else None for x in v.astype(float)]
+        out[c] = pd.array([int(x) if np.isfinite(x) else None for x in v.astype(float)], "Int64")
     out["decision"] = ""
     out["note"] = ""
     out["url_canonical"] = top["canonical_url"]
     out["_order"] = top["section"].map(SECTION_ORDER)
     out = out.sort_values(["_order", "rank"], kind="stable").drop(columns="_order")
     return out.reset_index(drop=True)
+
+
+def with_decisions(
+    frame: pd.DataFrame, decisions: dict[str, tuple[str, str | None, str | None]]
+) -> pd.DataFrame:
+    """`frame` with the curator's earlier (decision, note, section) filled in by row id; a
+    section he named that differs from the row's is written in its `section` cell."""
+    frame = frame.copy()
+    for index, row_id in zip(frame.index, frame["id"], strict=True):
+        if row_id not in decisions:
+            continue
+        decision, note, section = decisions[row_id]
+        frame.at[index, "decision"] = decision
+        frame.at[index, "note"] = note or ""
+        if section:
+            frame.at[index, "section"] = section
+    return frame
 
 
 # --------------------------------------------------------------------------- output

@@ -1369,7 +1369,12 @@ _SUMMARY_PARTS = (
     ("duplicates", "duplicate", "duplicates", " skipped (already in the store or repeated)"),
     ("without_feed", "row", "rows", " of {feeds} left out"),
     ("invalid_url", "row with an invalid URL", "rows with invalid URLs", " skipped"),
-    ("bad_date", "row with an unreadable date", "rows with unreadable dates", " skipped"),
+    (
+        "bad_date",
+        "row with an unreadable or impossible date",
+        "rows with unreadable or impossible dates",
+        " skipped",
+    ),
     ("no_source", "row", "rows", " without feed or section skipped"),
     (
         "bad_number",
@@ -1418,8 +1423,12 @@ def load_sightings_file(
             f"{source_path}: unsupported sightings file type {source_path.suffix!r}; "
             "use .parquet, .csv or .jsonl"
         )
+    if source_path.is_dir():
+        raise SightingsFileError(f"{source_path}: a folder, not a sightings file")
     if not source_path.is_file():
         raise SightingsFileError(f"{source_path}: no such sightings file")
+    if source_path.stat().st_size == 0:
+        raise SightingsFileError(f"{source_path}: the file is empty")
     try:
         described = con.execute(f"DESCRIBE SELECT * FROM {reader}", [str(source_path)]).fetchall()
         present = {row[0] for row in described}
@@ -1431,8 +1440,9 @@ def load_sightings_file(
         )
         frame = con.execute(f"SELECT {select} FROM {reader}", [str(source_path)]).df()
     except duckdb.Error as exc:
-        first = str(exc).splitlines()[0]
-        raise SightingsFileError(f"{source_path}: cannot read sightings: {first}") from None
+        raise SightingsFileError(
+            f"{source_path}: cannot read sightings: {_duckdb_reason(exc)}"
+        ) from None
     total = len(frame)
     excluded = 0
     left_out = set(without_feeds)
@@ -1516,13 +1526,34 @@ def _whole_numbers(values, minimum: int):
     return kept, int((present & ~ok).sum())
 
 
+def _duckdb_reason(exc: duckdb.Error) -> str:
+    """DuckDB's error in one line: its first line and, for a file it could not parse, the
+    line that says why (`This file is not utf-8 encoded.`), not the reader's settings."""
+    lines = [line.strip() for line in str(exc).splitlines()]
+    why = next(
+        (
+            line
+            for line in lines[1:]
+            if line
+            and " = " not in line  # the reader's settings: `delimiter = , (Auto-Detected)`
+            and not line.startswith(("Original Line", "Possible Solution", "LINE "))
+        ),
+        "",
+    )
+    return f"{lines[0]}: {why}"[:300] if why else lines[0]
+
+
 def _seen_dates(values):
     """A file's `seen_date` cells as dates (None where unreadable), each read on its own.
 
     The day as written: `2025-02-10T23:30:00+08:00` is 2025-02-10. One parse for the
     whole column took the first cell's format for every cell, so a file mixing
-    `2025-02-10` and `2025-02-10 10:00:00` lost the rows of the other format."""
+    `2025-02-10` and `2025-02-10 10:00:00` lost the rows of the other format. A day no
+    source can have shown (before `crawler.text.DATE_FLOOR`, after tomorrow: 0001-01-01,
+    9999-12-31) is None too, as the crawler's dates are (RELIABILITY P10)."""
     import pandas as pd
+
+    from crawler.text import DATE_FLOOR
 
     text = values.astype("string").str.strip()
     iso = text.str.extract(r"^(\d{4}-\d{2}-\d{2})(?:$|[T ])", expand=False)
@@ -1531,6 +1562,8 @@ def _seen_dates(values):
     if other.any():
         parsed = pd.to_datetime(text[other], format="mixed", errors="coerce", utc=True)
         days[other] = parsed.dt.tz_localize(None).dt.normalize()
+    tomorrow = pd.Timestamp(dt.date.today() + dt.timedelta(days=1))
+    days = days.where((days >= pd.Timestamp(DATE_FLOOR.date())) & (days <= tomorrow))
     return days.dt.date
 
 
@@ -1733,7 +1766,9 @@ def shortlist_ids(con: duckdb.DuckDBPyConnection, week: str) -> dict[str, str]:
 def apply_decisions(
     con: duckdb.DuckDBPyConnection, week: str, file: str, decisions: list[dict[str, object]]
 ) -> int:
-    """Upsert the decisions of one feedback file in one transaction; idempotent."""
+    """Upsert the decisions of one feedback file in one transaction; idempotent.
+
+    A decision `clear` removes the stored decision of its candidate instead."""
     if not decisions:
         return 0
     import pandas as pd
@@ -1753,10 +1788,15 @@ def apply_decisions(
         con.register("_decisions_in", frame)
         try:
             con.execute(
+                """DELETE FROM decisions WHERE week = ? AND candidate_id IN
+                   (SELECT candidate_id FROM _decisions_in WHERE decision = 'clear')""",
+                [week],
+            )
+            con.execute(
                 """INSERT INTO decisions
                    SELECT ?, candidate_id, canonical_url, decision, section_override, note, ?,
                           row_number, now()::TIMESTAMP
-                   FROM _decisions_in
+                   FROM _decisions_in WHERE decision <> 'clear'
                    ON CONFLICT (week, candidate_id) DO UPDATE SET
                        decision = excluded.decision,
                        section_override = excluded.section_override,
@@ -1772,6 +1812,17 @@ def apply_decisions(
         finally:
             con.unregister("_decisions_in")
     return len(frame)
+
+
+def week_decisions(
+    con: duckdb.DuckDBPyConnection, week: str
+) -> dict[str, tuple[str, str | None, str | None]]:
+    """{candidate_id: (decision, note, section_override)} stored for `week`."""
+    rows = con.execute(
+        "SELECT candidate_id, decision, note, section_override FROM decisions WHERE week = ?",
+        [week],
+    ).fetchall()
+    return {r[0]: (r[1], r[2], r[3]) for r in rows}
 
 
 def decisions_detail(con: duckdb.DuckDBPyConnection, week: str | None = None):

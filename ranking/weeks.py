@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from ranking.errors import UsageError
 
 _WEEK = re.compile(r"^(\d{4})-?W(\d{2})$", re.IGNORECASE)
+# Years a newsletter week can be in; outside them the window's dates would overflow.
+YEARS = (1970, 2999)
 
 
 @dataclass(frozen=True, order=True)
@@ -25,6 +27,8 @@ class IsoWeek:
         if not match:
             raise UsageError(f"invalid week {text!r}: expected YYYY-Www, e.g. 2025-W07")
         year, week = int(match.group(1)), int(match.group(2))
+        if not YEARS[0] <= year <= YEARS[1]:
+            raise UsageError(f"invalid week {text!r}: the year must be {YEARS[0]}-{YEARS[1]}")
         weeks_in_year = dt.date(year, 12, 28).isocalendar().week
         if not 1 <= week <= weeks_in_year:
             raise UsageError(f"invalid week {text!r}: {year} has weeks W01-W{weeks_in_year:02d}")

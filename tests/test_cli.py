@@ -36,7 +36,9 @@ def test_every_command_has_help_with_an_example(command, capsys):
     assert "--db" in out or command == ["backtest"]
 
 
-@pytest.mark.parametrize("week", ["2025-W54", "2026-W00", "next", "", "2025-7"])
+@pytest.mark.parametrize(
+    "week", ["2025-W54", "2026-W00", "next", "", "2025-7", "0000-W01", "0001-W01", "9999-W52"]
+)
 def test_a_malformed_week_is_a_one_line_usage_error(week, tmp_path, capsys):
     code, _out, err = rank(["--week", week, "--db", str(tmp_path / "r.duckdb")], capsys)
     assert code == 2
@@ -142,10 +144,123 @@ def test_feedback_for_a_week_without_a_shortlist_is_refused(loop_db, tmp_path, c
 
 
 def test_shortlist_is_byte_identical_on_a_rerun(loop_db, tmp_path):
-    first = loop_db.parent / "shortlists" / f"{WEEK}.csv"
-    again = tmp_path / "again.csv"
-    assert cli.main(["--week", WEEK, "--db", str(loop_db), "--out", str(again)]) == 0
+    first, again = tmp_path / "first.csv", tmp_path / "again.csv"
+    for out in (first, again):
+        assert cli.main(["--week", WEEK, "--db", str(loop_db), "--out", str(out)]) == 0
     assert again.read_bytes() == first.read_bytes()
+
+
+def _shortlist_db(tmp_path: Path) -> tuple[Path, Path]:
+    db = tmp_path / "radar.duckdb"
+    assert cli.main(["import-issues", str(ARCHIVE), "--db", str(db)]) == 0
+    assert cli.main(["import-sightings", str(SIGHTINGS), "--db", str(db)]) == 0
+    assert cli.main(["--week", WEEK, "--db", str(db)]) == 0
+    return db, tmp_path / "shortlists" / f"{WEEK}.csv"
+
+
+def _read(path: Path) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(path.read_text("utf-8-sig"))))
+
+
+def _save(path: Path, rows: list[dict[str, str]]) -> None:
+    """As a spreadsheet saves it: no BOM, CRLF, the rows the curator kept."""
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]), lineterminator="\r\n")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def test_a_rerun_keeps_the_curators_edits_and_a_copy_of_what_it_cannot_hold(tmp_path, capsys):
+    db, path = _shortlist_db(tmp_path)
+    rows = _read(path)
+    assert len(rows) >= 4
+    # Fed back: row 0 kept. Only in the file: row 1 rejected with a note, row 2 a note alone.
+    rows[0]["decision"] = "keep"
+    _save(path, rows)
+    assert rank(["feedback", str(path), "--db", str(db)], capsys)[0] == 0
+    rows[1]["decision"], rows[1]["note"] = "no", "seen it elsewhere"
+    rows[2]["note"] = "ask the author"
+    _save(path, rows)
+    saved = path.read_bytes()
+
+    code, _out, err = rank(["--week", WEEK, "--db", str(db)], capsys)
+    assert code == 0, err
+    backup = path.with_name(f"{WEEK}.previous-1.csv")
+    assert err.strip() == (
+        f"rank: {path}: 1 of its 3 edited rows are not on the new shortlist or could not be "
+        f"read; the file as it was is kept as {backup}"
+    )
+    assert backup.read_bytes() == saved
+    again = {r["id"]: r for r in _read(path)}
+    assert (again[rows[0]["id"]]["decision"], again[rows[0]["id"]]["note"]) == ("keep", "")
+    assert (again[rows[1]["id"]]["decision"], again[rows[1]["id"]]["note"]) == (
+        "reject",
+        "seen it elsewhere",
+    )
+    assert again[rows[2]["id"]]["decision"] == again[rows[3]["id"]]["decision"] == ""
+    # Everything the new file holds is carried again; nothing more is copied.
+    code, _out, err = rank(["--week", WEEK, "--db", str(db)], capsys)
+    assert code == 0
+    assert err.strip() == f"rank: {path}: its 2 decisions carried over to the new shortlist"
+    assert not path.with_name(f"{WEEK}.previous-2.csv").exists()
+
+
+def test_clear_removes_a_stored_decision_and_a_blank_cell_says_it_stands(tmp_path, capsys):
+    db, path = _shortlist_db(tmp_path)
+    rows = _read(path)
+    rows[0]["decision"], rows[1]["decision"] = "keep", "maybe"
+    _save(path, rows)
+    assert rank(["feedback", str(path), "--db", str(db)], capsys)[0] == 0
+    rows[0]["decision"], rows[1]["decision"] = "clear", ""
+    _save(path, rows)
+
+    code, out, err = rank(["feedback", str(path), "--db", str(db)], capsys)
+    assert code == 0, err
+    assert out.startswith(f"{WEEK}: 0 decisions stored (0 keep, 0 reject, 0 maybe, ")
+    assert "1 cleared" in out
+    assert err.strip() == (
+        f"rank: {path}: 1 rows without a decision keep the one stored before (rows 3); "
+        "write clear in the decision cell to remove it"
+    )
+    with store.open_store(db, read_only=True) as con:
+        assert store.week_decisions(con, WEEK) == {
+            rows[1]["id"]: ("maybe", None, rows[1]["section"])
+        }
+
+
+def test_feedback_into_a_mistyped_database_creates_nothing(tmp_path, capsys):
+    path = tmp_path / f"{WEEK}.csv"
+    path.write_text(f"week,id,decision\n{WEEK},c-0000000000,keep\n", "utf-8")
+    db = tmp_path / "typo" / "radar.duckdb"
+    code, _out, err = rank(["feedback", str(path), "--db", str(db)], capsys)
+    assert code == 2
+    assert err.startswith(f"rank: error: no database at {db}")
+    assert not db.parent.exists()
+
+
+def test_verbose_goes_before_or_after_a_subcommand(loop_db, capsys):
+    for args in (["-v", "history"], ["history", "-v"], ["--verbose", "history"]):
+        code, out, err = rank([*args, "--db", str(loop_db)], capsys)
+        assert code == 0, (args, err)
+        assert "total" in out
+
+
+def test_candidates_csv_escapes_once_and_leaves_missing_numbers_empty(tmp_path, capsys):
+    db = tmp_path / "radar.duckdb"
+    path = tmp_path / "sightings.csv"
+    path.write_text(
+        SIGHTINGS_HEADER
+        + "hackernews,hn:frontpage,2025-02-10,=HYPERLINK(1),https://example.org/a,\n"
+        + "hackernews,hn:frontpage,2025-02-10,'quoted,https://example.org/b,7\n",
+        encoding="utf-8",
+    )
+    assert rank(["import-sightings", str(path), "--db", str(db)], capsys)[0] == 0
+    code, out, _err = rank(["candidates", "--format", "csv", "--db", str(db)], capsys)
+    assert code == 0
+    listed = list(csv.DictReader(io.StringIO(out)))
+    # One escape each (a leading ' is escaped too, so that it reads back as written).
+    assert {r["title"] for r in listed} == {"'=HYPERLINK(1)", "''quoted"}
+    assert "<NA>" not in out
 
 
 def test_a_newer_schema_is_refused_with_one_line(tmp_path, capsys):
@@ -204,8 +319,12 @@ def test_backtest_without_a_feed_says_so_and_an_unknown_feed_is_one_line(tmp_pat
     assert code == 0, err
     assert "note: sightings: 157 sightings loaded, 22 rows of hackernews left out\n" in out
     assert (tmp_path / "bt" / "issue-006.csv").exists()
-    code, _out, err = rank([*base, "--window-days", "0"], capsys)
-    assert (code, err.strip()) == (2, "rank: error: invalid --window-days 0: must be at least 1")
+    for days in ("0", "1000000"):
+        code, _out, err = rank([*base, "--window-days", days], capsys)
+        assert (code, err.strip()) == (
+            2,
+            f"rank: error: invalid --window-days {days}: must be 1-3660, e.g. --window-days 21",
+        )
     code, _out, err = rank([*base, "--without-feed", "reddit"], capsys)
     assert code == 2
     assert err.strip() == (
@@ -261,7 +380,7 @@ def test_import_sightings_loads_a_file_once_and_counts_what_it_skipped(tmp_path,
     assert (code, err) == (0, "")
     assert out.strip() == (
         f"{path}: 1 sighting loaded, 1 duplicate skipped (already in the store or repeated), "
-        "1 row with an invalid URL skipped, 1 row with an unreadable date skipped"
+        "1 row with an invalid URL skipped, 1 row with an unreadable or impossible date skipped"
     )
     code, out, _err = rank(["import-sightings", str(path), "--db", str(db)], capsys)
     assert code == 0
@@ -347,10 +466,26 @@ def test_import_sightings_of_a_bad_file_is_one_line_naming_it(tmp_path, capsys):
     text.write_text("not sightings", encoding="utf-8")
     no_url = tmp_path / "no-url.csv"
     no_url.write_text("feed,section,seen_date\nhackernews,hn:frontpage,2025-02-10\n", "utf-8")
+    folder = tmp_path / "folder.csv"
+    folder.mkdir()
+    empty = tmp_path / "empty.jsonl"
+    empty.write_bytes(b"")
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes(
+        SIGHTINGS_HEADER.encode() + b"hn,hn:top,2025-02-10,Caf\xe9,https://a.org/x,1\n"
+    )
     cases = [
         ([str(text)], 1, f"{text}: unsupported sightings file type '.txt'"),
         ([str(no_url)], 1, f"{no_url}: missing sightings columns ['url']"),
         ([str(tmp_path / "gone.csv")], 2, f"{tmp_path / 'gone.csv'}: no such sightings file"),
+        ([str(folder)], 2, f"{folder}: a folder, not a sightings file"),
+        ([str(empty)], 1, f"{empty}: the file is empty"),
+        (
+            [str(latin)],
+            1,
+            f"{latin}: cannot read sightings: Invalid Input Error: CSV Error on Line: 2: "
+            "Invalid unicode (byte sequence mismatch) detected. This file is not utf-8 encoded.",
+        ),
         ([str(SIGHTINGS), "--without-feed", "rss"], 2, f"{SIGHTINGS}: no feed rss in this file"),
     ]
     for args, expected_code, message in cases:
@@ -358,3 +493,49 @@ def test_import_sightings_of_a_bad_file_is_one_line_naming_it(tmp_path, capsys):
         assert code == expected_code, args
         assert err.startswith(f"rank: error: {message}"), err
         assert len(err.strip().splitlines()) == 1 and out == ""
+
+
+def test_impossible_seen_dates_are_skipped_like_unreadable_ones(tmp_path, capsys):
+    path = tmp_path / "sightings.csv"
+    path.write_text(
+        SIGHTINGS_HEADER
+        + "".join(
+            f"hackernews,hn:frontpage,{day},Story {n},https://example.org/{n},5\n"
+            for n, day in enumerate(["2025-02-10", "9999-12-31", "0001-01-01", "1980-05-01"])
+        ),
+        encoding="utf-8",
+    )
+    code, out, _err = rank(["import-sightings", str(path), "--db", str(tmp_path / "r.db")], capsys)
+    assert code == 0
+    assert out.strip() == (
+        f"{path}: 1 sighting loaded, 3 rows with unreadable or impossible dates skipped"
+    )
+
+
+def test_an_output_folder_is_a_usage_error_with_an_example(loop_db, tmp_path, capsys):
+    for command in (["--week", WEEK], ["draft", "--week", WEEK]):
+        code, _out, err = rank([*command, "--db", str(loop_db), "--out", str(tmp_path)], capsys)
+        assert code == 2
+        assert err.startswith(f"rank: error: --out {tmp_path}: a folder; give a file, e.g. --out ")
+
+
+def test_a_closed_pipe_ends_quietly(loop_db):
+    import subprocess
+    import sys
+
+    with subprocess.Popen(
+        [sys.executable, "-m", "ranking.cli", "history", "--format", "csv", "--db", str(loop_db)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    ) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        proc.stdout.close()  # the reader (`| head`) is gone before the first line is written
+        err = proc.stderr.read()
+        code = proc.wait(timeout=60)
+    assert (code, err) == (0, b"")
+
+
+def test_shortlist_counts_are_whole_numbers(loop_db):
+    rows = _read(loop_db.parent / "shortlists" / f"{WEEK}.csv")
+    counts = [r[c] for r in rows for c in ("stars", "stars_gained", "points", "comments") if r[c]]
+    assert counts and all(c.isdigit() for c in counts), counts

@@ -12,6 +12,7 @@ import pytest
 from ranking.csvio import read_csv_rows
 from ranking.errors import FeedbackError, UsageError
 from ranking.feedback import (
+    CLEAR,
     DECISION_VOCABULARY,
     KEEP,
     MAYBE,
@@ -21,6 +22,7 @@ from ranking.feedback import (
     normalize_decision,
     normalize_section,
     parse_feedback,
+    previous_edits,
     validate_ids,
 )
 
@@ -94,6 +96,7 @@ def test_every_variant_gives_the_same_decisions(name):
         KEEP: 2,
         REJECT: 1,
         MAYBE: 1,
+        CLEAR: 0,
         "blank": 1,
         "errors": 0,
         "duplicates": 0,
@@ -236,6 +239,7 @@ BRIEF_VOCABULARY = {
     KEEP: "keep k accept accepted yes y ✓ ✔ x + 1 true pick picked ok",
     REJECT: "reject rejected no n ✗ ✘ - 0 false drop skip",
     MAYBE: "maybe m ? later hold",
+    CLEAR: "clear undo unset",
 }
 
 
@@ -380,3 +384,36 @@ def test_expected_week_is_normalized_and_validated():
 
 def test_parsing_is_idempotent():
     assert parse("conflicting_duplicates.csv") == parse("conflicting_duplicates.csv")
+
+
+def test_undecided_ids_are_those_with_only_blank_rows():
+    result = parse("blank_decisions.csv")
+    assert sorted(result.undecided.values()) == [2, 3, 5, 7]
+    assert "c-3d4e5f6a7b" not in result.undecided  # decided in row 6
+
+
+def test_previous_edits_carry_what_the_new_shortlist_has(tmp_path):
+    path = tmp_path / f"{WEEK}.csv"
+    path.write_text(
+        "week,id,decision,note\n"
+        f"{WEEK},c-1,keep,\n"
+        f"{WEEK},c-2,,a note alone\n"
+        f"{WEEK},c-3,reject,gone from the new list\n"
+        f"{WEEK},c-4,,\n",
+        encoding="utf-8",
+    )
+    edits = previous_edits(path, ["c-1", "c-2", "c-4"])
+    assert set(edits.decisions) == {"c-1"}
+    assert (edits.edited_rows, edits.not_carried) == (3, 2)
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [(b"", (0, 0)), (b"\xef\xbb\xbf\n", (0, 0)), (b"PK\x03\x04 a workbook", (1, 1))],
+    ids=["empty", "bom-only", "workbook"],
+)
+def test_previous_edits_of_a_file_that_is_no_shortlist(tmp_path, content, expected):
+    path = tmp_path / f"{WEEK}.csv"
+    path.write_bytes(content)
+    edits = previous_edits(path, ["c-1"])
+    assert (edits.edited_rows, edits.not_carried) == expected and not edits.decisions
