@@ -253,10 +253,11 @@ def feedback(args: argparse.Namespace) -> int:
         _err(f"{path}: {error}")
     standing = sorted(n for i, n in result.undecided.items() if i in stored)
     if standing:
-        rows_text = ", ".join(map(str, standing[:10])) + (" …" if len(standing) > 10 else "")
+        listed = ", ".join(map(str, standing[:10])) + (" …" if len(standing) > 10 else "")
+        what = "a row has" if len(standing) == 1 else f"{len(standing)} rows have"
         _err(
-            f"{path}: {len(standing)} rows without a decision keep the one stored before "
-            f"(rows {rows_text}); write clear in the decision cell to remove it"
+            f"{path}: the decision stored before stands where {what} none "
+            f"(row {listed}); write clear in the decision cell to remove it"
         )
     stored_now = applied - result.counts["clear"]
     print(f"{week}: {stored_now} decisions stored ({result.summary()})")

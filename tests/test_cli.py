@@ -219,7 +219,7 @@ def test_clear_removes_a_stored_decision_and_a_blank_cell_says_it_stands(tmp_pat
     assert out.startswith(f"{WEEK}: 0 decisions stored (0 keep, 0 reject, 0 maybe, ")
     assert "1 cleared" in out
     assert err.strip() == (
-        f"rank: {path}: 1 rows without a decision keep the one stored before (rows 3); "
+        f"rank: {path}: the decision stored before stands where a row has none (row 3); "
         "write clear in the decision cell to remove it"
     )
     with store.open_store(db, read_only=True) as con:
