@@ -139,8 +139,12 @@ def ingest(args: argparse.Namespace) -> int:
     if not raw.is_dir():
         raise UsageError(f"{raw}: no raw crawl folder")
     report = store.ingest_pending(db, raw)
-    print(report.summary())
-    return 0
+    if report.pending:
+        from ranking.errors import StoreBusyError
+
+        raise StoreBusyError(report.summary())
+    print(report.summary())  # the bad lines are named above it, one warning each
+    return 1 if report.bad_rows else 0
 
 
 def candidates(args: argparse.Namespace) -> int:

@@ -8,12 +8,14 @@ newer schema or a newer DuckDB is refused with a one-line StoreError.
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import hashlib
 import json
 import logging
 import os
 import re
 import time
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -896,26 +898,44 @@ def _python_pass(
     rows: list[dict] = []
     bad: list[tuple[int, str]] = []
     count = 0
-    with path.open("rb") as fh:
-        for lineno, raw_line in enumerate(fh, 1):
-            if not raw_line.strip():
-                continue
-            count += 1
-            if wanted is not None and count not in wanted:
-                continue
-            problem = wanted.get(count) if wanted is not None else None
-            if problem is not None:
-                bad.append((lineno, problem))
-                continue
-            try:
-                row = _python_row(raw_line)
-            except (ValueError, TypeError, RecursionError) as exc:
-                bad.append((lineno, str(exc)))
-                continue
-            if row is not None:
-                row["line_no"] = count
-                rows.append(row)
+    lineno = 0
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as fh:
+            for lineno, raw_line in enumerate(fh, 1):
+                count += _judge_line(raw_line, lineno, count, wanted, rows, bad)
+    except (OSError, EOFError, zlib.error) as exc:  # a damaged .gz: what was read counts
+        bad.append((lineno + 1, f"unreadable from here on: {exc}"))
     return count, rows, bad
+
+
+def _judge_line(
+    raw_line: bytes,
+    lineno: int,
+    count: int,
+    wanted: dict[int, str | None] | None,
+    rows: list[dict],
+    bad: list[tuple[int, str]],
+) -> int:
+    """One line of _python_pass (`count` non-blank lines before it); 1 if not blank."""
+    if not raw_line.strip():
+        return 0
+    count += 1
+    if wanted is not None and count not in wanted:
+        return 1
+    problem = wanted.get(count) if wanted is not None else None
+    if problem is not None:
+        bad.append((lineno, problem))
+        return 1
+    try:
+        row = _python_row(raw_line)
+    except (ValueError, TypeError, RecursionError) as exc:
+        bad.append((lineno, str(exc)))
+        return 1
+    if row is not None:
+        row["line_no"] = count
+        rows.append(row)
+    return 1
 
 
 def _scan_files(
@@ -931,7 +951,9 @@ def _scan_files(
     by_duckdb = [
         (file_no, str(path.resolve()))
         for file_no, (path, _sha, longest) in enumerate(todo)
-        if longest + 2 <= _MAX_OBJECT_BYTES and not any(c in str(path.resolve()) for c in "*?[")
+        if longest + 2 <= _MAX_OBJECT_BYTES
+        and path.suffix != ".gz"  # compressed (by the maintainer, after ingest): Python reads it
+        and not any(c in str(path.resolve()) for c in "*?[")
     ]
     for start in range(0, len(by_duckdb), _FILES_PER_READ):
         group = by_duckdb[start : start + _FILES_PER_READ]
@@ -1214,7 +1236,7 @@ def ingest_raw(con: duckdb.DuckDBPyConnection, raw_dir: str | os.PathLike[str]) 
     root = Path(raw_dir)
     if not root.is_dir():
         return report
-    files = sorted(p for p in root.glob("*.jsonl") if p.is_file())
+    files = sorted(p for p in (*root.glob("*.jsonl"), *root.glob("*.jsonl.gz")) if p.is_file())
     if not files:
         return report
     ledger = dict(con.execute("SELECT path, sha256 FROM raw_files").fetchall())
@@ -1309,6 +1331,12 @@ def ingest_pending(
     try:
         _bound_resources(con)
         return ingest_raw(con, raw_dir)
+    except (duckdb.InterruptException, RuntimeError) as exc:
+        # Ctrl-C inside a query: DuckDB stops it (as InterruptException or a plain
+        # RuntimeError "Query interrupted") and the transaction rolls back.
+        if isinstance(exc, duckdb.InterruptException) or "interrupted" in str(exc).lower():
+            raise KeyboardInterrupt from None
+        raise
     except (OSError, duckdb.Error) as exc:
         # The transaction rolled back: the raw files stay pending, nothing is half-written.
         first = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
@@ -1659,19 +1687,36 @@ def _upsert_candidates_from_sightings(con: duckdb.DuckDBPyConnection, keys_sql: 
 
 
 _SIGHTING_FRAME_SQL = """
-    SELECT canonical_url, source, seen_date, kind, url, title, description, section, repo_key,
-        host, position, stars, stars_period, forks, points, comments, language, published,
+    WITH window_rows AS (
+        SELECT * FROM sightings
+        WHERE seen_date >= ? AND seen_date <= ?
+            AND NOT CASE WHEN contains(extra, '"history_only"') AND json_valid(extra)
+                THEN coalesce(json_extract_string(extra, '$.history_only') = 'true', false)
+                ELSE false END
+    ),
+    -- A newsletter's redirect link (`pycoders.com/link/N/web`) that failed one night is
+    -- stored under the link; once it resolves, its sightings carry the link in
+    -- extra.redirect_from. The link's rows join the item it leads to (the latest target).
+    resolved AS (
+        SELECT json_extract_string(extra, '$.redirect_from') AS link,
+            arg_max(struct_pack(canonical_url, url, repo_key, host), seen_date) AS target
+        FROM window_rows
+        WHERE contains(extra, '"redirect_from"') AND json_valid(extra)
+        GROUP BY 1
+    )
+    SELECT coalesce(r.target.canonical_url, s.canonical_url) AS canonical_url, source,
+        seen_date, kind, coalesce(r.target.url, s.url) AS url, title, description, section,
+        CASE WHEN r.link IS NULL THEN s.repo_key ELSE r.target.repo_key END AS repo_key,
+        coalesce(r.target.host, s.host) AS host, position, stars, stars_period, forks,
+        points, comments, language, published,
         -- the repository's GitHub topics (the REST API), space-separated
         CASE WHEN contains(extra, '"topics"') AND json_valid(extra)
             THEN array_to_string(json_extract_string(extra, '$.topics[*]'), ' ') END AS topics,
         -- published on PyPI: a PyPI page, or a repository a PyPI project names as its code
-        coalesce(host = 'pypi.org' OR contains(extra, '"pypi_url"'), false) AS on_pypi
-    FROM sightings
-    WHERE seen_date >= ? AND seen_date <= ?
-        AND NOT CASE WHEN contains(extra, '"history_only"') AND json_valid(extra)
-            THEN coalesce(json_extract_string(extra, '$.history_only') = 'true', false)
-            ELSE false END
-    ORDER BY canonical_url, source, seen_date
+        coalesce(s.host = 'pypi.org' OR contains(extra, '"pypi_url"'), false) AS on_pypi
+    FROM window_rows s
+    LEFT JOIN resolved r ON r.link = s.url AND r.target.canonical_url <> s.canonical_url
+    ORDER BY canonical_url, source, seen_date, s.canonical_url
 """
 
 

@@ -672,3 +672,83 @@ def test_ingest_settings_follow_the_address_space_limit(tmp_path):
     assert out["limited"][0] == "1" and out["limited"][1:3] == ["1.0", "GiB"]
     assert out["free"][1:3] == ["2.0", "GiB"]
     assert out["limited"][3] == out["free"][3] == store.INGEST_COMPRESSION
+
+
+def test_compressed_raw_files_are_read_like_plain_ones(con, tmp_path, caplog):
+    """OPERATIONS: ingested raw files may be compressed; a rebuild reads them too."""
+    import gzip
+
+    raw = tmp_path / "raw"
+    plain = write(raw / "20261119-100000-r0.jsonl", [cand("https://a.example/0", run_id="r0")])
+    records = [cand("https://a.example/1"), cand("https://a.example/2"), fetch("feed-a")]
+    packed = raw / "20261120-100000-r1.jsonl.gz"
+    with gzip.open(packed, "wt", encoding="utf-8") as fh:
+        fh.writelines(json.dumps(r) + "\n" for r in records)
+    report = ingest_raw(con, raw)
+    assert (report.files, report.sightings, report.fetch_records) == (2, 3, 1)
+    assert counts(con) == {"candidates": 3, "sightings": 3, "fetch_log": 1, "raw_files": 2}
+    assert ingest_raw(con, raw).already == 2
+    # A damaged archive: the lines before the damage load, the rest is one named bad row.
+    cut = raw / "20261121-100000-r2.jsonl.gz"
+    whole = gzip.compress(
+        b"".join(json.dumps(cand(f"https://b.example/{i}")).encode() + b"\n" for i in range(400))
+    )
+    cut.write_bytes(whole[: len(whole) // 2])
+    plain.unlink()
+    report = ingest_raw(con, raw)
+    assert report.files == 1 and report.bad_rows == 1 and 0 < report.sightings < 400
+    assert f"skip {cut.name} line {report.sightings + 1}: unreadable from here on" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "stop",
+    [duckdb.InterruptException("INTERRUPT Error: Interrupted!"), RuntimeError("Query interrupted")],
+    ids=["interrupt-exception", "runtime-error"],
+)
+def test_ctrl_c_inside_an_ingest_query_is_a_keyboard_interrupt(tmp_path, monkeypatch, stop):
+    """DuckDB reports Ctrl-C in a query as one of these; the CLIs print one line for it."""
+
+    def interrupted(con, raw_dir):
+        raise stop
+
+    monkeypatch.setattr(store, "ingest_raw", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        ingest_pending(tmp_path / "radar.duckdb", tmp_path)
+
+
+def test_a_newsletter_link_that_failed_once_joins_the_item_it_led_to(con, tmp_path):
+    from ranking.pool import merge_sightings
+
+    raw = tmp_path / "raw"
+    link = "https://pycoders.example/link/2/web"
+    night = {"source": "pycoders", "kind": "newsletter", "title": "Beta article about typing"}
+    write(  # night 1: the redirect failed, the item is stored under its link
+        raw / "20261119-100000-r0.jsonl",
+        [cand(link, fetched="2026-11-19T10:00:00Z", run_id="r0", **night)],
+    )
+    write(  # night 2: it resolved; the link is kept in extra.redirect_from
+        raw / "20261120-100000-r1.jsonl",
+        [
+            cand(
+                "https://example.org/beta",
+                fetched="2026-11-20T10:00:00Z",
+                extra={"redirect_from": link},
+                **night,
+            ),
+            cand("https://example.org/other", title="Another story entirely"),
+        ],
+    )
+    ingest_raw(con, raw)
+    frame = store.sightings_frame(con, dt.date(2026, 11, 1), dt.date(2026, 11, 30))
+    assert sorted(frame["canonical_url"]) == [
+        "https://example.org/beta",
+        "https://example.org/beta",
+        "https://example.org/other",
+    ]
+    assert set(frame.loc[frame["canonical_url"].str.endswith("beta"), "url"]) == {
+        "https://example.org/beta"
+    }
+    pool = merge_sightings(frame)
+    beta = pool[pool["canonical_url"] == "https://example.org/beta"]
+    assert len(pool) == 2 and len(beta) == 1
+    assert str(beta["first_seen"].iloc[0])[:10] == "2026-11-19"

@@ -197,6 +197,32 @@ def test_s1_second_writer_gets_a_one_line_busy_error_naming_the_pid(store_db):
     assert counts(store_db)["candidates"] == 5  # nothing written
 
 
+@pytest.mark.case("S1", "J6")
+def test_rank_ingest_into_a_busy_database_is_the_busy_code_and_the_files_wait(store_db):
+    raw = store_db.parent / "raw"
+    write_raw(raw, "second.jsonl", [cand("https://s.example/new")])
+    holder = hold_db(store_db, read_only=False)
+    try:
+        proc = run_cli("rank", ["ingest", "--db", str(store_db), "--raw-dir", str(raw)])
+    finally:
+        release(holder)
+    assert proc.returncode == 3
+    assert f"PID {holder.pid}" in one_line_error(proc, "rank")
+    later = run_cli("rank", ["ingest", "--db", str(store_db), "--raw-dir", str(raw)])
+    assert later.returncode == 0, later.stderr
+    assert counts(store_db)["candidates"] == 6
+
+
+def test_rank_ingest_names_each_bad_line_and_exits_1(tmp_path):
+    db, raw = tmp_path / "radar.duckdb", tmp_path / "raw"
+    path = write_raw(raw, "night.jsonl", [cand("https://s.example/1"), cand("https://s.example/2")])
+    path.write_text(path.read_text("utf-8") + "{torn", "utf-8")
+    proc = run_cli("rank", ["ingest", "--db", str(db), "--raw-dir", str(raw)])
+    assert proc.returncode == 1
+    assert "skip night.jsonl line 3: " in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.stdout.strip().endswith("2 sightings, 2 new candidates, 1 bad rows skipped")
+
+
 @pytest.mark.case("S2", "G16")
 def test_s2_notebook_read_only_connection_blocks_rank_with_the_busy_code(store_db):
     holder = hold_db(store_db, read_only=True)
