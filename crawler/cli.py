@@ -7,10 +7,16 @@ Exit codes (documented in docs/OPERATIONS.md, each one tested):
 1     some sources failed (the summary names them); their data is simply absent
 2     usage or configuration error (bad option, unknown source, invalid sources file)
 3     store unavailable: the database cannot be used at all (newer DuckDB or schema,
-      corrupt or unreadable file). The crawl's raw files are kept and land later.
-4     alert: no new candidate for 2 runs in a row (every source silent, failing or unchanged)
+      corrupt or unreadable file). The crawl's raw files are kept and land later. Also
+      when the crawl cannot write its own raw file (disk full, I/O error; path named).
+4     alert: no new candidate for 2 nights in a row (every source silent, failing or
+      unchanged; nights = UTC dates of full runs, see `_ingest_after_crawl`)
 75    another crawl is running (the lock holder's PID is named)
 ====  =====================================================================================
+
+Interrupted after the crawl itself (Ctrl-C or SIGTERM, e.g. during the ingest): one line
+and, as `rank` on Ctrl-C, exit 128 + the signal (130, 143); the ingest is one transaction,
+so the raw files simply land next time. During the crawl Scrapy stops gracefully.
 
 A *busy* database (a notebook or `rank` holds it) is not an error: the crawl succeeds
 (exit per sources) and says the data lands at the next ingest (`crawl` or any `rank`).
@@ -20,12 +26,17 @@ Scrapy's own exit status is never used. Only this module imports ranking (lazily
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gzip
 import itertools
 import json
 import logging
 import os
+import signal
 import statistics
 import sys
+import threading
+import zlib
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,8 +46,14 @@ EXIT_OK = 0
 EXIT_PARTIAL = 1
 EXIT_USAGE = 2
 EXIT_STORE = 3
-EXIT_QUIET = 4  # no new candidate for QUIET_NIGHTS_ALERT runs in a row (RELIABILITY J5)
+EXIT_QUIET = 4  # no new candidate for QUIET_NIGHTS_ALERT nights in a row (RELIABILITY J5)
 EXIT_RUNNING = 75
+# Interrupted: 128 + the signal number (130 SIGINT, 143 SIGTERM), outside the table of
+# EXIT_ codes, like `rank`'s 130.
+INTERRUPTED = 128
+# A source whose fetches succeed but bring nothing new for this long is STALE: four times
+# a week, the newsletter's rhythm (SILENT uses the same factor on the source's own rhythm).
+STALE_DAYS = 28
 
 PROG = "crawl"
 logger = logging.getLogger("crawler.cli")
@@ -45,6 +62,27 @@ logger = logging.getLogger("crawler.cli")
 def _error(message: str, code: int) -> int:
     print(f"{PROG}: error: {message}", file=sys.stderr)
     return code
+
+
+_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_received: list[int] = []  # the signals that interrupted the command (see _stop_on_signals)
+
+
+def _raise_interrupt(signum: int, _frame: Any) -> None:
+    _received.append(signum)
+    raise KeyboardInterrupt
+
+
+def _stop_on_signals() -> None:
+    """From now on SIGINT and SIGTERM stop the command (KeyboardInterrupt; main() reports).
+
+    After a crawl Scrapy's handlers are still installed, and with its reactor gone they
+    would ignore both signals. Inside a DuckDB query the KeyboardInterrupt is replaced by
+    DuckDB's own error, so the signal is remembered in `_received`.
+    """
+    if threading.current_thread() is threading.main_thread():
+        for sig in _SIGNALS:
+            signal.signal(sig, _raise_interrupt)
 
 
 def _db_path(args: argparse.Namespace, data_dir: Path) -> Path:
@@ -65,8 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=(
             "exit codes: 0 all sources ok; 1 some failed (named); 2 usage/config error; "
             "3 store unavailable (newer/corrupt DB; a busy DB is not an error: the data "
-            "lands at the next ingest); 4 no new items for 2 runs in a row (alert); "
-            "75 another crawl is running. "
+            "lands at the next ingest; also: cannot write the raw file, e.g. disk full); "
+            "4 no new items for 2 nights in a row (alert); 75 another crawl is running. "
+            "Interrupted (Ctrl-C, SIGTERM): 130, 143. "
             "Example: crawl --source real-python --source hn-python"
         ),
     )
@@ -122,9 +161,11 @@ def _common(parser: argparse.ArgumentParser) -> None:
 def build_status_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=f"{PROG} status",
-        description="Per source: last success, consecutive failures, items in the last "
-        "7 days, 304 rate, last error; sources silent for more than 4x their usual "
-        "interval are flagged. Reads the raw files (the complete log).",
+        description="Per source: last success, consecutive failures, new items in the "
+        "last 7 days (not seen by that source before), 304 rate, last error. Flagged: "
+        "SILENT, nothing new for more than 4x its usual interval; STALE, fetches succeed "
+        f"but nothing new for more than {STALE_DAYS} days. Reads the raw files (the "
+        "complete log, .jsonl and .jsonl.gz).",
         epilog="Example: crawl status --data-dir data",
     )
     _common(parser)
@@ -213,14 +254,32 @@ def cmd_crawl(args: argparse.Namespace) -> int:
         )
         try:
             outcomes = _run_with_display(ctx, show_progress)
-        except OSError as exc:  # raw dir or state file not writable, disk full
-            return _error(f"cannot write under {data_dir}: {exc}", EXIT_USAGE)
+        except OSError as exc:  # the raw folder or file cannot be created: nothing fetched
+            return _write_error(Path(exc.filename or ctx.raw_path), exc, "nothing was fetched")
+        finally:
+            _stop_on_signals()  # the crawl is done: Ctrl-C / SIGTERM stop what follows
+        if ctx.write_error is not None:  # disk full or I/O error while crawling
+            return _write_error(
+                ctx.raw_path,
+                ctx.write_error,
+                "the raw file holds what was written before; the crawl state is not saved, "
+                "so the next run fetches everything again",
+            )
         code = _summary(ctx, outcomes)
         if not args.no_ingest:
-            code = _ingest_after_crawl(args, data_dir, code, night=ctx.run_id)
+            # A night is recorded only for a full run: every enabled source, to its end.
+            full_run = bool(ctx.sources) and not args.source and not ctx.unfinished
+            night = (ctx.run_id, ctx.started.strftime("%Y-%m-%d")) if full_run else None
+            code = _ingest_after_crawl(args, data_dir, code, night=night)
         return code
     finally:
         lock.release()
+
+
+def _write_error(path: Path, exc: OSError, consequence: str) -> int:
+    """The crawl cannot write its own files (disk full, I/O error): like a store that is
+    unavailable, the data cannot be kept (EXIT_STORE), whatever the sources did."""
+    return _error(f"cannot write {path}: {exc.strerror or exc}; {consequence}", EXIT_STORE)
 
 
 def _run_with_display(ctx: Any, show_progress: bool) -> list[Any]:
@@ -291,11 +350,16 @@ def _summary(ctx: Any, outcomes: list[Any]) -> int:
 
 
 def _ingest_after_crawl(
-    args: argparse.Namespace, data_dir: Path, code: int, night: str | None = None
+    args: argparse.Namespace,
+    data_dir: Path,
+    code: int,
+    night: tuple[str, str] | None = None,
 ) -> int:
-    """Ingest the pending raw files. After a crawl (`night` = its run id), also count the
-    runs in a row without a new candidate: from QUIET_NIGHTS_ALERT on, an alert and exit
-    EXIT_QUIET (RELIABILITY J5: an empty night must not look like a success)."""
+    """Ingest the pending raw files. After a full crawl (`night` = its run id and UTC start
+    date), also count the nights in a row without a new candidate: from QUIET_NIGHTS_ALERT
+    on, an alert and exit EXIT_QUIET (RELIABILITY J5: an empty night must not look like a
+    success). Runs restricted with --source, with no source, or cut short are not counted
+    (cmd_crawl passes no `night`); several runs in one night count as one night."""
     from crawler.runstate import QUIET_NIGHTS_ALERT, record_night
     from ranking.errors import StoreError
     from ranking.store import ingest_pending
@@ -303,6 +367,12 @@ def _ingest_after_crawl(
     db = _db_path(args, data_dir)
     try:
         report = ingest_pending(db, data_dir / "raw")
+    except RuntimeError as exc:
+        # DuckDB's "Query interrupted": ranking.store turns it back into KeyboardInterrupt
+        # during the ingest itself, not while it opens and migrates the database.
+        if "interrupted" not in str(exc).lower():
+            raise
+        raise KeyboardInterrupt from None
     except StoreError as exc:
         print(
             f"{PROG}: error: store unavailable: {exc}; the raw files are kept and will be "
@@ -312,14 +382,15 @@ def _ingest_after_crawl(
         return EXIT_STORE
     print(f"{PROG}: {report.summary()}", file=sys.stderr if report.pending else sys.stdout)
     if night is not None and not report.pending:
+        run_id, day = night
         try:
-            quiet = record_night(data_dir, night, report.new_candidates)
+            quiet = record_night(data_dir, run_id, report.new_candidates, night=day)
         except OSError as exc:
             print(f"{PROG}: warning: cannot record this run in {data_dir}: {exc}", file=sys.stderr)
             quiet = 0
         if quiet >= QUIET_NIGHTS_ALERT:
             print(
-                f"{PROG}: alert: no new items for {quiet} runs in a row; check the sources "
+                f"{PROG}: alert: no new items for {quiet} nights in a row; check the sources "
                 f"(crawl status --data-dir {data_dir})",
                 file=sys.stderr,
             )
@@ -329,8 +400,10 @@ def _ingest_after_crawl(
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     data_dir = Path(args.data_dir)
-    code = _ingest_after_crawl(args, data_dir, EXIT_OK)
-    return code
+    if not data_dir.is_dir():  # a mistyped --data-dir must not create an empty database
+        return _error(f"data directory {data_dir} does not exist (see --data-dir)", EXIT_USAGE)
+    _stop_on_signals()
+    return _ingest_after_crawl(args, data_dir, EXIT_OK)
 
 
 # --- status ----------------------------------------------------------------------------------
@@ -346,25 +419,58 @@ def _parse_ts(value: Any) -> datetime | None:
     return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
 
 
+def _raw_files(raw_dir: Path) -> list[Path]:
+    """The raw files of `raw_dir` in run order: ``*.jsonl`` and compressed ``*.jsonl.gz``
+    (a compressed copy beside its original is read once, from the original)."""
+    files = list(raw_dir.glob("*.jsonl"))
+    plain = {p.name for p in files}
+    files += [p for p in raw_dir.glob("*.jsonl.gz") if p.name.removesuffix(".gz") not in plain]
+    return sorted((p for p in files if p.is_file()), key=lambda p: p.name.removesuffix(".gz"))
+
+
 def read_fetch_records(raw_dir: Path) -> list[dict[str, Any]]:
-    """Every fetch record of every raw file, oldest first (broken lines skipped)."""
+    """Every fetch record of every raw file, oldest first (broken lines skipped).
+
+    Each record gets ``new_items``: how many of that run's items of the source had never
+    been seen by the source before (by canonical URL, in earlier runs or files; the flood
+    guard's history items are not new). A feed that serves the same items every night
+    has fetches with items but no new ones.
+    """
     records: list[dict[str, Any]] = []
     if not raw_dir.is_dir():
         return records
-    for path in sorted(raw_dir.glob("*.jsonl")):
+    seen: set[tuple[str, str]] = set()
+    new: dict[tuple[Any, Any], int] = defaultdict(int)
+    for path in _raw_files(raw_dir):
+        opener = gzip.open if path.suffix == ".gz" else open
         try:
-            with path.open("rb") as fh:
+            with opener(path, "rb") as fh:
                 for line in fh:
-                    if not line.startswith(b'{"type":"fetch"'):
+                    fetch = line.startswith(b'{"type":"fetch"')
+                    if not fetch and not line.startswith(b'{"type":"candidate"'):
                         continue
                     try:
                         rec = json.loads(line)
                     except ValueError:
                         continue
-                    if isinstance(rec, dict):
+                    if not isinstance(rec, dict):
+                        continue
+                    if fetch:
                         records.append(rec)
-        except OSError:
+                        continue
+                    source, url = rec.get("source"), rec.get("canonical_url") or rec.get("url")
+                    if not isinstance(source, str) or not isinstance(url, str):
+                        continue
+                    if (source, url) in seen:
+                        continue
+                    seen.add((source, url))
+                    extra = rec.get("extra")
+                    if not (isinstance(extra, dict) and extra.get("history_only")):
+                        new[(rec.get("run_id"), source)] += 1
+        except (OSError, EOFError, zlib.error):  # unreadable, or a truncated .gz: as far as read
             continue
+    for rec in records:
+        rec["new_items"] = new.get((rec.get("run_id"), rec.get("source")), 0)
     records.sort(key=lambda r: r.get("finished_at") or r.get("started_at") or "")
     return records
 
@@ -372,7 +478,9 @@ def read_fetch_records(raw_dir: Path) -> list[dict[str, Any]]:
 def source_health(
     records: list[dict[str, Any]], names: list[str], now: datetime | None = None
 ) -> list[dict[str, Any]]:
-    """Per source: last success, consecutive failures, items (7 days), 304 rate, silence."""
+    """Per source: last success, consecutive failures, items and new items (7 days), 304
+    rate, silence (no new item for 4x the usual interval) and staleness (fetches succeed,
+    nothing new for STALE_DAYS). A record without ``new_items`` counts its items as new."""
     now = now or datetime.now(UTC)
     by_source: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for rec in records:
@@ -382,8 +490,10 @@ def source_health(
     for name in ordered:
         recs = by_source.get(name, [])
         last_success = None
+        first_success = None
         consecutive = 0
         items_7d = 0
+        new_7d = 0
         fetches = len(recs)
         not_modified = sum(1 for r in recs if r.get("status") == "not_modified")
         last_error = None
@@ -391,15 +501,19 @@ def source_health(
         for rec in recs:
             ts = _parse_ts(rec.get("finished_at")) or _parse_ts(rec.get("started_at"))
             status = rec.get("status")
+            items = int(rec.get("items") or 0)
+            new = int(rec.get("new_items", items) or 0)
             if status in ("ok", "not_modified"):
                 last_success = ts or last_success
+                first_success = first_success or ts
                 consecutive = 0
             else:
                 consecutive += 1
                 last_error = rec.get("error") or last_error
             if ts and ts >= now - timedelta(days=7):
-                items_7d += int(rec.get("items") or 0)
-            if status == "ok" and int(rec.get("items") or 0) > 0 and ts:
+                items_7d += items
+                new_7d += new
+            if status == "ok" and new > 0 and ts:
                 changes.append(ts)
         silent = False
         usual = None
@@ -407,6 +521,15 @@ def source_health(
             gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(changes)]
             usual = statistics.median(gaps)
             silent = usual > 0 and (now - changes[-1]).total_seconds() > 4 * usual
+        # Stale: still answering, and nothing new since the last change (or the first fetch).
+        since = changes[-1] if changes else first_success
+        stale = bool(
+            consecutive == 0
+            and since
+            and last_success
+            and last_success > since
+            and now - since > timedelta(days=STALE_DAYS)
+        )
         rows.append(
             {
                 "source": name,
@@ -414,8 +537,11 @@ def source_health(
                 "last_success": last_success.strftime("%Y-%m-%d %H:%M") if last_success else None,
                 "consecutive_failures": consecutive,
                 "items_7d": items_7d,
+                "new_7d": new_7d,
+                "last_new": changes[-1].strftime("%Y-%m-%d %H:%M") if changes else None,
                 "rate_304": round(not_modified / fetches, 2) if fetches else None,
                 "silent": silent,
+                "stale": stale,
                 "usual_interval_h": round(usual / 3600, 1) if usual else None,
                 "last_error": last_error,
             }
@@ -433,13 +559,24 @@ def cmd_status(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         return _error(str(exc), EXIT_USAGE)
     rows = source_health(read_fetch_records(data_dir / "raw"), names)
-    if args.json:
+    try:
+        _print_status(rows, args.json)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `crawl status | head`: the reader has what it wanted
+        with contextlib.suppress(OSError):  # no second error when Python flushes at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return EXIT_OK
+
+
+def _print_status(rows: list[dict[str, Any]], as_json: bool) -> None:
+    if as_json:
         print(json.dumps(rows, ensure_ascii=False, indent=1))
-        return EXIT_OK
-    header = ("source", "last success", "fails", "items 7d", "304 rate", "flag", "last error")
+        return
+    header = ("source", "last success", "fails", "new 7d", "304 rate", "flag", "last error")
     lines = [header]
     for r in rows:
-        flag = "SILENT" if r["silent"] else ("FAILING" if r["consecutive_failures"] else "")
+        flag = "SILENT" if r["silent"] else ("STALE" if r["stale"] else "")
+        flag = flag or ("FAILING" if r["consecutive_failures"] else "")
         if not r["fetches"]:
             flag = "never run"
         lines.append(
@@ -447,7 +584,7 @@ def cmd_status(args: argparse.Namespace) -> int:
                 r["source"],
                 r["last_success"] or "-",
                 str(r["consecutive_failures"]),
-                str(r["items_7d"]),
+                str(r["new_7d"]),
                 "-" if r["rate_304"] is None else f"{r['rate_304']:.0%}",
                 flag,
                 (r["last_error"] or "")[:80],
@@ -464,7 +601,6 @@ def cmd_status(args: argparse.Namespace) -> int:
     else:
         for line in lines:
             print("\t".join(line))
-    return EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -473,11 +609,27 @@ def main(argv: list[str] | None = None) -> int:
         from crawler.guard import install_socket_guard
 
         install_socket_guard()
-    if argv and argv[0] == "status":
-        return cmd_status(build_status_parser().parse_args(argv[1:]))
-    if argv and argv[0] == "ingest":
-        return cmd_ingest(build_ingest_parser().parse_args(argv[1:]))
-    return cmd_crawl(build_parser().parse_args(argv))
+    saved = {sig: signal.getsignal(sig) for sig in _SIGNALS}
+    _received.clear()
+    try:
+        if argv and argv[0] == "status":
+            return cmd_status(build_status_parser().parse_args(argv[1:]))
+        if argv and argv[0] == "ingest":
+            return cmd_ingest(build_ingest_parser().parse_args(argv[1:]))
+        return cmd_crawl(build_parser().parse_args(argv))
+    except KeyboardInterrupt:
+        signum = _received[-1] if _received else signal.SIGINT
+        print(
+            f"{PROG}: interrupted ({signal.Signals(signum).name}); nothing was half-written: "
+            "pending raw files are kept and land at the next ingest",
+            file=sys.stderr,
+        )
+        return INTERRUPTED + signum
+    finally:
+        if threading.current_thread() is threading.main_thread():
+            for sig, handler in saved.items():
+                if handler is not None:
+                    signal.signal(sig, handler)
 
 
 if __name__ == "__main__":

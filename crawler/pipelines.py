@@ -24,9 +24,12 @@ TITLE_MAX = 1000
 DESCRIPTION_MAX = 2000
 
 
-@dataclass
+@dataclass(repr=False)
 class CandidateBatch:
     """The candidates of one response of one source (a Scrapy item)."""
+
+    def __repr__(self) -> str:  # Scrapy logs items on errors: not thousands of candidates
+        return f"CandidateBatch({self.source!r}, {len(self.candidates)} candidates, {self.url!r})"
 
     source: str
     kind: str

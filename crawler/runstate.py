@@ -24,6 +24,7 @@ source URL and which sources have had their first run (flood guard).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -92,27 +93,47 @@ def atomic_write_json(path: Path, data: Any) -> None:
 
 
 NIGHTS_FILE = "nights.json"
-# RELIABILITY J5: this many runs in a row without a new candidate raise an alert.
+# RELIABILITY J5: this many nights in a row without a new candidate raise an alert.
 QUIET_NIGHTS_ALERT = 2
 
 
-def record_night(data_dir: Path, run_id: str, new_items: int, keep: int = 30) -> int:
-    """Append this run's count of new candidates to `data_dir/nights.json` (the last
-    `keep` runs) and return how many runs in a row, this one included, found none."""
+def _night_of(entry: dict[str, Any]) -> str:
+    """The night (UTC date of the run's start) of a nights.json entry; old entries: `at`."""
+    night = entry.get("night")
+    return night if isinstance(night, str) and night else str(entry.get("at") or "")[:10]
+
+
+def record_night(
+    data_dir: Path, run_id: str, new_items: int, night: str | None = None, keep: int = 30
+) -> int:
+    """Add a run's count of new candidates to `data_dir/nights.json` and return how many
+    nights in a row, this run's night included, found none.
+
+    `night` is the UTC date (``YYYY-MM-DD``) the run started (default: today). Several runs
+    in one night count once: the night is quiet only if none of its runs found anything
+    new. The runs of the last `keep` nights are kept.
+    """
     path = Path(data_dir) / NIGHTS_FILE
     try:
-        nights = json.loads(path.read_text("utf-8"))
+        runs = json.loads(path.read_text("utf-8"))
     except (OSError, ValueError):  # first run, or a damaged file: start again
-        nights = []
-    if not isinstance(nights, list):
-        nights = []
-    nights = [n for n in nights if isinstance(n, dict)]
-    nights.append({"run": run_id, "at": utc_now(), "new_items": int(new_items)})
-    nights = nights[-keep:]
-    atomic_write_json(path, nights)
+        runs = []
+    if not isinstance(runs, list):
+        runs = []
+    runs = [r for r in runs if isinstance(r, dict)]
+    night = night or datetime.now(UTC).strftime("%Y-%m-%d")
+    runs.append({"run": run_id, "at": utc_now(), "night": night, "new_items": int(new_items)})
+    found: dict[str, int] = {}
+    for run in runs:
+        value = run.get("new_items")
+        # An entry without a usable count is not evidence of a quiet night.
+        count = value if isinstance(value, int) and not isinstance(value, bool) else 1
+        found[_night_of(run)] = found.get(_night_of(run), 0) + max(count, 0)
+    kept = set(sorted(found)[-keep:])
+    atomic_write_json(path, [r for r in runs if _night_of(r) in kept])
     quiet = 0
-    for night in reversed(nights):
-        if night.get("new_items") != 0:
+    for day in sorted((d for d in found if d <= night), reverse=True):
+        if found[day] != 0:
             break
         quiet += 1
     return quiet
@@ -229,7 +250,12 @@ class SourceOutcome:
 
 
 class RawWriter:
-    """Append-only JSONL writer; each record is one line, flushed as it is written."""
+    """Append-only JSONL writer; each record is one line, flushed as it is written.
+
+    A failed write (disk full, I/O error) is remembered in ``error`` and ends the file:
+    later records are dropped instead of raising in every pipeline call (Scrapy would log
+    each batch in full); the run checks ``error`` at its end.
+    """
 
     def __init__(self, path: Path):
         self.path = path
@@ -237,24 +263,43 @@ class RawWriter:
         self._fh: IO[str] | None = path.open("a", encoding="utf-8", newline="\n")
         self._lock = threading.Lock()
         self.lines = 0
+        self.error: OSError | None = None
 
     def write(self, record: dict[str, Any]) -> None:
         # ensure_ascii keeps lone surrogates as escapes instead of failing the write.
         line = json.dumps(record, ensure_ascii=True, separators=(",", ":"), default=str)
         with self._lock:
             if self._fh is None:
+                if self.error is not None:
+                    return
                 raise ValueError(f"raw file {self.path} is closed")
-            self._fh.write(line + "\n")
-            self._fh.flush()
+            try:
+                self._fh.write(line + "\n")
+                self._fh.flush()
+            except OSError as exc:
+                self._failed(exc)
+                return
             self.lines += 1
 
     def close(self) -> None:
         with self._lock:
             if self._fh is not None:
-                self._fh.flush()
-                os.fsync(self._fh.fileno())
+                try:
+                    self._fh.flush()
+                    os.fsync(self._fh.fileno())
+                except OSError as exc:
+                    self._failed(exc)
+                    return
                 self._fh.close()
                 self._fh = None
+
+    def _failed(self, exc: OSError) -> None:
+        self.error = exc
+        logger.error("cannot write raw file %s: %s", self.path, exc.strerror or exc)
+        fh, self._fh = self._fh, None
+        if fh is not None:
+            with contextlib.suppress(OSError):  # its buffer cannot be flushed either
+                fh.close()
 
 
 @dataclass
@@ -298,6 +343,7 @@ class RunContext:
         self._pending_validators: dict[str, tuple[str | None, str | None]] = {}
         self._first_run_history: dict[str, set[str]] = {}
         self.listeners: list[Any] = []  # callables(outcome) told when a source is done
+        self.unfinished: list[str] = []  # sources still running at close: the run was cut short
         self.closed = False
 
     # lifecycle --------------------------------------------------------------------------
@@ -312,6 +358,13 @@ class RunContext:
                 "sources": [s.name for s in self.sources],
             }
         )
+        if self.writer.error is not None:  # nothing fetched yet: stop here
+            raise self.writer.error
+
+    @property
+    def write_error(self) -> OSError | None:
+        """Why the raw file could not be written in full (disk full, I/O error), or None."""
+        return self.writer.error if self.writer is not None else None
 
     def close(self) -> None:
         """Finish every source not yet finished, write the trailer, save the state."""
@@ -324,6 +377,7 @@ class RunContext:
                         continue
                     outcome.status = outcome.status or "ok"
                 else:
+                    self.unfinished.append(outcome.source)
                     outcome.status = outcome.status if outcome.status else "failed"
                     if outcome.status == "failed" and not outcome.error:
                         outcome.error = "no response (crawl stopped before the source finished)"
@@ -338,15 +392,20 @@ class RunContext:
                 }
             )
             self.writer.close()
-        for name, history in self._first_run_history.items():
-            if self.outcomes[name].status == "ok":
-                self.state.mark_first_run(name, history, self.started_at)
-        for url, (etag, last_modified) in self._pending_validators.items():
-            self.state.set_validators(url, etag, last_modified)
-        try:
-            self.state.save()
-        except OSError as exc:
-            logger.warning("could not save crawl state %s: %s", self.state.path, exc)
+        if self.write_error is not None:
+            # The validators and first-run marks would vouch for items that were not
+            # written: without them the next run fetches everything again.
+            logger.warning("crawl state not saved: the raw file is incomplete")
+        else:
+            for name, history in self._first_run_history.items():
+                if self.outcomes[name].status == "ok":
+                    self.state.mark_first_run(name, history, self.started_at)
+            for url, (etag, last_modified) in self._pending_validators.items():
+                self.state.set_validators(url, etag, last_modified)
+            try:
+                self.state.save()
+            except OSError as exc:
+                logger.warning("could not save crawl state %s: %s", self.state.path, exc)
         self.closed = True
 
     # sources ------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ The format (``crawl --sources FILE`` replaces the packaged default)::
     url = "https://realpython.com/atom.xml"
     section = "article"         # optional hint: article | project | audio_video | hot_topic
     enabled = true              # optional, default true
-    options = { max_new_items = 20 }   # optional, kind-specific (newsletter: resolve_links)
+    options = { max_new_items = 20 }   # optional; the keys OPTIONS lists for the kind
 
 Every problem is a one-line ``ConfigError`` naming the file and the entry, e.g.
 ``sources.toml: source #3 'foo': unknown kind 'rss' (expected one of feed, ...)``.
@@ -43,8 +43,17 @@ KINDS = (
 FIELDS = ("name", "kind", "url", "section", "enabled", "options")
 REQUIRED = ("name", "kind", "url")
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
-# Options every kind understands; others are kind-specific and passed through as given.
-INT_OPTIONS = ("max_new_items", "max_pages", "min_points", "min_score", "limit")
+# The option keys the code reads, per kind (crawler.runstate: max_new_items; the spider:
+# fetch_pages, resolve_links; the reddit and lobsters parsers: skip_stickied, tags). Any
+# other key is an error: a typo must not be silently ignored.
+OPTIONS: dict[str, tuple[str, ...]] = {kind: ("max_new_items",) for kind in KINDS} | {
+    "newsletter": ("max_new_items", "resolve_links"),
+    "hackernews": ("max_new_items", "fetch_pages"),
+    "lobsters": ("max_new_items", "fetch_pages", "tags"),
+    "reddit": ("max_new_items", "fetch_pages", "skip_stickied"),
+}
+INT_OPTIONS = ("max_new_items",)
+BOOL_OPTIONS = ("fetch_pages", "resolve_links", "skip_stickied")
 MAX_URL_LENGTH = 2083
 
 
@@ -95,9 +104,18 @@ def _where(label: str, index: int, name: Any) -> str:
     return f"{label}: source #{index}"
 
 
-def _check_options(options: Any, where: str) -> dict[str, Any]:
+def _check_options(options: Any, kind: str, where: str) -> dict[str, Any]:
     if not isinstance(options, dict):
         raise ConfigError(f"{where}: 'options' must be a table, got {type(options).__name__}")
+    unknown = [k for k in options if k not in OPTIONS[kind]]
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown option(s) {', '.join(map(repr, unknown))} "
+            f"(known for kind {kind!r}: {', '.join(OPTIONS[kind])})"
+        )
+    for key in BOOL_OPTIONS:
+        if key in options and not isinstance(options[key], bool):
+            raise ConfigError(f"{where}: option {key!r} must be true or false")
     for key in INT_OPTIONS:
         if key in options:
             value = options[key]
@@ -145,7 +163,7 @@ def _parse_entry(entry: Any, index: int, label: str) -> Source:
     enabled = entry.get("enabled", True)
     if not isinstance(enabled, bool):
         raise ConfigError(f"{where}: 'enabled' must be true or false")
-    options = _check_options(entry.get("options", {}), where)
+    options = _check_options(entry.get("options", {}), kind, where)
     return Source(name, kind, url, section, enabled, options)
 
 

@@ -285,9 +285,10 @@ def test_unwritable_raw_dir_is_a_one_line_error(tmp_path, capsys):
     src.write_text('[[source]]\nname = "x"\nkind = "feed"\nurl = "https://e.example/f"\n', "utf-8")
     (tmp_path / "raw").write_text("a file where the raw folder should be", "utf-8")
     code = cli.main(["--sources", str(src), "--data-dir", str(tmp_path), "--no-ingest"])
-    assert code == 2
+    assert code == 3  # the crawl's own files cannot be written: not a usage error
     err = capsys.readouterr().err
-    assert err.startswith("crawl: error: cannot write under") and "Traceback" not in err
+    assert err.startswith(f"crawl: error: cannot write {tmp_path / 'raw'}: ")
+    assert "nothing was fetched" in err and "Traceback" not in err
 
 
 def _issue_links(name: str, n: int) -> list[Candidate]:
@@ -360,3 +361,166 @@ def test_newsletter_links_past_the_request_cap_still_get_known_redirects(tmp_pat
     assert pending.waiting == 1
     assert links[2].url == "https://blog.example/post"  # past the cap, but already known
     assert links[1].url == "https://letter.example/link/2"  # asked on a later night
+
+
+# --- crawl status: new items, staleness, compressed raw files, a closed pipe -----------------
+
+
+def _raw_run(raw, when, run_id, items, *, gz=False):
+    """One run's raw file written by the crawler's RawWriter: `items` = {source: [urls]}."""
+    import gzip
+
+    from crawler.runstate import raw_file_name
+
+    path = raw / raw_file_name(when, run_id)
+    writer = RawWriter(path)
+    ts = when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    writer.write({"type": "run", "run_id": run_id, "started_at": ts, "sources": list(items)})
+    for source, urls in items.items():
+        for url in urls:
+            writer.write(
+                {
+                    "type": "candidate",
+                    "run_id": run_id,
+                    "source": source,
+                    "fetched_at": ts,
+                    "url": url,
+                    "canonical_url": url,
+                    "title": "t",
+                }
+            )
+        writer.write(
+            {
+                "type": "fetch",
+                "run_id": run_id,
+                "source": source,
+                "started_at": ts,
+                "finished_at": ts,
+                "status": "ok",
+                "items": len(urls),
+            }
+        )
+    writer.close()
+    if gz:
+        gz_path = path.with_name(path.name + ".gz")
+        gz_path.write_bytes(gzip.compress(path.read_bytes()))
+        path.unlink()
+        return gz_path
+    return path
+
+
+def _status(tmp_path, capsys, names, *extra):
+    srcs = tmp_path / "s.toml"
+    srcs.write_text(
+        "".join(
+            f'[[source]]\nname = "{n}"\nkind = "feed"\nurl = "https://e.example/{n}"\n'
+            for n in names
+        ),
+        "utf-8",
+    )
+    code = cli.main(["status", "--sources", str(srcs), "--data-dir", str(tmp_path), *extra])
+    assert code == 0
+    return capsys.readouterr().out
+
+
+def test_status_counts_new_items_and_flags_a_feed_that_serves_the_same_items(tmp_path, capsys):
+    now = datetime.now(UTC)
+    same = [f"https://same.example/{i}" for i in range(21)]
+    dead = [f"https://dead.example/{i}" for i in range(5)]
+    for days in (40, 30, 20, 10, 3, 2, 1):
+        items = {"dead-feed": dead}
+        if days <= 3:  # a new source, fetched three times this week: 21 items, 3 times
+            items["same-21"] = same
+            items["lively"] = [f"https://lively.example/{days}-{i}" for i in range(4)]
+        _raw_run(tmp_path / "raw", now - timedelta(days=days), f"run{days:05d}", items)
+    names = ["same-21", "dead-feed", "lively"]
+    rows = {r["source"]: r for r in json.loads(_status(tmp_path, capsys, names, "--json"))}
+    assert (rows["same-21"]["items_7d"], rows["same-21"]["new_7d"]) == (63, 21)
+    assert (rows["dead-feed"]["items_7d"], rows["dead-feed"]["new_7d"]) == (15, 0)
+    assert rows["dead-feed"]["stale"] is True  # answers 200 every night, nothing new for 40 days
+    assert rows["dead-feed"]["last_new"] == (now - timedelta(days=40)).strftime("%Y-%m-%d %H:%M")
+    assert rows["same-21"]["stale"] is False  # nothing new for 2 days only
+    assert (rows["lively"]["new_7d"], rows["lively"]["stale"]) == (12, False)
+    table = {
+        line.split("\t")[0]: line.split("\t")
+        for line in _status(tmp_path, capsys, names).splitlines()
+    }
+    assert table["source"][3] == "new 7d"
+    assert table["same-21"][3] == "21" and table["dead-feed"][3] == "0"
+    assert table["dead-feed"][5] == "STALE" and table["lively"][5] == ""
+
+
+def test_status_reads_compressed_raw_files(tmp_path, capsys):
+    now = datetime.now(UTC)
+    urls = [f"https://e.example/{i}" for i in range(3)]
+    raw = tmp_path / "raw"
+    first = _raw_run(raw, now - timedelta(days=3), "run00003", {"feed": urls}, gz=True)
+    plain = _raw_run(
+        raw, now - timedelta(days=2), "run00002", {"feed": [*urls, "https://e.example/new"]}
+    )
+    copy = plain.with_name(plain.name + ".gz")  # a compressed copy beside its original: read once
+    copy.write_bytes(first.read_bytes())
+    cut = _raw_run(raw, now - timedelta(days=1), "run00001", {"feed": urls}, gz=True)
+    cut.write_bytes(cut.read_bytes()[:-30])  # a damaged archive: what can be read counts
+    records = cli.read_fetch_records(raw)
+    assert [(r["run_id"], r["items"], r["new_items"]) for r in records] == [
+        ("run00003", 3, 3),
+        ("run00002", 4, 1),
+    ]
+    rows = json.loads(_status(tmp_path, capsys, ["feed"], "--json"))
+    assert (rows[0]["fetches"], rows[0]["items_7d"], rows[0]["new_7d"]) == (2, 7, 4)
+
+
+def test_status_into_a_closed_pipe_ends_quietly(tmp_path):
+    import os
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # `crawl status | head -5`: the reader is gone before the output
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "crawler.cli", "status", "--data-dir", str(tmp_path)],
+            cwd=REPO,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert (result.returncode, result.stderr) == (0, "")
+
+
+# --- crawl ingest --------------------------------------------------------------------------
+
+
+def test_ingest_into_a_missing_data_dir_is_a_usage_error(tmp_path, capsys):
+    typo = tmp_path / "dta"
+    db = tmp_path / "radar.duckdb"
+    assert cli.main(["ingest", "--data-dir", str(typo)]) == 2
+    assert cli.main(["ingest", "--data-dir", str(typo), "--db", str(db)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f"crawl: error: data directory {typo} does not exist (see --data-dir)"] * 2
+    assert not typo.exists() and not db.exists()
+
+
+# --- the quiet-nights count -------------------------------------------------------------------
+
+
+def test_record_night_counts_nights_not_runs(tmp_path):
+    from crawler.runstate import NIGHTS_FILE, record_night
+
+    # A file of the earlier format (no "night"): its runs count by the date of "at".
+    old = [{"run": "a", "at": "2026-10-31T03:10:00.000000Z", "new_items": 0}]
+    (tmp_path / NIGHTS_FILE).write_text(json.dumps(old), "utf-8")
+    assert record_night(tmp_path, "b", 7, night="2026-11-01") == 0
+    assert record_night(tmp_path, "c", 0, night="2026-11-02") == 1
+    assert record_night(tmp_path, "d", 0, night="2026-11-02") == 1  # the same night again
+    assert record_night(tmp_path, "e", 0, night="2026-11-02") == 1
+    assert record_night(tmp_path, "f", 0, night="2026-11-03") == 2
+    assert record_night(tmp_path, "g", 2, night="2026-11-03") == 0  # the night brought news
+    assert record_night(tmp_path, "h", 0, night="2026-11-04") == 1
+    assert record_night(tmp_path, "i", 0, night="2026-11-05", keep=3) == 2
+    kept = json.loads((tmp_path / NIGHTS_FILE).read_text("utf-8"))
+    assert {r["night"] for r in kept} == {"2026-11-03", "2026-11-04", "2026-11-05"}
+    assert [r["run"] for r in kept] == ["f", "g", "h", "i"]

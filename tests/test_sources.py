@@ -205,3 +205,65 @@ def test_default_path_is_the_packaged_file() -> None:
     path = default_sources_path()
     assert path.name == "sources.toml"
     assert load_sources(path) == load_sources()
+
+
+# -- options: the keys the code reads, per kind ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "options", "message"),
+    [
+        (
+            "newsletter",
+            "{ resolve_link = false }",  # a typo of resolve_links
+            "source #1 'foo': unknown option(s) 'resolve_link' "
+            "(known for kind 'newsletter': max_new_items, resolve_links)",
+        ),
+        (
+            "feed",
+            "{ fetch_pages = false, max_new = 3 }",  # an aggregator's option on a feed
+            "source #1 'foo': unknown option(s) 'fetch_pages', 'max_new' "
+            "(known for kind 'feed': max_new_items)",
+        ),
+        (
+            "reddit",
+            '{ skip_stickied = "no" }',
+            "source #1 'foo': option 'skip_stickied' must be true or false",
+        ),
+    ],
+)
+def test_unknown_or_mistyped_option_stops_the_run_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str, options: str, message: str
+) -> None:
+    from crawler import cli
+
+    path = tmp_path / "mine.toml"
+    path.write_text(
+        f'[[source]]\nname = "foo"\nkind = "{kind}"\nurl = "https://a.test/"\n'
+        f"options = {options}\n",
+        "utf-8",
+    )
+    with pytest.raises(ConfigError) as info:
+        load_sources(path)
+    assert str(info.value) == f"{path}: {message}"
+    assert cli.main(["--sources", str(path), "--data-dir", str(tmp_path / "d")]) == 2
+    err = capsys.readouterr().err
+    assert err == f"crawl: error: {info.value}\n"
+    assert not (tmp_path / "d").exists()
+
+
+def test_every_option_the_code_reads_is_accepted_for_its_kind() -> None:
+    text = "".join(
+        f'[[source]]\nname = "{kind}"\nkind = "{kind}"\nurl = "https://a.test/{kind}"\n{opts}\n'
+        for kind, opts in (
+            ("feed", "options = { max_new_items = 0 }"),
+            ("newsletter", "options = { resolve_links = false, max_new_items = 9 }"),
+            ("hackernews", "options = { fetch_pages = false }"),
+            ("lobsters", 'options = { fetch_pages = true, tags = ["python"] }'),
+            ("reddit", "options = { fetch_pages = false, skip_stickied = false }"),
+        )
+    )
+    assert [s.options for s in parse_sources(text)][1] == {
+        "resolve_links": False,
+        "max_new_items": 9,
+    }

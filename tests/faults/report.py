@@ -148,7 +148,7 @@ CASES: dict[str, str] = {
     "J2": "previous run kill -9ed (stale lock)",
     "J3": "SIGTERM/SIGINT during the crawl",
     "J4": "1 of N sources down",
-    "J5": "all sources fail; 0 new items 2 runs in a row",
+    "J5": "all sources fail; 0 new items 2 nights in a row",
     "J6": "DB missing, locked or incompatible",
     "J7": "config missing/invalid; unwritable output",
     "J8": "no network at all",

@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -203,25 +204,36 @@ def test_j5_j8_all_sources_fail_no_network_is_non_zero_and_prompt(tmp_path):
 
 
 @pytest.mark.case("J5")
-def test_j5_two_runs_in_a_row_without_new_items_alert_and_exit_non_zero(fault_server, tmp_path):
+def test_j5_two_nights_in_a_row_without_new_items_alert_and_exit_non_zero(fault_server, tmp_path):
     srcs = [healthy(fault_server)]
     first = run_crawl(tmp_path, srcs)
     assert first.returncode == 0, first.stderr[-2000:]
     assert "alert" not in first.stderr
-    second = run_crawl(tmp_path, srcs)  # the same feed again: nothing new
+    second = run_crawl(tmp_path, srcs)  # the same night again: nothing new, still one night
     assert second.returncode == 0, second.stderr[-2000:]
     assert "alert" not in second.stderr
+    nights_file = second.data_dir / "nights.json"
+    runs = json.loads(nights_file.read_text("utf-8"))
+    assert [n["new_items"] for n in runs][1:] == [0] and runs[0]["new_items"] > 0
+    # Two nights on: the night before was quiet, and so is tonight.
+    today = datetime.now(UTC).date()
+    nights_file.write_text(
+        json.dumps(
+            [
+                {"run": "a", "at": "x", "night": str(today - timedelta(days=2)), "new_items": 3},
+                {"run": "b", "at": "x", "night": str(today - timedelta(days=1)), "new_items": 0},
+            ]
+        ),
+        "utf-8",
+    )
     third = run_crawl(tmp_path, srcs)
     assert third.returncode == 4
     alerts = [line for line in third.stderr.splitlines() if "alert" in line]
     assert alerts == [
-        f"crawl: alert: no new items for 2 runs in a row; check the sources "
+        f"crawl: alert: no new items for 2 nights in a row; check the sources "
         f"(crawl status --data-dir {third.data_dir})"
     ]
     assert "Traceback" not in third.stderr
-    nights = json.loads((third.data_dir / "nights.json").read_text("utf-8"))
-    assert [n["new_items"] for n in nights][1:] == [0, 0]
-    assert nights[0]["new_items"] > 0
 
 
 @pytest.mark.case("J6")
