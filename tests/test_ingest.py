@@ -701,15 +701,23 @@ def test_compressed_raw_files_are_read_like_plain_ones(con, tmp_path, caplog):
 
 
 @pytest.mark.parametrize(
-    "stop",
-    [duckdb.InterruptException("INTERRUPT Error: Interrupted!"), RuntimeError("Query interrupted")],
+    ("kind", "message"),
+    [
+        (duckdb.InterruptException, "INTERRUPT Error: Interrupted!"),
+        (RuntimeError, "Query interrupted"),
+    ],
     ids=["interrupt-exception", "runtime-error"],
 )
-def test_ctrl_c_inside_an_ingest_query_is_a_keyboard_interrupt(tmp_path, monkeypatch, stop):
-    """DuckDB reports Ctrl-C in a query as one of these; the CLIs print one line for it."""
+def test_ctrl_c_inside_an_ingest_query_is_a_keyboard_interrupt(
+    tmp_path, monkeypatch, kind, message
+):
+    """DuckDB reports Ctrl-C in a query as one of these; the CLIs print one line for it.
+
+    A fresh exception each time: one kept by the parameters would keep its traceback, and
+    the connection in it, alive until the interpreter exits."""
 
     def interrupted(con, raw_dir):
-        raise stop
+        raise kind(message)
 
     monkeypatch.setattr(store, "ingest_raw", interrupted)
     with pytest.raises(KeyboardInterrupt):
