@@ -19,7 +19,7 @@ import duckdb
 import pytest
 
 from crawler.replay import ReplayServer
-from tests.test_crawl_e2e import ONE_FEED, REPO, _env, _feed, crawl
+from tests.test_crawl_e2e import ONE_FEED, REPO, TWO_FEEDS, _env, _feed, crawl
 
 pytestmark = pytest.mark.slow
 
@@ -190,24 +190,12 @@ def test_quiet_nights_count_nights_not_runs(web, tmp_path):
 
 # --- 7. a full disk while writing the raw file -------------------------------------------------
 
-TWO_BIG_FEEDS = """
-[[source]]
-name = "feed-one"
-kind = "feed"
-url = "{base}/one.xml"
-
-[[source]]
-name = "feed-two"
-kind = "feed"
-url = "{base}/two.xml"
-"""
-
 
 def test_disk_full_while_writing_the_raw_file_is_exit_3_in_a_few_lines(web, tmp_path):
     web.add_route("/one.xml", body=_feed(200, "https://one.example"))
     web.add_route("/two.xml", body=_feed(200, "https://two.example"))
     srcs = tmp_path / "sources.toml"
-    srcs.write_text(TWO_BIG_FEEDS.replace("{base}", web.base_url), "utf-8")
+    srcs.write_text(TWO_FEEDS.replace("{base}", web.base_url), "utf-8")
     data = tmp_path / "data"
     # A file size limit stands in for a full disk: the write fails with an OSError.
     code = (
