@@ -7,8 +7,8 @@ candidates (one sighting each: repositories, HN stories, blog posts with titles 
 descriptions from a fixed vocabulary) seen in the 21 days before 2025-02-09 (ISO week
 2025-W06), after the last issue, so that only the ranked week's pool grows with N.
 
---quick uses the archive only (no real sightings: no training pools, the momentum-only
-path) so that the smoke test stays short.
+--quick uses the archive only (no real sightings: no training pools, so the week is
+ranked by the prior weights alone) so that the smoke test stays short.
 
 Each size runs in a fresh child process (RSS watched: killed above 8 GiB) that calls the
 library entry point of `rank --week` (ranking.shortlist.build_shortlist, with the disk

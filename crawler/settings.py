@@ -148,9 +148,10 @@ ITEM_PIPELINES = {
 
 # --- the crawl's own knobs (env overrides, read by the spider) ---------------------------
 RADAR_GITHUB_API = os.environ.get("RADAR_GITHUB_API") or "https://api.github.com"
-# The unauthenticated limit is 60/h; 1000 with GITHUB_TOKEN.
+# The unauthenticated limit is 60/h; 1000 with GITHUB_TOKEN. The variable sets the cap
+# either way.
 RADAR_GITHUB_MAX_REQUESTS = env_int("RADAR_GITHUB_MAX_REQUESTS", 50)
-RADAR_GITHUB_MAX_REQUESTS_TOKEN = 1000
+RADAR_GITHUB_MAX_REQUESTS_TOKEN = env_int("RADAR_GITHUB_MAX_REQUESTS", 1000)
 # Article pages fetched per run (metadata of aggregator links).
 RADAR_MAX_PAGES = env_int("RADAR_MAX_PAGES", 30)
 RADAR_MAX_PAGES_PER_HOST = 3

@@ -77,7 +77,8 @@ def _add_shortlist_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--out",
         metavar="PATH",
-        help="output file (default: data/shortlists/<week>.csv, or .md with --format md), "
+        help="output file (default: shortlists/<week>.csv beside the database, i.e. "
+        "data/shortlists/ by default; .md with --format md), "
         "e.g. --out /tmp/w07.csv",
     )
     p.add_argument(

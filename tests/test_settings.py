@@ -140,3 +140,22 @@ def test_crawl_with_a_bad_override_stops_before_fetching(tmp_path):
         "expected a whole number >= 1\n"
     )
     assert not (tmp_path / "data" / "raw").exists()  # nothing fetched, nothing written
+
+
+@pytest.mark.parametrize(("value", "caps"), [(None, [50, 1000]), ("7", [7, 7])])
+def test_the_github_cap_applies_with_or_without_a_token(value, caps):
+    code = (
+        "import json, crawler.settings as s; "
+        "print(json.dumps([s.RADAR_GITHUB_MAX_REQUESTS, s.RADAR_GITHUB_MAX_REQUESTS_TOKEN]))"
+    )
+    env = _env() if value is None else _env(RADAR_GITHUB_MAX_REQUESTS=value)
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert json.loads(out.stdout) == caps
