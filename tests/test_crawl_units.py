@@ -524,3 +524,19 @@ def test_record_night_counts_nights_not_runs(tmp_path):
     kept = json.loads((tmp_path / NIGHTS_FILE).read_text("utf-8"))
     assert {r["night"] for r in kept} == {"2026-11-03", "2026-11-04", "2026-11-05"}
     assert [r["run"] for r in kept] == ["f", "g", "h", "i"]
+
+
+def test_a_failure_twisted_wraps_in_a_list_reads_as_its_reasons():
+    from twisted.internet.error import ConnectionDone, ConnectionLost
+    from twisted.python.failure import Failure
+    from twisted.web._newclient import ResponseNeverReceived
+
+    from crawler.spiders.radar import describe_failure
+
+    wrapped = ResponseNeverReceived([Failure(ConnectionDone()), Failure(ConnectionLost())])
+    assert describe_failure(Failure(wrapped)) == (
+        "ResponseNeverReceived: ConnectionDone: Connection was closed cleanly.; "
+        "ConnectionLost: Connection to the other side was lost in a non-clean fashion.",
+        None,
+    )
+    assert describe_failure(Failure(ValueError("plain"))) == ("ValueError: plain", None)

@@ -9,6 +9,7 @@ aggregators (HN, Lobsters, Reddit) get their page fetched for metadata (pseudo-s
 from __future__ import annotations
 
 import logging
+import re
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
@@ -70,7 +71,15 @@ def describe_failure(failure: Failure) -> tuple[str, int | None]:
             return blocked, None
     name = exc.__class__.__name__
     msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    # Twisted's connection errors arrive as a list of Failure reprs: keep their classes
+    # and messages (`ConnectionDone: Connection was closed cleanly.`).
+    wrapped = _WRAPPED_FAILURE.findall(msg)
+    if wrapped:
+        msg = "; ".join(f"{cls}: {text.strip()}" if text.strip() else cls for cls, text in wrapped)
     return (f"{name}: {msg}" if msg else name)[:500], None
+
+
+_WRAPPED_FAILURE = re.compile(r"<twisted\.python\.failure\.Failure (?:\w+\.)*(\w+): ([^>]*)>")
 
 
 def follow_links(

@@ -159,7 +159,8 @@ def test_f5_truncated_body_is_retried_then_skipped_never_stored(night, fault_log
 
 @pytest.mark.case("F5")
 def test_f5_connection_reset_is_a_failed_source(night):
-    failed(night, "f5-reset")
+    rec = failed(night, "f5-reset", "Connection")
+    assert "twisted.python.failure" not in rec["error"], rec["error"]  # read, not a repr
     assert night.candidates("f5-reset") == []
 
 
