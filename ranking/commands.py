@@ -18,6 +18,8 @@ from ranking.errors import UsageError
 from ranking.weeks import IsoWeek
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from ranking.shortlist import ShortlistResult
 
 logger = logging.getLogger(__name__)
@@ -99,7 +101,6 @@ def history(args: argparse.Namespace) -> int:
         for issue_no, pub_date, section, n in rows:
             writer.writerow([issue_no, pub_date.isoformat(), section, n])
         return 0
-    from rich.console import Console
     from rich.table import Table
 
     sections = sorted({r[2] for r in rows})
@@ -122,7 +123,7 @@ def history(args: argparse.Namespace) -> int:
             str(sum(counts.values())),
         )
     table.add_row("total", "", *[str(totals[s]) for s in sections], str(sum(totals.values())))
-    console = Console()
+    console = _console()
     console.print(table)
     if per_issue:
         dates = sorted(d for _, d in per_issue)
@@ -165,7 +166,6 @@ def candidates(args: argparse.Namespace) -> int:
         for row in frame.itertuples(index=False):
             writer.writerow([format_cell(v) for v in row])
         return 0
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(title=f"{len(frame)} candidates" + (f" seen {start} → {end}" if start else ""))
@@ -179,13 +179,21 @@ def candidates(args: argparse.Namespace) -> int:
             str(row.first_seen)[:10],
             str(row.last_seen)[:10],
         )
-    Console().print(table)
+    _console().print(table)
     if len(frame) > 200:
         print(f"… {len(frame) - 200} more (use --format csv)")
     return 0
 
 
 MAX_WINDOW_DAYS = 3660  # ten years
+
+
+def _console() -> Console:
+    """A terminal's own width; in a pipe or file 200 columns, not rich's 80 (which cut
+    dates and titles to `2025-0…`)."""
+    from rich.console import Console
+
+    return Console() if sys.stdout.isatty() else Console(width=200)
 
 
 def _check_out(out: Path, example: str) -> None:
@@ -274,7 +282,6 @@ def report(args: argparse.Namespace) -> int:
     if frame.empty:
         print("no shortlists with decisions yet: run `rank --week W`, then `rank feedback FILE`")
         return 0
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(title="Curator precision: kept ÷ shown in the top 24")
@@ -289,7 +296,7 @@ def report(args: argparse.Namespace) -> int:
             str(row.kept),
             f"{row.precision:.2f}",
         )
-    Console().print(table)
+    _console().print(table)
     return 0
 
 

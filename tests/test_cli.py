@@ -539,3 +539,10 @@ def test_shortlist_counts_are_whole_numbers(loop_db):
     rows = _read(loop_db.parent / "shortlists" / f"{WEEK}.csv")
     counts = [r[c] for r in rows for c in ("stars", "stars_gained", "points", "comments") if r[c]]
     assert counts and all(c.isdigit() for c in counts), counts
+
+
+def test_tables_in_a_pipe_are_not_cut_to_80_columns(loop_db, capsys):
+    code, out, _err = rank(["candidates", "--week", WEEK, "--db", str(loop_db)], capsys)
+    assert code == 0
+    assert "Python is dead, long live Python" in out  # one line, not folded
+    assert max(len(line) for line in out.splitlines()) > 80
