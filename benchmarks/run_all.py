@@ -188,6 +188,14 @@ def main() -> int:
         )
         if out is not None:
             text = render(results, errors, machine, command, kept_findings(out))
+            quick = sorted(name for name, res in results.items() if res and res.get("quick"))
+            if quick:  # smoke results must not pass for the measured page
+                text = text.replace(
+                    "\n- **generated:**",
+                    f"\n**Smoke run:** {', '.join(quick)} ran with `--quick` (tiny inputs); "
+                    "these are not the measured figures.\n\n- **generated:**",
+                    1,
+                )
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text(text, "utf-8")
             print(f"wrote {out}")

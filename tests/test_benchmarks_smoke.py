@@ -79,6 +79,8 @@ def test_run_all_writes_the_document(tmp_path: Path) -> None:
     assert "## 2. Feed parsing" in text
     assert "cores" in text and "feedparser" in text
     assert "keep me" in text  # the hand-written findings survive a rewrite
+    # Quick figures say so: they must not pass for the measured page.
+    assert "**Smoke run:** feeds ran with `--quick`" in text
 
 
 @pytest.mark.shared
