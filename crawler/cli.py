@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import gzip
 import itertools
 import json
 import logging
@@ -36,7 +35,6 @@ import signal
 import statistics
 import sys
 import threading
-import zlib
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -419,15 +417,6 @@ def _parse_ts(value: Any) -> datetime | None:
     return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
 
 
-def _raw_files(raw_dir: Path) -> list[Path]:
-    """The raw files of `raw_dir` in run order: ``*.jsonl`` and compressed ``*.jsonl.gz``
-    (a compressed copy beside its original is read once, from the original)."""
-    files = list(raw_dir.glob("*.jsonl"))
-    plain = {p.name for p in files}
-    files += [p for p in raw_dir.glob("*.jsonl.gz") if p.name.removesuffix(".gz") not in plain]
-    return sorted((p for p in files if p.is_file()), key=lambda p: p.name.removesuffix(".gz"))
-
-
 def read_fetch_records(raw_dir: Path) -> list[dict[str, Any]]:
     """Every fetch record of every raw file, oldest first (broken lines skipped).
 
@@ -436,15 +425,16 @@ def read_fetch_records(raw_dir: Path) -> list[dict[str, Any]]:
     guard's history items are not new). A feed that serves the same items every night
     has fetches with items but no new ones.
     """
+    from crawler.runstate import RAW_READ_ERRORS, open_raw, raw_files
+
     records: list[dict[str, Any]] = []
     if not raw_dir.is_dir():
         return records
     seen: set[tuple[str, str]] = set()
     new: dict[tuple[Any, Any], int] = defaultdict(int)
-    for path in _raw_files(raw_dir):
-        opener = gzip.open if path.suffix == ".gz" else open
+    for path in raw_files(raw_dir):
         try:
-            with opener(path, "rb") as fh:
+            with open_raw(path) as fh:
                 for line in fh:
                     fetch = line.startswith(b'{"type":"fetch"')
                     if not fetch and not line.startswith(b'{"type":"candidate"'):
@@ -467,7 +457,7 @@ def read_fetch_records(raw_dir: Path) -> list[dict[str, Any]]:
                     extra = rec.get("extra")
                     if not (isinstance(extra, dict) and extra.get("history_only")):
                         new[(rec.get("run_id"), source)] += 1
-        except (OSError, EOFError, zlib.error):  # unreadable, or a truncated .gz: as far as read
+        except RAW_READ_ERRORS:  # unreadable, or a damaged .gz: as far as it was read
             continue
     for rec in records:
         rec["new_items"] = new.get((rec.get("run_id"), rec.get("source")), 0)

@@ -25,6 +25,7 @@ source URL and which sources have had their first run (flood guard).
 from __future__ import annotations
 
 import contextlib
+import gzip
 import hashlib
 import json
 import logging
@@ -32,6 +33,7 @@ import os
 import secrets
 import tempfile
 import threading
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -70,6 +72,25 @@ def new_run_id() -> str:
 def raw_file_name(started: datetime, run_id: str) -> str:
     """``YYYYMMDD-HHMMSS-<runid>.jsonl`` (UTC)."""
     return f"{started.strftime('%Y%m%d-%H%M%S')}-{run_id}.jsonl"
+
+
+def raw_files(raw_dir: Path) -> list[Path]:
+    """The raw files of `raw_dir` in run order: ``*.jsonl`` and ``*.jsonl.gz`` (compressed
+    by the maintainer once ingested); a compressed copy beside its original is read once,
+    from the original."""
+    files = list(raw_dir.glob("*.jsonl"))
+    plain = {p.name for p in files}
+    files += [p for p in raw_dir.glob("*.jsonl.gz") if p.name.removesuffix(".gz") not in plain]
+    return sorted((p for p in files if p.is_file()), key=lambda p: p.name.removesuffix(".gz"))
+
+
+# What reading a raw file can raise: unreadable, or a damaged .gz (read as far as it goes).
+RAW_READ_ERRORS = (OSError, EOFError, zlib.error)
+
+
+def open_raw(path: Path) -> IO[bytes]:
+    """A raw file opened for reading bytes, gunzipped when it ends in ``.gz``."""
+    return gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")
 
 
 def url_hash(url: str) -> str:

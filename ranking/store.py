@@ -8,14 +8,12 @@ newer schema or a newer DuckDB is refused with a one-line StoreError.
 from __future__ import annotations
 
 import datetime as dt
-import gzip
 import hashlib
 import json
 import logging
 import os
 import re
 import time
-import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -895,47 +893,35 @@ def _python_pass(
     every line when `wanted` is None: a problem SQL found is reported as is, a None goes
     through _python_row.
     """
+    from crawler.runstate import RAW_READ_ERRORS, open_raw
+
     rows: list[dict] = []
     bad: list[tuple[int, str]] = []
     count = 0
     lineno = 0
-    opener = gzip.open if path.suffix == ".gz" else open
     try:
-        with opener(path, "rb") as fh:
+        with open_raw(path) as fh:
             for lineno, raw_line in enumerate(fh, 1):
-                count += _judge_line(raw_line, lineno, count, wanted, rows, bad)
-    except (OSError, EOFError, zlib.error) as exc:  # a damaged .gz: what was read counts
+                if not raw_line.strip():
+                    continue
+                count += 1
+                if wanted is not None and count not in wanted:
+                    continue
+                problem = wanted.get(count) if wanted is not None else None
+                if problem is not None:
+                    bad.append((lineno, problem))
+                    continue
+                try:
+                    row = _python_row(raw_line)
+                except (ValueError, TypeError, RecursionError) as exc:
+                    bad.append((lineno, str(exc)))
+                    continue
+                if row is not None:
+                    row["line_no"] = count
+                    rows.append(row)
+    except RAW_READ_ERRORS as exc:  # a damaged .gz: the lines read before count
         bad.append((lineno + 1, f"unreadable from here on: {exc}"))
     return count, rows, bad
-
-
-def _judge_line(
-    raw_line: bytes,
-    lineno: int,
-    count: int,
-    wanted: dict[int, str | None] | None,
-    rows: list[dict],
-    bad: list[tuple[int, str]],
-) -> int:
-    """One line of _python_pass (`count` non-blank lines before it); 1 if not blank."""
-    if not raw_line.strip():
-        return 0
-    count += 1
-    if wanted is not None and count not in wanted:
-        return 1
-    problem = wanted.get(count) if wanted is not None else None
-    if problem is not None:
-        bad.append((lineno, problem))
-        return 1
-    try:
-        row = _python_row(raw_line)
-    except (ValueError, TypeError, RecursionError) as exc:
-        bad.append((lineno, str(exc)))
-        return 1
-    if row is not None:
-        row["line_no"] = count
-        rows.append(row)
-    return 1
 
 
 def _scan_files(
@@ -1236,7 +1222,9 @@ def ingest_raw(con: duckdb.DuckDBPyConnection, raw_dir: str | os.PathLike[str]) 
     root = Path(raw_dir)
     if not root.is_dir():
         return report
-    files = sorted(p for p in (*root.glob("*.jsonl"), *root.glob("*.jsonl.gz")) if p.is_file())
+    from crawler.runstate import raw_files
+
+    files = raw_files(root)
     if not files:
         return report
     ledger = dict(con.execute("SELECT path, sha256 FROM raw_files").fetchall())
