@@ -364,13 +364,7 @@ def _ingest_after_crawl(
 
     db = _db_path(args, data_dir)
     try:
-        report = ingest_pending(db, data_dir / "raw")
-    except RuntimeError as exc:
-        # DuckDB's "Query interrupted": ranking.store turns it back into KeyboardInterrupt
-        # during the ingest itself, not while it opens and migrates the database.
-        if "interrupted" not in str(exc).lower():
-            raise
-        raise KeyboardInterrupt from None
+        report = ingest_pending(db, data_dir / "raw")  # Ctrl-C: a KeyboardInterrupt
     except StoreError as exc:
         print(
             f"{PROG}: error: store unavailable: {exc}; the raw files are kept and will be "

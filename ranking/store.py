@@ -1310,27 +1310,38 @@ def ingest_pending(
 
     Returns a report with ``pending=True`` (and the busy message) when another process
     holds the database: the raw files stay and land at the next ingest. Any other
-    StoreError (newer version, corrupt file) is raised.
+    StoreError (newer version, corrupt file) is raised. Ctrl-C, while the store opens and
+    migrates or during the ingest, is a KeyboardInterrupt (see _ctrl_c_as_interrupt).
     """
+    with _ctrl_c_as_interrupt():
+        try:
+            con = connect(db)
+        except StoreBusyError as exc:
+            return IngestReport(pending=True, message=str(exc))
+        try:
+            _bound_resources(con)
+            return ingest_raw(con, raw_dir)
+        except duckdb.InterruptException:
+            raise  # Ctrl-C, not a failed ingest
+        except (OSError, duckdb.Error) as exc:
+            # The transaction rolled back: the raw files stay pending, nothing half-written.
+            first = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+            raise StoreError(f"ingest into {db} failed, nothing written: {first}") from None
+        finally:
+            con.close()
+
+
+@contextmanager
+def _ctrl_c_as_interrupt() -> Iterator[None]:
+    """Ctrl-C inside a query: DuckDB stops it (as InterruptException, or a plain
+    RuntimeError "Query interrupted") and rolls the transaction back; the CLIs report a
+    KeyboardInterrupt in one line."""
     try:
-        con = connect(db)
-    except StoreBusyError as exc:
-        return IngestReport(pending=True, message=str(exc))
-    try:
-        _bound_resources(con)
-        return ingest_raw(con, raw_dir)
+        yield
     except (duckdb.InterruptException, RuntimeError) as exc:
-        # Ctrl-C inside a query: DuckDB stops it (as InterruptException or a plain
-        # RuntimeError "Query interrupted") and the transaction rolls back.
         if isinstance(exc, duckdb.InterruptException) or "interrupted" in str(exc).lower():
             raise KeyboardInterrupt from None
         raise
-    except (OSError, duckdb.Error) as exc:
-        # The transaction rolled back: the raw files stay pending, nothing is half-written.
-        first = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
-        raise StoreError(f"ingest into {db} failed, nothing written: {first}") from None
-    finally:
-        con.close()
 
 
 # (end of crawl ingest section)
