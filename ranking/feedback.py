@@ -64,7 +64,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 from crawler.urls import InvalidURL, canonical_url
-from ranking.csvio import CsvRow, clean_text, read_csv_rows, unescape
+from ranking.csvio import CsvMeta, CsvRow, clean_text, read_csv_rows, unescape
 from ranking.errors import CsvFormatError, FeedbackError, UsageError
 from ranking.weeks import IsoWeek
 
@@ -261,9 +261,16 @@ def parse_feedback(
     """
     expected = str(IsoWeek.parse(expected_week)) if expected_week is not None else None
     try:
-        header, rows, meta = read_csv_rows(path)
+        table = read_csv_rows(path)
     except CsvFormatError as exc:
         raise FeedbackError(str(exc)) from None
+    return _parse_rows(*table, expected)
+
+
+def _parse_rows(
+    header: list[str], rows: list[CsvRow], meta: CsvMeta, expected: str | None
+) -> FeedbackResult:
+    """parse_feedback on a file already read (`read_csv_rows`)."""
     name = meta.path
     _check_columns(name, header, meta.duplicate_columns)
     if not rows:
@@ -450,7 +457,7 @@ def previous_edits(path: str | os.PathLike[str], ids: Iterable[str]) -> Previous
     (the caller keeps a copy); a header-only or empty one has no edits.
     """
     try:
-        _header, rows, _meta = read_csv_rows(path)
+        header, rows, meta = read_csv_rows(path)
     except CsvFormatError:
         with open(path, "rb") as fh:
             blank = not fh.read(1 << 20).removeprefix(b"\xef\xbb\xbf").strip()
@@ -459,7 +466,7 @@ def previous_edits(path: str | os.PathLike[str], ids: Iterable[str]) -> Previous
     if not edited:
         return PreviousEdits({}, 0, 0)
     try:
-        result = parse_feedback(path)
+        result = _parse_rows(header, rows, meta, None)
     except FeedbackError:
         return PreviousEdits({}, edited, edited)
     wanted = set(ids)
