@@ -736,8 +736,9 @@ def _shortlist_frame(top: pd.DataFrame, week: str) -> pd.DataFrame:
 def with_decisions(
     frame: pd.DataFrame, decisions: dict[str, tuple[str, str | None, str | None]]
 ) -> pd.DataFrame:
-    """`frame` with the curator's earlier (decision, note, section) filled in by row id; a
-    section he named that differs from the row's is written in its `section` cell."""
+    """`frame` with the curator's earlier (decision, note, section) filled in by row id; the
+    section he named (usually the row's own; another one if he moved the row) is written
+    in its `section` cell."""
     frame = frame.copy()
     for index, row_id in zip(frame.index, frame["id"], strict=True):
         if row_id not in decisions:

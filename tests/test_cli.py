@@ -26,6 +26,11 @@ def rank(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str,
     return code, out, err
 
 
+def _read(path: Path) -> list[dict[str, str]]:
+    """The rows of a shortlist CSV as `rank` writes it (UTF-8 with a BOM)."""
+    return list(csv.DictReader(io.StringIO(path.read_text("utf-8-sig"))))
+
+
 @pytest.mark.parametrize("command", [[], *[[c] for c in cli.SUBCOMMANDS]])
 def test_every_command_has_help_with_an_example(command, capsys):
     with pytest.raises(SystemExit) as exc:
@@ -98,7 +103,7 @@ def test_candidates_csv(loop_db, capsys):
 def test_shortlist_feedback_report_draft(loop_db, tmp_path, capsys):
     shortlist = loop_db.parent / "shortlists" / f"{WEEK}.csv"
     assert shortlist.read_bytes().startswith(b"\xef\xbb\xbf")
-    rows = list(csv.DictReader(io.StringIO(shortlist.read_text("utf-8-sig"))))
+    rows = _read(shortlist)
     assert rows and {r["week"] for r in rows} == {WEEK}
     # The curator keeps the first row of each section and rejects the second.
     edited = tmp_path / f"{WEEK}-edited.csv"
@@ -156,10 +161,6 @@ def _shortlist_db(tmp_path: Path) -> tuple[Path, Path]:
     assert cli.main(["import-sightings", str(SIGHTINGS), "--db", str(db)]) == 0
     assert cli.main(["--week", WEEK, "--db", str(db)]) == 0
     return db, tmp_path / "shortlists" / f"{WEEK}.csv"
-
-
-def _read(path: Path) -> list[dict[str, str]]:
-    return list(csv.DictReader(io.StringIO(path.read_text("utf-8-sig"))))
 
 
 def _save(path: Path, rows: list[dict[str, str]]) -> None:
@@ -427,7 +428,7 @@ def test_import_sightings_reads_each_date_on_its_own_and_leaves_non_counts_empty
         ["--week", "2025-W07", "--db", str(db), "--out", str(shortlist)], capsys
     )
     assert code == 0
-    rows = list(csv.DictReader(io.StringIO(shortlist.read_text("utf-8-sig"))))
+    rows = _read(shortlist)
     titles = {r["url"]: r["title"] for r in rows}
     assert titles["https://github.com/acme/kit"] == "acme/kit"
 
@@ -452,7 +453,7 @@ def test_an_extra_that_is_not_a_json_object_is_dropped_and_the_week_still_ranks(
     shortlist = tmp_path / "w07.csv"
     code, out, _err = rank(["--week", "2025-W07", "--db", str(db), "--out", str(shortlist)], capsys)
     assert code == 0
-    rows = list(csv.DictReader(io.StringIO(shortlist.read_text("utf-8-sig"))))
+    rows = _read(shortlist)
     assert sorted(r["url"] for r in rows) == [
         "https://github.com/acme/cli",
         "https://github.com/acme/kit",
