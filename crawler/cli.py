@@ -419,7 +419,7 @@ def read_fetch_records(raw_dir: Path) -> list[dict[str, Any]]:
     guard's history items are not new). A feed that serves the same items every night
     has fetches with items but no new ones.
     """
-    from crawler.runstate import RAW_READ_ERRORS, open_raw, raw_files
+    from crawler.runstate import RAW_READ_ERRORS, candidate_key, open_raw, raw_files
 
     records: list[dict[str, Any]] = []
     if not raw_dir.is_dir():
@@ -430,27 +430,18 @@ def read_fetch_records(raw_dir: Path) -> list[dict[str, Any]]:
         try:
             with open_raw(path) as fh:
                 for line in fh:
-                    fetch = line.startswith(b'{"type":"fetch"')
-                    if not fetch and not line.startswith(b'{"type":"candidate"'):
+                    if line.startswith(b'{"type":"fetch"'):
+                        with contextlib.suppress(ValueError):
+                            rec = json.loads(line)
+                            if isinstance(rec, dict):
+                                records.append(rec)
                         continue
-                    try:
-                        rec = json.loads(line)
-                    except ValueError:
+                    key = candidate_key(line)
+                    if key is None or (key[1], key[2]) in seen:
                         continue
-                    if not isinstance(rec, dict):
-                        continue
-                    if fetch:
-                        records.append(rec)
-                        continue
-                    source, url = rec.get("source"), rec.get("canonical_url") or rec.get("url")
-                    if not isinstance(source, str) or not isinstance(url, str):
-                        continue
-                    if (source, url) in seen:
-                        continue
-                    seen.add((source, url))
-                    extra = rec.get("extra")
-                    if not (isinstance(extra, dict) and extra.get("history_only")):
-                        new[(rec.get("run_id"), source)] += 1
+                    seen.add((key[1], key[2]))
+                    if not key[3]:  # history_only: the flood guard's backlog, not news
+                        new[(key[0], key[1])] += 1
         except RAW_READ_ERRORS:  # unreadable, or a damaged .gz: as far as it was read
             continue
     for rec in records:

@@ -14,7 +14,7 @@ from typing import Any
 from scrapy.crawler import Crawler
 
 from crawler.items import Candidate
-from crawler.runstate import RunContext, utc_now
+from crawler.runstate import RunContext, candidate_record, utc_now
 from crawler.text import clean_text, clean_text_flagged
 from crawler.urls import InvalidURL, canonical_url, repo_key
 
@@ -152,16 +152,9 @@ class RawWriterPipeline:
         if ctx is None or ctx.writer is None:
             return item
         for cand in item.candidates:
-            record = {
-                "type": "candidate",
-                "run_id": ctx.run_id,
-                "source": item.source,
-                "kind": item.kind,
-                "fetched_at": item.fetched_at,
-            }
-            record.update(cand.to_dict())
-            record["source"] = item.source
-            ctx.writer.write(record)
+            ctx.writer.write(
+                candidate_record(ctx.run_id, item.source, item.kind, item.fetched_at, cand)
+            )
         ctx.outcomes[item.source].items += len(item.candidates)
         self.crawler.stats.inc_value("radar/items", len(item.candidates))
         if item.finishes_source:

@@ -93,6 +93,79 @@ def open_raw(path: Path) -> IO[bytes]:
     return gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")
 
 
+def encode_record(record: dict[str, Any]) -> str:
+    """One raw line (without its newline): compact JSON, ASCII only (lone surrogates stay
+    escapes instead of failing the write)."""
+    return json.dumps(record, ensure_ascii=True, separators=(",", ":"), default=str)
+
+
+def candidate_record(run_id: str, source: str, kind: str, fetched_at: str, cand: Candidate) -> dict:
+    """The raw record of one sighting: type, run_id, source, kind, fetched_at, then the
+    Candidate's fields in their order (``source`` is the configured source's name)."""
+    record: dict[str, Any] = {
+        "type": "candidate",
+        "run_id": run_id,
+        "source": source,
+        "kind": kind,
+        "fetched_at": fetched_at,
+    }
+    record.update(cand.to_dict())
+    record["source"] = source
+    return record
+
+
+# A candidate line as the writer lays it out: type, run_id, source, kind, … canonical_url,
+# repo_key, extra. A key is found by its quoted name: inside a JSON string every quote is
+# escaped, so `"name":` only occurs as a key.
+_HEAD = b'{"type":"candidate","run_id":"'
+
+
+def _json_str(raw: bytes) -> str:
+    return raw.decode("ascii") if b"\\" not in raw else json.loads(b'"' + raw + b'"')
+
+
+def candidate_key(line: bytes) -> tuple[Any, str, str, bool] | None:
+    """``(run_id, source, canonical URL or URL, history_only)`` of a raw candidate line,
+    None for another record or a broken line.
+
+    What ``crawl status`` needs of every line, found without decoding the rest (the
+    description and extra are most of a line; a full decode takes ~25 µs a line). A line in
+    another layout (an older writer, a null canonical URL) is decoded in full.
+    """
+    if not line.startswith(b'{"type":"candidate"'):
+        return None
+    i = len(_HEAD)
+    j = line.find(b'","source":"', i)
+    k = line.find(b'","kind":', j)
+    u = line.find(b',"canonical_url":"', k)
+    v = line.find(b'","repo_key":', u)
+    if line.startswith(_HEAD) and min(j, k, u, v) > 0 and line.endswith(b"}\n"):
+        try:
+            run_id, source = _json_str(line[i:j]), _json_str(line[j + 12 : k])
+            canonical = _json_str(line[u + 18 : v])
+        except ValueError:  # not ASCII: not our writer's line; decode it in full
+            pass
+        else:
+            if canonical:
+                return run_id, source, canonical, b'"history_only":true' in line
+    try:
+        rec = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(rec, dict):
+        return None
+    source, url = rec.get("source"), rec.get("canonical_url") or rec.get("url")
+    if not isinstance(source, str) or not isinstance(url, str):
+        return None
+    extra = rec.get("extra")
+    return (
+        rec.get("run_id"),
+        source,
+        url,
+        bool(isinstance(extra, dict) and extra.get("history_only")),
+    )
+
+
 def url_hash(url: str) -> str:
     """A short stable hash of a canonical URL (remembered history items)."""
     return hashlib.sha1(url.encode("utf-8", "replace")).hexdigest()[:16]
@@ -287,8 +360,7 @@ class RawWriter:
         self.error: OSError | None = None
 
     def write(self, record: dict[str, Any]) -> None:
-        # ensure_ascii keeps lone surrogates as escapes instead of failing the write.
-        line = json.dumps(record, ensure_ascii=True, separators=(",", ":"), default=str)
+        line = encode_record(record)
         with self._lock:
             if self._fh is None:
                 if self.error is not None:

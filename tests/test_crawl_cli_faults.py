@@ -61,7 +61,10 @@ def bulk_raw_file(raw: Path, lines: int = BULK_LINES) -> None:
 
 
 def ingested(db: Path) -> tuple[int, int]:
-    """(raw files in the ledger, sightings); (0, 0) for a database without a schema yet."""
+    """(raw files in the ledger, sightings); (0, 0) for a database not created yet (a signal
+    before the ingest opened it, on a loaded machine) or without a schema yet."""
+    if not db.exists():
+        return (0, 0)
     con = duckdb.connect(str(db), read_only=True)
     try:
         tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}

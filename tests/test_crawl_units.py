@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from crawler import cli
 from crawler.items import Candidate
@@ -469,6 +471,49 @@ def test_status_reads_compressed_raw_files(tmp_path, capsys):
     ]
     rows = json.loads(_status(tmp_path, capsys, ["feed"], "--json"))
     assert (rows[0]["fetches"], rows[0]["items_7d"], rows[0]["new_7d"]) == (2, 7, 4)
+
+
+_TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40) | st.sampled_from(
+    ['"', "\\", '","kind":', ',"canonical_url":"x","repo_key":', '"history_only":true', "é☃"]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    run_id=_TEXT,
+    source=_TEXT,
+    url=_TEXT,
+    canonical=st.none() | _TEXT,
+    title=_TEXT,
+    extra=st.dictionaries(_TEXT, _TEXT | st.booleans(), max_size=3),
+    history_only=st.booleans(),
+)
+def test_candidate_key_reads_what_a_full_decode_reads(
+    run_id, source, url, canonical, title, extra, history_only
+):
+    """The fast reader of `crawl status` agrees with json.loads on any line the writer
+    writes: quotes, backslashes, non-ASCII text and key names inside values included."""
+    from crawler.runstate import candidate_key, candidate_record, encode_record
+
+    if history_only:
+        extra = {**extra, "history_only": True}
+    cand = Candidate(url=url, title=title, source="parser", canonical_url=canonical, extra=extra)
+    record = candidate_record(run_id, source, "feed", "2026-11-22T00:00:00.000000Z", cand)
+    line = (encode_record(record) + "\n").encode("ascii")
+    full = json.loads(line)
+    key = full["canonical_url"] or full["url"]
+    expected = (run_id, source, key, bool(full["extra"].get("history_only")))
+    assert candidate_key(line) == expected
+    assert candidate_key(line[:-5]) is None  # a line cut short is not read
+
+
+def test_candidate_key_skips_other_records_and_reads_other_layouts():
+    from crawler.runstate import candidate_key
+
+    assert candidate_key(b'{"type":"fetch","run_id":"r","source":"s"}\n') is None
+    assert candidate_key(b"not json\n") is None
+    older = b'{"type":"candidate","source":"s","url":"https://e.example/a","run_id":"r"}\n'
+    assert candidate_key(older) == ("r", "s", "https://e.example/a", False)
 
 
 def test_status_into_a_closed_pipe_ends_quietly(tmp_path):
