@@ -64,7 +64,7 @@ import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import IO, Any
 
 from ranking.errors import CsvFormatError
 
@@ -208,15 +208,23 @@ def write_csv(
 
 
 @contextlib.contextmanager
-def atomic_open(path: str | os.PathLike[str], *, encoding: str = "utf-8") -> Iterator[TextIO]:
-    """A text file that replaces `path` only when the block completes (temp + os.replace)."""
+def atomic_open(
+    path: str | os.PathLike[str], *, encoding: str | None = "utf-8"
+) -> Iterator[IO[Any]]:
+    """A file that replaces `path` only when the block completes (temp + os.replace); text
+    in `encoding`, or bytes with ``encoding=None``. A failed block leaves no temp file."""
     target = Path(path)
     directory = target.parent
     directory.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
     tmp = Path(tmp_name)
     try:
-        with os.fdopen(fd, "w", encoding=encoding, newline="") as handle:
+        handle = (
+            os.fdopen(fd, "wb")
+            if encoding is None
+            else os.fdopen(fd, "w", encoding=encoding, newline="")
+        )
+        with handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())

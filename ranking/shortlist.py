@@ -27,7 +27,6 @@ import io
 import logging
 import os
 import pickle
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +37,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from threadpoolctl import threadpool_limits
 
 from ranking import store
+from ranking.csvio import atomic_open
 from ranking.defaults import DEFAULT_QUOTAS
 from ranking.features import FEATURES, SIGNALS, build_features
 from ranking.pool import (
@@ -268,17 +268,14 @@ class PoolCache(dict):
         path = self._path(key)  # type: ignore[arg-type]
         if path is None:
             return
+        pool, data = value  # type: ignore[misc]
+        light = (dataclasses.replace(pool, frame=pool.frame.iloc[:0]), data)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-            pool, data = value  # type: ignore[misc]
-            light = (dataclasses.replace(pool, frame=pool.frame.iloc[:0]), data)
             with (
-                os.fdopen(fd, "wb") as raw,
+                atomic_open(path, encoding=None) as raw,
                 gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=1, mtime=0) as handle,
             ):
                 pickle.dump(light, handle, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, path)
             self._prune(path)
         except OSError as exc:  # read-only data folder: work without the disk cache
             logger.info("pool cache not written (%s)", exc)

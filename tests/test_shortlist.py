@@ -315,6 +315,21 @@ def test_disk_cache_beside_a_file_database_gives_the_same_shortlist(tmp_path):
     file_con.close()
 
 
+def test_a_pool_cache_that_cannot_be_written_leaves_no_temp_files(tmp_path, monkeypatch):
+    import errno
+    import pickle
+
+    def disk_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    file_con, _ = _make_store(tmp_path, db=tmp_path / "radar.duckdb")
+    monkeypatch.setattr(pickle, "dump", disk_full)
+    result = build_shortlist(file_con, AS_OF)  # ranks without the disk cache
+    file_con.close()
+    assert len(result.frame)
+    assert list((tmp_path / "cache" / "pools").iterdir()) == []
+
+
 def test_curator_decisions_become_training_rows(tmp_path):
     con, _ = _make_store(tmp_path)
     week = "2024-W05"  # ends 2024-02-04, before AS_OF
