@@ -28,9 +28,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from crawler.items import SECTIONS
 from ranking import store
 from ranking.errors import UsageError
-from ranking.pool import DEFAULT_WINDOW_DAYS, SECTIONS, pick_items
+from ranking.pool import DEFAULT_WINDOW_DAYS, pick_items
 from ranking.scorers import PopularityScorer, RandomScorer, SimilarityScorer
 from ranking.shortlist import (
     ShortlistResult,
@@ -39,6 +40,7 @@ from ranking.shortlist import (
     select_section,
     write_shortlist,
 )
+from ranking.weeks import IsoWeek
 
 logger = logging.getLogger(__name__)
 
@@ -185,7 +187,7 @@ def run_backtest(
                 quotas,
                 depth=depth,
                 cache=cache,
-                week=f"{pub_date.isocalendar().year}-W{pub_date.isocalendar().week:02d}",
+                week=str(IsoWeek.of(pub_date)),
                 use_decisions=False,
                 train_issues=train_issues,
                 cache_dir=None,

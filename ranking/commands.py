@@ -284,7 +284,7 @@ def report(args: argparse.Namespace) -> int:
         return 0
     from rich.table import Table
 
-    table = Table(title="Curator precision: kept ÷ shown in the top 24")
+    table = Table(title=f"Curator precision: kept ÷ shown in the top {store.PRECISION_TOP}")
     for col in ("week", "section", "shown", "decided", "kept", "precision"):
         table.add_column(col, justify="left" if col in ("week", "section") else "right")
     for row in frame.itertuples(index=False):

@@ -288,7 +288,6 @@ class CsvMeta:
     had_bom: bool
     line_ending: str | None  # "\r\n", "\n", "\r" or None (single line)
     legacy_encoding: bool = False
-    detected_confidence: float | None = None
     raw_header: tuple[str, ...] = ()
     duplicate_columns: tuple[str, ...] = ()
     blank_rows: tuple[int, ...] = field(default=())
@@ -313,7 +312,7 @@ def read_csv_rows(
     source = Path(path)
     data = _read_bytes(source, max_bytes)
     _reject_non_csv(source, data)
-    text, encoding, had_bom, confidence = _decode(source, data)
+    text, encoding, had_bom = _decode(source, data)
     if not text.strip():
         raise CsvFormatError(f"{source}: the file is empty (no header row)")
     if "\x00" in text:
@@ -357,7 +356,6 @@ def read_csv_rows(
         had_bom=had_bom,
         line_ending=_line_ending(text),
         legacy_encoding=not encoding.startswith(("utf-8", "utf-16", "utf-32")),
-        detected_confidence=confidence,
         raw_header=tuple(raw_header),
         duplicate_columns=tuple(duplicates),
         blank_rows=tuple(blank),
@@ -411,11 +409,11 @@ def _reject_non_csv(source: Path, data: bytes) -> None:
         )
 
 
-def _decode(source: Path, data: bytes) -> tuple[str, str, bool, float | None]:
-    """Return (text, codec name, had_bom, chardet confidence or None)."""
+def _decode(source: Path, data: bytes) -> tuple[str, str, bool]:
+    """Return (text, codec name, had_bom)."""
     if data.startswith(_UTF8_BOM):
         try:
-            return data.decode("utf-8-sig"), "utf-8-sig", True, None
+            return data.decode("utf-8-sig"), "utf-8-sig", True
         except UnicodeDecodeError as exc:
             raise CsvFormatError(
                 f"{source}: starts with a UTF-8 BOM but byte offset "
@@ -424,14 +422,14 @@ def _decode(source: Path, data: bytes) -> tuple[str, str, bool, float | None]:
             ) from None
     if data.startswith(_UTF16_BOMS):
         try:
-            return data.decode("utf-16"), "utf-16", True, None
+            return data.decode("utf-16"), "utf-16", True
         except UnicodeDecodeError as exc:
             raise CsvFormatError(
                 f"{source}: starts with a UTF-16 BOM but byte offset {exc.start} is not "
                 "UTF-16; save it again as 'CSV UTF-8'"
             ) from None
     try:
-        return data.decode("utf-8"), "utf-8", False, None
+        return data.decode("utf-8"), "utf-8", False
     except UnicodeDecodeError as exc:
         utf8_error = exc
     import chardet  # only for files that are not UTF-8 (slow import)
@@ -455,7 +453,7 @@ def _decode(source: Path, data: bytes) -> tuple[str, str, bool, float | None]:
             utf8_error.start,
             name,
         )
-        return text, name, False, guess.get("confidence")
+        return text, name, False
     raise CsvFormatError(
         f"{source}: cannot decode: not UTF-8 (first invalid byte at offset "
         f"{utf8_error.start}) nor {' / '.join(dict.fromkeys(candidates))}; "

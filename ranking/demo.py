@@ -45,6 +45,9 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
+from crawler.items import SECTIONS
+from ranking.weeks import IsoWeek
+
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "data" / "sample"
 DEFAULT_DIR = REPO / "data" / "demo"
@@ -52,7 +55,6 @@ DIR_ENV = "RADAR_DEMO_DIR"
 MARKER = ".radar-demo"  # only folders carrying it (or empty ones) are ever cleaned
 HISTORY_SIGHTINGS = "history-sightings.csv"  # past sightings of the sample issues' weeks
 TABLE_TOP = 5  # rows per section in the terminal table
-SECTIONS = ("article", "project", "audio_video", "hot_topic")
 
 # {{iso:-2d5h}}: a date relative to now; offsets are +/- followed by Nd, Nh, Nm parts.
 PLACEHOLDER = re.compile(r"\{\{(iso|rfc822|unix|date):([+-])((?:\d+[dhm])+)\}\}")
@@ -119,12 +121,6 @@ def clean_dir(demo: Path) -> None:
 def write_sources(template: Path, out: Path, base: str) -> None:
     """The demo's sources file with ``{base}`` replaced by the replay's base URL."""
     out.write_text(template.read_text(encoding="utf-8").replace("{base}", base), encoding="utf-8")
-
-
-def current_week(today: dt.date) -> str:
-    """The ISO week containing `today`, as ``YYYY-Www``."""
-    iso = today.isocalendar()
-    return f"{iso.year}-W{iso.week:02d}"
 
 
 def _env(base: str) -> dict[str, str]:
@@ -240,7 +236,7 @@ def run(demo: Path, sample: Path = SAMPLE) -> dict[str, Path]:
 
     started = time.monotonic()
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
-    week = current_week(now.date())
+    week = str(IsoWeek.of(now.date()))
     demo = demo.resolve()
     for needed in (
         sample / "web",

@@ -25,12 +25,6 @@ class StoreBusyError(StoreError):
     """Another process holds the database lock."""
 
 
-class ImportProblem(RankingError):
-    """Some archive files could not be imported (the others were)."""
-
-    exit_code = 1
-
-
 class CsvFormatError(RankingError):
     """A CSV file cannot be read as a table (size, encoding, workbook, empty)."""
 

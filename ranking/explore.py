@@ -32,6 +32,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from crawler.items import SECTIONS
 from ranking import store
 from ranking.errors import UsageError
 from ranking.weeks import IsoWeek
@@ -56,7 +57,6 @@ SEASON_ISSUES = 30
 DEFAULT_BACKTEST_ISSUES = "21-24"
 SHARED_HISTORY = Path("..", "shared", "datasets", "python-weekly")
 SHARED_SIGHTINGS = Path("..", "shared", "datasets", "sightings", "sightings-2023-2025-01.parquet")
-SECTIONS = ("article", "project", "audio_video", "hot_topic")
 # Fonts with CJK glyphs, tried in order (source names and titles are often Chinese).
 CJK_FONTS = (
     "Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQuanYi Zen Hei",

@@ -48,8 +48,8 @@ Rows, duplicates, weeks
   rows listed in `Decision.duplicate_rows`. With any difference: every row of that id is
   a row error and none is applied. A row with an error also blocks the other rows of its
   id (its intent is unknown). Rows of the same id with a blank decision do not count.
-- `week` cells are normalized with `IsoWeek`; a file naming another week than
-  `expected_week`, or several weeks, raises FeedbackError. A malformed week cell is a
+- `week` cells are normalized with `IsoWeek`; a file naming several weeks raises
+  FeedbackError. A malformed week cell is a
   row error. A file without a `week` column is accepted (its ids are checked later).
 - Empty file, header-only file, workbook renamed to `.csv`, files over 50 MB and
   undecodable files raise FeedbackError with one line naming the file.
@@ -63,6 +63,7 @@ import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
+from crawler.items import SECTIONS
 from crawler.urls import InvalidURL, canonical_url
 from ranking.csvio import CsvMeta, CsvRow, clean_text, read_csv_rows, unescape
 from ranking.errors import CsvFormatError, FeedbackError, UsageError
@@ -75,7 +76,6 @@ __all__ = [
     "MAYBE",
     "REJECT",
     "REQUIRED_COLUMNS",
-    "SECTIONS",
     "SECTION_ALIASES",
     "Decision",
     "FeedbackResult",
@@ -102,7 +102,6 @@ DECISION_VOCABULARY: dict[str, str] = {
     **dict.fromkeys(_CLEAR_WORDS.split(), CLEAR),
 }
 
-SECTIONS = ("article", "project", "audio_video", "hot_topic")
 
 _ARTICLE_WORDS = (
     "article articles post posts blog blog_post blog_posts tutorial tutorials news "
@@ -249,27 +248,21 @@ def _text(row: CsvRow, column: str) -> str:
     return clean_text(unescape(row.get(column, "").strip())).strip()
 
 
-def parse_feedback(
-    path: str | os.PathLike[str], expected_week: str | None = None
-) -> FeedbackResult:
+def parse_feedback(path: str | os.PathLike[str]) -> FeedbackResult:
     """Parse the curator's edited shortlist into decisions and row errors.
 
     Raises FeedbackError (one line naming the file) when the file as a whole is unusable:
     unreadable, empty, header-only, not a shortlist, a required column missing or
-    repeated, or a `week` other than `expected_week`. UsageError if `expected_week` itself
-    is malformed.
+    repeated, or rows of several weeks.
     """
-    expected = str(IsoWeek.parse(expected_week)) if expected_week is not None else None
     try:
         table = read_csv_rows(path)
     except CsvFormatError as exc:
         raise FeedbackError(str(exc)) from None
-    return _parse_rows(*table, expected)
+    return _parse_rows(*table)
 
 
-def _parse_rows(
-    header: list[str], rows: list[CsvRow], meta: CsvMeta, expected: str | None
-) -> FeedbackResult:
+def _parse_rows(header: list[str], rows: list[CsvRow], meta: CsvMeta) -> FeedbackResult:
     """parse_feedback on a file already read (`read_csv_rows`)."""
     name = meta.path
     _check_columns(name, header, meta.duplicate_columns)
@@ -333,7 +326,7 @@ def _parse_rows(
             )
         )
 
-    week = _check_week(name, weeks, expected)
+    week = _check_week(name, weeks)
     decisions: list[Decision] = []
     for row_id, group in by_id.items():
         rows_of_id = [d.row_number for d in group]
@@ -388,16 +381,12 @@ def _check_columns(name: str, header: list[str], duplicates: Iterable[str]) -> N
         raise FeedbackError(f"{name}: column {repeated[0]!r} appears more than once; keep only one")
 
 
-def _check_week(name: str, weeks: dict[str, int], expected: str | None) -> str | None:
+def _check_week(name: str, weeks: dict[str, int]) -> str | None:
+    """The file's one week (None without a week column); several weeks are an error."""
     if len(weeks) > 1:
         listed = ", ".join(f"{w} (row {n})" for w, n in sorted(weeks.items()))
         raise FeedbackError(f"{name}: mixes several weeks: {listed}")
-    if not weeks:
-        return expected
-    (week,) = weeks
-    if expected is not None and week != expected:
-        raise FeedbackError(f"{name}: is the shortlist for week {week}, not {expected}")
-    return week
+    return next(iter(weeks), None)
 
 
 def _same_url(known: str, given: str) -> bool:
@@ -466,7 +455,7 @@ def previous_edits(path: str | os.PathLike[str], ids: Iterable[str]) -> Previous
     if not edited:
         return PreviousEdits({}, 0, 0)
     try:
-        result = _parse_rows(header, rows, meta, None)
+        result = _parse_rows(header, rows, meta)
     except FeedbackError:
         return PreviousEdits({}, edited, edited)
     wanted = set(ids)

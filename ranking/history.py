@@ -21,20 +21,18 @@ import hashlib
 import logging
 import re
 import unicodedata
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import duckdb
 
+from crawler.items import SECTIONS
 from crawler.urls import InvalidURL, canonical_url, host_of, repo_key
 from ranking import store
-from ranking.errors import ImportProblem
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "SECTIONS",
     "ImportReport",
     "Issue",
     "Item",
@@ -52,10 +50,9 @@ __all__ = [
 # Bump when parsing changes what is stored: every issue is then re-imported once.
 PARSER_VERSION = "history-1"
 
-SECTIONS = ("article", "project", "audio_video", "hot_topic", "book", "other")
-# Sections whose items are numbered `N、[title](url)` lines; `book` and `other` are usually
-# one paragraph (a sponsor, a book giveaway) and become one item each.
-LISTED_SECTIONS = ("article", "project", "audio_video", "hot_topic")
+# Sections whose items are numbered `N、[title](url)` lines; the others, `book` and `other`,
+# are usually one paragraph (a sponsor, a book giveaway) and become one item each.
+LISTED_SECTIONS = SECTIONS
 BOILERPLATE = "boilerplate"
 
 # (label, pattern) tried in order on the heading text with links, emoji and markup removed.
@@ -230,13 +227,6 @@ class ImportReport:
             f"{len(self.warnings)} warnings"
         )
 
-    def raise_for_problems(self) -> None:
-        """Raise ImportProblem (one line) when some file could not be imported."""
-        if self.errors:
-            first = self.errors[0]
-            more = f" (and {len(self.errors) - 1} more)" if len(self.errors) > 1 else ""
-            raise ImportProblem(f"{first}{more}")
-
 
 # --- markdown helpers -------------------------------------------------------------------
 
@@ -346,7 +336,8 @@ def _make_link(url: str, text: str) -> Link:
 
 
 def classify_heading(text: str) -> str:
-    """Normalise a section heading to a SECTIONS label, `boilerplate`, or `` (unknown)."""
+    """Normalise a section heading to a section (one of LISTED_SECTIONS, `book`, `other`),
+    `boilerplate`, or `` (unknown)."""
     label = _heading_label(text)
     for name, pattern in _SECTION_RULES:
         if pattern.search(label):
@@ -976,9 +967,7 @@ def _decode(data: bytes, name: str) -> tuple[str | None, Problem | None]:
         return None, Problem(name, line, f"not UTF-8 text (byte {exc.start}): {exc.reason}")
 
 
-def read_archive(
-    path: str | Path, *, progress: Callable[[str], None] | None = None
-) -> tuple[list[Issue], list[Skipped], list[Problem]]:
+def read_archive(path: str | Path) -> tuple[list[Issue], list[Skipped], list[Problem]]:
     """Read and parse an archive folder (the root holding docs/, or docs/ itself).
 
     Files that cannot be used are problems; the others are still returned. Issues are
@@ -1004,8 +993,6 @@ def read_archive(
     problems: list[Problem] = []
     used_en: set[Path] = set()
     for zh_path in sorted(docs.glob("*.md")):
-        if progress:
-            progress(zh_path.name)
         zh_name = rel(zh_path)
         try:
             zh_bytes = zh_path.read_bytes()
@@ -1110,16 +1097,14 @@ def _rows(
 def import_archive(
     con: duckdb.DuckDBPyConnection,
     path: str | Path,
-    *,
-    progress: Callable[[str], None] | None = None,
 ) -> ImportReport:
     """Import an archive folder into the store; idempotent, one transaction per issue.
 
     Unchanged issues (same content hash) are left alone; an edited file replaces its
     issue's rows. Files that cannot be used are listed in `report.problems` (the others
-    are imported); call `report.raise_for_problems()` to turn them into ImportProblem.
+    are imported).
     """
-    issues, skipped, problems = read_archive(path, progress=progress)
+    issues, skipped, problems = read_archive(path)
     report = ImportReport(skipped=skipped, problems=problems)
     known = store.history_issue_hashes(con)
     for issue in issues:

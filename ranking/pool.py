@@ -34,7 +34,10 @@ from ranking.store import candidate_id
 
 logger = logging.getLogger(__name__)
 
-SECTIONS = ("article", "project", "audio_video", "hot_topic")
+# Titles whose word/bigram shingles overlap this much (Jaccard, MinHash LSH) are one story.
+NEAR_DUP_JACCARD = 0.8
+# A pool title this close to a past item's (rapidfuzz ratio, normalized titles) is that item.
+TITLE_MATCH_RATIO = 92.0
 
 # Hosts whose pages are a project (a package index, a forge) rather than an article.
 PROJECT_HOSTS = frozenset(
@@ -297,7 +300,7 @@ def _group_sets(keys: pd.Series, values: pd.Series) -> pd.Series:
     return pd.Series(out, dtype=object).sort_index()
 
 
-def merge_sightings(sightings: pd.DataFrame, near_dup_threshold: float = 0.8) -> pd.DataFrame:
+def merge_sightings(sightings: pd.DataFrame) -> pd.DataFrame:
     """One row per item (repository or canonical URL, near-duplicates merged)."""
     if sightings is None or sightings.empty:
         return pd.DataFrame(columns=[c for c in POOL_COLUMNS if not c.startswith("prior_")])
@@ -313,7 +316,7 @@ def merge_sightings(sightings: pd.DataFrame, near_dup_threshold: float = 0.8) ->
     s = s.sort_values(["key", "prio", "seen_date", "title"], ascending=[True, True, False, True])
     first_titles = s.drop_duplicates("key").set_index("key")["title"]
     repo_of = s.dropna(subset=["repo_key"]).drop_duplicates("key").set_index("key")["repo_key"]
-    mapping = _near_duplicate_groups(first_titles, repo_of, near_dup_threshold)
+    mapping = _near_duplicate_groups(first_titles, repo_of, NEAR_DUP_JACCARD)
     if mapping:
         s["key"] = s["key"].map(lambda k: mapping.get(k, k))
         s = s.sort_values(
@@ -568,9 +571,7 @@ def _fuzzy_title_hits(
     return hits
 
 
-def featured_matches(
-    frame: pd.DataFrame, history_items: pd.DataFrame, fuzzy_threshold: float = 92.0
-) -> pd.DataFrame:
+def featured_matches(frame: pd.DataFrame, history_items: pd.DataFrame) -> pd.DataFrame:
     """For each pool row, the past issue that featured it and why (`url`, `repo`, `title`).
 
     Returns a frame indexed like `frame` with columns featured_issue (float, NaN when not
@@ -593,7 +594,7 @@ def featured_matches(
             issue[i], reason[i] = names[name], f"repository named by an item of #{names[name]}"
     if index.titles:
         todo = [i for i in range(len(frame)) if not reason[i]]
-        for i, j, score in _pool_title_hits(frame, todo, index.titles, fuzzy_threshold):
+        for i, j, score in _pool_title_hits(frame, todo, index.titles, TITLE_MATCH_RATIO):
             issue[i] = index.title_values[j]
             reason[i] = f"title ~{score}% of an item in #{index.title_values[j]}"
     return pd.DataFrame({"featured_issue": issue, "featured_reason": reason}, index=frame.index)
@@ -605,9 +606,6 @@ def build_pool(
     as_of: dt.date,
     window_days: int = DEFAULT_WINDOW_DAYS,
     prior_stats: pd.DataFrame | None = None,
-    *,
-    near_dup_threshold: float = 0.8,
-    fuzzy_threshold: float = 92.0,
 ) -> Pool:
     """The pool of `as_of`: sightings in (as_of - window_days, as_of], merged, not featured.
 
@@ -620,7 +618,7 @@ def build_pool(
     if s is not None and not s.empty:
         days = pd.to_datetime(s["seen_date"]).dt.date
         s = s[(days >= start) & (days <= as_of)]
-    merged = merge_sightings(s, near_dup_threshold)
+    merged = merge_sightings(s)
     job_ads = (
         merged["title"].astype(str).str.contains(_JOB_AD)
         | merged["url"].astype(str).str.contains(_JOB_URL)
@@ -638,7 +636,7 @@ def build_pool(
         merged["prior_first_seen"] = pd.NaT
         merged["prior_days"] = 0
     merged = merged[POOL_COLUMNS]
-    fm = featured_matches(merged, history_items, fuzzy_threshold)
+    fm = featured_matches(merged, history_items)
     featured_mask = fm["featured_reason"] != ""
     featured = pd.concat([merged[featured_mask], fm[featured_mask]], axis=1)
     frame = merged[~featured_mask].sort_values(["section", "key"]).reset_index(drop=True)
@@ -652,9 +650,7 @@ def build_pool(
     return Pool(as_of, window_days, frame, featured.reset_index(drop=True), counts)
 
 
-def pick_items(
-    frame: pd.DataFrame, items: pd.DataFrame, fuzzy_threshold: float = 92.0
-) -> list[int | None]:
+def pick_items(frame: pd.DataFrame, items: pd.DataFrame) -> list[int | None]:
     """For each pool row, the position in `items` of the issue item it is, else None.
 
     An item matches by repository or URL; a title-only item (no link, as in the archive's
@@ -674,14 +670,12 @@ def pick_items(
         out.append(hit)
     if index.titles:
         todo = [i for i in range(len(out)) if out[i] is None]
-        for i, j, _score in _pool_title_hits(frame, todo, index.titles, fuzzy_threshold):
+        for i, j, _score in _pool_title_hits(frame, todo, index.titles, TITLE_MATCH_RATIO):
             out[i] = index.title_values[j]
     return out
 
 
-def pick_sections(
-    frame: pd.DataFrame, items: pd.DataFrame, fuzzy_threshold: float = 92.0
-) -> list[str | None]:
+def pick_sections(frame: pd.DataFrame, items: pd.DataFrame) -> list[str | None]:
     """For each pool row, the section of the issue item it is (`pick_items`), else None."""
     sections = items["section"].astype(str).tolist()
-    return [None if i is None else sections[i] for i in pick_items(frame, items, fuzzy_threshold)]
+    return [None if i is None else sections[i] for i in pick_items(frame, items)]

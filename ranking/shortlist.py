@@ -36,13 +36,13 @@ import pandas as pd
 from sklearn.feature_extraction.text import TfidfVectorizer
 from threadpoolctl import threadpool_limits
 
+from crawler.items import SECTIONS
 from ranking import store
 from ranking.csvio import atomic_open
 from ranking.defaults import DEFAULT_QUOTAS
 from ranking.features import FEATURES, SIGNALS, build_features
 from ranking.pool import (
     DEFAULT_WINDOW_DAYS,
-    SECTIONS,
     Pool,
     build_pool,
     has_link,
@@ -598,7 +598,6 @@ def build_shortlist(
     *,
     week: str | None = None,
     domain_cap: int = DEFAULT_DOMAIN_CAP,
-    mmr_lambda: float = DEFAULT_MMR_LAMBDA,
     depth: int | None = None,
     cache: dict | None = None,
     use_decisions: bool = True,
@@ -669,7 +668,7 @@ def build_shortlist(
         if not len(part):
             continue
         quota = int(quotas.get(section, 0))
-        order = select_section(part, max(quota, depth or 0), domain_cap, mmr_lambda)
+        order = select_section(part, max(quota, depth or 0), domain_cap)
         ranked = part.iloc[order].copy()
         ranked["rank"] = np.arange(1, len(ranked) + 1)
         ranked_parts.append(ranked)

@@ -16,7 +16,7 @@ import re
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -219,7 +219,6 @@ def connect(
     path: str | os.PathLike[str] | None = None,
     *,
     read_only: bool = False,
-    migrate_schema: bool = True,
 ) -> duckdb.DuckDBPyConnection:
     """Open (creating when needed) and migrate the store; errors become StoreError."""
     target = str(path) if path is not None else str(db_path())
@@ -239,7 +238,7 @@ def connect(
     try:
         if read_only:
             check_version(con, Path(target))
-        elif migrate_schema:
+        else:
             migrate(con)
     except BaseException:
         con.close()
@@ -294,8 +293,7 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
     current = check_version(con)
     pending = [m for m in MIGRATIONS if m[0] > current]
     if pending:
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(con):
             con.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations "
                 "(version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMP)"
@@ -308,10 +306,6 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
                     [version, name],
                 )
                 logger.info("applied migration %d: %s", version, name)
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
     con.execute(
         "INSERT INTO meta VALUES ('duckdb_version', ?) "
         "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -607,7 +601,6 @@ class IngestReport:
     bad_rows: int = 0  # lines refused: broken JSON, NULL/empty keys, bad values
     pending: bool = False  # the database was busy: nothing loaded, the files wait
     message: str | None = None
-    paths: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         """One line for the CLIs: what landed, or why the files wait."""
@@ -1262,7 +1255,6 @@ def ingest_raw(con: duckdb.DuckDBPyConnection, raw_dir: str | os.PathLike[str]) 
     finally:
         for name in _INGEST_TABLES:
             con.execute(f"DROP TABLE IF EXISTS {name}")
-    report.paths = [str(p) for p, _, _ in todo]
     report.files = len(todo)
     (report.sightings, report.history_only, report.fetch_records, report.candidates,
      report.new_candidates) = (int(n) for n in counts)  # fmt: skip
@@ -1869,20 +1861,19 @@ def week_decisions(
     return {r[0]: (r[1], r[2], r[3]) for r in rows}
 
 
-def decisions_detail(con: duckdb.DuckDBPyConnection, week: str | None = None):
-    """Stored decisions (optionally of one week) joined with their candidates and rows shown."""
-    where = "WHERE d.week = ?" if week else ""
+def decisions_detail(con: duckdb.DuckDBPyConnection, week: str):
+    """The stored decisions of `week` joined with their candidates and the rows shown."""
     return con.execute(
-        f"""SELECT d.week, d.candidate_id, d.canonical_url, d.decision, d.section_override,
+        """SELECT d.week, d.candidate_id, d.canonical_url, d.decision, d.section_override,
                    d.note, d.decided_at, c.title, c.url, c.section, c.description, c.repo_key,
                    s.section AS shown_section, s.rank AS shown_rank
             FROM decisions d
             LEFT JOIN candidates c USING (canonical_url)
             LEFT JOIN shortlist_rows s ON s.week = d.week AND s.candidate_id = d.candidate_id
-            {where}
+            WHERE d.week = ?
             ORDER BY d.week, coalesce(d.section_override, s.section, c.section),
                      s.rank NULLS LAST, d.candidate_id""",
-        [week] if week else [],
+        [week],
     ).df()
 
 
@@ -1899,7 +1890,10 @@ def latest_stars(con: duckdb.DuckDBPyConnection, urls: list[str]) -> dict[str, i
     return {r[0]: int(r[1]) for r in rows}
 
 
-def precision_report(con: duckdb.DuckDBPyConnection, top: int = 24):
+PRECISION_TOP = 24  # `rank report`: the rows of each section the curator surely read
+
+
+def precision_report(con: duckdb.DuckDBPyConnection, top: int = PRECISION_TOP):
     """Per week and section: shown (rank <= top), decided, kept, precision = kept / shown."""
     return con.execute(
         """SELECT s.week, s.section,

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from ranking import demo
+from ranking.weeks import IsoWeek
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "data" / "sample"
@@ -77,9 +78,9 @@ def test_sample_sources_resolve_to_the_replay(tmp_path: Path) -> None:
     assert all(s.url.startswith("http://127.0.0.1:8765/") for s in sources)
 
 
-def test_current_week() -> None:
-    assert demo.current_week(dt.date(2026, 1, 1)) == "2026-W01"
-    assert demo.current_week(dt.date(2027, 1, 1)) == "2026-W53"
+def test_week_of_a_day() -> None:
+    assert str(IsoWeek.of(dt.date(2026, 1, 1))) == "2026-W01"
+    assert str(IsoWeek.of(dt.date(2027, 1, 1))) == "2026-W53"
 
 
 # -- the demo folder ---------------------------------------------------------------------
@@ -181,7 +182,7 @@ def test_demo_writes_shortlist_and_draft(
 ) -> None:
     proc, folder = demo_run
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    week = demo.current_week(dt.datetime.now(dt.UTC).date())
+    week = str(IsoWeek.of(dt.datetime.now(dt.UTC).date()))
     shortlist = folder / "shortlists" / f"{week}.csv"
     draft = folder / "shortlists" / f"{week}.md"
     assert str(shortlist) in proc.stdout and str(draft) in proc.stdout
