@@ -326,11 +326,13 @@ def _run_with_display(ctx: Any, show_progress: bool) -> list[Any]:
 
 
 def _summary(ctx: Any, outcomes: list[Any]) -> int:
+    from crawler.runstate import PSEUDO_SOURCES
+
     ok = [o for o in outcomes if o.status == "ok"]
     not_modified = [o for o in outcomes if o.status == "not_modified"]
     failed = [o for o in outcomes if o.status not in ("ok", "not_modified")]
     items = sum(o.items for o in outcomes)
-    extras = [ctx.outcomes[name] for name in ("_github_api", "_article_pages")]
+    extras = [ctx.outcomes[name] for name in PSEUDO_SOURCES]
     print(
         f"crawl: {len(outcomes)} sources: {len(ok)} ok, {len(not_modified)} not modified, "
         f"{len(failed)} failed; {items} items; raw file {ctx.raw_path}"

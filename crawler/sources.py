@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 
 from crawler.errors import ConfigError
 from crawler.items import SECTIONS
+from crawler.urls import MAX_URL_LENGTH
 
 KINDS = (
     "feed",
@@ -54,7 +55,6 @@ OPTIONS: dict[str, tuple[str, ...]] = {kind: ("max_new_items",) for kind in KIND
 }
 INT_OPTIONS = ("max_new_items",)
 BOOL_OPTIONS = ("fetch_pages", "resolve_links", "skip_stickied")
-MAX_URL_LENGTH = 2083
 
 
 @dataclass(frozen=True)
@@ -207,8 +207,8 @@ def parse_sources(text: str, label: str = "sources.toml") -> list[Source]:
 def load_sources(path: Path | None = None) -> list[Source]:
     """Read a sources file (None: the packaged default) into validated Source records."""
     if path is None:
-        file = resources.files("crawler").joinpath("sources.toml")
-        return parse_sources(file.read_text(encoding="utf-8"), "sources.toml")
+        text = default_sources_path().read_text(encoding="utf-8")
+        return parse_sources(text, "sources.toml")
     path = Path(path)
     try:
         raw = path.read_bytes()

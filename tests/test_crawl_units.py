@@ -241,23 +241,6 @@ def test_crawler_library_never_imports_ranking():
     assert out.stdout.strip() == "False"
 
 
-def test_follow_links_filters_schemes_instead_of_crashing():
-    from scrapy.http import HtmlResponse
-
-    from crawler.spiders.radar import follow_links
-
-    body = b"""<a href="javascript:alert(1)">x</a><a href="file:///etc/passwd">f</a>
-    <a href="data:text/html,x">d</a><a href="mailto:a@b.c">m</a><a href="/next">n</a>
-    <a href="/next">again</a><a href="https://other.example/p">o</a><a href="ftp://h/x">t</a>"""
-    response = HtmlResponse("https://example.com/page", body=body, encoding="utf-8")
-    hrefs = response.css("a::attr(href)").getall()
-    with pytest.raises(ValueError):
-        list(response.follow_all(hrefs))  # what Scrapy alone does (H1)
-    urls = [r.url for r in follow_links(response, hrefs, callback=None)]
-    assert urls == ["https://example.com/next", "https://other.example/p"]
-    assert len(follow_links(response, ["/a", "/b", "/c"], callback=None, limit=2)) == 2
-
-
 def test_address_guard_middleware_literals_schemes_and_budget(monkeypatch):
     from scrapy import Request
     from scrapy.exceptions import IgnoreRequest

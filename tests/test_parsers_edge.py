@@ -11,13 +11,15 @@ from pathlib import Path
 import pytest
 
 from crawler.parsers import PARSERS, ParseError
-from crawler.parsers.common import guarded
+from crawler.parsers.common import guarded, header_charset, looks_like_markup, valid_xml_char
 from crawler.parsers.feeds import (
     MAX_ENTRIES,
     _feedparser_summaries,
     _needs_summary_pass,
+    _neutralize_charrefs,
     parse_feed,
 )
+from crawler.parsers.pages import decode_html
 from crawler.sources import Source
 from crawler.text import TITLE_MAX, html_to_text
 
@@ -104,6 +106,67 @@ def test_surrogate_charrefs_become_replacement_chars():
     assert c.title.startswith("a ") and c.title.endswith(" e")
     assert "replacement_char" in c.extra["title_flags"]
     c.title.encode("utf-8")  # no lone surrogate survives
+
+
+# The XML 1.0 Char rule, for feeds and pages alike: U+FFFE/U+FFFF, surrogates, C0
+# controls other than tab/LF/CR and anything past U+10FFFF are not characters.
+CHARREF_RULE = [
+    (0x0, False),
+    (0x8, False),
+    (0x9, True),
+    (0xA, True),
+    (0xD, True),
+    (0x1F, False),
+    (0x20, True),
+    (0xD7FF, True),
+    (0xD800, False),
+    (0xDFFF, False),
+    (0xE000, True),
+    (0xFFFD, True),
+    (0xFFFE, False),
+    (0xFFFF, False),
+    (0x10000, True),
+    (0x10FFFF, True),
+    (0x110000, False),
+]
+
+
+@pytest.mark.parametrize(
+    ("cp", "valid"), CHARREF_RULE, ids=[f"U+{cp:04X}" for cp, _ in CHARREF_RULE]
+)
+def test_feeds_and_pages_agree_on_valid_character_references(cp, valid):
+    assert valid_xml_char(cp) is valid
+    for ref in (f"&#x{cp:X};", f"&#{cp};"):
+        feed_kept = (
+            _neutralize_charrefs(f"<t>a {ref} b</t>".encode()) == f"<t>a {ref} b</t>".encode()
+        )
+        page_text, _enc, _flags = decode_html(f"<title>a {ref} b</title>".encode(), {})
+        assert feed_kept is valid, ref
+        assert (ref in page_text) is valid, ref
+
+
+@pytest.mark.parametrize("kind", ["feed", "page"])
+def test_noncharacter_reference_in_a_title_becomes_a_flagged_replacement_char(kind):
+    title = "<title>a &#xFFFF; b</title>"
+    body = (
+        f'<rss version="2.0"><channel><item>{title}<link>https://x.example/1</link></item>'
+        "</channel></rss>"
+        if kind == "feed"
+        else f"<html><head>{title}</head><body><p>x</p></body></html>"
+    )
+    (c,) = PARSERS[kind](body.encode(), {}, source(kind, url="https://edge.example/a"))
+    assert c.title == "a \ufffd b"
+    assert "replacement_char" in c.extra["title_flags"]
+
+
+def test_header_charset_and_markup_sniff():
+    assert header_charset({b"Content-Type": b"text/html; charset='ISO-8859-1'"}) == "ISO-8859-1"
+    assert header_charset({"content-type": "text/html"}) is None
+    assert header_charset(None) is None
+    assert looks_like_markup(b"\xef\xbb\xbf \r\n<rss>")
+    assert looks_like_markup(memoryview(b"\t<feed/>"))
+    assert not looks_like_markup(b'{"hits": []}')
+    assert not looks_like_markup(b" " * 64 + b"<rss>")  # only the first 64 bytes count
 
 
 def test_truncated_feed_keeps_complete_entries():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -25,11 +26,16 @@ __all__ = [
     "fill_identity",
     "guarded",
     "header",
+    "header_charset",
     "http_link",
     "is_site_root",
     "load_json",
+    "looks_like_markup",
     "to_int",
+    "valid_xml_char",
 ]
+
+_CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9._:-]+)", re.IGNORECASE)
 
 
 class ParseError(CrawlError):
@@ -94,6 +100,37 @@ def header(headers: Mapping[str, str] | None, name: str) -> str | None:
                 value = value[0] if value else ""
             return value.decode("latin-1") if isinstance(value, bytes) else str(value)
     return None
+
+
+def header_charset(headers: Mapping[str, str] | None) -> str | None:
+    """The ``charset=`` label of the Content-Type header, as written; None if absent."""
+    ctype = header(headers, "content-type")
+    m = _CHARSET.search(ctype) if ctype else None
+    return m.group(1) if m else None
+
+
+def valid_xml_char(cp: int) -> bool:
+    """True for a code point XML 1.0 allows (its ``Char`` rule).
+
+    Tab, LF, CR, U+0020-U+D7FF, U+E000-U+FFFD and U+10000-U+10FFFF: no other C0
+    control, no surrogate, not U+FFFE/U+FFFF, nothing past U+10FFFF. Character
+    references to anything else are replaced by U+FFFD, in feeds and pages alike.
+    """
+    return (
+        cp in (0x9, 0xA, 0xD)
+        or 0x20 <= cp <= 0xD7FF
+        or 0xE000 <= cp <= 0xFFFD
+        or 0x10000 <= cp <= 0x10FFFF
+    )
+
+
+def looks_like_markup(body: bytes | bytearray | memoryview) -> bool:
+    """True if the body starts with ``<`` once a UTF-8 BOM and whitespace are skipped.
+
+    Only the first 64 bytes are looked at: the parsers that take JSON or a feed use
+    it to tell the two apart.
+    """
+    return bytes(body[:64]).lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<")
 
 
 def http_link(link: object, base: str | None = None) -> str | None:

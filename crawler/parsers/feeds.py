@@ -30,8 +30,10 @@ from crawler.parsers.common import (
     clean_title,
     fill_identity,
     header,
+    header_charset,
     http_link,
     is_site_root,
+    valid_xml_char,
 )
 from crawler.sources import Source
 from crawler.text import SUMMARY_MAX, clean_text, html_to_text, parse_date
@@ -52,7 +54,6 @@ _ENTITY_MARKERS = tuple(
 )
 _CHARREF = re.compile(rb"&#(?:[xX]([0-9a-fA-F]{1,16})|([0-9]{1,20}));")
 _XML_DECL_ENC = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._:-]+)["']""")
-_CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9._:-]+)", re.IGNORECASE)
 _ROOT_TAG = re.compile(
     rb"^(?:\s|<\?[^>]*\?>|<!--.*?-->|<!DOCTYPE[^>\[]*(?:\[[^\]]*\])?\s*>)*<([A-Za-z_][\w:.-]*)",
     re.DOTALL | re.IGNORECASE,
@@ -164,35 +165,24 @@ def read_feed(body: bytes, headers: Mapping[str, str] | None, source: Source) ->
 # --- guards --------------------------------------------------------------------------
 
 
-def _valid_xml_char(cp: int) -> bool:
-    return (
-        cp in (0x9, 0xA, 0xD)
-        or 0x20 <= cp <= 0xD7FF
-        or 0xE000 <= cp <= 0xFFFD
-        or 0x10000 <= cp <= 0x10FFFF
-    )
-
-
 def _neutralize_charrefs(body: bytes) -> bytes:
-    """Replace references to surrogates, NUL or > U+10FFFF with U+FFFD (feedparser #591)."""
+    """Replace references to non-XML characters (valid_xml_char) with U+FFFD (feedparser #591)."""
     if b"&#" not in body:
         return body
 
     def fix(m: re.Match[bytes]) -> bytes:
         hexa, dec = m.group(1), m.group(2)
         cp = int(hexa, 16) if hexa is not None else int(dec)
-        return m.group(0) if _valid_xml_char(cp) else b"&#xFFFD;"
+        return m.group(0) if valid_xml_char(cp) else b"&#xFFFD;"
 
     return _CHARREF.sub(fix, body)
 
 
 def _declared_charset(body: bytes, headers: Mapping[str, str] | None) -> list[str]:
     found = []
-    ctype = header(headers, "content-type")
-    if ctype:
-        m = _CHARSET.search(ctype)
-        if m:
-            found.append(m.group(1).lower())
+    charset = header_charset(headers)
+    if charset:
+        found.append(charset.lower())
     m = _XML_DECL_ENC.match(body[:512])
     if m:
         found.append(m.group(1).decode("ascii").lower())

@@ -17,6 +17,7 @@ from crawler.parsers.common import (
     fill_identity,
     http_link,
     load_json,
+    looks_like_markup,
     to_int,
 )
 from crawler.parsers.feeds import parse_feed
@@ -32,8 +33,7 @@ def parse_github_repo(
     body: bytes, headers: Mapping[str, str] | None, source: Source
 ) -> ParseResult:
     """``/repos/{owner}/{repo}`` or ``/search/repositories`` JSON -> candidates."""
-    head = bytes(body[:64]).lstrip(b"\xef\xbb\xbf \t\r\n")
-    if head.startswith(b"<"):
+    if looks_like_markup(body):
         return parse_feed(body, headers, source)  # releases.atom, commits.atom
     data = load_json(body)
     if isinstance(data, dict) and isinstance(data.get("items"), list):

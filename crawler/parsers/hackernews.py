@@ -15,6 +15,7 @@ from crawler.parsers.common import (
     fill_identity,
     http_link,
     load_json,
+    looks_like_markup,
     to_int,
 )
 from crawler.parsers.feeds import FeedEntry, build_candidates, read_feed
@@ -34,8 +35,7 @@ def parse_hackernews(body: bytes, headers: Mapping[str, str] | None, source: Sou
 
     A Firebase id list (topstories) gives no candidates and ``notes["item_ids"]``.
     """
-    head = bytes(body[:64]).lstrip(b"\xef\xbb\xbf \t\r\n")
-    if head.startswith(b"<"):
+    if looks_like_markup(body):
         return _parse_rss(body, headers, source)
     data = load_json(body)
     if isinstance(data, dict) and isinstance(data.get("hits"), list):

@@ -18,7 +18,14 @@ from lxml.html import HtmlElement
 from parsel import Selector
 
 from crawler.items import Candidate
-from crawler.parsers.common import ParseError, ParseResult, clean_title, fill_identity, header
+from crawler.parsers.common import (
+    ParseError,
+    ParseResult,
+    clean_title,
+    fill_identity,
+    header_charset,
+    valid_xml_char,
+)
 from crawler.parsers.common import http_link as _http_link
 from crawler.sources import Source
 from crawler.text import SUMMARY_MAX, clean_text, html_to_text, parse_date
@@ -54,7 +61,6 @@ _BOMS = (
 _META_CHARSET = re.compile(
     rb"""<meta[^>]+?charset\s*=\s*["']?\s*([A-Za-z0-9._:-]+)""", re.IGNORECASE
 )
-_CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9._:-]+)", re.IGNORECASE)
 # WHATWG: these labels mean their supersets on the web.
 _SUPERSETS = {
     "gb2312": "gb18030",
@@ -102,11 +108,9 @@ def decode_html(body: bytes, headers: Mapping[str, str] | None) -> tuple[str, st
     if b"\x00" in body[:1024]:
         raise ParseError("not_text", "NUL bytes: binary body")
     declared: list[str] = []
-    ctype = header(headers, "content-type")
-    if ctype:
-        m = _CHARSET.search(ctype)
-        if m:
-            declared.append(m.group(1))
+    charset = header_charset(headers)
+    if charset:
+        declared.append(charset)
     m = _META_CHARSET.search(body[:8192])
     if m:
         declared.append(m.group(1).decode("ascii", "replace"))
@@ -147,8 +151,7 @@ def _finish(text: str, enc: str, flags: set[str]) -> tuple[str, str, set[str]]:
 
 def _fix_charref(m: re.Match[str]) -> str:
     cp = int(m.group(1), 16) if m.group(1) is not None else int(m.group(2))
-    ok = cp in (0x9, 0xA, 0xD) or 0x20 <= cp <= 0xD7FF or 0xE000 <= cp <= 0x10FFFF
-    return m.group(0) if ok else "\ufffd"
+    return m.group(0) if valid_xml_char(cp) else "\ufffd"
 
 
 TRAFILATURA_MAX_CHARS = 2_000_000

@@ -15,6 +15,7 @@ from crawler.parsers.common import (
     fill_identity,
     http_link,
     load_json,
+    looks_like_markup,
     to_int,
 )
 from crawler.parsers.feeds import FeedEntry, build_candidates, read_feed
@@ -33,8 +34,7 @@ _REDDIT_HOSTS = ("reddit.com", "redd.it")
 
 def parse_reddit(body: bytes, headers: Mapping[str, str] | None, source: Source) -> ParseResult:
     """A Listing (or a comments page: [post listing, comments]) or the Atom .rss."""
-    head = bytes(body[:64]).lstrip(b"\xef\xbb\xbf \t\r\n")
-    if head.startswith(b"<"):
+    if looks_like_markup(body):
         return _parse_atom(body, headers, source)
     data = load_json(body)
     if isinstance(data, list) and data:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import re
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +22,6 @@ from twisted.python.failure import Failure
 
 from crawler.guard import blocked_reason
 from crawler.items import Candidate
-from crawler.middlewares import allowed_scheme
 from crawler.parsers.common import checked_link, fill_identity, is_site_root
 from crawler.pipelines import CandidateBatch
 from crawler.runstate import (
@@ -80,35 +79,6 @@ def describe_failure(failure: Failure) -> tuple[str, int | None]:
 
 
 _WRAPPED_FAILURE = re.compile(r"<twisted\.python\.failure\.Failure (?:\w+\.)*(\w+): ([^>]*)>")
-
-
-def follow_links(
-    response: Response, hrefs: Iterable[Any], callback: Any, limit: int = 100, **kwargs: Any
-) -> list[scrapy.Request]:
-    """``response.follow_all`` without its crash on ``javascript:`` links (RELIABILITY H1).
-
-    Joins each href with the page URL, keeps http(s) only, drops repeats before they
-    reach the scheduler and stops at `limit` links per page (F24).
-    """
-    seen: set[str] = set()
-    out: list[scrapy.Request] = []
-    for href in hrefs:
-        if not isinstance(href, str) or not href.strip():
-            continue
-        try:
-            url = response.urljoin(href.strip())
-        except ValueError:
-            continue
-        if not allowed_scheme(url) or url in seen:
-            continue
-        seen.add(url)
-        try:
-            out.append(scrapy.Request(url, callback=callback, **kwargs))
-        except ValueError:
-            continue
-        if len(out) >= limit:
-            break
-    return out
 
 
 # A newsletter's links on its own site that are looked up per source and run; the status

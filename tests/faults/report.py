@@ -186,7 +186,10 @@ LIMITS: dict[str, str] = {
     "no per-fetch log field says so",
     "F21": "the spider never follows page links; the calendar is reached through an "
     "aggregator and stopped by the per-host page cap",
-    "F24": "link cap tested on follow_links (the spider does not follow page anchors)",
+    "F24": "the spider never follows page anchors, so there is no link cap to test; "
+    "a page with 100,000 anchors is parsed within 256 MB and the time limit (memory probe)",
+    "H1": "the spider never follows page anchors; tested: a page with javascript:, file: "
+    "and ftp: links parses, and the spider middleware drops non-http Requests (H2)",
     "P11": "the cap applies after every entry was turned into a candidate: 100,000 "
     "entries cost ~6 s of CPU (see the G4 figure)",
     "S9": "tests ranking.store.snapshot (ATTACH read-only + copy), not a file copy",
