@@ -198,23 +198,9 @@ def _select(args: argparse.Namespace) -> list[Any]:
 
 
 def _options(args: argparse.Namespace) -> Any:
-    from crawler import settings as defaults
     from crawler.runstate import CrawlOptions
 
-    token = os.environ.get("GITHUB_TOKEN") or None
-    return CrawlOptions(
-        max_new_items=args.max_new_items
-        if args.max_new_items is not None
-        else defaults.RADAR_MAX_NEW_ITEMS,
-        github_api=os.environ.get("RADAR_GITHUB_API") or defaults.RADAR_GITHUB_API,
-        github_token=token,
-        github_max_requests=defaults.RADAR_GITHUB_MAX_REQUESTS_TOKEN
-        if token
-        else defaults.RADAR_GITHUB_MAX_REQUESTS,
-        max_pages=defaults.RADAR_MAX_PAGES,
-        max_pages_per_host=defaults.RADAR_MAX_PAGES_PER_HOST,
-        page_maxsize=defaults.RADAR_PAGE_MAXSIZE,
-    )
+    return CrawlOptions.configured(args.max_new_items)
 
 
 def _describe(outcome: Any) -> str:

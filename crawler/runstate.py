@@ -407,6 +407,25 @@ class CrawlOptions:
     max_pages_per_host: int = 3
     page_maxsize: int = 3 * 1024 * 1024
 
+    @classmethod
+    def configured(cls, max_new_items: int | None = None) -> CrawlOptions:
+        """The options of crawler.settings and the environment (GITHUB_TOKEN raises the
+        GitHub API cap); `max_new_items` (``--max-new-items``) overrides the setting."""
+        from crawler import settings
+
+        token = os.environ.get("GITHUB_TOKEN") or None
+        return cls(
+            max_new_items=settings.RADAR_MAX_NEW_ITEMS if max_new_items is None else max_new_items,
+            github_api=os.environ.get("RADAR_GITHUB_API") or settings.RADAR_GITHUB_API,
+            github_token=token,
+            github_max_requests=settings.RADAR_GITHUB_MAX_REQUESTS_TOKEN
+            if token
+            else settings.RADAR_GITHUB_MAX_REQUESTS,
+            max_pages=settings.RADAR_MAX_PAGES,
+            max_pages_per_host=settings.RADAR_MAX_PAGES_PER_HOST,
+            page_maxsize=settings.RADAR_PAGE_MAXSIZE,
+        )
+
 
 class RunContext:
     """Everything one run shares between the spider, the pipelines and the runner."""

@@ -499,6 +499,25 @@ def test_candidate_key_skips_other_records_and_reads_other_layouts():
     assert candidate_key(older) == ("r", "s", "https://e.example/a", False)
 
 
+def test_scrapy_crawl_radar_gets_the_configured_options(tmp_path, monkeypatch):
+    """`scrapy crawl radar` (no run context from `crawl`) reads the same settings and
+    environment as `crawl`: before, GITHUB_TOKEN and RADAR_GITHUB_API were ignored there."""
+    from crawler import settings
+    from crawler.spiders.radar import RadarSpider
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GITHUB_TOKEN", "t0ken")
+    monkeypatch.setenv("RADAR_GITHUB_API", "http://127.0.0.1:9/api")
+    spider = RadarSpider()
+    try:
+        options = spider.ctx.options
+        assert (options.github_token, options.github_api) == ("t0ken", "http://127.0.0.1:9/api")
+        assert options.github_max_requests == settings.RADAR_GITHUB_MAX_REQUESTS_TOKEN
+        assert spider.ctx.data_dir == Path("data")
+    finally:
+        spider.ctx.close()
+
+
 def test_status_into_a_closed_pipe_ends_quietly(tmp_path):
     import os
 

@@ -124,7 +124,9 @@ class RadarSpider(scrapy.Spider):
 
             from crawler.sources import enabled_sources, load_sources
 
-            ctx = RunContext(Path("data"), enabled_sources(load_sources(None)), CrawlOptions())
+            ctx = RunContext(
+                Path("data"), enabled_sources(load_sources(None)), CrawlOptions.configured()
+            )
             ctx.open()
             self._own_ctx = True
         else:
