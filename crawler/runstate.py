@@ -147,7 +147,8 @@ def candidate_key(line: bytes) -> tuple[Any, str, str, bool] | None:
             pass
         else:
             if canonical:
-                return run_id, source, canonical, b'"history_only":true' in line
+                # extra, the last field, comes after repo_key
+                return run_id, source, canonical, line.find(b'"history_only":true', v) > 0
     try:
         rec = json.loads(line)
     except ValueError:
