@@ -195,6 +195,12 @@ def run_backtest(
             write_shortlist(result, out / f"issue-{int(issue_no):03d}.csv", "csv")
             picks = items[items["issue_no"] == issue_no]
             pool = result.scored
+            if not len(pool):
+                messages.append(
+                    f"issue #{issue_no} ({pub_date}): an empty pool (no sighting of the "
+                    f"{window_days} days up to it that was not featured before); "
+                    "its shortlist is header-only"
+                )
             ranks = _ranks(result, int(issue_no), depth)
             # A pick is reachable when some pool row is it (several rows can be one
             # pick: the story and a copy under another URL); its rank is the best one.

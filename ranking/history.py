@@ -89,6 +89,7 @@ _FENCE = re.compile(r"^\s{0,3}(```|~~~)")
 _HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.*?)(?:\s+#+)?\s*$")
 _HR = re.compile(r"^\s{0,3}([-*_])(\s*\1){2,}\s*$")
 # `12、[title](url)`, `3. [title](url)`, `4．title`: the number, then the rest of the line.
+_BULLET = re.compile(r"^[-*+]\s+")
 _NUMBERED = re.compile(r"^\s{0,3}(?:\*\*)?(\d{1,3})\s*(?:、|\.(?!\d)|．|\)|）)\s*(.*)$")
 _BOLD_LINE = re.compile(r"^\s*(?:\*\*|__)(.+?)(?:\*\*|__)\s*[:：]?\s*$")
 _DATE = re.compile(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})")
@@ -521,8 +522,9 @@ class _Builder:
             self.listed_headings += 1
 
     def item_line(self, line: str, lineno: int, after_text: bool = False) -> bool:
-        """Start an item when `line` is an item marker (numbered or circled); else False."""
-        stripped = line.strip()
+        """Start an item when `line` is an item marker (numbered or circled, also as a
+        list entry: `- ① title`); else False."""
+        stripped = _BULLET.sub("", line.strip(), count=1)
         circled = _circled_number(stripped[:1]) if stripped else None
         numbered = self.item is not None and self.item.style == "numbered"
         if circled is not None and stripped[1:].strip() and not numbered:

@@ -19,10 +19,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
-from ranking.errors import SightingsFileError, StoreBusyError, StoreError, UsageError
+from ranking.errors import SightingsFileError, StoreBusyError, StoreError
 
 logger = logging.getLogger(__name__)
 
@@ -236,6 +237,9 @@ def connect(
     except (duckdb.IOException, duckdb.Error) as exc:
         raise _translate(exc, Path(target)) from None
     try:
+        # Timestamps with a zone (a Parquet column, `+08:00` text) become days and times
+        # in UTC whatever the machine's zone: the same file gives the same shortlist.
+        con.execute("SET TimeZone = 'UTC'")
         if read_only:
             check_version(con, Path(target))
         else:
@@ -1346,9 +1350,11 @@ def _ctrl_c_as_interrupt() -> Iterator[None]:
 _SIGHTING_READERS = {
     ".parquet": "read_parquet(?)",
     ".csv": "read_csv(?, header = true, all_varchar = true)",
-    ".jsonl": "read_json(?, format = 'newline_delimited', records = true)",
-    ".json": "read_json(?, format = 'newline_delimited', records = true)",
-    ".ndjson": "read_json(?, format = 'newline_delimited', records = true)",
+    # sample_size = -1: column types from every row, not the first 20,480 (a file sorted by
+    # date has no stars in its first rows; sampled, the column was typed NULL and lost them).
+    ".jsonl": "read_json(?, format = 'newline_delimited', records = true, sample_size = -1)",
+    ".json": "read_json(?, format = 'newline_delimited', records = true, sample_size = -1)",
+    ".ndjson": "read_json(?, format = 'newline_delimited', records = true, sample_size = -1)",
 }
 SIGHTING_FILE_COLUMNS = (
     "feed",
@@ -1405,7 +1411,7 @@ _SUMMARY_PARTS = (
 )
 
 
-def sightings_summary(counts: dict[str, int], without_feeds: Sequence[str] | None = ()) -> str:
+def sightings_summary(counts: dict[str, Any], without_feeds: Sequence[str] | None = ()) -> str:
     """What load_sightings_file did, in words: `1,204 sightings loaded, 80 duplicates skipped
     (already in the store or repeated)`, then rows left out or skipped, and why."""
 
@@ -1413,10 +1419,12 @@ def sightings_summary(counts: dict[str, int], without_feeds: Sequence[str] | Non
         return f"{n:,} {one if n == 1 else many}"
 
     parts = [count(counts["inserted"], "sighting loaded", "sightings loaded")]
-    feeds = ", ".join(sorted(without_feeds or ()))
+    feeds = ", ".join(sorted(set(without_feeds or ()) - set(counts.get("absent_feeds", ()))))
     for key, one, many, tail in _SUMMARY_PARTS:
         if counts.get(key):
             parts.append(count(counts[key], one, many) + tail.format(feeds=feeds))
+    if counts.get("absent_feeds"):
+        parts.append(f"no feed {', '.join(counts['absent_feeds'])} in this file to leave out")
     return ", ".join(parts)
 
 
@@ -1424,14 +1432,16 @@ def load_sightings_file(
     con: duckdb.DuckDBPyConnection,
     path: str | os.PathLike[str],
     without_feeds: Iterable[str] = (),
-) -> dict[str, int]:
+) -> dict[str, Any]:
     """Load a sightings file into `sightings` and upsert `candidates`; return counts.
 
     URLs are canonicalized again with `crawler.urls` (the file's own canonical form is not
     trusted); invalid URLs are skipped and counted. Rows repeating (canonical_url, source,
     seen_date) keep the best position. Loading the same file twice changes nothing.
     Rows of the feeds in `without_feeds` (the file's `feed` column) are left out and
-    counted; a feed the file does not have is an error naming the feeds it has.
+    counted; a feed the file does not have is listed in counts["absent_feeds"] (a later
+    file may simply not carry it; `-v` logs the feeds it has). A file none of whose rows can be loaded (every date
+    unreadable, say) is a SightingsFileError.
     """
     from crawler.urls import InvalidURL, canonical_url, host_of, repo_key
 
@@ -1465,15 +1475,13 @@ def load_sightings_file(
     total = len(frame)
     excluded = 0
     left_out = set(without_feeds)
+    absent: list[str] = []
     if left_out:
         feeds = frame["feed"].astype("string")
         have = sorted(feeds.dropna().unique())
-        unknown = sorted(left_out - set(have))
-        if unknown:
-            raise UsageError(
-                f"{source_path}: no feed {', '.join(unknown)} in this file "
-                f"(its feeds: {', '.join(have)})"
-            )
+        absent = sorted(left_out - set(have))
+        if absent:
+            logger.info("%s: its feeds: %s", source_path, ", ".join(have))
         drop = feeds.isin(sorted(left_out)).fillna(False).to_numpy(dtype=bool)
         excluded = int(drop.sum())
         frame = frame[~drop].reset_index(drop=True)
@@ -1499,6 +1507,7 @@ def load_sightings_file(
     no_source = int(frame["source"].isna().sum())
     frame = frame[frame["source"].notna()].copy()
     frame["seen_date"] = _seen_dates(frame["seen_date"])
+    frame["seen_ts"] = _epochs_as_text(frame["seen_ts"])
     bad_dates = int(frame["seen_date"].isna().sum())
     frame = frame[frame["seen_date"].notna()].copy()
     bad_numbers = 0
@@ -1514,8 +1523,9 @@ def load_sightings_file(
     # A header-only file (or every row left out) inserts nothing: an empty frame has no
     # column types for DuckDB to bind.
     inserted = _insert_sightings(con, frame, f"file:{source_path.name}") if len(frame) else 0
-    counts = {
+    counts: dict[str, Any] = {
         "rows": total,
+        "absent_feeds": absent,
         "without_feed": excluded,
         "invalid_url": invalid,
         "bad_date": bad_dates,
@@ -1526,6 +1536,10 @@ def load_sightings_file(
         "no_source": no_source,
     }
     logger.info("%s: %s", source_path, counts)
+    if total > excluded and not len(frame):
+        raise SightingsFileError(
+            f"{source_path}: no row could be loaded: {sightings_summary(counts, without_feeds)}"
+        )
     return counts
 
 
@@ -1574,7 +1588,7 @@ def _seen_dates(values):
 
     from crawler.text import DATE_FLOOR
 
-    text = values.astype("string").str.strip()
+    text = _epochs_as_text(values).astype("string").str.strip()
     iso = text.str.extract(r"^(\d{4}-\d{2}-\d{2})(?:$|[T ])", expand=False)
     days = pd.to_datetime(iso, format="%Y-%m-%d", errors="coerce")
     other = days.isna() & iso.isna() & text.notna()
@@ -1584,6 +1598,24 @@ def _seen_dates(values):
     tomorrow = pd.Timestamp(dt.date.today() + dt.timedelta(days=1))
     days = days.where((days >= pd.Timestamp(DATE_FLOOR.date())) & (days <= tomorrow))
     return days.dt.date
+
+
+def _epochs_as_text(values):
+    """Cells that are Unix times (pandas' `to_json` writes dates as epoch milliseconds)
+    as ISO text in UTC: 10 digits or fewer are seconds, 11 to 13 milliseconds; the other
+    cells as they are."""
+    import pandas as pd
+
+    text = values.astype("string").str.strip()
+    epoch = text.str.fullmatch(r"\d{9,13}(?:\.\d*)?").fillna(False).astype(bool)
+    if not epoch.any():
+        return values
+    number = pd.to_numeric(text[epoch], errors="coerce")
+    seconds = number.where(number < 1e11, number / 1000)
+    stamps = pd.to_datetime(seconds, unit="s", utc=True).dt.strftime("%Y-%m-%dT%H:%M:%S")
+    out = values.astype(object).copy()
+    out[epoch] = stamps
+    return out
 
 
 def _json_objects(values) -> tuple[list[str | None], int]:
@@ -1939,6 +1971,7 @@ def snapshot(
         raise StoreError(f"database {target} does not exist; run {CREATED_BY}")
     con = duckdb.connect(":memory:")
     try:
+        con.execute("SET TimeZone = 'UTC'")  # as connect() does
         for attempt in range(1, attempts + 1):
             try:
                 con.execute(f"ATTACH ? AS {_SNAPSHOT_ALIAS} (READ_ONLY)", [str(target)])

@@ -71,6 +71,8 @@ def test_issues_before_the_first_sighting_give_empty_shortlists_not_a_crash(tmp_
     assert cov.loc[(1, "project"), "picks"] > 0
     assert set(report.hits["issue_no"]) - {1, 2}  # later issues found their picks
     assert "model / best baseline" in render_report(report)
+    empty = [m for m in report.messages if "its shortlist is header-only" in m]
+    assert empty[0].startswith("issue #1 (") and all(m.startswith("issue #") for m in empty)
 
 
 def test_a_pick_seen_under_two_urls_is_one_reachable_pick_at_its_best_rank(tmp_path):

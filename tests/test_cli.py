@@ -314,7 +314,7 @@ def test_issue_range():
 BACKTEST_SAMPLE = ["backtest", "--history", str(ARCHIVE), "--sightings", str(SIGHTINGS)]
 
 
-def test_backtest_without_a_feed_says_so_and_an_unknown_feed_is_one_line(tmp_path, capsys):
+def test_backtest_without_a_feed_says_so_and_an_absent_feed_is_a_warning(tmp_path, capsys):
     base = [*BACKTEST_SAMPLE, "--issues", "6-6", "--out", str(tmp_path / "bt")]
     code, out, err = rank([*base, "--without-feed", "hackernews"], capsys)
     assert code == 0, err
@@ -326,12 +326,16 @@ def test_backtest_without_a_feed_says_so_and_an_unknown_feed_is_one_line(tmp_pat
             2,
             f"rank: error: invalid --window-days {days}: must be 1-3660, e.g. --window-days 21",
         )
-    code, _out, err = rank([*base, "--without-feed", "reddit"], capsys)
-    assert code == 2
-    assert err.strip() == (
-        f"rank: error: {SIGHTINGS}: no feed reddit in this file "
-        "(its feeds: feed, github_trending, hackernews, pycoders_weekly, python_weekly)"
+    # A later sightings file may not carry the newsletters the documented command leaves
+    # out: the run goes on, and says so.
+    code, out, err = rank(
+        [*base, "--without-feed", "reddit", "--out", str(tmp_path / "bt2")], capsys
     )
+    assert (code, err) == (0, "")
+    assert (
+        "note: sightings: 179 sightings loaded, no feed reddit in this file to leave out\n" in out
+    )
+    assert (tmp_path / "bt2" / "issue-006.csv").exists()
 
 
 def test_an_output_path_under_a_file_is_one_line_naming_it(loop_db, tmp_path, capsys):
@@ -487,7 +491,6 @@ def test_import_sightings_of_a_bad_file_is_one_line_naming_it(tmp_path, capsys):
             f"{latin}: cannot read sightings: Invalid Input Error: CSV Error on Line: 2: "
             "Invalid unicode (byte sequence mismatch) detected. This file is not utf-8 encoded.",
         ),
-        ([str(SIGHTINGS), "--without-feed", "rss"], 2, f"{SIGHTINGS}: no feed rss in this file"),
     ]
     for args, expected_code, message in cases:
         code, out, err = rank(["import-sightings", *args, "--db", str(db)], capsys)

@@ -194,6 +194,21 @@ def test_circled_numbers_beyond_ten_are_title_only_items() -> None:
     assert all(it.url is None and it.style == "circled" for it in issue.items)
 
 
+def test_title_only_items_written_as_a_bulleted_list() -> None:
+    text = (
+        "---\ntitle: '#90'\npubDate: 2025-03-01\n---\n\n## 🦄文章&教程\n\n"
+        "- ① 第一篇\n* ② 第二篇\n\n## 🐿️项目&资源\n\n- ① docling：文档解析\n- ②  uv：包管理\n"
+    )
+    issue, _, problems = history.parse_issue(text, zh_name="docs/2025-03-01-weekly.md")
+    assert issue is not None and not problems and issue.kind == "title_only"
+    assert [(it.section, it.position, it.title_zh) for it in issue.items] == [
+        ("article", 1, "第一篇"),
+        ("article", 2, "第二篇"),
+        ("project", 1, "docling：文档解析"),
+        ("project", 2, "uv：包管理"),
+    ]
+
+
 def test_date_only_in_h1() -> None:
     issue, _, problems = _fixture("only-h1-date.md")
     assert issue is not None and not problems
