@@ -99,7 +99,9 @@ def encode_record(record: dict[str, Any]) -> str:
     return json.dumps(record, ensure_ascii=True, separators=(",", ":"), default=str)
 
 
-def candidate_record(run_id: str, source: str, kind: str, fetched_at: str, cand: Candidate) -> dict:
+def candidate_record(
+    run_id: str, source: str, kind: str, fetched_at: str, cand: Candidate
+) -> dict[str, Any]:
     """The raw record of one sighting: type, run_id, source, kind, fetched_at, then the
     Candidate's fields in their order (``source`` is the configured source's name)."""
     record: dict[str, Any] = {
@@ -130,7 +132,9 @@ def candidate_key(line: bytes) -> tuple[Any, str, str, bool] | None:
 
     What ``crawl status`` needs of every line, found without decoding the rest (the
     description and extra are most of a line; a full decode takes ~25 µs a line). A line in
-    another layout (an older writer, a null canonical URL) is decoded in full.
+    another layout (an older writer, a null canonical URL) is decoded in full. It reads
+    `history_only` as RunContext writes it (``true``, in extra itself); a value written
+    otherwise (`1`, in a nested object) is not read the way a full decode would.
     """
     if not line.startswith(b'{"type":"candidate"'):
         return None

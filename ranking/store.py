@@ -239,6 +239,7 @@ def connect(
     try:
         # Timestamps with a zone (a Parquet column, `+08:00` text) become days and times
         # in UTC whatever the machine's zone: the same file gives the same shortlist.
+        # now() is UTC too (imported_at, decided_at …), as the crawler's times are.
         con.execute("SET TimeZone = 'UTC'")
         if read_only:
             check_version(con, Path(target))
@@ -1576,10 +1577,16 @@ def _duckdb_reason(exc: duckdb.Error) -> str:
     return f"{lines[0]}: {why}"[:300] if why else lines[0]
 
 
+# A time with its zone: `…T23:30:00+08:00`, `… 15:30Z`.
+_ZONED = r"\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|[+-]\d{2}:?\d{2})$"
+
+
 def _seen_dates(values):
     """A file's `seen_date` cells as dates (None where unreadable), each read on its own.
 
-    The day as written: `2025-02-10T23:30:00+08:00` is 2025-02-10. One parse for the
+    A time with a zone is the day in UTC, as the crawler's own dates are, whatever the
+    file type (`2025-02-10T03:00:00+08:00` is 2025-02-09); without a zone, the day as
+    written (`2025-02-10 23:30:00` is 2025-02-10). One parse for the
     whole column took the first cell's format for every cell, so a file mixing
     `2025-02-10` and `2025-02-10 10:00:00` lost the rows of the other format. A day no
     source can have shown (before `crawler.text.DATE_FLOOR`, after tomorrow: 0001-01-01,
@@ -1589,7 +1596,8 @@ def _seen_dates(values):
     from crawler.text import DATE_FLOOR
 
     text = _epochs_as_text(values).astype("string").str.strip()
-    iso = text.str.extract(r"^(\d{4}-\d{2}-\d{2})(?:$|[T ])", expand=False)
+    zoned = text.str.contains(_ZONED).fillna(False).astype(bool)
+    iso = text.str.extract(r"^(\d{4}-\d{2}-\d{2})(?:$|[T ])", expand=False).where(~zoned)
     days = pd.to_datetime(iso, format="%Y-%m-%d", errors="coerce")
     other = days.isna() & iso.isna() & text.notna()
     if other.any():
@@ -1601,21 +1609,17 @@ def _seen_dates(values):
 
 
 def _epochs_as_text(values):
-    """Cells that are Unix times (pandas' `to_json` writes dates as epoch milliseconds)
-    as ISO text in UTC: 10 digits or fewer are seconds, 11 to 13 milliseconds; the other
-    cells as they are."""
+    """A column of numbers (a JSON file's dates as pandas' `to_json` writes them: epoch
+    milliseconds) as ISO text in UTC: below 1e11 seconds (up to the year 5138), else
+    milliseconds. Text is left as it is: `202502101200` in a CSV is not an epoch."""
     import pandas as pd
 
-    text = values.astype("string").str.strip()
-    epoch = text.str.fullmatch(r"\d{9,13}(?:\.\d*)?").fillna(False).astype(bool)
-    if not epoch.any():
+    if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
         return values
-    number = pd.to_numeric(text[epoch], errors="coerce")
-    seconds = number.where(number < 1e11, number / 1000)
-    stamps = pd.to_datetime(seconds, unit="s", utc=True).dt.strftime("%Y-%m-%dT%H:%M:%S")
-    out = values.astype(object).copy()
-    out[epoch] = stamps
-    return out
+    number = values.astype("float64")
+    seconds = number.where(number.abs() < 1e11, number / 1000)
+    stamps = pd.to_datetime(seconds, unit="s", utc=True, errors="coerce")
+    return stamps.dt.strftime("%Y-%m-%dT%H:%M:%S.%f").astype(object).where(stamps.notna(), None)
 
 
 def _json_objects(values) -> tuple[list[str | None], int]:
@@ -1665,7 +1669,8 @@ def _insert_sightings(con: duckdb.DuckDBPyConnection, frame, run_id: str) -> int
                 INSERT INTO sightings (canonical_url, source, seen_date, seen_ts, kind, url, title,
                     description, section, repo_key, host, position, stars, stars_period, forks,
                     points, comments, language, extra, run_id)
-                SELECT canonical_url, source, seen_date, TRY_CAST(seen_ts AS TIMESTAMP), feed, url,
+                SELECT canonical_url, source, seen_date,
+                    TRY_CAST(TRY_CAST(seen_ts AS TIMESTAMPTZ) AS TIMESTAMP), feed, url,
                     title, description, section_hint, repo_key, host, "rank", stars, stars_today,
                     forks, points, comments, lower(language), extra, ?
                 FROM _sightings_in

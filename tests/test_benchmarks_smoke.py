@@ -93,3 +93,29 @@ def test_model_choice_prints_each_model_beside_the_shipped_one() -> None:
     assert lines, proc.stdout
     for line in lines:  # the shipped model's figure, then each alternative with its difference
         assert re.search(r"\d\.\d{3} +\d\.\d{3} \([+-]\d\.\d{3}\) +\d\.\d{3} \([+-]", line), line
+
+
+def test_title_only_archive_keeps_every_item_title_and_drops_the_links(tmp_path) -> None:
+    """The rewritten issues read back (with ranking.history) as title-only issues with
+    the same items per section and the same titles, and no link is left."""
+    from ranking import history
+
+    source = REPO / "data" / "sample" / "archive"
+    proc = _run([str(BENCH / "title_only_archive.py"), str(source), str(tmp_path / "to"), "1-4"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("title-only") == 4
+    before, _, _ = history.read_archive(source)
+    after, _, problems = history.read_archive(tmp_path / "to")
+    assert not problems
+    rewritten = [issue for issue in after if issue.issue_no <= 4]
+    assert len(rewritten) == 4 and all(issue.kind == "title_only" for issue in rewritten)
+    assert [(i.issue_no, i.kind) for i in after[4:]] == [(i.issue_no, i.kind) for i in before[4:]]
+    for old, new in zip(before[:4], rewritten, strict=True):
+        listed = history.LISTED_SECTIONS  # a book giveaway paragraph stays a paragraph
+        assert [
+            (it.section, it.position, it.title_zh) for it in new.items if it.section in listed
+        ] == [(it.section, it.position, it.title_zh) for it in old.items if it.section in listed], (
+            old.issue_no
+        )
+        assert all(it.url is None for it in new.items)
+    assert "](http" not in (tmp_path / "to" / "docs" / "2025-01-04-weekly.md").read_text("utf-8")

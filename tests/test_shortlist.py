@@ -225,7 +225,7 @@ def test_every_sightings_format_loads_the_same_rows(tmp_path):
         for i in range(21_000)
     ]
     frame = pd.DataFrame([*filler, *_sighting_rows()])
-    frame["seen_ts"] = pd.to_datetime(frame["seen_date"]) + pd.Timedelta(hours=13, minutes=5)
+    frame["seen_ts"] = pd.to_datetime(frame["seen_date"]) + pd.Timedelta(hours=13, milliseconds=5)
     frame.to_csv(tmp_path / "s.csv", index=False)
     expected = _loaded(tmp_path / "s.csv")
     assert expected["stars"].notna().sum() > 2000 and expected["points"].notna().sum() > 400
@@ -241,6 +241,46 @@ def test_every_sightings_format_loads_the_same_rows(tmp_path):
     )
     for name in ("s.parquet", "epoch.jsonl", "text.jsonl"):
         pd.testing.assert_frame_equal(_loaded(tmp_path / name), expected, obj=name)
+
+
+def test_times_with_a_zone_are_read_in_utc_in_every_format(tmp_path):
+    rows = [
+        {
+            "feed": "hackernews",
+            "section": "hn:top20",
+            "seen_date": "2025-02-10T03:00:00+08:00",
+            "seen_ts": "2025-02-10T03:00:00+08:00",
+            "title": "A post",
+            "url": "https://example.org/a",
+        },
+        {
+            "feed": "hackernews",
+            "section": "hn:top20",
+            "seen_date": "2025-02-10 23:30:00",  # no zone: the day as written
+            "seen_ts": "2025-02-10 23:30:00",
+            "title": "Another",
+            "url": "https://example.org/b",
+        },
+    ]
+    frame = pd.DataFrame(rows)
+    frame.to_csv(tmp_path / "z.csv", index=False)
+    frame.to_json(tmp_path / "z.jsonl", orient="records", lines=True)
+    frame.to_parquet(tmp_path / "z.parquet")
+    expected = [
+        (dt.date(2025, 2, 9), pd.Timestamp("2025-02-09 19:00:00")),
+        (dt.date(2025, 2, 10), pd.Timestamp("2025-02-10 23:30:00")),
+    ]
+    for name in ("z.csv", "z.jsonl", "z.parquet"):
+        got = _loaded(tmp_path / name).sort_values("canonical_url")
+        assert list(zip(got["seen_date"].dt.date, got["seen_ts"], strict=True)) == expected, name
+
+
+def test_only_numbers_are_read_as_epochs():
+    text = pd.Series(["202502101200", "2025-02-10"])  # digits in a CSV are not an epoch
+    numbers = pd.Series([1739145600123, 1739145600.5, None])  # milliseconds, seconds
+    assert list(store._seen_dates(text)) == [dt.date(2025, 2, 10)] * 2
+    assert list(store._seen_dates(numbers))[:2] == [dt.date(2025, 2, 10)] * 2
+    assert pd.isna(list(store._seen_dates(numbers))[2])
 
 
 def test_a_sightings_file_with_no_loadable_row_is_an_error(tmp_path):
