@@ -88,8 +88,8 @@ _SECTION_RULES: list[tuple[str, re.Pattern[str]]] = [
 _FENCE = re.compile(r"^\s{0,3}(```|~~~)")
 _HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.*?)(?:\s+#+)?\s*$")
 _HR = re.compile(r"^\s{0,3}([-*_])(\s*\1){2,}\s*$")
+_BULLET = re.compile(r"^[-*+]\s+")  # a list entry's marker: `- ① title`
 # `12、[title](url)`, `3. [title](url)`, `4．title`: the number, then the rest of the line.
-_BULLET = re.compile(r"^[-*+]\s+")
 _NUMBERED = re.compile(r"^\s{0,3}(?:\*\*)?(\d{1,3})\s*(?:、|\.(?!\d)|．|\)|）)\s*(.*)$")
 _BOLD_LINE = re.compile(r"^\s*(?:\*\*|__)(.+?)(?:\*\*|__)\s*[:：]?\s*$")
 _DATE = re.compile(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})")
