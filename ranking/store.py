@@ -1441,8 +1441,8 @@ def load_sightings_file(
     seen_date) keep the best position. Loading the same file twice changes nothing.
     Rows of the feeds in `without_feeds` (the file's `feed` column) are left out and
     counted; a feed the file does not have is listed in counts["absent_feeds"] (a later
-    file may simply not carry it; `-v` logs the feeds it has). A file none of whose rows can be loaded (every date
-    unreadable, say) is a SightingsFileError.
+    file may simply not carry it; `-v` logs the feeds it has). A file none of whose rows
+    can be loaded (every date unreadable, say) is a SightingsFileError.
     """
     from crawler.urls import InvalidURL, canonical_url, host_of, repo_key
 

@@ -209,8 +209,8 @@ def _loaded(path) -> pd.DataFrame:
 
 
 def test_every_sightings_format_loads_the_same_rows(tmp_path):
-    """CSV, Parquet and JSONL, also JSONL as pandas writes it by default (dates as epoch
-    milliseconds, pandas 3's default), give the same sightings, stars and points included, even when the
+    """CSV, Parquet and JSONL, also JSONL as pandas 3 writes it by default (dates as epoch
+    milliseconds), give the same sightings, stars and points included, even when the
     first 20,480 rows have none: DuckDB's JSON reader typed such columns from a sample of
     the first rows, as NULL, and every star and point was lost."""
     day = FIRST_ISSUE - dt.timedelta(days=3)
