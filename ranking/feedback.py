@@ -49,8 +49,8 @@ Rows, duplicates, weeks
   a row error and none is applied. A row with an error also blocks the other rows of its
   id (its intent is unknown). Rows of the same id with a blank decision do not count.
 - `week` cells are normalized with `IsoWeek`; a file naming several weeks raises
-  FeedbackError. A malformed week cell is a
-  row error. A file without a `week` column is accepted (its ids are checked later).
+  FeedbackError. A malformed week cell is a row error. A file without a `week` column is
+  accepted (its ids are checked later).
 - Empty file, header-only file, workbook renamed to `.csv`, files over 50 MB and
   undecodable files raise FeedbackError with one line naming the file.
 """
