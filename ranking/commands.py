@@ -378,7 +378,13 @@ def shortlist(args: argparse.Namespace) -> int:
     _check_out(out, f"{week}{suffix}")
     with store.open_store(db) as con, _Progress(f"ranking {week}") as progress:
         result = build_shortlist(
-            con, week.end, args.window_days, quotas, week=str(week), progress=progress
+            con,
+            week.end,
+            args.window_days,
+            quotas,
+            week=str(week),
+            progress=progress,
+            history_before=week.start,
         )
         if args.format == "csv":
             store.save_shortlist_rows(con, str(week), result.frame)

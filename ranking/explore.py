@@ -483,7 +483,13 @@ def week_shortlist(
     depth = max(q.values(), default=0) + below
     directory = Path(cache_dir) if cache_dir is not None else pool_cache_dir()
     return build_shortlist(
-        con, week.end, quotas=q, week=str(week), depth=depth, cache_dir=directory
+        con,
+        week.end,
+        quotas=q,
+        week=str(week),
+        depth=depth,
+        cache_dir=directory,
+        history_before=week.start,
     )
 
 

@@ -2,9 +2,10 @@
 
 One entry point for the CLI and the backtest: `build_shortlist(con, as_of)`. It
 
-1. reads the history published before `as_of` and, for every past issue, the pool as it
-   was on that issue's date (cached: a past pool never changes), labelled with what the
-   curator picked (plus his keep/reject decisions from `rank feedback`);
+1. reads the history published before `as_of` (before the week began, for `rank --week`:
+   the week's own issue is not "already featured" in it) and, for every past issue, the
+   pool as it was on that issue's date (cached: a past pool never changes), labelled
+   with what the curator picked (plus his keep/reject decisions from `rank feedback`);
 2. fits the SignalScorer on those pools: positives are picks that were in the pool,
    negatives the other pool items, except items he picked in a later issue (not a
    negative for the week they were first seen);
@@ -173,10 +174,11 @@ CACHE_VERSION = "19"
 class PoolCache(dict):
     """In-memory cache of scored pools, backed by files under `directory`.
 
-    A past pool depends only on sightings up to its date and issues before it, so a file
-    is keyed by (version, date, window, digest of those sightings, digest of that
-    history) and is valid until the data it was built from changes. The files are
-    pickles this program wrote into its own data folder; unreadable ones are rebuilt.
+    A past pool depends only on sightings up to its date and issues before it (before the
+    week began, for a week's pool), so a file is keyed by (version, date, window, digest
+    of those sightings, digest of that history) and is valid until the data it was built
+    from changes. The files are pickles this program wrote into its own data folder;
+    unreadable ones are rebuilt.
     Writing a pool removes the files it replaces (the same date and window built from
     older data, or by another CACHE_VERSION), so the folder does not grow run by run.
     """
@@ -212,8 +214,8 @@ class PoolCache(dict):
             count, last, xor = count + n, day, xor ^ int(h)
         return f"{count}:{last}:{xor if count else None}"
 
-    def _history_digest(self, as_of: dt.date) -> str:
-        """Sum of the row hashes of the items published before `as_of`."""
+    def _history_digest(self, before: dt.date) -> str:
+        """Sum of the row hashes of the items published before `before`."""
         if not len(self.history):
             return "0"
         if self._row_hashes is None:
@@ -221,22 +223,24 @@ class PoolCache(dict):
             self._row_hashes = pd.util.hash_pandas_object(
                 self.history[cols].astype(str), index=False
             ).to_numpy()
-        past = (self.history["pub_date"] < as_of).to_numpy()
+        past = (self.history["pub_date"] < before).to_numpy()
         return str(int(self._row_hashes[past].sum())) if past.any() else "0"
 
     def _path(self, key: tuple) -> Path | None:
         if not (isinstance(key, tuple) and key and key[0] == "pool"):
             return None
-        _, as_of, window = key
+        _, as_of, window, before = key
         parts = [
             CACHE_VERSION,
             str(as_of),
             str(window),
             self._sightings_digest(as_of),
-            self._history_digest(as_of),
+            self._history_digest(before),
         ]
         digest = hashlib.sha1("|".join(parts).encode()).hexdigest()[:20]
-        return self.directory / f"pool-{as_of}-{window}-v{CACHE_VERSION}-{digest}.pkl.gz"
+        # A week's pool (history from before the week began) is `pool-<sunday>-21h<monday>`.
+        stem = f"pool-{as_of}-{window}" + ("" if before == as_of else f"h{before}")
+        return self.directory / f"{stem}-v{CACHE_VERSION}-{digest}.pkl.gz"
 
     def _prune(self, path: Path) -> None:
         """Remove the files `path` replaces: the same date and window, built from other data
@@ -298,15 +302,21 @@ def scored_pool(
     as_of: dt.date,
     window_days: int,
     cache: dict | None = None,
+    history_before: dt.date | None = None,
 ) -> tuple[Pool, pd.DataFrame]:
     """(pool, pool rows + features) of `as_of`, from `cache` when it holds them.
 
-    The result depends only on sightings up to `as_of` and issues before it, so one entry
-    serves as today's pool and, later, as a training pool.
+    The result depends only on sightings up to `as_of` and issues published before
+    `history_before` (default and at most `as_of`), so one entry serves as today's pool
+    and, later, as a training pool. A week's pool (`rank --week`) reads the issues
+    published before the week began.
     """
-    key = ("pool", as_of, window_days)
+    cutoff = as_of if history_before is None else min(as_of, history_before)
+    key = ("pool", as_of, window_days, cutoff)
     if cache is not None and key in cache:
         return cache[key]
+    if cutoff < as_of and len(history_items):
+        history_items = history_items[history_items["pub_date"] < cutoff]
     pool = pool_as_of(con, history_items, as_of, window_days)
     value = (pool, _features(pool, history_items))
     if cache is not None:
@@ -408,16 +418,18 @@ def decision_rows(
     cache: dict | None = None,
 ) -> list[pd.DataFrame]:
     """The curator's keep (1) / reject (0) decisions of weeks ended before `as_of`, as
-    training rows of the pool of that week's end (the pool the shortlist came from)."""
+    training rows of that week's pool (the pool its shortlist came from: the week's end,
+    the issues published before the week began, so a kept item that his issue of that
+    week then featured is still a row)."""
     rows: list[pd.DataFrame] = []
     if decisions is None or not len(decisions):
         return rows
     dec = decisions[decisions["decision"].isin(["keep", "reject"])]
     for week, group in dec.groupby("week", sort=True):
-        end = _safe_week_end(week)
-        if end is None or end >= as_of:
+        iso = _safe_week(week)
+        if iso is None or iso.end >= as_of:
             continue  # a malformed or not-yet-finished week: skip it, not the run
-        _pool, data = scored_pool(con, history_items, end, window_days, cache)
+        _pool, data = scored_pool(con, history_items, iso.end, window_days, cache, iso.start)
         labels = dict(zip(group["candidate_id"], group["decision"], strict=True))
         part = data.loc[data["id"].isin(labels), [*FEATURES, "section", "id", "key"]].copy()
         if not len(part):
@@ -604,6 +616,7 @@ def build_shortlist(
     train_issues: int | None = None,
     cache_dir: str | os.PathLike[str] | bool | None = True,
     progress: Callable[[str], None] | None = None,
+    history_before: dt.date | None = None,
 ) -> ShortlistResult:
     """Rank the pool of `as_of` (a week's Sunday, or an issue's date in a backtest).
 
@@ -611,11 +624,15 @@ def build_shortlist(
     (for recall@50) without changing the first rows; `cache` (a dict) keeps past pools
     between calls; `cache_dir` also keeps them on disk (True: `default_cache_dir`, beside
     a file database; None/False: no disk cache); `train_issues` limits the fit to the
-    most recent past issues. Reads only data dated on or before `as_of`.
+    most recent past issues. Reads only data dated on or before `as_of`, and only issues
+    published before `history_before` (default and at most `as_of`): `rank --week` passes
+    the week's Monday, so the issue published during the week is not "already featured"
+    in its own shortlist, and ranking the week again after importing it changes nothing.
     """
     quotas = dict(DEFAULT_QUOTAS if quotas is None else quotas)
     week = week or str(IsoWeek.of(as_of))
-    history = history_items(con, as_of)
+    before = as_of if history_before is None else min(as_of, history_before)
+    history = history_items(con, before)
     directory = default_cache_dir(con) if cache_dir is True else (cache_dir or None)
     if directory is not None:
         disk = PoolCache(Path(directory), con, history)
@@ -631,7 +648,7 @@ def build_shortlist(
     scorer = SignalScorer().fit(train, y) if len(train) else None
     if progress:
         progress(f"pool of {as_of}")
-    pool, data = scored_pool(con, history, as_of, window_days, cache)
+    pool, data = scored_pool(con, history, as_of, window_days, cache, before)
     data = data.copy()
     messages: list[str] = []
     training = {"pools": len(pools), "rows": len(train), "positives": int(y.sum()) if len(y) else 0}
@@ -691,9 +708,9 @@ def build_shortlist(
     )
 
 
-def _safe_week_end(week: object) -> dt.date | None:
+def _safe_week(week: object) -> IsoWeek | None:
     try:
-        return IsoWeek.parse(str(week)).end
+        return IsoWeek.parse(str(week))
     except Exception:
         return None
 

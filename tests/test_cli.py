@@ -550,3 +550,53 @@ def test_tables_in_a_pipe_are_not_cut_to_80_columns(loop_db, capsys):
     assert code == 0
     assert "Python is dead, long live Python" in out  # one line, not folded
     assert max(len(line) for line in out.splitlines()) > 80
+
+
+def _issue_file(docs: Path, no: int, day: str, repo: str) -> None:
+    docs.mkdir(parents=True, exist_ok=True)
+    (docs / f"{day}-weekly.md").write_text(
+        f"---\ntitle: 'Python 潮流周刊#{no}：测试'\npubDate: {day}\n---\n\n"
+        f"## 🐿️项目&资源\n\n1、[{repo}](https://github.com/{repo})\n\n一个 Python 项目。\n",
+        encoding="utf-8",
+    )
+
+
+def test_the_issue_of_the_week_is_not_featured_in_its_own_shortlist(tmp_path, capsys):
+    # #1 came out on Saturday 2025-02-08 (W06), #2 on Saturday 2025-02-15 (W07).
+    db = tmp_path / "radar.duckdb"
+    sightings = tmp_path / "sightings.csv"
+    lines = [
+        f"github_trending,trending:python,2025-02-{day:02d},{repo},https://github.com/{repo},"
+        for day in range(3, 16)
+        for repo in ("acme/old", "acme/tool", "acme/kit", "acme/cli")
+    ]
+    sightings.write_text(SIGHTINGS_HEADER + "\n".join(lines) + "\n", encoding="utf-8")
+    assert rank(["import-sightings", str(sightings), "--db", str(db)], capsys)[0] == 0
+    archive = tmp_path / "archive"
+    _issue_file(archive / "docs", 1, "2025-02-08", "acme/old")
+    assert rank(["import-issues", str(archive), "--db", str(db)], capsys)[0] == 0
+
+    w07 = tmp_path / "w07.csv"
+    code, out, _err = rank(["--week", WEEK, "--db", str(db), "--out", str(w07)], capsys)
+    assert code == 0
+    before = w07.read_bytes()
+    assert sorted(r["title"] for r in _read(w07)) == ["acme/cli", "acme/kit", "acme/tool"]
+
+    # The curator publishes W07's issue; ranking W07 again gives the same shortlist: its
+    # picks are featured from the next week on, not in the week they were picked from.
+    _issue_file(archive / "docs", 2, "2025-02-15", "acme/tool")
+    assert rank(["import-issues", str(archive), "--db", str(db)], capsys)[0] == 0
+    code, out, _err = rank(
+        ["--week", WEEK, "--db", str(db), "--out", str(w07), "--show-featured"], capsys
+    )
+    assert code == 0
+    assert w07.read_bytes() == before
+    assert "1 candidates excluded as already featured:" in out
+    assert "featured in #1: acme/old" in out
+    w08 = tmp_path / "w08.csv"
+    code, out, _err = rank(
+        ["--week", "2025-W08", "--db", str(db), "--out", str(w08), "--show-featured"], capsys
+    )
+    assert code == 0
+    assert sorted(r["title"] for r in _read(w08)) == ["acme/cli", "acme/kit"]
+    assert "featured in #2: acme/tool" in out

@@ -26,6 +26,7 @@ from ranking.shortlist import (
     training_pools,
     write_shortlist,
 )
+from ranking.weeks import IsoWeek
 
 FIRST_ISSUE = dt.date(2024, 1, 6)
 N_ISSUES = 5
@@ -481,6 +482,35 @@ def test_curator_decisions_become_training_rows(tmp_path):
     assert after.training["positives"] == before.training["positives"] + 2
     ignored = build_shortlist(con, AS_OF, use_decisions=False)
     assert ignored.training == before.training
+
+
+def test_a_week_is_ranked_without_its_own_issue_and_its_kept_picks_stay_training_rows(tmp_path):
+    con, _ = _make_store(tmp_path)
+    week = IsoWeek.of(FIRST_ISSUE + dt.timedelta(days=7 * (N_ISSUES - 1)))  # issue #5's week
+    shown = build_shortlist(con, week.end, history_before=week.start, cache_dir=None)
+    own = history_items(con, None).query(f"issue_no == {N_ISSUES}")
+    urls = set(own["canonical_url"])
+    picked = shown.frame[shown.frame["url_canonical"].isin(urls)]
+    assert len(picked) >= 3  # the week's own picks are on its shortlist, not "featured"
+    assert not shown.featured["featured_reason"].str.contains(rf"#{N_ISSUES}\b").any()
+    # The curator keeps them, then publishes issue #5 with them: they stay keep rows.
+    decisions = [
+        {
+            "candidate_id": r.id,
+            "canonical_url": r.url_canonical,
+            "decision": "keep",
+            "section_override": None,
+            "note": None,
+            "row_number": i + 2,
+        }
+        for i, r in enumerate(picked.itertuples(index=False))
+    ]
+    before = build_shortlist(con, AS_OF, use_decisions=True, cache_dir=None)
+    store.apply_decisions(con, str(week), "feedback.csv", decisions)
+    after = build_shortlist(con, AS_OF, use_decisions=True, cache_dir=None)
+    assert after.training["rows"] == before.training["rows"] + len(picked)
+    assert after.training["positives"] == before.training["positives"] + len(picked)
+    con.close()
 
 
 def test_title_only_issues_teach_only_their_projects_found_by_name(tmp_path):
