@@ -370,16 +370,17 @@ def shortlist(args: argparse.Namespace) -> int:
     week = _week(args.week)
     _check_window(args)
     quotas = _quotas(args.quota)
-    from ranking.shortlist import build_shortlist, render_table, write_shortlist
+    from ranking.shortlist import build_shortlist, render_table, week_as_of, write_shortlist
 
     db = _ingest_first(args)
     suffix = {"csv": ".csv", "md": ".md", "table": ".txt"}[args.format]
     out = Path(args.out) if args.out else db.parent / "shortlists" / f"{week}{suffix}"
     _check_out(out, f"{week}{suffix}")
     with store.open_store(db) as con, _Progress(f"ranking {week}") as progress:
+        as_of = week_as_of(con, week)
         result = build_shortlist(
             con,
-            week.end,
+            as_of,
             args.window_days,
             quotas,
             week=str(week),
@@ -393,13 +394,17 @@ def shortlist(args: argparse.Namespace) -> int:
         _err(message)
     if result.frame.empty:
         _err(f"0 candidates for week {week}")
+    # A week still running is ranked as of its last day with sightings (`week_as_of`).
+    as_of_note = f"ranked as of {as_of}, the last day of {week} with sightings so far"
     if args.format == "table" and not args.out:
         sys.stdout.write(render_table(result))
+        if as_of < week.end:
+            _err(as_of_note)
     else:
         if args.format == "csv":
             result = _with_earlier_decisions(result, out, stored)
         rows = write_shortlist(result, out, args.format)
-        print(f"wrote {out} ({rows} rows)")
+        print(f"wrote {out} ({rows} rows" + (f"; {as_of_note})" if as_of < week.end else ")"))
     if args.show_featured:
         featured = result.featured
         print(f"{len(featured)} candidates excluded as already featured:")

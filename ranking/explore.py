@@ -477,14 +477,14 @@ def week_shortlist(
     Past pools come from `cache_dir` (default `pool_cache_dir()`, shared with `rank`), so
     only what `rank` has not built yet is computed.
     """
-    from ranking.shortlist import DEFAULT_QUOTAS, build_shortlist
+    from ranking.shortlist import DEFAULT_QUOTAS, build_shortlist, week_as_of
 
     q = dict(DEFAULT_QUOTAS if quotas is None else quotas)
     depth = max(q.values(), default=0) + below
     directory = Path(cache_dir) if cache_dir is not None else pool_cache_dir()
     return build_shortlist(
         con,
-        week.end,
+        week_as_of(con, week),
         quotas=q,
         week=str(week),
         depth=depth,

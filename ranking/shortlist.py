@@ -151,6 +151,18 @@ def history_items(con, before: dt.date | None) -> pd.DataFrame:
     return items
 
 
+def week_as_of(con, week: IsoWeek) -> dt.date:
+    """The day `rank --week` ranks a week as of: its last day with sightings, else its Sunday.
+
+    Each training pool is as of its issue's day, with the sightings up to that day: an item
+    first seen that day is 0 days old. Ranked on a Thursday as of the Sunday, every age
+    would be 3 days older than the fit learned it: `benchmarks/late_ranking.py` (each
+    issue ranked as of 2 days after its date) loses project picks that way.
+    """
+    last = store.last_sighting_day(con, week.end)
+    return last if last is not None and last >= week.start else week.end
+
+
 def pool_as_of(con, history_items: pd.DataFrame, as_of: dt.date, window_days: int) -> Pool:
     """The pool on `as_of`: only sightings on or before it, only history before it."""
     start = as_of - dt.timedelta(days=window_days - 1)
@@ -244,9 +256,14 @@ class PoolCache(dict):
 
     def _prune(self, path: Path) -> None:
         """Remove the files `path` replaces: the same date and window, built from other data
-        or by another version (also those named before the version was in the name)."""
+        or by another version (also those named before the version was in the name); for a
+        week's pool, also those of the week's earlier days (`rank` run again as data came)."""
         date_window = path.name.split("-v", 1)[0]
-        for old in self.directory.glob(f"{date_window}-*.pkl.gz"):
+        pattern = f"{date_window}-*.pkl.gz"
+        if "h" in date_window:  # pool-<YYYY-MM-DD>-<window>h<monday>
+            window_week = date_window[len("pool-YYYY-MM-DD-") :]
+            pattern = f"pool-*-{window_week}-*.pkl.gz"
+        for old in self.directory.glob(pattern):
             if old != path:
                 old.unlink(missing_ok=True)
 

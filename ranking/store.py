@@ -1799,6 +1799,12 @@ def save_shortlist_rows(con: duckdb.DuckDBPyConnection, week: str, frame) -> int
     return len(rows)
 
 
+def last_sighting_day(con: duckdb.DuckDBPyConnection, end: dt.date) -> dt.date | None:
+    """The latest day on or before `end` with a sighting (None without one)."""
+    row = con.execute("SELECT max(seen_date) FROM sightings WHERE seen_date <= ?", [end]).fetchone()
+    return row[0] if row else None
+
+
 def sightings_day_digests(con: duckdb.DuckDBPyConnection) -> list[tuple[dt.date, int, int]]:
     """(seen_date, sightings that day, xor of their row hashes), by date: one scan from
     which the digest of every sighting up to any date is a cheap fold (cache keys)."""

@@ -119,3 +119,17 @@ def test_title_only_archive_keeps_every_item_title_and_drops_the_links(tmp_path)
         )
         assert all(it.url is None for it in new.items)
     assert "](http" not in (tmp_path / "to" / "docs" / "2025-01-04-weekly.md").read_text("utf-8")
+
+
+@pytest.mark.shared
+@pytest.mark.slow
+def test_late_ranking_prints_both_runs_per_section() -> None:
+    require_shared("datasets", "sightings")
+    proc = _run([str(BENCH / "late_ranking.py"), "--issues", "5-5", "--days", "2"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = re.findall(
+        r"^(project|article) +(on the day|2 d late) +\d+ +\d\.\d{3} +\d\.\d{3}$",
+        proc.stdout,
+        flags=re.M,
+    )
+    assert len(rows) == 4, proc.stdout

@@ -600,3 +600,42 @@ def test_the_issue_of_the_week_is_not_featured_in_its_own_shortlist(tmp_path, ca
     assert code == 0
     assert sorted(r["title"] for r in _read(w08)) == ["acme/cli", "acme/kit"]
     assert "featured in #2: acme/tool" in out
+
+
+def test_a_week_is_ranked_as_of_its_last_day_with_sightings(tmp_path, capsys):
+    # W07 is Monday 2025-02-10 .. Sunday 2025-02-16; the crawl has run up to Thursday.
+    db = tmp_path / "radar.duckdb"
+
+    def load(lines: list[str]) -> None:
+        path = tmp_path / "sightings.csv"
+        path.write_text(SIGHTINGS_HEADER + "\n".join(lines) + "\n", encoding="utf-8")
+        assert rank(["import-sightings", str(path), "--db", str(db)], capsys)[0] == 0
+
+    def row(day: int, repo: str) -> str:
+        return (
+            f"github_trending,trending:python,2025-02-{day:02d},{repo},https://github.com/{repo},"
+        )
+
+    load([row(day, "acme/tool") for day in range(1, 14)] + [row(13, "acme/new")])
+    w07 = tmp_path / "w07.csv"
+    code, out, _err = rank(["--week", WEEK, "--db", str(db), "--out", str(w07)], capsys)
+    assert code == 0
+    assert out == (
+        f"wrote {w07} (2 rows; ranked as of 2025-02-13, the last day of {WEEK} with "
+        "sightings so far)\n"
+    )
+    reasons = {r["title"]: r["reason"] for r in _read(w07)}
+    # Ages count from Thursday: seen tonight is "today", not 3 days before the Sunday.
+    assert "first seen today" in reasons["acme/new"]
+
+    load([row(14, "acme/new")])  # Friday's crawl; the curator ranks again
+    code, out, _err = rank(["--week", WEEK, "--db", str(db), "--out", str(w07)], capsys)
+    assert "ranked as of 2025-02-14" in out
+    assert "first seen 1 d ago" in {r["title"]: r["reason"] for r in _read(w07)}["acme/new"]
+    # One pool file for the week, whichever day it was ranked as of.
+    assert len(list((tmp_path / "cache" / "pools").glob("pool-*-21h2025-02-10-*"))) == 1
+
+    load([row(16, "acme/new")])  # the week is complete: as of its Sunday, nothing to say
+    code, out, _err = rank(["--week", WEEK, "--db", str(db), "--out", str(w07)], capsys)
+    assert out == f"wrote {w07} (2 rows)\n"
+    assert "first seen 3 d ago" in {r["title"]: r["reason"] for r in _read(w07)}["acme/new"]
