@@ -250,7 +250,7 @@ class PoolCache(dict):
             self._history_digest(before),
         ]
         digest = hashlib.sha1("|".join(parts).encode()).hexdigest()[:20]
-        # A week's pool (history from before the week began) is `pool-<sunday>-21h<monday>`.
+        # A week's pool (history from before the week began) is `pool-<day>-21h<monday>`.
         stem = f"pool-{as_of}-{window}" + ("" if before == as_of else f"h{before}")
         return self.directory / f"{stem}-v{CACHE_VERSION}-{digest}.pkl.gz"
 
@@ -635,7 +635,7 @@ def build_shortlist(
     progress: Callable[[str], None] | None = None,
     history_before: dt.date | None = None,
 ) -> ShortlistResult:
-    """Rank the pool of `as_of` (a week's Sunday, or an issue's date in a backtest).
+    """Rank the pool of `as_of` (`week_as_of` for a week, an issue's date in a backtest).
 
     `quotas` per section (default DEFAULT_QUOTAS); `depth` ranks further than the quota
     (for recall@50) without changing the first rows; `cache` (a dict) keeps past pools
