@@ -377,7 +377,7 @@ def shortlist(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else db.parent / "shortlists" / f"{week}{suffix}"
     _check_out(out, f"{week}{suffix}")
     with store.open_store(db) as con, _Progress(f"ranking {week}") as progress:
-        as_of = week_as_of(con, week)
+        as_of, why = week_as_of(con, week)
         result = build_shortlist(
             con,
             as_of,
@@ -394,8 +394,7 @@ def shortlist(args: argparse.Namespace) -> int:
         _err(message)
     if result.frame.empty:
         _err(f"0 candidates for week {week}")
-    # A week still running is ranked as of its last day with sightings (`week_as_of`).
-    as_of_note = f"ranked as of {as_of}, the last day of {week} with sightings so far"
+    as_of_note = f"ranked as of {as_of}, {why}"  # before the week's end (`week_as_of`)
     if args.format == "table" and not args.out:
         sys.stdout.write(render_table(result))
         if as_of < week.end:

@@ -484,7 +484,7 @@ def week_shortlist(
     directory = Path(cache_dir) if cache_dir is not None else pool_cache_dir()
     return build_shortlist(
         con,
-        week_as_of(con, week),
+        week_as_of(con, week)[0],
         quotas=q,
         week=str(week),
         depth=depth,

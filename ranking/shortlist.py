@@ -151,16 +151,24 @@ def history_items(con, before: dt.date | None) -> pd.DataFrame:
     return items
 
 
-def week_as_of(con, week: IsoWeek) -> dt.date:
-    """The day `rank --week` ranks a week as of: its last day with sightings, else its Sunday.
+def week_as_of(con, week: IsoWeek) -> tuple[dt.date, str]:
+    """The day `rank --week` ranks a week as of, and why (for the command's message).
 
-    Each training pool is as of its issue's day, with the sightings up to that day: an item
-    first seen that day is 0 days old. Ranked on a Thursday as of the Sunday, every age
-    would be 3 days older than the fit learned it: `benchmarks/late_ranking.py` (each
-    issue ranked as of 2 days after its date) loses project picks that way.
+    Once the week's issue is imported, the day it came out: the shortlist it was picked
+    from, as `rank backtest` replays it (the same file). Before that, the week's last day
+    with sightings (its Sunday once it is over): each training pool is as of its issue's
+    day with the sightings up to that day (an item first seen that day is 0 days old).
+    Ranked on a Thursday as of the Sunday, every age would be 3 days older than the fit
+    learned it: `benchmarks/late_ranking.py` (each issue ranked as of 2 days after its
+    date) loses project picks that way.
     """
+    issue = store.last_issue_in(con, week.start, week.end)
+    if issue is not None:
+        return issue[1], f"the day #{issue[0]} came out"
     last = store.last_sighting_day(con, week.end)
-    return last if last is not None and last >= week.start else week.end
+    if last is not None and last >= week.start:
+        return last, f"the last day of {week} with sightings so far"
+    return week.end, "its end"
 
 
 def pool_as_of(con, history_items: pd.DataFrame, as_of: dt.date, window_days: int) -> Pool:

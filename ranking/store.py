@@ -1799,6 +1799,17 @@ def save_shortlist_rows(con: duckdb.DuckDBPyConnection, week: str, frame) -> int
     return len(rows)
 
 
+def last_issue_in(
+    con: duckdb.DuckDBPyConnection, start: dt.date, end: dt.date
+) -> tuple[int, dt.date] | None:
+    """(issue_no, pub_date) of the last issue published from `start` to `end`, else None."""
+    return con.execute(
+        "SELECT issue_no, pub_date FROM issues WHERE pub_date BETWEEN ? AND ? "
+        "ORDER BY pub_date DESC, issue_no DESC LIMIT 1",
+        [start, end],
+    ).fetchone()
+
+
 def last_sighting_day(con: duckdb.DuckDBPyConnection, end: dt.date) -> dt.date | None:
     """The latest day on or before `end` with a sighting (None without one)."""
     row = con.execute("SELECT max(seen_date) FROM sightings WHERE seen_date <= ?", [end]).fetchone()

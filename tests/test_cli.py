@@ -601,6 +601,16 @@ def test_the_issue_of_the_week_is_not_featured_in_its_own_shortlist(tmp_path, ca
     assert sorted(r["title"] for r in _read(w08)) == ["acme/cli", "acme/kit"]
     assert "featured in #2: acme/tool" in out
 
+    # Seen on the Sunday, after #2 came out: not on the shortlist #2 was picked from.
+    late = "github_trending,trending:python,2025-02-16,acme/late,https://github.com/acme/late,"
+    sightings.write_text(SIGHTINGS_HEADER + late + "\n", encoding="utf-8")
+    assert rank(["import-sightings", str(sightings), "--db", str(db)], capsys)[0] == 0
+    code, out, _err = rank(["--week", WEEK, "--db", str(db), "--out", str(w07)], capsys)
+    assert out == f"wrote {w07} (3 rows; ranked as of 2025-02-15, the day #2 came out)\n"
+    assert w07.read_bytes() == before
+    rank(["--week", "2025-W08", "--db", str(db), "--out", str(w08)], capsys)
+    assert "acme/late" in {r["title"] for r in _read(w08)}
+
 
 def test_a_week_is_ranked_as_of_its_last_day_with_sightings(tmp_path, capsys):
     # W07 is Monday 2025-02-10 .. Sunday 2025-02-16; the crawl has run up to Thursday.
@@ -639,3 +649,15 @@ def test_a_week_is_ranked_as_of_its_last_day_with_sightings(tmp_path, capsys):
     code, out, _err = rank(["--week", WEEK, "--db", str(db), "--out", str(w07)], capsys)
     assert out == f"wrote {w07} (2 rows)\n"
     assert "first seen 3 d ago" in {r["title"]: r["reason"] for r in _read(w07)}["acme/new"]
+
+
+def test_a_past_week_ranks_as_the_backtest_replays_its_issue(tmp_path, capsys):
+    from ranking.backtest import run_backtest
+
+    db = tmp_path / "radar.duckdb"  # the archive and the sightings, as the backtest loads them
+    run_backtest(ARCHIVE, SIGHTINGS, (6, 6), tmp_path / "bt", db_path=db)
+    week = tmp_path / "w06.csv"  # #6 came out on Saturday 2025-02-08, in W06
+    code, out, _err = rank(["--week", "2025-W06", "--db", str(db), "--out", str(week)], capsys)
+    assert code == 0
+    assert "ranked as of 2025-02-08, the day #6 came out" in out
+    assert week.read_bytes() == (tmp_path / "bt" / "issue-006.csv").read_bytes()
