@@ -370,23 +370,14 @@ def shortlist(args: argparse.Namespace) -> int:
     week = _week(args.week)
     _check_window(args)
     quotas = _quotas(args.quota)
-    from ranking.shortlist import build_shortlist, render_table, week_as_of, write_shortlist
+    from ranking.shortlist import build_week_shortlist, render_table, write_shortlist
 
     db = _ingest_first(args)
     suffix = {"csv": ".csv", "md": ".md", "table": ".txt"}[args.format]
     out = Path(args.out) if args.out else db.parent / "shortlists" / f"{week}{suffix}"
     _check_out(out, f"{week}{suffix}")
     with store.open_store(db) as con, _Progress(f"ranking {week}") as progress:
-        as_of, why = week_as_of(con, week)
-        result = build_shortlist(
-            con,
-            as_of,
-            args.window_days,
-            quotas,
-            week=str(week),
-            progress=progress,
-            history_before=week.start,
-        )
+        result, why = build_week_shortlist(con, week, args.window_days, quotas, progress=progress)
         if args.format == "csv":
             store.save_shortlist_rows(con, str(week), result.frame)
             stored = store.week_decisions(con, str(week))
@@ -394,16 +385,17 @@ def shortlist(args: argparse.Namespace) -> int:
         _err(message)
     if result.frame.empty:
         _err(f"0 candidates for week {week}")
-    as_of_note = f"ranked as of {as_of}, {why}"  # before the week's end (`week_as_of`)
+    # Ranked before the week's end (`week_as_of`): say which day and why.
+    early = f"ranked as of {result.as_of}, {why}" if result.as_of < week.end else None
     if args.format == "table" and not args.out:
         sys.stdout.write(render_table(result))
-        if as_of < week.end:
-            _err(as_of_note)
+        if early:
+            _err(early)
     else:
         if args.format == "csv":
             result = _with_earlier_decisions(result, out, stored)
         rows = write_shortlist(result, out, args.format)
-        print(f"wrote {out} ({rows} rows" + (f"; {as_of_note})" if as_of < week.end else ")"))
+        print(f"wrote {out} ({rows} rows" + (f"; {early})" if early else ")"))
     if args.show_featured:
         featured = result.featured
         print(f"{len(featured)} candidates excluded as already featured:")

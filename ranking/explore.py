@@ -477,20 +477,13 @@ def week_shortlist(
     Past pools come from `cache_dir` (default `pool_cache_dir()`, shared with `rank`), so
     only what `rank` has not built yet is computed.
     """
-    from ranking.shortlist import DEFAULT_QUOTAS, build_shortlist, week_as_of
+    from ranking.shortlist import DEFAULT_QUOTAS, build_week_shortlist
 
     q = dict(DEFAULT_QUOTAS if quotas is None else quotas)
     depth = max(q.values(), default=0) + below
     directory = Path(cache_dir) if cache_dir is not None else pool_cache_dir()
-    return build_shortlist(
-        con,
-        week_as_of(con, week)[0],
-        quotas=q,
-        week=str(week),
-        depth=depth,
-        cache_dir=directory,
-        history_before=week.start,
-    )
+    result, _why = build_week_shortlist(con, week, quotas=q, depth=depth, cache_dir=directory)
+    return result
 
 
 def shortlist_table(result: ShortlistResult, per_section: int = 10) -> pd.DataFrame:

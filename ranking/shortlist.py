@@ -258,20 +258,18 @@ class PoolCache(dict):
             self._history_digest(before),
         ]
         digest = hashlib.sha1("|".join(parts).encode()).hexdigest()[:20]
-        # A week's pool (history from before the week began) is `pool-<day>-21h<monday>`.
-        stem = f"pool-{as_of}-{window}" + ("" if before == as_of else f"h{before}")
+        stem = _pool_stem(as_of, window, None if before == as_of else before)
         return self.directory / f"{stem}-v{CACHE_VERSION}-{digest}.pkl.gz"
 
-    def _prune(self, path: Path) -> None:
-        """Remove the files `path` replaces: the same date and window, built from other data
-        or by another version (also those named before the version was in the name); for a
-        week's pool, also those of the week's earlier days (`rank` run again as data came)."""
-        date_window = path.name.split("-v", 1)[0]
-        pattern = f"{date_window}-*.pkl.gz"
-        if "h" in date_window:  # pool-<YYYY-MM-DD>-<window>h<monday>
-            window_week = date_window[len("pool-YYYY-MM-DD-") :]
-            pattern = f"pool-*-{window_week}-*.pkl.gz"
-        for old in self.directory.glob(pattern):
+    def _prune(self, key: tuple, path: Path) -> None:
+        """Remove the files `path` (of `key`) replaces: the same date and window, built from
+        other data or by another version (also those named before the version was in the
+        name); for a week's pool, those of the week's other days (`rank` run again as the
+        week's data came)."""
+        _, as_of, window, before = key
+        week = before != as_of
+        pattern = _pool_stem("*" if week else as_of, window, before if week else None)
+        for old in self.directory.glob(f"{pattern}-*.pkl.gz"):
             if old != path:
                 old.unlink(missing_ok=True)
 
@@ -305,9 +303,15 @@ class PoolCache(dict):
                 gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=1, mtime=0) as handle,
             ):
                 pickle.dump(light, handle, protocol=pickle.HIGHEST_PROTOCOL)
-            self._prune(path)
+            self._prune(key, path)  # type: ignore[arg-type]
         except OSError as exc:  # read-only data folder: work without the disk cache
             logger.info("pool cache not written (%s)", exc)
+
+
+def _pool_stem(day: object, window: int, before: dt.date | None) -> str:
+    """A pool file's name before its version: `pool-<day>-<window>`; a week's pool (the
+    issues before the week began) `pool-<day>-<window>h<monday>`."""
+    return f"pool-{day}-{window}" + ("" if before is None else f"h{before}")
 
 
 def cache_dir_for(db_path: Path) -> Path:
@@ -731,6 +735,23 @@ def build_shortlist(
         data,
         messages,
     )
+
+
+def build_week_shortlist(
+    con,
+    week: IsoWeek,
+    window_days: int = DEFAULT_WINDOW_DAYS,
+    quotas: Mapping[str, int] | None = None,
+    **options,
+) -> tuple[ShortlistResult, str]:
+    """The shortlist of `week` as `rank --week` builds it: as of `week_as_of`, from the
+    issues published before the week began (its own issue is not "already featured").
+    Returns it and why it is as of that day. `options` go to `build_shortlist`."""
+    as_of, why = week_as_of(con, week)
+    result = build_shortlist(
+        con, as_of, window_days, quotas, week=str(week), history_before=week.start, **options
+    )
+    return result, why
 
 
 def _safe_week(week: object) -> IsoWeek | None:
