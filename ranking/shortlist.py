@@ -447,9 +447,13 @@ def decision_rows(
     cache: dict | None = None,
 ) -> list[pd.DataFrame]:
     """The curator's keep (1) / reject (0) decisions of weeks ended before `as_of`, as
-    training rows of that week's pool (the pool its shortlist came from: the week's end,
-    the issues published before the week began, so a kept item that his issue of that
-    week then featured is still a row)."""
+    training rows of that week's pool: the pool `rank --week` ranks it from (as of
+    `week_as_of`, the day its issue came out once imported; the issues published before
+    the week began, so a kept item that his issue of that week then featured is still a
+    row). As of the week's Sunday instead, every age would be a day or more older than in
+    the pools the rest of the fit comes from, each as of its issue's day. An item decided
+    on a shortlist ranked after that day (first seen on the Sunday after a Saturday issue)
+    is not in that pool: its row comes from the pool as of the week's end."""
     rows: list[pd.DataFrame] = []
     if decisions is None or not len(decisions):
         return rows
@@ -458,11 +462,19 @@ def decision_rows(
         iso = _safe_week(week)
         if iso is None or iso.end >= as_of:
             continue  # a malformed or not-yet-finished week: skip it, not the run
-        _pool, data = scored_pool(con, history_items, iso.end, window_days, cache, iso.start)
         labels = dict(zip(group["candidate_id"], group["decision"], strict=True))
-        part = data.loc[data["id"].isin(labels), [*FEATURES, "section", "id", "key"]].copy()
-        if not len(part):
+        wanted, parts = set(labels), []
+        for day in sorted({week_as_of(con, iso)[0], iso.end}):
+            _pool, data = scored_pool(con, history_items, day, window_days, cache, iso.start)
+            found = data.loc[data["id"].isin(wanted), [*FEATURES, "section", "id", "key"]]
+            if len(found):
+                parts.append(found)
+                wanted -= set(found["id"])
+            if not wanted:
+                break
+        if not parts:
             continue
+        part = pd.concat(parts, ignore_index=True)
         part["pick"] = None
         part["y"] = (part["id"].map(labels) == "keep").astype(int)
         part["train_key"] = [f"d{week}:{i}" for i in part["id"]]

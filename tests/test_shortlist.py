@@ -19,11 +19,14 @@ from ranking.shortlist import (
     CACHE_VERSION,
     SHORTLIST_COLUMNS,
     build_shortlist,
+    decision_rows,
     history_items,
     render_markdown,
     render_table,
+    scored_pool,
     select_section,
     training_pools,
+    week_as_of,
     write_shortlist,
 )
 from ranking.weeks import IsoWeek
@@ -462,6 +465,7 @@ def test_a_pool_cache_that_cannot_be_written_leaves_no_temp_files(tmp_path, monk
 def test_curator_decisions_become_training_rows(tmp_path):
     con, _ = _make_store(tmp_path)
     week = "2024-W05"  # ends 2024-02-04, before AS_OF
+    # Ranked on the Sunday after #5 (Saturday): a row first seen that Sunday still counts.
     shown = build_shortlist(con, dt.date(2024, 2, 4), cache_dir=None)
     rows = shown.frame.head(4)
     decisions = [
@@ -564,4 +568,34 @@ def test_title_only_issues_teach_only_their_projects_found_by_name(tmp_path):
     assert after.training["positives"] == before.training["positives"] + 1
     # The named repository counts as already featured from then on.
     assert f"repo{named}" not in set(after.frame["title"].str.rsplit("/", n=1).str[-1])
+    con.close()
+
+
+def test_a_decided_week_trains_on_its_pool_as_of_the_day_its_issue_came_out(tmp_path):
+    con, _ = _make_store(tmp_path)
+    week = IsoWeek.of(FIRST_ISSUE + dt.timedelta(days=7 * (N_ISSUES - 1)))  # issue #5's week
+    day, why = week_as_of(con, week)
+    assert day == week.end - dt.timedelta(days=1) and why == f"the day #{N_ISSUES} came out"
+    shown = build_shortlist(con, day, history_before=week.start, cache_dir=None)
+    kept = shown.frame[shown.frame["section"] == "project"].head(4)
+    decisions = [
+        {
+            "candidate_id": r.id,
+            "canonical_url": r.url_canonical,
+            "decision": "keep" if i % 2 else "reject",
+            "section_override": None,
+            "note": None,
+            "row_number": i + 2,
+        }
+        for i, r in enumerate(kept.itertuples(index=False))
+    ]
+    store.apply_decisions(con, str(week), "feedback.csv", decisions)
+    history = history_items(con, None)
+    rows = decision_rows(con, history, store.decisions_frame(con), AS_OF, 21)
+    assert len(rows) == 1 and len(rows[0]) == len(kept)
+    got = rows[0].set_index("id")
+    for when, same in ((day, True), (week.end, False)):
+        _pool, data = scored_pool(con, history, when, 21, None, week.start)
+        want = data.set_index("id").loc[got.index]
+        assert bool((got["first_age"] == want["first_age"]).all()) is same, when
     con.close()
