@@ -1437,8 +1437,10 @@ def load_sightings_file(
     """Load a sightings file into `sightings` and upsert `candidates`; return counts.
 
     URLs are canonicalized again with `crawler.urls` (the file's own canonical form is not
-    trusted); invalid URLs are skipped and counted. Rows repeating (canonical_url, source,
-    seen_date) keep the best position. Loading the same file twice changes nothing.
+    trusted). A row with an invalid URL, no feed or section, or an unreadable date is
+    skipped, counted, and named (its data row and value) for the first few per reason as a
+    warning. Rows repeating (canonical_url, source, seen_date) keep the best position.
+    Loading the same file twice changes nothing.
     Rows of the feeds in `without_feeds` (the file's `feed` column) are left out and
     counted; a feed the file does not have is listed in counts["absent_feeds"] (a later
     file may simply not carry it; `-v` logs the feeds it has). A file none of whose rows
@@ -1474,6 +1476,7 @@ def load_sightings_file(
             f"{source_path}: cannot read sightings: {_duckdb_reason(exc)}"
         ) from None
     total = len(frame)
+    frame["file_row"] = range(1, total + 1)  # the data row a skipped row is named by
     excluded = 0
     left_out = set(without_feeds)
     absent: list[str] = []
@@ -1498,18 +1501,18 @@ def load_sightings_file(
     frame["canonical_url"] = [m[0] for m in mapped]
     frame["repo_key"] = [m[1] for m in mapped]
     frame["host"] = [m[2] for m in mapped]
-    invalid = int(frame["canonical_url"].isna().sum())
-    if invalid:
-        bad = frame.loc[frame["canonical_url"].isna(), "url"].astype(str).head(3).tolist()
-        # The caller reports the count (counts["invalid_url"]); the examples are for -v.
-        logger.info("%s: skipped %d rows with invalid URLs, e.g. %s", source_path, invalid, bad)
+    invalid = _skip_rows(
+        source_path, frame, frame["canonical_url"].isna(), "invalid URL", frame["url"]
+    )
     frame = frame[frame["canonical_url"].notna()].copy()
     frame["source"] = frame["section"].astype("string").fillna(frame["feed"].astype("string"))
-    no_source = int(frame["source"].isna().sum())
+    no_source = _skip_rows(source_path, frame, frame["source"].isna(), "no feed or section")
     frame = frame[frame["source"].notna()].copy()
-    frame["seen_date"] = _seen_dates(frame["seen_date"])
+    raw_dates = frame["seen_date"]
+    frame["seen_date"] = _seen_dates(raw_dates)
     frame["seen_ts"] = _epochs_as_text(frame["seen_ts"])
-    bad_dates = int(frame["seen_date"].isna().sum())
+    bad = frame["seen_date"].isna()
+    bad_dates = _skip_rows(source_path, frame, bad, "unreadable or impossible date", raw_dates)
     frame = frame[frame["seen_date"].notna()].copy()
     bad_numbers = 0
     for column in _SIGHTING_INT_COLUMNS:
@@ -1542,6 +1545,28 @@ def load_sightings_file(
             f"{source_path}: no row could be loaded: {sightings_summary(counts, without_feeds)}"
         )
     return counts
+
+
+# Skipped rows of a sightings file named one per line, per reason; the rest counted.
+_NAMED_SKIPS = 3
+
+
+def _skip_rows(path: Path, frame, mask, reason: str, values=None) -> int:
+    """Log the first rows of `frame` that `mask` skips (`<file>: row 12 skipped: invalid
+    URL 'http://'`, by data row, 1 = the first after a header; `values` is the cell shown)
+    and how many more; return how many it skips. The summary line counts them, these
+    name them."""
+    import pandas as pd
+
+    mask = mask.to_numpy(dtype=bool)
+    rows = frame["file_row"][mask]
+    shown = values[mask] if values is not None else pd.Series(None, index=rows.index)
+    for row, value in zip(rows.head(_NAMED_SKIPS), shown.head(_NAMED_SKIPS), strict=True):
+        cell = "" if values is None else " (empty)" if pd.isna(value) else f" {str(value)!r}"
+        logger.warning("%s: row %d skipped: %s%s", path, row, reason, cell[:120])
+    if len(rows) > _NAMED_SKIPS:
+        logger.warning("%s: %d more rows skipped: %s", path, len(rows) - _NAMED_SKIPS, reason)
+    return len(rows)
 
 
 # Counts above this are not counts (and would not fit DuckDB's BIGINT exactly).

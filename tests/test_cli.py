@@ -370,7 +370,7 @@ def test_reading_a_missing_database_is_one_line_and_creates_nothing(command, tmp
 SIGHTINGS_HEADER = "feed,section,seen_date,title,url,points\n"
 
 
-def test_import_sightings_loads_a_file_once_and_counts_what_it_skipped(tmp_path, capsys):
+def test_import_sightings_loads_a_file_once_and_counts_what_it_skipped(tmp_path, capsys, caplog):
     db = tmp_path / "radar.duckdb"
     good = "hackernews,hn:frontpage,2025-02-10,PEP 750 in practice,https://example.org/pep-750,80"
     path = tmp_path / "sightings.csv"
@@ -387,12 +387,47 @@ def test_import_sightings_loads_a_file_once_and_counts_what_it_skipped(tmp_path,
         f"{path}: 1 sighting loaded, 1 duplicate skipped (already in the store or repeated), "
         "1 row with an invalid URL skipped, 1 row with an unreadable or impossible date skipped"
     )
+    # ... and names them, by data row (the header is not a row), on stderr.
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
+        f"{path}: row 3 skipped: invalid URL 'http://'",
+        f"{path}: row 4 skipped: unreadable or impossible date 'someday'",
+    ]
     code, out, _err = rank(["import-sightings", str(path), "--db", str(db)], capsys)
     assert code == 0
     assert out.startswith(f"{path}: 0 sightings loaded, 2 duplicates skipped")
     code, out, _err = rank(["candidates", "--db", str(db), "--format", "csv"], capsys)
     rows = list(csv.DictReader(io.StringIO(out)))
     assert [r["url"] for r in rows] == ["https://example.org/pep-750"]
+
+
+def test_import_sightings_names_the_first_skipped_rows_of_each_reason_and_counts_the_rest(
+    tmp_path, capsys, caplog
+):
+    db = tmp_path / "radar.duckdb"
+    path = tmp_path / "sightings.csv"
+    bad = [f"hackernews,hn:top20,2025-02-10,Bad {i},javascript:alert({i}),1\n" for i in range(5)]
+    path.write_text(
+        SIGHTINGS_HEADER
+        + "hackernews,hn:top20,2025-02-10,Good,https://example.org/good,1\n"
+        + "".join(bad)
+        + ",,2025-02-10,No feed,https://example.org/nowhere,1\n"
+        + "hackernews,hn:top20,,No date,https://example.org/undated,1\n",
+        encoding="utf-8",
+    )
+    code, out, _err = rank(["import-sightings", str(path), "--db", str(db)], capsys)
+    assert code == 0
+    assert out.strip() == (
+        f"{path}: 1 sighting loaded, 5 rows with invalid URLs skipped, 1 row with an unreadable "
+        "or impossible date skipped, 1 row without feed or section skipped"
+    )
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
+        f"{path}: row 2 skipped: invalid URL 'javascript:alert(0)'",
+        f"{path}: row 3 skipped: invalid URL 'javascript:alert(1)'",
+        f"{path}: row 4 skipped: invalid URL 'javascript:alert(2)'",
+        f"{path}: 2 more rows skipped: invalid URL",
+        f"{path}: row 7 skipped: no feed or section",
+        f"{path}: row 8 skipped: unreadable or impossible date (empty)",
+    ]
 
 
 def test_import_sightings_reads_each_date_on_its_own_and_leaves_non_counts_empty(tmp_path, capsys):
