@@ -30,6 +30,7 @@ import pandas as pd
 
 from crawler.items import SECTIONS
 from ranking import store
+from ranking.csvio import write_csv
 from ranking.errors import UsageError
 from ranking.pool import DEFAULT_WINDOW_DAYS, pick_items
 from ranking.scorers import PopularityScorer, RandomScorer, SimilarityScorer
@@ -45,6 +46,23 @@ from ranking.weeks import IsoWeek
 logger = logging.getLogger(__name__)
 
 KS = (12, 24, 50)
+PICKS_FILE = "picks.csv"
+# One row per primary item of each replayed issue: whether it was in the pool and where
+# the model and each baseline ranked it within its section (empty: below the top 50, or
+# not reachable). Recall@k of the report = share of reachable rows with rank <= k.
+PICKS_COLUMNS = (
+    "issue_no",
+    "pub_date",
+    "section",
+    "item_no",
+    "title",
+    "url",
+    "reachable",
+    "rank",
+    "random_rank",
+    "popularity_rank",
+    "tfidf_rank",
+)
 REPORT_SECTIONS = ("project", "article", "audio_video", "hot_topic")
 METHODS = ("model", "random", "popularity", "tfidf")
 
@@ -59,6 +77,8 @@ class BacktestReport:
     out_dir: Path
     seconds: float
     messages: list[str] = field(default_factory=list)
+    # PICKS_COLUMNS: every pick of the replayed issues, as written to picks.csv
+    picks: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=PICKS_COLUMNS))
 
     def recall(self) -> pd.DataFrame:
         """Rows (section, method): reachable picks and recall@12/24/50."""
@@ -177,6 +197,7 @@ def run_backtest(
         depth = max(KS)
         hits = []
         coverage = []
+        pick_rows: list[dict[str, object]] = []
         for issue_no, pub_date in todo.itertuples(index=False):
             if progress:
                 progress(f"issue #{issue_no} ({pub_date})")
@@ -210,27 +231,58 @@ def run_backtest(
                 if item is not None:
                     keys_of.setdefault(item, []).append(key)
             sections = picks["section"].astype(str).tolist()
+            best: dict[tuple[int, str], float] = {}  # (item, method) -> rank, NaN: below
+            for item, keys in keys_of.items():
+                for method in METHODS:
+                    rank = min((ranks[method].get(k, np.inf) for k in keys), default=np.inf)
+                    best[item, method] = rank if np.isfinite(rank) else np.nan
             for section in REPORT_SECTIONS:
                 n_picks = sections.count(section)
-                reached = [keys for item, keys in keys_of.items() if sections[item] == section]
+                reached = [item for item in keys_of if sections[item] == section]
                 coverage.append((int(issue_no), section, n_picks, len(reached)))
-                for keys in reached:
+                for item in reached:
                     for method in METHODS:
-                        best = min((ranks[method].get(k, np.inf) for k in keys), default=np.inf)
-                        rank = best if np.isfinite(best) else np.nan
-                        hits.append((int(issue_no), section, method, rank))
+                        hits.append((int(issue_no), section, method, best[item, method]))
+            pick_rows += _pick_rows(picks, keys_of, best)
     finally:
         con.close()
         if tmpdir is not None:
             tmpdir.cleanup()
+    picks_frame = pd.DataFrame(pick_rows, columns=list(PICKS_COLUMNS))
+    write_csv(out / PICKS_FILE, PICKS_COLUMNS, pick_rows)
     return BacktestReport(
         issues=[int(i) for i in todo["issue_no"]],
         hits=pd.DataFrame(hits, columns=["issue_no", "section", "method", "rank"]),
         coverage=pd.DataFrame(coverage, columns=["issue_no", "section", "picks", "reachable"]),
+        picks=picks_frame,
         out_dir=out,
         seconds=time.perf_counter() - started,
         messages=messages,
     )
+
+
+def _pick_rows(
+    picks: pd.DataFrame, keys_of: dict[int, list[str]], best: dict[tuple[int, str], float]
+) -> list[dict[str, object]]:
+    """The rows of picks.csv for one issue's items (`picks`, in item order)."""
+    rows = []
+    for item, pick in enumerate(picks.itertuples(index=False)):
+        title = next((t for t in (pick.title_zh, pick.title_en) if isinstance(t, str)), "")
+        row: dict[str, object] = {
+            "issue_no": int(pick.issue_no),
+            "pub_date": pick.pub_date.isoformat(),
+            "section": pick.section,
+            "item_no": int(pick.item_no),
+            "title": title,
+            "url": pick.url if isinstance(pick.url, str) else "",
+            "reachable": "yes" if item in keys_of else "no",
+        }
+        for method in METHODS:
+            rank = best.get((item, method), np.nan)
+            column = "rank" if method == "model" else f"{method}_rank"
+            row[column] = "" if np.isnan(rank) else int(rank)
+        rows.append(row)
+    return rows
 
 
 def render_report(report: BacktestReport) -> str:
@@ -239,7 +291,8 @@ def render_report(report: BacktestReport) -> str:
     cov = report.coverage_table()
     lines = [
         f"backtest of issues {report.issues[0]}-{report.issues[-1]} "
-        f"({len(report.issues)} issues, {report.seconds:.0f} s); shortlists in {report.out_dir}",
+        f"({len(report.issues)} issues, {report.seconds:.0f} s); shortlists in {report.out_dir}"
+        f", every pick and its ranks in {report.out_dir / PICKS_FILE}",
         "",
         "recall over reachable picks (pick ranked <= k within its section)",
         f"{'section':<12} {'method':<11} {'reach':>5} {'@12':>6} {'@24':>6} {'@50':>6}",

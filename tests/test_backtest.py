@@ -9,7 +9,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ranking.backtest import BacktestReport, parse_issue_range, render_report, run_backtest
+from ranking.backtest import (
+    PICKS_COLUMNS,
+    BacktestReport,
+    parse_issue_range,
+    render_report,
+    run_backtest,
+)
 from ranking.errors import UsageError
 from tests.conftest import require_shared
 
@@ -144,6 +150,30 @@ def test_recall_floor_on_part_of_the_dev_range(tmp_path, issues):
         assert got >= floor, f"{section} recall@24 {got:.3f} < floor {floor}"
         assert got > best, f"{section}: model {got:.3f} not above the best baseline {best:.3f}"
     files = sorted(p.name for p in Path(tmp_path / "bt").iterdir())
-    assert files == [f"issue-{n:03d}.csv" for n in range(issues[0], issues[1] + 1)]
+    assert files == [f"issue-{n:03d}.csv" for n in range(issues[0], issues[1] + 1)] + ["picks.csv"]
     if os.environ.get("RADAR_PRINT_TIMES"):
         print(f"floor backtest: {seconds:.1f} s")
+
+
+def test_picks_csv_lists_every_pick_with_the_ranks_the_recall_is_counted_from(tmp_path):
+    report = run_backtest(SAMPLE / "archive", SAMPLE / "history-sightings.csv", (3, 6), tmp_path)
+    rows = pd.read_csv(
+        tmp_path / "picks.csv", encoding="utf-8-sig", dtype=str, keep_default_na=False
+    )
+    assert tuple(rows.columns) == PICKS_COLUMNS
+    covered = report.coverage.groupby("section")[["picks", "reachable"]].sum()
+    for section, row in covered.iterrows():
+        mine = rows[rows["section"] == section]
+        assert len(mine) == row["picks"]  # every pick, reachable or not
+        assert (mine["reachable"] == "yes").sum() == row["reachable"]
+    assert set(rows.loc[rows["reachable"] == "no", "rank"]) <= {""}
+    # Recall recomputed from the file is the report's, for the model and each baseline.
+    recall = report.recall().set_index(["section", "method"])
+    for (section, method), want in recall["recall@24"].dropna().items():
+        column = "rank" if method == "model" else f"{method}_rank"
+        reach = rows[(rows["section"] == section) & (rows["reachable"] == "yes")]
+        ranks = pd.to_numeric(reach[column], errors="coerce")
+        assert (ranks <= 24).mean() == pytest.approx(want), (section, method)
+    assert "picks.csv" in render_report(report)
+    assert rows["issue_no"].astype(int).between(3, 6).all()
+    assert (rows["rank"] != "").any() and (rows["reachable"] == "no").any()
