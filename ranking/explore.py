@@ -681,6 +681,18 @@ def recall_table(report: BacktestReport) -> pd.DataFrame:
     return table.set_index(["section", "method"])
 
 
+def missed_picks(report: BacktestReport, k: int = 24) -> pd.DataFrame:
+    """The reachable picks the model ranked below `k` in their section (empty rank: below
+    the top 50), with where the popularity baseline put them: the backtest's picks.csv."""
+    picks = report.picks
+    cols = ["issue_no", "section", "rank", "popularity_rank", "title", "url"]
+    reach = picks[picks["reachable"] == "yes"]
+    rank = pd.to_numeric(reach["rank"], errors="coerce")
+    missed = reach[~(rank <= k)].assign(title=lambda f: f["title"].map(_short))
+    missed = missed.sort_values(["section", "issue_no", "item_no"], kind="stable")
+    return missed[cols].reset_index(drop=True)
+
+
 def recall_curves(report: BacktestReport, max_k: int = 50) -> pd.DataFrame:
     """Long frame: section, method, k, recall@k (ranked <= k) over reachable picks."""
     hits = report.hits

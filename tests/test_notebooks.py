@@ -530,6 +530,26 @@ def test_recall_curves_from_hits():
     assert curves.loc[("random", 50), "recall"] == 0.5
 
 
+def test_missed_picks_are_the_reachable_ones_ranked_below_k():
+    import pandas as pd
+
+    from ranking.backtest import PICKS_COLUMNS, BacktestReport
+
+    rows = [
+        (2, "2025-01-11", "project", 1, "found", "https://github.com/a/found", "yes", 3, "", "", ""),
+        (2, "2025-01-11", "project", 2, "low", "https://github.com/a/low", "yes", 30, "", 7, ""),
+        (1, "2025-01-04", "project", 3, "deep", "https://github.com/a/deep", "yes", "", "", "", ""),
+        (1, "2025-01-04", "article", 1, "gone", "https://example.org/gone", "no", "", "", "", ""),
+        (1, "2025-01-04", "article", 2, "edge", "https://example.org/edge", "yes", 24, "", "", ""),
+    ]  # fmt: skip
+    picks = pd.DataFrame(rows, columns=list(PICKS_COLUMNS))
+    report = BacktestReport([1, 2], pd.DataFrame(), pd.DataFrame(), Path("."), 0.0, picks=picks)
+    missed = explore.missed_picks(report, k=24)
+    assert list(missed["title"]) == ["deep", "low"]  # by section, then issue
+    assert list(missed["popularity_rank"]) == ["", 7]
+    assert list(explore.missed_picks(report, k=2)["title"]) == ["edge", "deep", "found", "low"]
+
+
 # --- the notebooks, executed ------------------------------------------------------------------
 
 
@@ -576,6 +596,7 @@ def test_03_backtest_executes(notebook_runs):
     for name in ("model", "random", "popularity", "tfidf", "recall@24"):
         assert name in recall
     assert "ceiling" in html_of(tagged["coverage"])
+    assert "popularity_rank" in html_of(tagged["missed"])
     assert list((run.output.parent.parent / "backtest-csv").glob("issue-*.csv"))
 
 
