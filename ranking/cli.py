@@ -265,7 +265,11 @@ def build_parser() -> tuple[_Parser, _Parser]:
         "--issues", required=True, metavar="A-B", help="issue range to replay, e.g. --issues 61-85"
     )
     p.add_argument(
-        "--out", required=True, metavar="DIR", help="folder for issue-NNN.csv, e.g. --out /tmp/bt"
+        "--out",
+        required=True,
+        metavar="DIR",
+        help="folder for each issue's shortlist issue-NNN.csv and picks.csv (every pick, "
+        "reachable or not, and its rank per method), e.g. --out /tmp/bt",
     )
     p.add_argument(
         "--window-days",
