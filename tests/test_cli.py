@@ -370,64 +370,90 @@ def test_reading_a_missing_database_is_one_line_and_creates_nothing(command, tmp
 SIGHTINGS_HEADER = "feed,section,seen_date,title,url,points\n"
 
 
-def test_import_sightings_loads_a_file_once_and_counts_what_it_skipped(tmp_path, capsys, caplog):
-    db = tmp_path / "radar.duckdb"
-    good = "hackernews,hn:frontpage,2025-02-10,PEP 750 in practice,https://example.org/pep-750,80"
+def _import_sightings(tmp_path, body: str, capsys, caplog) -> tuple[Path, int, str, list[str]]:
+    """Write a sightings CSV (SIGHTINGS_HEADER + body) and import it: (path, exit code,
+    the summary line, the warnings logged)."""
     path = tmp_path / "sightings.csv"
-    path.write_text(
-        SIGHTINGS_HEADER
-        + f"{good}\n{good}\n"
-        + "hackernews,hn:frontpage,2025-02-10,Broken,http://,3\n"
-        + "hackernews,hn:frontpage,someday,Undated,https://example.org/undated,5\n",
-        encoding="utf-8",
+    path.write_text(SIGHTINGS_HEADER + body, encoding="utf-8")
+    caplog.clear()
+    args = ["import-sightings", str(path), "--db", str(tmp_path / "radar.duckdb")]
+    code, out, err = rank(args, capsys)
+    assert err == ""  # the warnings go through logging (caplog here, stderr in a shell)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    return path, code, out.strip(), warnings
+
+
+GOOD_SIGHTING = (
+    "hackernews,hn:frontpage,2025-02-10,PEP 750 in practice,https://example.org/pep-750,80"
+)
+# body, the summary line, the warnings naming skipped rows (after `<file>: `)
+SKIPPED_ROWS = {
+    "one per reason": (
+        f"{GOOD_SIGHTING}\n{GOOD_SIGHTING}\n"
+        "hackernews,hn:frontpage,2025-02-10,Broken,http://,3\n"
+        "hackernews,hn:frontpage,someday,Undated,https://example.org/undated,5\n",
+        "1 sighting loaded, 1 duplicate skipped (already in the store or repeated), 1 row with "
+        "an invalid URL skipped, 1 row with an unreadable or impossible date skipped",
+        [
+            "row 3 skipped: invalid URL 'http://'",  # by data row: the header is not a row
+            "row 4 skipped: unreadable or impossible date 'someday'",
+        ],
+    ),
+    "three named, the rest counted": (
+        "hackernews,hn:top20,2025-02-10,Good,https://example.org/good,1\n"
+        + "".join(f"hackernews,hn:top20,2025-02-10,Bad,javascript:f({i}),1\n" for i in range(5))
+        + ",,2025-02-10,No feed,https://example.org/nowhere,1\n"
+        "hackernews,hn:top20,,No date,https://example.org/undated,1\n",
+        "1 sighting loaded, 5 rows with invalid URLs skipped, 1 row with an unreadable or "
+        "impossible date skipped, 1 row without feed or section skipped",
+        [
+            "row 2 skipped: invalid URL 'javascript:f(0)'",
+            "row 3 skipped: invalid URL 'javascript:f(1)'",
+            "row 4 skipped: invalid URL 'javascript:f(2)'",
+            "2 more rows skipped: invalid URL",
+            "row 7 skipped: no feed or section",
+            "row 8 skipped: unreadable or impossible date (empty)",
+        ],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SKIPPED_ROWS))
+def test_import_sightings_counts_the_rows_it_skips_and_names_the_first_three_per_reason(
+    case, tmp_path, capsys, caplog
+):
+    body, summary, named = SKIPPED_ROWS[case]
+    path, code, out, warnings = _import_sightings(tmp_path, body, capsys, caplog)
+    assert (code, out) == (0, f"{path}: {summary}")
+    assert warnings == [f"{path}: {line}" for line in named]
+
+
+def test_import_sightings_names_skipped_rows_on_stderr_in_a_shell(tmp_path):
+    import subprocess
+    import sys
+
+    body, summary, named = SKIPPED_ROWS["one per reason"]
+    path = tmp_path / "sightings.csv"
+    path.write_text(SIGHTINGS_HEADER + body, encoding="utf-8")
+    args = ["import-sightings", str(path), "--db", str(tmp_path / "radar.duckdb")]
+    proc = subprocess.run(
+        [sys.executable, "-m", "ranking.cli", *args], capture_output=True, text=True, timeout=120
     )
-    code, out, err = rank(["import-sightings", str(path), "--db", str(db)], capsys)
-    assert (code, err) == (0, "")
-    assert out.strip() == (
-        f"{path}: 1 sighting loaded, 1 duplicate skipped (already in the store or repeated), "
-        "1 row with an invalid URL skipped, 1 row with an unreadable or impossible date skipped"
-    )
-    # ... and names them, by data row (the header is not a row), on stderr.
-    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
-        f"{path}: row 3 skipped: invalid URL 'http://'",
-        f"{path}: row 4 skipped: unreadable or impossible date 'someday'",
-    ]
-    code, out, _err = rank(["import-sightings", str(path), "--db", str(db)], capsys)
+    assert (proc.returncode, proc.stdout) == (0, f"{path}: {summary}\n")
+    assert proc.stderr.splitlines() == [f"WARNING ranking.store: {path}: {n}" for n in named]
+
+
+def test_import_sightings_loads_a_file_once(tmp_path, capsys, caplog):
+    body = SKIPPED_ROWS["one per reason"][0]
+    path, code, out, _warnings = _import_sightings(tmp_path, body, capsys, caplog)
+    assert (code, out.split(",")[0]) == (0, f"{path}: 1 sighting loaded")
+    path, code, out, _warnings = _import_sightings(tmp_path, body, capsys, caplog)
     assert code == 0
     assert out.startswith(f"{path}: 0 sightings loaded, 2 duplicates skipped")
+    db = tmp_path / "radar.duckdb"
     code, out, _err = rank(["candidates", "--db", str(db), "--format", "csv"], capsys)
     rows = list(csv.DictReader(io.StringIO(out)))
     assert [r["url"] for r in rows] == ["https://example.org/pep-750"]
-
-
-def test_import_sightings_names_the_first_skipped_rows_of_each_reason_and_counts_the_rest(
-    tmp_path, capsys, caplog
-):
-    db = tmp_path / "radar.duckdb"
-    path = tmp_path / "sightings.csv"
-    bad = [f"hackernews,hn:top20,2025-02-10,Bad {i},javascript:alert({i}),1\n" for i in range(5)]
-    path.write_text(
-        SIGHTINGS_HEADER
-        + "hackernews,hn:top20,2025-02-10,Good,https://example.org/good,1\n"
-        + "".join(bad)
-        + ",,2025-02-10,No feed,https://example.org/nowhere,1\n"
-        + "hackernews,hn:top20,,No date,https://example.org/undated,1\n",
-        encoding="utf-8",
-    )
-    code, out, _err = rank(["import-sightings", str(path), "--db", str(db)], capsys)
-    assert code == 0
-    assert out.strip() == (
-        f"{path}: 1 sighting loaded, 5 rows with invalid URLs skipped, 1 row with an unreadable "
-        "or impossible date skipped, 1 row without feed or section skipped"
-    )
-    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
-        f"{path}: row 2 skipped: invalid URL 'javascript:alert(0)'",
-        f"{path}: row 3 skipped: invalid URL 'javascript:alert(1)'",
-        f"{path}: row 4 skipped: invalid URL 'javascript:alert(2)'",
-        f"{path}: 2 more rows skipped: invalid URL",
-        f"{path}: row 7 skipped: no feed or section",
-        f"{path}: row 8 skipped: unreadable or impossible date (empty)",
-    ]
 
 
 def test_import_sightings_reads_each_date_on_its_own_and_leaves_non_counts_empty(tmp_path, capsys):
