@@ -445,7 +445,7 @@ def pick_week(con: Connection, week: str | None = None) -> IsoWeek:
     text = week or os.environ.get(WEEK_ENV)
     if text:
         return IsoWeek.parse(text)
-    latest = store.latest_sighting_date(con)
+    latest = store.last_sighting_day(con)
     if latest is None:
         raise UsageError("no sightings in the store: run `crawl` first, or set RADAR_WEEK")
     return IsoWeek.of(pd.Timestamp(latest).date())

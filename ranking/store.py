@@ -1835,9 +1835,10 @@ def last_issue_in(
     ).fetchone()
 
 
-def last_sighting_day(con: duckdb.DuckDBPyConnection, end: dt.date) -> dt.date | None:
-    """The latest day on or before `end` with a sighting (None without one)."""
-    row = con.execute("SELECT max(seen_date) FROM sightings WHERE seen_date <= ?", [end]).fetchone()
+def last_sighting_day(con: duckdb.DuckDBPyConnection, end: dt.date | None = None) -> dt.date | None:
+    """The latest day with a sighting, on or before `end` if given (None without one)."""
+    where, params = ("WHERE seen_date <= ?", [end]) if end is not None else ("", [])
+    row = con.execute(f"SELECT max(seen_date) FROM sightings {where}", params).fetchone()
     return row[0] if row else None
 
 
@@ -2134,12 +2135,6 @@ def source_yield(
         """,
         [start, start, end, end, horizon, horizon, start, start, end, end],
     ).df()
-
-
-def latest_sighting_date(con: duckdb.DuckDBPyConnection) -> dt.date | None:
-    """The most recent day with sightings (None for an empty store)."""
-    row = con.execute("SELECT max(seen_date) FROM sightings").fetchone()
-    return row[0] if row else None
 
 
 # (end of notebook queries section)
