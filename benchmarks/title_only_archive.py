@@ -20,7 +20,12 @@ from __future__ import annotations
 import argparse
 import re
 import shutil
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from ranking.backtest import parse_issue_range
 
 LISTED = re.compile(r"文章|教程|项目|资源|播客|视频|讨论|问题")
 ITEM = re.compile(r"^\s{0,3}(\d{1,3})、\s*(.*)$")
@@ -120,7 +125,7 @@ def main() -> None:
     parser.add_argument("dest", type=Path, help="where the copy goes (replaced)")
     parser.add_argument("issues", help="the issues to rewrite, e.g. 70-85")
     args = parser.parse_args()
-    first, last = (int(x) for x in args.issues.split("-"))
+    first, last = parse_issue_range(args.issues)
     if args.dest.exists():
         shutil.rmtree(args.dest)
     shutil.copytree(args.source, args.dest)
