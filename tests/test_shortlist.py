@@ -462,23 +462,29 @@ def test_a_pool_cache_that_cannot_be_written_leaves_no_temp_files(tmp_path, monk
     assert list((tmp_path / "cache" / "pools").iterdir()) == []
 
 
+def _decisions(shown: pd.DataFrame, decide) -> list[dict]:
+    """The decisions `store.apply_decisions` takes, one per row of `shown`: row i is
+    `decide(i)` (keep or reject)."""
+    return [
+        {
+            "candidate_id": r.id,
+            "canonical_url": r.url_canonical,
+            "decision": decide(i),
+            "section_override": None,
+            "note": None,
+            "row_number": i + 2,
+        }
+        for i, r in enumerate(shown.itertuples(index=False))
+    ]
+
+
 def test_curator_decisions_become_training_rows(tmp_path):
     con, _ = _make_store(tmp_path)
     week = "2024-W05"  # ends 2024-02-04, before AS_OF
     # Ranked on the Sunday after #5 (Saturday): a row first seen that Sunday still counts.
     shown = build_shortlist(con, dt.date(2024, 2, 4), cache_dir=None)
     rows = shown.frame.head(4)
-    decisions = [
-        {
-            "candidate_id": r.id,
-            "canonical_url": r.url_canonical,
-            "decision": "keep" if i % 2 == 0 else "reject",
-            "section_override": None,
-            "note": None,
-            "row_number": i + 2,
-        }
-        for i, r in enumerate(rows.itertuples(index=False))
-    ]
+    decisions = _decisions(rows, lambda i: "keep" if i % 2 == 0 else "reject")
     before = build_shortlist(con, AS_OF, use_decisions=True)
     store.apply_decisions(con, week, "feedback.csv", decisions)
     after = build_shortlist(con, AS_OF, use_decisions=True)
@@ -498,17 +504,7 @@ def test_a_week_is_ranked_without_its_own_issue_and_its_kept_picks_stay_training
     assert len(picked) >= 3  # the week's own picks are on its shortlist, not "featured"
     assert not shown.featured["featured_reason"].str.contains(rf"#{N_ISSUES}\b").any()
     # The curator keeps them, then publishes issue #5 with them: they stay keep rows.
-    decisions = [
-        {
-            "candidate_id": r.id,
-            "canonical_url": r.url_canonical,
-            "decision": "keep",
-            "section_override": None,
-            "note": None,
-            "row_number": i + 2,
-        }
-        for i, r in enumerate(picked.itertuples(index=False))
-    ]
+    decisions = _decisions(picked, lambda i: "keep")
     before = build_shortlist(con, AS_OF, use_decisions=True, cache_dir=None)
     store.apply_decisions(con, str(week), "feedback.csv", decisions)
     after = build_shortlist(con, AS_OF, use_decisions=True, cache_dir=None)
@@ -578,17 +574,7 @@ def test_a_decided_week_trains_on_its_pool_as_of_the_day_its_issue_came_out(tmp_
     assert day == week.end - dt.timedelta(days=1) and why == f"the day #{N_ISSUES} came out"
     shown = build_shortlist(con, day, history_before=week.start, cache_dir=None)
     kept = shown.frame[shown.frame["section"] == "project"].head(4)
-    decisions = [
-        {
-            "candidate_id": r.id,
-            "canonical_url": r.url_canonical,
-            "decision": "keep" if i % 2 else "reject",
-            "section_override": None,
-            "note": None,
-            "row_number": i + 2,
-        }
-        for i, r in enumerate(kept.itertuples(index=False))
-    ]
+    decisions = _decisions(kept, lambda i: "keep" if i % 2 else "reject")
     store.apply_decisions(con, str(week), "feedback.csv", decisions)
     history = history_items(con, None)
     rows = decision_rows(con, history, store.decisions_frame(con), AS_OF, 21)
