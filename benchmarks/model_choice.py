@@ -1,6 +1,7 @@
 """Model choice: the shipped scorer against non-linear alternatives on the dev archive.
 
     .venv/bin/python benchmarks/model_choice.py [--issues 2-85] [--models hgb,spline]
+        [--without-feed NAME ...]
 
 Replays each issue as `rank backtest` does (the pool as of the issue's date, a fit on the
 training pools of every issue before it) and ranks each section's candidates by each
@@ -14,9 +15,17 @@ run. Models, each fitted per section family like the shipped one:
 - ``hgb``: scikit-learn's HistGradientBoostingClassifier on the same features
   (interactions, monotone-free);
 - ``spline``: logistic regression over quantile splines of every non-binary feature
-  (non-linear but still one additive term per feature).
+  (non-linear but still one additive term per feature);
+- ``-FEATURE`` (e.g. ``-kw_tool``): the shipped scorer without that feature (held constant
+  in the training rows and the pool, so its standardized value is 0 and its weight, fitted
+  or prior, adds nothing); ``--models ablation`` runs one such model per feature.
 
-Reads ../shared/datasets at run time. About 10 minutes on 2 cores.
+``--without-feed NAME`` (repeatable) leaves feeds of the sightings file out, as in
+`rank backtest`: ``--without-feed python_weekly --without-feed pycoders_weekly`` replays
+the archive with the sources of the later weeks only.
+
+Reads ../shared/datasets at run time. About 10 minutes on 2 cores (one minute or so more
+per model; the ablation, 37 models, about 45 minutes).
 """
 
 from __future__ import annotations
@@ -74,6 +83,10 @@ def scores(model: str, train: pd.DataFrame, y: np.ndarray, test: pd.DataFrame) -
     """Scores of the test rows; per section family for the alternatives."""
     if model == "signal":
         return SignalScorer().fit(train, y).decision_function(test)
+    if model.startswith("-"):  # the shipped scorer without one feature
+        feature = model[1:]
+        train, test = train.assign(**{feature: 0.0}), test.assign(**{feature: 0.0})
+        return SignalScorer().fit(train, y).decision_function(test)
     out = np.zeros(len(test))
     fam_train = train["section"].map(family_of).to_numpy()
     fam_test = test["section"].map(family_of).to_numpy()
@@ -91,14 +104,25 @@ def scores(model: str, train: pd.DataFrame, y: np.ndarray, test: pd.DataFrame) -
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--issues", default="2-85")
-    ap.add_argument("--models", default="hgb,spline", help="beside signal (always run)")
+    ap.add_argument(
+        "--models",
+        default="hgb,spline",
+        help="beside signal (always run): hgb, spline, -FEATURE, or ablation (every -FEATURE)",
+    )
+    ap.add_argument("--without-feed", action="append", default=[], metavar="NAME")
     args = ap.parse_args()
     first, last = parse_issue_range(args.issues)
-    models = ["signal", *(m for m in args.models.split(",") if m and m != "signal")]
+    names = [m for m in args.models.split(",") if m and m != "signal"]
+    names = [n for m in names for n in ([f"-{f}" for f in FEATURES] if m == "ablation" else [m])]
+    unknown = [m for m in names if m not in ("hgb", "spline") and m[1:] not in FEATURES]
+    if unknown:
+        ap.error(f"unknown model {unknown[0]!r}: hgb, spline, -FEATURE or ablation")
+    models = ["signal", *names]
     with tempfile.TemporaryDirectory(prefix="radar-model-choice-") as tmp:
         con = store.connect(Path(tmp) / "store.duckdb")
         import_archive(con, DATA / "python-weekly")
-        store.load_sightings_file(con, DATA / "sightings" / "sightings-2023-2025-01.parquet")
+        sightings = DATA / "sightings" / "sightings-2023-2025-01.parquet"
+        store.load_sightings_file(con, sightings, tuple(args.without_feed))
         history = history_items(con, None)
         issues = history[["issue_no", "pub_date"]].drop_duplicates().sort_values("issue_no")
         cache: dict = {}
@@ -125,7 +149,8 @@ def main() -> int:
         con.close()
     print(file=sys.stderr)
     hits = pd.DataFrame(ranks, columns=["issue_no", "section", "model", "rank"])
-    print(f"recall@24 of reachable picks, ranked by score alone (issues {first}-{last})")
+    left_out = "".join(f", without {f}" for f in args.without_feed)
+    print(f"recall@24 of reachable picks, ranked by score alone (issues {first}-{last}{left_out})")
     print(f"{'range':<20} {'section':<8} " + " ".join(f"{m:>14}" for m in models))
     for name, (a, b) in RANGES.items():
         for section in SECTIONS:

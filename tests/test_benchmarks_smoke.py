@@ -95,6 +95,24 @@ def test_model_choice_prints_each_model_beside_the_shipped_one() -> None:
         assert re.search(r"\d\.\d{3} +\d\.\d{3} \([+-]\d\.\d{3}\) +\d\.\d{3} \([+-]", line), line
 
 
+@pytest.mark.shared
+@pytest.mark.slow
+def test_model_choice_drops_one_feature_per_model_and_leaves_feeds_out() -> None:
+    require_shared("datasets", "sightings")
+    args = ["--issues", "5-6", "--models=-mentions_python,-sim_top5"]
+    proc = _run([str(BENCH / "model_choice.py"), *args, "--without-feed", "python_weekly"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "(issues 5-6, without python_weekly)" in proc.stdout
+    assert re.search(r"signal +-mentions_python +-sim_top5", proc.stdout), proc.stdout
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("tuning #1-#40")]
+    assert lines, proc.stdout
+    for line in lines:
+        assert len(re.findall(r"\([+-]\d\.\d{3}\)", line)) == 2, line
+    bad = _run([str(BENCH / "model_choice.py"), "--models=-no_such_feature"])
+    assert bad.returncode == 2
+    assert "unknown model '-no_such_feature'" in bad.stderr
+
+
 def test_title_only_archive_keeps_every_item_title_and_drops_the_links(tmp_path) -> None:
     """The rewritten issues read back (with ranking.history) as title-only issues with
     the same items per section and the same titles, and no link is left."""
