@@ -25,7 +25,7 @@ run. Models, each fitted per section family like the shipped one:
 the archive with the sources of the later weeks only.
 
 Reads ../shared/datasets at run time. About 10 minutes on 2 cores (one minute or so more
-per model; the ablation, 37 models, about 45 minutes).
+per model; the ablation, 37 models, about an hour in one process).
 """
 
 from __future__ import annotations
