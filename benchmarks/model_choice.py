@@ -18,7 +18,9 @@ run. Models, each fitted per section family like the shipped one:
   (non-linear but still one additive term per feature);
 - ``-FEATURE`` (e.g. ``-kw_tool``): the shipped scorer without that feature (held constant
   in the training rows and the pool, so its standardized value is 0 and its weight, fitted
-  or prior, adds nothing); ``--models ablation`` runs one such model per feature.
+  or prior, adds nothing); ``--models ablation`` runs one such model per feature. Write
+  ``--models=-kw_tool`` with ``=``: argparse reads a value that starts with a dash as an
+  option.
 
 ``--without-feed NAME`` (repeatable) leaves feeds of the sightings file out, as in
 `rank backtest`: ``--without-feed python_weekly --without-feed pycoders_weekly`` replays
