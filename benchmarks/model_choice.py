@@ -116,7 +116,7 @@ def main() -> int:
     first, last = parse_issue_range(args.issues)
     names = [m for m in args.models.split(",") if m and m != "signal"]
     names = [n for m in names for n in ([f"-{f}" for f in FEATURES] if m == "ablation" else [m])]
-    unknown = [m for m in names if m not in ("hgb", "spline") and m[1:] not in FEATURES]
+    unknown = [m for m in names if m not in {"hgb", "spline", *(f"-{f}" for f in FEATURES)}]
     if unknown:
         ap.error(f"unknown model {unknown[0]!r}: hgb, spline, -FEATURE or ablation")
     models = ["signal", *names]
