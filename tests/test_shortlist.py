@@ -19,6 +19,7 @@ from ranking.shortlist import (
     CACHE_VERSION,
     SHORTLIST_COLUMNS,
     build_shortlist,
+    build_week_shortlist,
     decision_rows,
     history_items,
     render_markdown,
@@ -572,7 +573,8 @@ def test_a_decided_week_trains_on_its_pool_as_of_the_day_its_issue_came_out(tmp_
     week = IsoWeek.of(FIRST_ISSUE + dt.timedelta(days=7 * (N_ISSUES - 1)))  # issue #5's week
     day, why = week_as_of(con, week)
     assert day == week.end - dt.timedelta(days=1) and why == f"the day #{N_ISSUES} came out"
-    shown = build_shortlist(con, day, history_before=week.start, cache_dir=None)
+    shown, _why = build_week_shortlist(con, week, cache_dir=None)
+    assert shown.as_of == day
     kept = shown.frame[shown.frame["section"] == "project"].head(4)
     decisions = _decisions(kept, lambda i: "keep" if i % 2 else "reject")
     store.apply_decisions(con, str(week), "feedback.csv", decisions)
