@@ -250,6 +250,10 @@ REPO_KEYS = [
     ("https://github.com/features/copilot", None),
     ("https://github.com/sponsors/someone", None),
     ("https://github.com/marketplace/actions/checkout", None),
+    # GitHub's own pages below a reserved name: two attachments are not one repository
+    ("https://github.com/advisories/GHSA-9wx4-h78v-vm56", None),
+    ("https://github.com/user-attachments/assets/aaaa-1111", None),
+    ("https://github.com/copilot/agents", None),
     ("https://github.com/orgs/community/discussions/1", None),
     ("https://github.com/readme/featured/x", None),
     ("https://github.com/topics/python", None),
