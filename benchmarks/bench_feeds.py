@@ -151,7 +151,7 @@ def _fp_summary(e: Any) -> str:
 def agreement(path: Path) -> dict[str, Any]:
     """Entry-by-entry comparison of our candidates with feedparser's entries."""
     from crawler.parsers.feeds import parse_feed
-    from crawler.text import clean_text
+    from crawler.text import clean_text, title_text
 
     body = path.read_bytes()
     fp = _fp_parse(body)
@@ -167,7 +167,9 @@ def agreement(path: Path) -> dict[str, Any]:
             continue
         compared += 1
         extra = cand.extra or {}
-        fp_title = clean_text(e.get("title") or "")
+        # Our title rule on top: a title escaped twice or carrying inline markup is
+        # reduced to text (crawler.text.title_text), where feedparser keeps it as it is.
+        fp_title = clean_text(title_text(e.get("title")) or "")
         checks = {
             "title": extra.get("title_from_summary") or cand.title == fp_title,
             "link": cand.url == (e.get("link") or "") or extra.get("page_url") == e.get("link"),

@@ -7,6 +7,7 @@ or unflagged bidi control reaches the raw files (RELIABILITY P10, P11, P14, G13,
 from __future__ import annotations
 
 import html
+import html.entities
 import re
 import unicodedata
 from datetime import UTC, datetime, timedelta
@@ -20,6 +21,8 @@ __all__ = [
     "clean_text_flagged",
     "html_to_text",
     "parse_date",
+    "title_text",
+    "unescape_refs",
 ]
 
 TITLE_MAX = 500
@@ -169,6 +172,79 @@ def html_to_text(fragment: str | None, max_len: int | None = SUMMARY_MAX) -> str
     fragment = fragment[:_HTML_INPUT_CAP]
     text = html.unescape(fragment) if not _TAG_HINT.search(fragment) else _lxml_text(fragment)
     return clean_text(text, max_len, single_line=True)
+
+
+# A character reference closed by its semicolon: `&amp;`, `&#39;`, `&#x2F;`. Legacy
+# references without one (`&copy`) are left alone: in a URL, `?a=1&copy=2` is a parameter.
+_CHARREF = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
+
+
+def unescape_refs(s: str) -> str:
+    """Decode the character references of a string that was HTML-escaped (once).
+
+    For values a source escapes although they are not HTML: Reddit's JSON fields and
+    the hrefs of its Atom content (`?a=1&amp;utm_source=x`)."""
+    if "&" not in s:
+        return s
+    return _CHARREF.sub(lambda m: html.unescape(m.group(0)), s)
+
+
+# Markup a title may carry: inline formatting only. A tag outside this set (`<script>`
+# in a security story, `List<int>`) means the title is text that mentions a tag.
+_TITLE_TAGS = frozenset(
+    [
+        "a",
+        "abbr",
+        "b",
+        "bdi",
+        "big",
+        "br",
+        "cite",
+        "code",
+        "del",
+        "dfn",
+        "em",
+        "font",
+        "i",
+        "ins",
+        "kbd",
+        "mark",
+        "q",
+        "s",
+        "samp",
+        "small",
+        "span",
+        "strike",
+        "strong",
+        "sub",
+        "sup",
+        "tt",
+        "u",
+        "var",
+        "wbr",
+    ]
+)
+_TAG_NAME = re.compile(r"</?([A-Za-z][A-Za-z0-9]*)")
+_CLOSE_TAG = re.compile(r"</[A-Za-z][A-Za-z0-9]*\s*>")
+_NAMED_REF = re.compile(r"&([A-Za-z][A-Za-z0-9]*);")
+
+
+def title_text(raw: str | None) -> str | None:
+    """A feed title as text: HTML reduced to text when the title is HTML.
+
+    Atom `type="html"` titles (jekyll-feed writes every title so), RSS titles carrying
+    markup, and titles escaped twice (`Tricks &amp;amp; Features`) are HTML; which backend
+    read the feed does not tell, so the title itself decides, by feedparser's rule for
+    RSS: it has a close tag or a character reference, every tag is inline formatting and
+    every named reference is a known entity. A title that merely mentions a tag stays
+    verbatim (RELIABILITY P9)."""
+    if not raw or not (_CLOSE_TAG.search(raw) or _CHARREF.search(raw)):
+        return raw
+    if any(t.lower() not in _TITLE_TAGS for t in _TAG_NAME.findall(raw)):
+        return raw
+    if any(e not in html.entities.entitydefs for e in _NAMED_REF.findall(raw)):
+        return raw
+    return html_to_text(raw, None)
 
 
 def _lxml_text(fragment: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import random
 import time
 import warnings
@@ -522,3 +523,80 @@ def test_guard_turns_bugs_into_parse_errors(caplog):
         guarded(broken)(b"x", None, source())
     assert info.value.reason == "internal_error"
     assert "broken" in caplog.text
+
+
+# --- titles as HTML, xml:base, and the backends agreeing ---------------------------------
+
+_ATOM = """<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom"{base}><title>T</title><link href="https://edge.example/"/>
+{entries}</feed>"""
+_ENTRY = '<entry><title{type}>{title}</title><link href="{link}"/><id>{link}</id></entry>\n'
+_UTF8 = {"Content-Type": "application/atom+xml; charset=utf-8"}  # fastfeedparser
+_LATIN1 = {"Content-Type": "application/atom+xml; charset=iso-8859-1"}  # feedparser
+
+
+def test_html_titles_are_text_whichever_backend_reads_the_feed():
+    entries = [
+        (' type="html"', "Using &lt;code&gt;nbdev&lt;/code&gt; &amp;amp; more", "a"),
+        ("", "Tricks &amp;amp; Features", "b"),  # type text, escaped twice by the feed
+        ("", "&lt;script&gt;alert(1)&lt;/script&gt; stays text", "c"),
+    ]
+    body = _ATOM.format(
+        base="",
+        entries="".join(
+            _ENTRY.format(type=t, title=title, link=f"https://edge.example/{link}")
+            for t, title, link in entries
+        ),
+    ).encode()
+    fast = PARSERS["feed"](body, _UTF8, source())
+    slow = PARSERS["feed"](body, _LATIN1, source())
+    assert (fast.notes["parser"], slow.notes["parser"]) == ("fastfeedparser", "feedparser")
+    expected = ["Using nbdev & more", "Tricks & Features", "<script>alert(1)</script> stays text"]
+    assert [c.title for c in fast] == [c.title for c in slow] == expected
+
+
+def test_xhtml_titles_and_xml_base_are_read_as_feedparser_reads_them():
+    body = _ATOM.format(
+        base=' xml:base="https://edge.example/blog/"',
+        entries=_ENTRY.format(
+            type=' type="xhtml"',
+            title='<div xmlns="http://www.w3.org/1999/xhtml">The <code>match</code> statement</div>',
+            link="2024/match.html",
+        )
+        + _ENTRY.format(type="", title="Plain", link="2024/plain.html"),
+    ).encode()
+    for headers in (_UTF8, _LATIN1):
+        result = PARSERS["feed"](body, headers, source())
+        assert [(c.title, c.url) for c in result] == [
+            ("The match statement", "https://edge.example/blog/2024/match.html"),
+            ("Plain", "https://edge.example/blog/2024/plain.html"),
+        ]
+
+
+def test_reddit_escaped_fields_and_link_anchors_are_unescaped():
+    post = {
+        "kind": "t3",
+        "data": {
+            "title": "Pandas &amp; Polars",
+            "url": "https://link.example/x?id=7&amp;utm_source=reddit",
+            "permalink": "/r/Python/comments/9/x/",
+            "score": 3,
+        },
+    }
+    listing = json.dumps({"kind": "Listing", "data": {"children": [post]}}).encode()
+    (c,) = PARSERS["reddit"](listing, None, source("reddit"))
+    assert c.title == "Pandas & Polars"
+    assert c.url == "https://link.example/x?id=7&utm_source=reddit"
+    assert c.canonical_url == "https://link.example/x?id=7"
+    href = "https://link.example/y?id=8&amp;utm_medium=social&amp;utm_source=t.co"
+    atom = _ATOM.format(
+        base="",
+        entries=(
+            '<entry><title>Story</title><link href="https://www.reddit.com/r/a/comments/1/s/"/>'
+            f'<id>t3_1</id><content type="html">&lt;a href="{href.replace("&", "&amp;")}"&gt;'
+            "[link]&lt;/a&gt;</content></entry>"
+        ),
+    ).encode()
+    (c,) = PARSERS["reddit"](atom, _UTF8, source("reddit"))
+    assert c.url == "https://link.example/y?id=8&utm_medium=social&utm_source=t.co"
+    assert c.canonical_url == "https://link.example/y?id=8"

@@ -37,6 +37,8 @@ KIND_OF_CATEGORY = {
     "github-api": "github_repo",
     "articles": "page",
 }
+REALPY_DESCRIPTIONS = "feeds/realpython-atom-descriptions-2018-09-19.xml"
+REALPY_FULL = "feeds/realpython-atom-full-2018-09-19.xml"
 SKIPPED_CATEGORIES = {"sitemap-robots"}  # read by the robots/sitemap code, not by parsers
 
 # Counts the MANIFEST notes state (or the feed cap, for the long podcast feeds).
@@ -279,6 +281,20 @@ def test_reddit_listing_and_atom():
     atom = parse_row(_row("reddit/frontpage-rss-atom-2016-01.xml"))
     assert all(c.discussion_url and "reddit.com" in c.discussion_url for c in atom)
     assert any("reddit.com" not in c.url for c in atom)  # [link] targets extracted
+    # the anchors' hrefs are HTML attributes: `&amp;` is `&`, and utm_* leave the canonical
+    assert not any("&amp;" in c.url or "amp%3B" in c.canonical_url for c in atom)
+    assert not any("utm_" in c.canonical_url for c in atom)
+
+
+def test_a_title_escaped_twice_reads_as_the_other_feed_gives_it():
+    """Real Python's descriptions feed escapes some titles twice (`&amp;amp;`); its full
+    feed does not. One article, one title."""
+    short = {c.canonical_url: c.title for c in parse_row(_row(REALPY_DESCRIPTIONS))}
+    full = {c.canonical_url: c.title for c in parse_row(_row(REALPY_FULL))}
+    both = short.keys() & full.keys()
+    assert len(both) >= 15
+    assert {u: short[u] for u in both} == {u: full[u] for u in both}
+    assert "Python Pandas: Tricks & Features You May Not Know" in short.values()
 
 
 def test_pypi_prefers_the_github_repository():

@@ -12,6 +12,8 @@ from crawler.text import (
     clean_text_flagged,
     html_to_text,
     parse_date,
+    title_text,
+    unescape_refs,
 )
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
@@ -127,3 +129,28 @@ def test_parse_date_naive_now_is_utc():
         "2026-11-21T00:00:00Z",
         None,
     )
+
+
+@pytest.mark.parametrize(
+    ("raw", "text"),
+    [
+        ("Tricks &amp; Features", "Tricks & Features"),  # escaped twice by the feed
+        ("We&#39;re at 1M", "We're at 1M"),
+        ("Using <code>nbdev</code> &amp; more", "Using nbdev & more"),  # Atom type="html"
+        ("a &lt; b", "a < b"),
+        # text that mentions markup stays verbatim (RELIABILITY P9)
+        ("<script>alert(1)</script> in titles", "<script>alert(1)</script> in titles"),
+        ("List<int> and Map<K,V>", "List<int> and Map<K,V>"),
+        ("The <code> element", "The <code> element"),
+        ("AT&T and &foo; Co", "AT&T and &foo; Co"),
+        ("Plain", "Plain"),
+    ],
+)
+def test_title_text(raw, text):
+    assert title_text(raw) == text
+
+
+def test_unescape_refs_decodes_only_complete_references():
+    url = "https://x.org/a?b=1&amp;utm_source=2&copy=3&#38;z=&#x26;"
+    assert unescape_refs(url) == "https://x.org/a?b=1&utm_source=2&copy=3&z=&"
+    assert unescape_refs("no refs") == "no refs"

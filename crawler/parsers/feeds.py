@@ -36,7 +36,7 @@ from crawler.parsers.common import (
     valid_xml_char,
 )
 from crawler.sources import Source
-from crawler.text import SUMMARY_MAX, clean_text, html_to_text, parse_date
+from crawler.text import SUMMARY_MAX, clean_text, html_to_text, parse_date, title_text
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +63,11 @@ _UTF8_NAMES = frozenset({"utf-8", "utf8", "us-ascii", "ascii"})
 _ENTRY_TAG = re.compile(rb"<(?:[\w.-]+:)?(?:item|entry)[\s>]")
 _ITEM_CLOSE = re.compile(rb"</(?:[\w.-]+:)?(?:item|entry)\s*>")
 _ROOT_CLOSE = re.compile(rb"</(?:[\w.-]+:)?(?:rss|feed|RDF)\s*>\s*$")
+# What fastfeedparser gets wrong and feedparser right: an Atom title of type xhtml
+# (fastfeedparser gives "" and the entry is lost) and xml:base on an element whose links
+# resolve against it (on <content> it only concerns links inside the text: Rust's blog).
+_XHTML_TITLE = re.compile(rb"<(?:[\w.-]+:)?title\s[^>]*type\s*=\s*[\"']xhtml")
+_LINK_BASE = re.compile(rb"<(?:[\w.-]+:)?(?:feed|entry|rss|channel|item|link)\s[^>]*xml:base")
 
 
 @dataclass
@@ -200,7 +205,9 @@ def _fast_path_ok(body: bytes, headers: Mapping[str, str] | None) -> bool:
     except UnicodeDecodeError:
         # Undeclared cp1252 or GBK: feedparser + chardet decode it (P8).
         return False
-    return True
+    if b"xml:base" in body and _LINK_BASE.search(body):
+        return False
+    return b"xhtml" not in body or _XHTML_TITLE.search(body) is None
 
 
 def _drop_truncated(feed: Feed, body: bytes) -> Feed:
@@ -646,7 +653,7 @@ def build_candidates(
             result.skip("bad_link" if entry.link else "no_link")
             continue
         url, canonical = checked
-        title = clean_title(entry.title, extra)
+        title = clean_title(title_text(entry.title), extra)
         if not title:
             title = html_to_text(entry.summary or entry.content, 120)
             if not title:

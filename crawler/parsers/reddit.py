@@ -20,7 +20,7 @@ from crawler.parsers.common import (
 )
 from crawler.parsers.feeds import FeedEntry, build_candidates, read_feed
 from crawler.sources import Source
-from crawler.text import SUMMARY_MAX, clean_text, parse_date
+from crawler.text import SUMMARY_MAX, clean_text, parse_date, unescape_refs
 from crawler.urls import host_of
 
 logger = logging.getLogger(__name__)
@@ -70,15 +70,22 @@ def _is_reddit(url: str) -> bool:
         return False
 
 
+def _text(post: dict[str, Any], key: str) -> str | None:
+    """A string field as text: the Listing HTML-escapes `&`, `<` and `>` in every string
+    (`?a=1&amp;utm_source=x`) unless asked with `raw_json=1`."""
+    value = post.get(key)
+    return unescape_refs(value) if isinstance(value, str) else None
+
+
 def _post(post: dict[str, Any], source: Source, position: int) -> Candidate | None:
     extra: dict[str, Any] = {}
-    title = clean_title(post.get("title") if isinstance(post.get("title"), str) else None, extra)
-    permalink = post.get("permalink")
-    discussion = http_link(permalink, REDDIT) if isinstance(permalink, str) else None
+    title = clean_title(_text(post, "title"), extra)
+    permalink = _text(post, "permalink")
+    discussion = http_link(permalink, REDDIT) if permalink else None
     link = (
         None
         if post.get("is_self")
-        else http_link(post.get("url_overridden_by_dest") or post.get("url"))
+        else http_link(_text(post, "url_overridden_by_dest") or _text(post, "url"))
     )
     if link and _is_reddit(link) and "/comments/" in link:
         link = None  # a link post pointing back at a Reddit thread is a discussion
@@ -89,18 +96,18 @@ def _post(post: dict[str, Any], source: Source, position: int) -> Candidate | No
         title=title,
         source=source.name,
         section=(source.section or "article") if link else "hot_topic",
-        description=clean_text(post.get("selftext") or "", SUMMARY_MAX),
+        description=clean_text(_text(post, "selftext"), SUMMARY_MAX),
         points=to_int(post.get("score")),
         comments=to_int(post.get("num_comments")),
         discussion_url=discussion,
         position=position,
-        author=clean_text(post.get("author") if isinstance(post.get("author"), str) else None, 100)
-        or None,
+        author=clean_text(_text(post, "author"), 100) or None,
         extra=extra,
     )
     for key in ("subreddit", "link_flair_text", "domain", "name"):
-        if isinstance(post.get(key), str) and post[key]:
-            extra[key] = clean_text(post[key], 100)
+        value = _text(post, key)
+        if value:
+            extra[key] = clean_text(value, 100)
     if post.get("over_18"):
         extra["over_18"] = True
     created = post.get("created_utc")
@@ -114,7 +121,7 @@ def _parse_atom(body: bytes, headers: Mapping[str, str] | None, source: Source) 
         # Reddit's Atom entry links to the thread; the "[link]" anchor is the target.
         c.discussion_url = c.url
         m = _LINK_ANCHOR.search(entry.content or entry.summary or "")
-        target = http_link(m.group(1)) if m else None
+        target = http_link(unescape_refs(m.group(1))) if m else None  # an HTML attribute
         if target and not _is_reddit(target):
             c.url = target
             fill_identity(c)
