@@ -324,7 +324,9 @@ def read_csv_rows(
     delimiter = sniff_delimiter(text)
     records = _parse(source, text, delimiter)
     # Blank lines above the header are tolerated; row numbers still count them.
-    first = next(i for i, (_, cells) in enumerate(records) if any(c.strip() for c in cells))
+    first = next((i for i, (_, cells) in enumerate(records) if any(c.strip() for c in cells)), None)
+    if first is None:  # `,,,` lines: a spreadsheet's cleared rows
+        raise CsvFormatError(f"{source}: the file has only empty cells (no header row)")
     raw_header = records[first][1]
     header = [normalize_header(cell) for cell in raw_header]
     positions: dict[str, int] = {}

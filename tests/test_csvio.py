@@ -485,3 +485,10 @@ def test_crlf_inside_cells_is_normalized_to_lf(tmp_path):
     _, rows, meta = read_csv_rows(path)
     assert rows[0]["note"] == "a\nb"
     assert meta.line_ending == "\r\n"
+
+
+def test_a_file_of_empty_cells_has_no_header(tmp_path):
+    path = tmp_path / "cleared.csv"
+    path.write_text(",,,\r\n,,,\r\n", encoding="utf-8")  # a spreadsheet's cleared rows
+    with pytest.raises(CsvFormatError, match=r"cleared\.csv: the file has only empty cells"):
+        read_csv_rows(path)
