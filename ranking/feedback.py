@@ -64,7 +64,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 from crawler.items import SECTIONS
-from crawler.urls import InvalidURL, canonical_url
+from crawler.urls import InvalidURL, canonical_url, repo_key
 from ranking.csvio import CsvMeta, CsvRow, clean_text, read_csv_rows, unescape
 from ranking.errors import CsvFormatError, FeedbackError, UsageError
 from ranking.weeks import IsoWeek
@@ -390,11 +390,16 @@ def _check_week(name: str, weeks: dict[str, int]) -> str | None:
 
 
 def _same_url(known: str, given: str) -> bool:
-    """Same page: equal canonical URLs (the shortlist shows the source's own spelling)."""
+    """Same page: equal canonical URLs (the shortlist shows the source's own spelling), or
+    the same repository (a repository's row shows the link a source gave, maybe one of its
+    releases, for the id of `https://github.com/owner/repo`)."""
     try:
-        return canonical_url(known) == canonical_url(given)
+        if canonical_url(known) == canonical_url(given):
+            return True
     except InvalidURL:
         return known.strip().rstrip("/") == given.strip().rstrip("/")
+    repo = repo_key(known)
+    return repo is not None and repo == repo_key(given)
 
 
 def validate_ids(

@@ -1942,18 +1942,37 @@ def week_decisions(
 
 
 def decisions_detail(con: duckdb.DuckDBPyConnection, week: str):
-    """The stored decisions of `week` joined with their candidates and the rows shown."""
+    """The stored decisions of `week` joined with their candidates and the rows shown.
+
+    A repository's row stands for `https://github.com/owner/repo`; when no source linked
+    that page itself (only a release or a commit of it), its title, description and
+    section are those of the latest candidate of the repository, and its URL is the
+    repository's."""
     return con.execute(
-        """SELECT d.week, d.candidate_id, d.canonical_url, d.decision, d.section_override,
-                   d.note, d.decided_at, c.title, c.url, c.section, c.description, c.repo_key,
+        """WITH repos AS (
+               SELECT 'https://' || repo_key AS canonical_url,
+                      first(title ORDER BY last_seen DESC, canonical_url) AS title,
+                      first(description ORDER BY last_seen DESC, canonical_url) AS description,
+                      first(section ORDER BY last_seen DESC, canonical_url) AS section,
+                      any_value(repo_key) AS repo_key
+                 FROM candidates
+                WHERE 'https://' || repo_key IN (SELECT canonical_url FROM decisions WHERE week = ?)
+                GROUP BY repo_key)
+           SELECT d.week, d.candidate_id, d.canonical_url, d.decision, d.section_override,
+                   d.note, d.decided_at, coalesce(c.title, r.title) AS title,
+                   coalesce(c.url, CASE WHEN r.repo_key IS NOT NULL THEN d.canonical_url END) AS url,
+                   coalesce(c.section, r.section) AS section,
+                   coalesce(c.description, r.description) AS description,
+                   coalesce(c.repo_key, r.repo_key) AS repo_key,
                    s.section AS shown_section, s.rank AS shown_rank
             FROM decisions d
             LEFT JOIN candidates c USING (canonical_url)
+            LEFT JOIN repos r ON c.canonical_url IS NULL AND r.canonical_url = d.canonical_url
             LEFT JOIN shortlist_rows s ON s.week = d.week AND s.candidate_id = d.candidate_id
             WHERE d.week = ?
-            ORDER BY d.week, coalesce(d.section_override, s.section, c.section),
+            ORDER BY d.week, coalesce(d.section_override, s.section, c.section, r.section),
                      s.rank NULLS LAST, d.candidate_id""",
-        [week],
+        [week, week],
     ).df()
 
 

@@ -722,3 +722,32 @@ def test_a_past_week_ranks_as_the_backtest_replays_its_issue(tmp_path, capsys):
     assert code == 0
     assert "ranked as of 2025-02-08, the day #6 came out" in out
     assert week.read_bytes() == (tmp_path / "bt" / "issue-006.csv").read_bytes()
+
+
+def test_a_repository_linked_only_by_a_release_is_kept_and_drafted(tmp_path, capsys):
+    """The row of `github.com/o/r` shows the link a source gave (a release); the curator's
+    keep on it is accepted, and the draft names it with its title and the repository."""
+    release = "https://github.com/radar-test/pyemu/releases/tag/v2.0"
+    extra = tmp_path / "release.csv"
+    extra.write_text(
+        "feed,section,seen_date,title,url,points,comments\n"
+        f"hackernews,hn:frontpage,2025-02-13,Pyemu 2.0: a Python emulator,{release},512,230\n",
+        "utf-8",
+    )
+    db = tmp_path / "radar.duckdb"
+    for args in (["import-issues", str(ARCHIVE)], ["import-sightings", str(SIGHTINGS)]):
+        assert cli.main([*args, "--db", str(db)]) == 0
+    assert cli.main(["import-sightings", str(extra), "--db", str(db)]) == 0
+    assert cli.main(["--week", WEEK, "--db", str(db)]) == 0
+    path = tmp_path / "shortlists" / f"{WEEK}.csv"
+    rows = _read(path)
+    (row,) = [r for r in rows if r["url"] == release]
+    assert row["section"] == "project"
+    row["decision"] = "keep"
+    _save(path, rows)
+    capsys.readouterr()
+    code, out, err = rank(["feedback", str(path), "--db", str(db)], capsys)
+    assert (code, err) == (0, "") and "1 keep" in out
+    code, out, _err = rank(["draft", "--week", WEEK, "--db", str(db)], capsys)
+    assert code == 0
+    assert "1、[Pyemu 2.0: a Python emulator](https://github.com/radar-test/pyemu)" in out
