@@ -203,18 +203,6 @@ class PoolCache(dict):
     older data, or by another CACHE_VERSION), so the folder does not grow run by run.
     """
 
-    HISTORY_COLUMNS = (
-        "issue_no",
-        "item_no",
-        "canonical_url",
-        "repo_key",
-        "title_zh",
-        "title_en",
-        "summary_zh",
-        "summary_en",
-        "host",
-    )
-
     def __init__(self, directory: Path, con, history_items: pd.DataFrame) -> None:
         super().__init__()
         self.directory = Path(directory)
@@ -235,11 +223,12 @@ class PoolCache(dict):
         return f"{count}:{last}:{xor if count else None}"
 
     def _history_digest(self, before: dt.date) -> str:
-        """Sum of the row hashes of the items published before `before`."""
+        """Sum of the row hashes (every column: the section decides which title-only
+        items exclude a repository by name) of the items published before `before`."""
         if not len(self.history):
             return "0"
         if self._row_hashes is None:
-            cols = list(self.HISTORY_COLUMNS)
+            cols = sorted(self.history.columns)
             self._row_hashes = pd.util.hash_pandas_object(
                 self.history[cols].astype(str), index=False
             ).to_numpy()

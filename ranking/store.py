@@ -1844,14 +1844,12 @@ def last_sighting_day(con: duckdb.DuckDBPyConnection, end: dt.date | None = None
 
 def sightings_day_digests(con: duckdb.DuckDBPyConnection) -> list[tuple[dt.date, int, int]]:
     """(seen_date, sightings that day, xor of their row hashes), by date: one scan from
-    which the digest of every sighting up to any date is a cheap fold (cache keys)."""
+    which the digest of every sighting up to any date is a cheap fold (cache keys). A row's
+    hash covers every column: a pool reads most of them (`extra` holds the history-only
+    flag, redirects, topics), and one changed cell must change the key."""
     return con.execute(
         """
-        SELECT seen_date, count(*),
-            bit_xor(hash(canonical_url, source, seen_date, coalesce(position, -1),
-                coalesce(stars, -1), coalesce(stars_period, -1), coalesce(points, -1),
-                coalesce(comments, -1), coalesce(title, ''), coalesce(description, ''),
-                coalesce(language, '')))
+        SELECT seen_date, count(*), bit_xor(hash(sightings))
         FROM sightings GROUP BY seen_date ORDER BY seen_date
         """
     ).fetchall()

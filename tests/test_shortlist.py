@@ -448,6 +448,22 @@ def test_disk_cache_beside_a_file_database_gives_the_same_shortlist(tmp_path):
     file_con.close()
 
 
+def test_the_disk_cache_key_covers_every_column_of_a_sighting(tmp_path):
+    """A pool read from the disk cache is the pool the data gives now: after a change to
+    a cell the key did not cover (the URL shown, `extra`), the shortlist is rebuilt."""
+    file_con, _ = _make_store(tmp_path, db=tmp_path / "radar.duckdb")
+    first = build_shortlist(file_con, AS_OF)
+    story = first.frame[first.frame["section"] == "article"].iloc[0]
+    shown = "https://blog.example.com/moved"
+    file_con.execute(
+        "UPDATE sightings SET url = ?, extra = '{\"note\": 1}' WHERE canonical_url = ?",
+        [shown, story["url_canonical"]],
+    )
+    again = build_shortlist(file_con, AS_OF)
+    file_con.close()
+    assert again.frame.set_index("id").loc[story["id"], "url"] == shown
+
+
 def test_a_pool_cache_that_cannot_be_written_leaves_no_temp_files(tmp_path, monkeypatch):
     import errno
     import pickle
