@@ -2,8 +2,8 @@
 
 One entry point for the CLI and the backtest: `build_shortlist(con, as_of)`. It
 
-1. reads the history published before `as_of` (before the week began, for `rank --week`:
-   the week's own issue is not "already featured" in it) and, for every past issue, the
+1. reads the history published before `as_of` (before `week_history_before` for `rank
+   --week`: the week's own issue is not "already featured" in it) and, for every past issue, the
    pool as it was on that issue's date (cached: a past pool never changes), labelled
    with what the curator picked (plus his keep/reject decisions from `rank feedback`);
 2. fits the SignalScorer on those pools: positives are picks that were in the pool,
@@ -171,6 +171,15 @@ def week_as_of(con, week: IsoWeek) -> tuple[dt.date, str]:
     return week.end, "its end"
 
 
+def week_history_before(con, week: IsoWeek) -> dt.date:
+    """A week's shortlist knows the issues published before this day: the day of the
+    week's last imported issue (the one picked from this shortlist is not "already
+    featured" in it; an earlier issue of the same week, picked from an earlier run, is),
+    else its Monday."""
+    issue = store.last_issue_in(con, week.start, week.end)
+    return week.start if issue is None else issue[1]
+
+
 def pool_as_of(con, history_items: pd.DataFrame, as_of: dt.date, window_days: int) -> Pool:
     """The pool on `as_of`: only sightings on or before it, only history before it."""
     start = as_of - dt.timedelta(days=window_days - 1)
@@ -195,7 +204,7 @@ class PoolCache(dict):
     """In-memory cache of scored pools, backed by files under `directory`.
 
     A past pool depends only on sightings up to its date and issues before it (before the
-    week began, for a week's pool), so a file is keyed by (version, date, window, digest
+    week began, for a week's pool before its issue is imported), so a file is keyed by (version, date, window, digest
     of those sightings, digest of that history) and is valid until the data it was built
     from changes. The files are pickles this program wrote into its own data folder;
     unreadable ones are rebuilt.
@@ -298,8 +307,9 @@ class PoolCache(dict):
 
 
 def _pool_stem(day: object, window: int, before: dt.date | None) -> str:
-    """A pool file's name before its version: `pool-<day>-<window>`; a week's pool (the
-    issues before the week began) `pool-<day>-<window>h<monday>`."""
+    """A pool file's name before its version: `pool-<day>-<window>`; a pool with the
+    issues before an earlier day (a week's: its Monday, or its issue's day as of its
+    Sunday) `pool-<day>-<window>h<that day>`."""
     return f"pool-{day}-{window}" + ("" if before is None else f"h{before}")
 
 
@@ -326,8 +336,8 @@ def scored_pool(
 
     The result depends only on sightings up to `as_of` and issues published before
     `history_before` (default and at most `as_of`), so one entry serves as today's pool
-    and, later, as a training pool. A week's pool (`rank --week`) reads the issues
-    published before the week began.
+    and, later, as a training pool. A week's pool before its issue is imported (`rank
+    --week`) reads the issues published before the week began.
     """
     cutoff = as_of if history_before is None else min(as_of, history_before)
     key = ("pool", as_of, window_days, cutoff)
@@ -438,8 +448,8 @@ def decision_rows(
     """The curator's keep (1) / reject (0) decisions of weeks ended before `as_of`, as
     training rows of that week's pool: the pool `rank --week` ranks it from (as of
     `week_as_of`, the day its issue came out once imported; the issues published before
-    the week began, so a kept item that his issue of that week then featured is still a
-    row). As of the week's Sunday instead, every age would be a day or more older than in
+    `week_history_before`, so a kept item that his issue of that week then featured is
+    still a row). As of the week's Sunday instead, every age would be a day or more older than in
     the pools the rest of the fit comes from, each as of its issue's day. An item decided
     on a shortlist ranked after that day (first seen on the Sunday after a Saturday issue)
     is not in that pool: its row comes from the pool as of the week's end."""
@@ -453,8 +463,9 @@ def decision_rows(
             continue  # a malformed or not-yet-finished week: skip it, not the run
         labels = dict(zip(group["candidate_id"], group["decision"], strict=True))
         wanted, parts = set(labels), []
+        before = week_history_before(con, iso)
         for day in sorted({week_as_of(con, iso)[0], iso.end}):
-            _pool, data = scored_pool(con, history_items, day, window_days, cache, iso.start)
+            _pool, data = scored_pool(con, history_items, day, window_days, cache, before)
             found = data.loc[data["id"].isin(wanted), [*FEATURES, "section", "id", "key"]]
             if len(found):
                 parts.append(found)
@@ -656,8 +667,8 @@ def build_shortlist(
     a file database; None/False: no disk cache); `train_issues` limits the fit to the
     most recent past issues. Reads only data dated on or before `as_of`, and only issues
     published before `history_before` (default and at most `as_of`): `rank --week` passes
-    the week's Monday, so the issue published during the week is not "already featured"
-    in its own shortlist, and ranking the week again after importing it changes nothing.
+    `week_history_before`, so the issue picked from the week's shortlist is not "already
+    featured" in it, and ranking the week again after importing it changes nothing.
     """
     quotas = dict(DEFAULT_QUOTAS if quotas is None else quotas)
     week = week or str(IsoWeek.of(as_of))
@@ -746,11 +757,13 @@ def build_week_shortlist(
     **options,
 ) -> tuple[ShortlistResult, str]:
     """The shortlist of `week` as `rank --week` builds it: as of `week_as_of`, from the
-    issues published before the week began (its own issue is not "already featured").
-    Returns it and why it is as of that day. `options` go to `build_shortlist`."""
+    issues published before `week_history_before` (its own issue is not "already
+    featured"). Once its issue is imported, that is the pool `rank backtest` replays for
+    the issue. Returns it and why it is as of that day. `options` go to `build_shortlist`."""
     as_of, why = week_as_of(con, week)
+    before = week_history_before(con, week)
     result = build_shortlist(
-        con, as_of, window_days, quotas, week=str(week), history_before=week.start, **options
+        con, as_of, window_days, quotas, week=str(week), history_before=before, **options
     )
     return result, why
 

@@ -603,3 +603,51 @@ def test_a_decided_week_trains_on_its_pool_as_of_the_day_its_issue_came_out(tmp_
         want = data.set_index("id").loc[got.index]
         assert bool((got["first_age"] == want["first_age"]).all()) is same, when
     con.close()
+
+
+def _one_project_issue(con, no: int, pub: dt.date, repo: int) -> None:
+    url = f"https://github.com/owner{repo % 7}/repo{repo}"
+    item = {
+        "issue_no": no,
+        "item_no": 1,
+        "section": "project",
+        "section_raw": "项目",
+        "position": 1,
+        "title_zh": f"repo{repo} 项目",
+        "title_en": f"repo{repo} project",
+        "summary_zh": "",
+        "summary_en": "",
+        "url": url,
+        "canonical_url": url,
+        "repo_key": url.removeprefix("https://"),
+        "host": "github.com",
+    }
+    issue = {
+        "issue_no": no,
+        "pub_date": pub,
+        "title": f"#{no}",
+        "title_en": f"#{no}",
+        "kind": "full",
+        "file": f"docs/{pub}-weekly.md",
+        "en_file": None,
+        "content_hash": str(no),
+        "n_items": 1,
+    }
+    store.replace_history_issue(con, issue, [item], [])
+
+
+def test_a_week_with_two_issues_ranks_the_second_with_the_first_as_history(tmp_path):
+    """#6 on the Wednesday, #7 on the Saturday: `rank --week` ranks as of #7's day with #6
+    already featured, the pool `rank backtest` replays for #7."""
+    con, _ = _make_store(tmp_path)
+    week = IsoWeek.of(AS_OF)
+    _one_project_issue(con, N_ISSUES + 1, AS_OF - dt.timedelta(days=3), repo=30)
+    _one_project_issue(con, N_ISSUES + 2, AS_OF, repo=33)
+    shown, why = build_week_shortlist(con, week, cache_dir=None)
+    assert shown.as_of == AS_OF and why == f"the day #{N_ISSUES + 2} came out"
+    replayed = build_shortlist(con, AS_OF, cache_dir=None)
+    pd.testing.assert_frame_equal(shown.frame, replayed.frame)
+    titles = set(shown.frame["title"])
+    assert "owner5/repo33" in titles  # the week's own issue: on its shortlist
+    assert "owner2/repo30" not in titles  # featured by #6, earlier that week
+    con.close()
