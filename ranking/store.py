@@ -163,6 +163,14 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             )""",
         ],
     ),
+    (
+        2,
+        "shortlist rows keep the title and link shown",
+        [
+            "ALTER TABLE shortlist_rows ADD COLUMN title VARCHAR",
+            "ALTER TABLE shortlist_rows ADD COLUMN url VARCHAR",
+        ],
+    ),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -1807,16 +1815,27 @@ def decisions_frame(con: duckdb.DuckDBPyConnection):
 
 
 def save_shortlist_rows(con: duckdb.DuckDBPyConnection, week: str, frame) -> int:
-    """Replace the stored shortlist of `week` with `frame` (id, url, section, rank, score)."""
-    rows = frame[["id", "url_canonical", "section", "rank", "score"]].copy()
-    rows.columns = ["candidate_id", "canonical_url", "section", "rank", "score"]
+    """Record the rows of a shortlist written for `week` (id, url, section, rank, score,
+    the title and link shown). Rows of the week's earlier files stay, with the rank they
+    had: the curator may feed back any file he was given (a quick run with `--out`
+    elsewhere, a `previous-N` copy), and a row shown once was shown."""
+    rows = frame[["id", "url_canonical", "section", "rank", "score", "title", "url"]].copy()
+    rows.columns = ["candidate_id", "canonical_url", "section", "rank", "score", "title", "url"]
     con.register("_shortlist_in", rows)
     try:
         with transaction(con):
-            con.execute("DELETE FROM shortlist_rows WHERE week = ?", [week])
             con.execute(
-                "INSERT INTO shortlist_rows SELECT ?, candidate_id, canonical_url, section, "
-                "rank, score, now()::TIMESTAMP FROM _shortlist_in",
+                """INSERT INTO shortlist_rows
+                       (week, candidate_id, canonical_url, section, rank, score, written_at,
+                        title, url)
+                   SELECT ?, candidate_id, canonical_url, section, rank, score,
+                          now()::TIMESTAMP, title, url
+                   FROM _shortlist_in
+                   ON CONFLICT (week, candidate_id) DO UPDATE SET
+                       canonical_url = excluded.canonical_url, section = excluded.section,
+                       rank = excluded.rank, score = excluded.score,
+                       written_at = excluded.written_at, title = excluded.title,
+                       url = excluded.url""",
                 [week],
             )
     finally:
@@ -1942,10 +1961,11 @@ def week_decisions(
 def decisions_detail(con: duckdb.DuckDBPyConnection, week: str):
     """The stored decisions of `week` joined with their candidates and the rows shown.
 
-    A repository's row stands for `https://github.com/owner/repo`; when no source linked
-    that page itself (only a release or a commit of it), its title, description and
-    section are those of the latest candidate of the repository, and its URL is the
-    repository's."""
+    The title and link are those the shortlist showed. For rows written before they were
+    recorded, the candidate's; a repository's row stands for `https://github.com/o/r`,
+    and when no source linked that page itself (only a release or a commit of it), the
+    latest candidate of the repository gives its title, description and section, and the
+    repository its link."""
     return con.execute(
         """WITH repos AS (
                SELECT 'https://' || repo_key AS canonical_url,
@@ -1957,8 +1977,9 @@ def decisions_detail(con: duckdb.DuckDBPyConnection, week: str):
                 WHERE 'https://' || repo_key IN (SELECT canonical_url FROM decisions WHERE week = ?)
                 GROUP BY repo_key)
            SELECT d.week, d.candidate_id, d.canonical_url, d.decision, d.section_override,
-                   d.note, d.decided_at, coalesce(c.title, r.title) AS title,
-                   coalesce(c.url, CASE WHEN r.repo_key IS NOT NULL THEN d.canonical_url END) AS url,
+                   d.note, d.decided_at, coalesce(s.title, c.title, r.title) AS title,
+                   coalesce(s.url, c.url,
+                            CASE WHEN r.repo_key IS NOT NULL THEN d.canonical_url END) AS url,
                    coalesce(c.section, r.section) AS section,
                    coalesce(c.description, r.description) AS description,
                    coalesce(c.repo_key, r.repo_key) AS repo_key,

@@ -726,7 +726,7 @@ def test_a_past_week_ranks_as_the_backtest_replays_its_issue(tmp_path, capsys):
 
 def test_a_repository_linked_only_by_a_release_is_kept_and_drafted(tmp_path, capsys):
     """The row of `github.com/o/r` shows the link a source gave (a release); the curator's
-    keep on it is accepted, and the draft names it with its title and the repository."""
+    keep on it is accepted, and the draft names it as the shortlist showed it."""
     release = "https://github.com/radar-test/pyemu/releases/tag/v2.0"
     extra = tmp_path / "release.csv"
     extra.write_text(
@@ -750,4 +750,48 @@ def test_a_repository_linked_only_by_a_release_is_kept_and_drafted(tmp_path, cap
     assert (code, err) == (0, "") and "1 keep" in out
     code, out, _err = rank(["draft", "--week", WEEK, "--db", str(db)], capsys)
     assert code == 0
-    assert "1、[Pyemu 2.0: a Python emulator](https://github.com/radar-test/pyemu)" in out
+    assert f"1、[Pyemu 2.0: a Python emulator]({release})" in out
+
+
+def test_a_quick_run_elsewhere_does_not_forget_the_rows_of_the_curators_file(tmp_path, capsys):
+    """`rank --week W --quota article=2 --out quick.csv` writes a smaller shortlist; the
+    curator's own file of W still feeds back whole."""
+    db, path = _shortlist_db(tmp_path)
+    rows = _read(path)
+    for row in rows:
+        row["decision"] = "reject"
+    _save(path, rows)
+    quick = tmp_path / "quick.csv"
+    args = ["--week", WEEK, "--quota", "article=2", "--quota", "project=2", "--db", str(db)]
+    assert cli.main([*args, "--out", str(quick)]) == 0
+    assert len(_read(quick)) < len(rows)
+    capsys.readouterr()
+    code, out, err = rank(["feedback", str(path), "--db", str(db)], capsys)
+    assert (code, err) == (0, "") and f"{len(rows)} reject" in out
+
+
+def test_the_draft_shows_the_title_the_shortlist_showed(tmp_path, capsys):
+    """Two sources titled one story differently: the draft of a kept row carries the
+    title of its shortlist row, not the store's latest."""
+    url = "https://www.python.org/downloads/release/python-3141/"
+    extra = tmp_path / "two-titles.csv"
+    extra.write_text(
+        "feed,section,seen_date,title,url,points,comments\n"
+        f"hackernews,hn:frontpage,2025-02-12,Python 3.14.1 is now available,{url},400,120\n"
+        f"feed,planet-python,2025-02-13,Python 3.14.1 is out,{url},,\n",
+        "utf-8",
+    )
+    db = tmp_path / "radar.duckdb"
+    for args in (["import-issues", str(ARCHIVE)], ["import-sightings", str(SIGHTINGS)]):
+        assert cli.main([*args, "--db", str(db)]) == 0
+    assert cli.main(["import-sightings", str(extra), "--db", str(db)]) == 0
+    assert cli.main(["--week", WEEK, "--db", str(db)]) == 0
+    path = tmp_path / "shortlists" / f"{WEEK}.csv"
+    rows = _read(path)
+    (row,) = [r for r in rows if r["url"] == url]
+    row["decision"] = "keep"
+    _save(path, rows)
+    assert cli.main(["feedback", str(path), "--db", str(db)]) == 0
+    capsys.readouterr()
+    code, out, _err = rank(["draft", "--week", WEEK, "--db", str(db)], capsys)
+    assert code == 0 and f"[{row['title']}]({url})" in out
