@@ -256,6 +256,7 @@ def _near_duplicate_groups(titles: pd.Series, repo_keys: pd.Series, threshold: f
     from datasketch import MinHash, MinHashLSH
 
     keys: list[str] = []
+    token_sets: dict[str, frozenset[str]] = {}
     shingles: list[list[bytes]] = []
     repos = {
         k for k, v in zip(repo_keys.index, repo_keys.tolist(), strict=True) if isinstance(v, str)
@@ -267,6 +268,7 @@ def _near_duplicate_groups(titles: pd.Series, repo_keys: pd.Series, threshold: f
         if len(tokens) < 4:
             continue
         keys.append(key)
+        token_sets[key] = frozenset(tokens)
         shingles.append([t.encode("utf-8") for t in tokens])
     if len(keys) < 2:
         return {}
@@ -280,8 +282,16 @@ def _near_duplicate_groups(titles: pd.Series, repo_keys: pd.Series, threshold: f
             k = parent[k]
         return k
 
+    def similar(a: str, b: str) -> bool:
+        """The LSH only proposes pairs: their titles' own Jaccard decides ("eBPF … Part 2"
+        is not "… Part 1", three meetups of one series are three meetups)."""
+        x, y = token_sets[a], token_sets[b]
+        return len(x & y) >= threshold * len(x | y)
+
     for key, mh in zip(keys, hashes, strict=True):
         for other in sorted(lsh.query(mh)):
+            if not similar(key, other):
+                continue
             a, b = find(key), find(other)
             if a != b:
                 # The smaller key wins: the result does not depend on the insertion order.

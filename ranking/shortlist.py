@@ -197,7 +197,7 @@ def _features(pool: Pool, history_items: pd.DataFrame) -> pd.DataFrame:
 
 
 # Bump when pools or features change meaning: old cache files are then ignored.
-CACHE_VERSION = "19"
+CACHE_VERSION = "20"
 
 
 class PoolCache(dict):

@@ -534,3 +534,13 @@ def test_crawled_newsletter_links_are_labelled_like_the_archive_newsletters() ->
     assert (f.loc[article, "src_python_weekly"], f.loc[plain, "src_python_weekly"]) == (1.0, 0.0)
     assert f.loc[redirect, "src_pycoders"] == 1.0
     assert bool(by_url.loc[article, "in_curated"]) and not bool(by_url.loc[plain, "in_curated"])
+
+
+def test_titles_the_lsh_proposes_merge_only_at_the_jaccard_threshold():
+    """The MinHash LSH proposes candidate pairs; the titles' own Jaccard decides. Two parts
+    of a series (4 of 6 words shared: 0.67) stay two items."""
+    rows = [
+        sighting(f"https://blog.example.com/ebpf-{n}", title=f"eBPF for Cybersecurity – Part {n}")
+        for n in (1, 2)
+    ]
+    assert len(merge_sightings(frame(rows))) == 2
