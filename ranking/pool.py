@@ -93,8 +93,6 @@ _JOB_URL = re.compile(
 _HOT_TITLE = re.compile(r"^(ask|tell) hn\b|^讨论|\?$|？$", re.I)
 _REDDIT_THREAD = re.compile(r"^/r/[^/]+/comments/")
 _GITHUB_DISCUSSION = re.compile(r"^/[^/]+/[^/]+/discussions/\d")
-# Sources whose items are hand-picked by other curators (a strong signal, see features).
-CURATED_PREFIXES = ("python_weekly", "pycoders", "hellogithub")
 TRENDING_PREFIX = "trending:"
 HN_PREFIX = "hn:"
 
@@ -208,7 +206,6 @@ POOL_COLUMNS = [
     "section",
     "sources",
     "n_sources",
-    "kinds",
     "member_urls",
     "first_seen",
     "last_seen",
@@ -220,7 +217,6 @@ POOL_COLUMNS = [
     "stars",
     "stars_gained",
     "stars_period_max",
-    "forks",
     "points",
     "points_source",
     "comments",
@@ -229,8 +225,6 @@ POOL_COLUMNS = [
     "language",
     "topics",
     "on_pypi",
-    "in_curated",
-    "prior_first_seen",
     "prior_days",
 ]
 
@@ -365,7 +359,6 @@ def merge_sightings(sightings: pd.DataFrame) -> pd.DataFrame:
     )
     out["sources"] = sources.map(lambda v: ";".join(sorted(v)))
     out["n_sources"] = sources.map(len)
-    out["kinds"] = _group_sets(s["key"], s["kind"]).map(lambda v: ";".join(sorted(v)))
     out["member_urls"] = _group_sets(s["key"], s["canonical_url"]).map(sorted)
     out["hints"] = _group_sets(s["key"], s["section"])
     out["first_seen"] = g["seen_date"].min().dt.date
@@ -384,7 +377,6 @@ def merge_sightings(sightings: pd.DataFrame) -> pd.DataFrame:
     gained = (sg.last() - sg.first()).clip(lower=0)
     out["stars_period_max"] = g["stars_period"].max()
     out["stars_gained"] = np.fmax(gained.reindex(out.index), out["stars_period_max"])
-    out["forks"] = g["forks"].max()
     out["points"] = g["points"].max()
     top = s.dropna(subset=["points"]).sort_values(
         ["key", "points", "source"], ascending=[True, False, True]
@@ -408,8 +400,6 @@ def merge_sightings(sightings: pd.DataFrame) -> pd.DataFrame:
     )
     on_pypi = s["on_pypi"] if "on_pypi" in s else s["host"].eq("pypi.org")
     out["on_pypi"] = on_pypi.fillna(False).astype(bool).groupby(s["key"]).any()
-    s["curated"] = s["source"].astype(str).str.startswith(CURATED_PREFIXES)
-    out["in_curated"] = s.groupby("key")["curated"].any()
     for column in ("days_trending", "days_trending_python"):
         out[column] = out[column].fillna(0).astype(int)
     out["section"] = [
@@ -621,7 +611,7 @@ def build_pool(
 
     `sightings` may hold more days than the window (they are filtered here);
     `history_items` must be the items of issues published before `as_of`;
-    `prior_stats` (key, prior_first_seen, prior_days) describes sightings before the window.
+    `prior_stats` (key, prior_days) describes sightings before the window.
     """
     start = as_of - dt.timedelta(days=window_days - 1)
     s = sightings
@@ -640,10 +630,8 @@ def build_pool(
         merged = merged[~job_ads].reset_index(drop=True)
     if prior_stats is not None and not prior_stats.empty and not merged.empty:
         ps = prior_stats.set_index("key")
-        merged["prior_first_seen"] = merged["key"].map(ps["prior_first_seen"])
         merged["prior_days"] = merged["key"].map(ps["prior_days"]).fillna(0).astype(int)
     else:
-        merged["prior_first_seen"] = pd.NaT
         merged["prior_days"] = 0
     merged = merged[POOL_COLUMNS]
     fm = featured_matches(merged, history_items)

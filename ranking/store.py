@@ -1790,15 +1790,14 @@ def sightings_frame(con: duckdb.DuckDBPyConnection, start: dt.date, end: dt.date
 
 
 def sightings_prior_stats(con: duckdb.DuckDBPyConnection, before: dt.date):
-    """Per canonical URL and per repo: first seen date and distinct days seen before `before`.
+    """Per canonical URL and per repo: the distinct days seen before `before`.
 
     Used for freshness ("new on trending" vs "trending for months"); only dates strictly
     before `before` are read, so a backtest never sees the future.
     """
     return con.execute(
         """
-        SELECT coalesce(repo_key, canonical_url) AS key, min(seen_date) AS prior_first_seen,
-            count(DISTINCT seen_date) AS prior_days
+        SELECT coalesce(repo_key, canonical_url) AS key, count(DISTINCT seen_date) AS prior_days
         FROM sightings WHERE seen_date < ?
         GROUP BY 1 ORDER BY 1
         """,
