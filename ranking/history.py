@@ -48,7 +48,7 @@ __all__ = [
 ]
 
 # Bump when parsing changes what is stored: every issue is then re-imported once.
-PARSER_VERSION = "history-2"  # 2: `- ① title` list entries are items
+PARSER_VERSION = "history-3"  # 2: `- ① title` list entries are items; 3: unclosed ``` is text
 
 # Sections whose items are numbered `N、[title](url)` lines; the others, `book` and `other`,
 # are usually one paragraph (a sponsor, a book giveaway) and become one item each.
@@ -702,6 +702,7 @@ def parse_markdown(text: str, name: str = "<text>", lang: str = "zh") -> ParsedD
 
     Never raises on bad input: problems are collected in `doc.problems` (severity
     `error` when the file cannot be used, `warning` for an unknown section and the like).
+    A code fence the file ends inside is a stray line, read as text (with a warning).
     """
     doc = ParsedDoc(name=name, lang=lang)
     text = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
@@ -733,13 +734,18 @@ def parse_markdown(text: str, name: str = "<text>", lang: str = "zh") -> ParsedD
     doc.issue_no = _issue_no_of(doc.title)
 
     b = _Builder(doc)
+    stray = _unclosed_fence(lines, body_start)
+    if stray is not None:
+        doc.problems.append(
+            Problem(name, stray + 1, "code fence never closed; read as text", "warning")
+        )
     in_fence = False
     h1_seen = False
     issue_headings = 0
     for idx in range(body_start, len(lines)):
         lineno = idx + 1
         line = lines[idx]
-        if _FENCE.match(line):
+        if _FENCE.match(line) and idx != stray:
             in_fence = not in_fence
             b.text_line(line)
             continue
@@ -796,6 +802,18 @@ def parse_markdown(text: str, name: str = "<text>", lang: str = "zh") -> ParsedD
         doc.items = []
         doc.problems = [p for p in doc.problems if p not in b.unknown]
     return doc
+
+
+def _unclosed_fence(lines: list[str], start: int) -> int | None:
+    """Index of a code fence the file ends inside (a stray ```), or None.
+
+    Read as a fence, it would swallow every item after it; read as text, it costs nothing.
+    """
+    opener = None
+    for idx in range(start, len(lines)):
+        if _FENCE.match(lines[idx]):
+            opener = idx if opener is None else None
+    return opener
 
 
 def _is_issue_heading(raw: str) -> bool:
