@@ -186,7 +186,7 @@ class Issue:
 
 @dataclass(frozen=True)
 class Skipped:
-    """A file that is not an issue of items (season compilation, essay, orphan translation)."""
+    """A file that is not an issue (season compilation, orphan translation): not stored."""
 
     file: str
     reason: str
@@ -201,7 +201,7 @@ class ImportReport:
 
     imported: list[int] = field(default_factory=list)  # new or replaced issues
     unchanged: list[int] = field(default_factory=list)
-    special: list[int] = field(default_factory=list)  # stored as issues without items
+    special: list[int] = field(default_factory=list)  # of `imported`: without items (essays)
     skipped: list[Skipped] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     items: int = 0  # primary items written in this run
@@ -221,9 +221,10 @@ class ImportReport:
 
     def summary(self) -> str:
         """One line for the CLI."""
+        special = f"; {len(self.special)} without items" if self.special else ""
         return (
-            f"{len(self.imported)} issues imported ({self.items} items, {self.links} links), "
-            f"{len(self.unchanged)} unchanged, {len(self.special)} without items, "
+            f"{len(self.imported)} issues imported ({self.items} items, {self.links} links"
+            f"{special}), {len(self.unchanged)} unchanged, "
             f"{len(self.skipped)} files skipped, {len(self.errors)} errors, "
             f"{len(self.warnings)} warnings"
         )
@@ -1128,20 +1129,15 @@ def import_archive(
     report = ImportReport(skipped=skipped, problems=problems)
     known = store.history_issue_hashes(con)
     for issue in issues:
-        if issue.kind == "special":
-            report.special.append(issue.issue_no)
-            report.skipped.append(
-                Skipped(
-                    issue.file,
-                    f"issue #{issue.issue_no} has no items (essay); stored without items",
-                )
-            )
         if known.get(issue.issue_no) == issue.content_hash:
             report.unchanged.append(issue.issue_no)
             continue
         issue_row, items, links = _rows(issue)
         store.replace_history_issue(con, issue_row, items, links)
         report.imported.append(issue.issue_no)
+        if issue.kind == "special":
+            report.special.append(issue.issue_no)
+            logger.info("%s: issue #%d has no items (an essay)", issue.file, issue.issue_no)
         report.items += len(items)
         report.links += len(links)
     for problem in report.problems:  # the caller reports them (one line each)

@@ -454,6 +454,26 @@ def test_malformed_file_does_not_stop_the_others(
     assert store.history_issues(con).set_index("issue_no").loc[49, "n_items"] == 0
 
 
+def test_essay_is_imported_without_items_not_skipped(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    # #49 was counted both as imported and among the files skipped.
+    archive = tmp_path / "archive"
+    shutil.copytree(SAMPLE, archive)
+    shutil.copy(FIXTURES / "essay.md", archive / "docs" / "essay.md")
+    report = history.import_archive(con, archive)
+    assert 49 in report.imported and report.special == [49]
+    assert [s.file for s in report.skipped] == ["docs/2025-03-01-sweekly.md"]
+    assert report.summary() == (
+        "9 issues imported (75 items, 6 links; 1 without items), 0 unchanged, "
+        "1 files skipped, 0 errors, 0 warnings"
+    )
+    again = history.import_archive(con, archive)
+    assert again.summary() == (
+        "0 issues imported (0 items, 0 links), 9 unchanged, 1 files skipped, 0 errors, 0 warnings"
+    )
+
+
 def test_duplicate_issue_number_is_a_problem(tmp_path: Path) -> None:
     docs = tmp_path / "docs"
     docs.mkdir()
