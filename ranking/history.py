@@ -48,7 +48,7 @@ __all__ = [
 ]
 
 # Bump when parsing changes what is stored: every issue is then re-imported once.
-PARSER_VERSION = "history-2"  # 2: `- ① title` list entries are items
+PARSER_VERSION = "history-3"  # 2: `- ① title` list entries are items; 3: unclosed ``` is text
 
 # Sections whose items are numbered `N、[title](url)` lines; the others, `book` and `other`,
 # are usually one paragraph (a sponsor, a book giveaway) and become one item each.
@@ -186,7 +186,7 @@ class Issue:
 
 @dataclass(frozen=True)
 class Skipped:
-    """A file that is not an issue of items (season compilation, essay, orphan translation)."""
+    """A file that is not an issue (season compilation, orphan translation): not stored."""
 
     file: str
     reason: str
@@ -201,7 +201,7 @@ class ImportReport:
 
     imported: list[int] = field(default_factory=list)  # new or replaced issues
     unchanged: list[int] = field(default_factory=list)
-    special: list[int] = field(default_factory=list)  # stored as issues without items
+    special: list[int] = field(default_factory=list)  # of `imported`: without items (essays)
     skipped: list[Skipped] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     items: int = 0  # primary items written in this run
@@ -221,9 +221,10 @@ class ImportReport:
 
     def summary(self) -> str:
         """One line for the CLI."""
+        special = f"; {len(self.special)} without items" if self.special else ""
         return (
-            f"{len(self.imported)} issues imported ({self.items} items, {self.links} links), "
-            f"{len(self.unchanged)} unchanged, {len(self.special)} without items, "
+            f"{len(self.imported)} issues imported ({self.items} items, {self.links} links"
+            f"{special}), {len(self.unchanged)} unchanged, "
             f"{len(self.skipped)} files skipped, {len(self.errors)} errors, "
             f"{len(self.warnings)} warnings"
         )
@@ -702,6 +703,7 @@ def parse_markdown(text: str, name: str = "<text>", lang: str = "zh") -> ParsedD
 
     Never raises on bad input: problems are collected in `doc.problems` (severity
     `error` when the file cannot be used, `warning` for an unknown section and the like).
+    A code fence the file ends inside is a stray line, read as text (with a warning).
     """
     doc = ParsedDoc(name=name, lang=lang)
     text = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
@@ -733,13 +735,18 @@ def parse_markdown(text: str, name: str = "<text>", lang: str = "zh") -> ParsedD
     doc.issue_no = _issue_no_of(doc.title)
 
     b = _Builder(doc)
+    stray = _unclosed_fence(lines, body_start)
+    if stray is not None:
+        doc.problems.append(
+            Problem(name, stray + 1, "code fence never closed; read as text", "warning")
+        )
     in_fence = False
     h1_seen = False
     issue_headings = 0
     for idx in range(body_start, len(lines)):
         lineno = idx + 1
         line = lines[idx]
-        if _FENCE.match(line):
+        if _FENCE.match(line) and idx != stray:
             in_fence = not in_fence
             b.text_line(line)
             continue
@@ -796,6 +803,18 @@ def parse_markdown(text: str, name: str = "<text>", lang: str = "zh") -> ParsedD
         doc.items = []
         doc.problems = [p for p in doc.problems if p not in b.unknown]
     return doc
+
+
+def _unclosed_fence(lines: list[str], start: int) -> int | None:
+    """Index of a code fence the file ends inside (a stray ```), or None.
+
+    Read as a fence, it would swallow every item after it; read as text, it costs nothing.
+    """
+    opener = None
+    for idx in range(start, len(lines)):
+        if _FENCE.match(lines[idx]):
+            opener = idx if opener is None else None
+    return opener
 
 
 def _is_issue_heading(raw: str) -> bool:
@@ -1110,20 +1129,15 @@ def import_archive(
     report = ImportReport(skipped=skipped, problems=problems)
     known = store.history_issue_hashes(con)
     for issue in issues:
-        if issue.kind == "special":
-            report.special.append(issue.issue_no)
-            report.skipped.append(
-                Skipped(
-                    issue.file,
-                    f"issue #{issue.issue_no} has no items (essay); stored without items",
-                )
-            )
         if known.get(issue.issue_no) == issue.content_hash:
             report.unchanged.append(issue.issue_no)
             continue
         issue_row, items, links = _rows(issue)
         store.replace_history_issue(con, issue_row, items, links)
         report.imported.append(issue.issue_no)
+        if issue.kind == "special":
+            report.special.append(issue.issue_no)
+            logger.info("%s: issue #%d has no items (an essay)", issue.file, issue.issue_no)
         report.items += len(items)
         report.links += len(links)
     for problem in report.problems:  # the caller reports them (one line each)

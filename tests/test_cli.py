@@ -673,6 +673,24 @@ def test_the_issue_of_the_week_is_not_featured_in_its_own_shortlist(tmp_path, ca
     assert "acme/late" in {r["title"] for r in _read(w08)}
 
 
+def test_import_issues_names_an_unclosed_code_fence_and_keeps_the_items_after_it(tmp_path, capsys):
+    docs = tmp_path / "archive" / "docs"
+    _issue_file(docs, 1, "2025-02-08", "acme/old")
+    issue = docs / "2025-02-08-weekly.md"
+    issue.write_text(
+        issue.read_text(encoding="utf-8") + "```\n\n2、[acme/new](https://github.com/acme/new)\n",
+        encoding="utf-8",
+    )
+    db = tmp_path / "radar.duckdb"
+    code, out, err = rank(["import-issues", str(tmp_path / "archive"), "--db", str(db)], capsys)
+    assert code == 0
+    assert out.startswith("1 issues imported (2 items, 0 links)")
+    assert out.rstrip().endswith("0 errors, 1 warnings")
+    assert err == (
+        "rank: warning: docs/2025-02-08-weekly.md:11: code fence never closed; read as text\n"
+    )
+
+
 def test_a_week_is_ranked_as_of_its_last_day_with_sightings(tmp_path, capsys):
     # W07 is Monday 2025-02-10 .. Sunday 2025-02-16; the crawl has run up to Thursday.
     db = tmp_path / "radar.duckdb"

@@ -209,6 +209,43 @@ def test_title_only_items_written_as_a_bulleted_list() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (
+            "## 🦄文章&教程\n\n1、[一](https://a.org/1)\n\n摘要：\n\n```\n\n"
+            "2、[二](https://a.org/2)\n\n## 🐿️项目&资源\n\n1、[p](https://github.com/o/p)\n",
+            [("article", 1, "一"), ("article", 2, "二"), ("project", 1, "p")],
+        ),
+        (
+            "**🦄文章&教程**\n\n① 文一\n\n```\n② 文二\n\n**🐿️项目&资源**\n\n① 项一\n",
+            [("article", 1, "文一"), ("article", 2, "文二"), ("project", 1, "项一")],
+        ),
+    ],
+    ids=["numbered", "title_only"],
+)
+def test_unclosed_code_fence_is_text_and_a_warning(body: str, expected: list) -> None:
+    # A stray ``` once swallowed every item after it, silently.
+    text = "---\ntitle: '#90'\npubDate: 2025-08-02\n---\n\n" + body
+    fence_line = text.split("\n").index("```") + 1
+    issue, _, problems = history.parse_issue(text, zh_name="docs/x.md")
+    assert issue is not None
+    assert [(it.section, it.position, it.title_zh) for it in issue.items] == expected
+    assert [(str(p), p.severity) for p in problems] == [
+        (f"docs/x.md:{fence_line}: code fence never closed; read as text", "warning")
+    ]
+
+
+def test_closed_code_fence_keeps_its_lines_as_text() -> None:
+    text = (
+        "---\ntitle: '#90'\npubDate: 2025-08-02\n---\n\n## 🦄文章&教程\n\n"
+        "1、[一](https://a.org/1)\n\n```\n2、[不是条目](https://a.org/2)\n```\n"
+    )
+    issue, _, problems = history.parse_issue(text, zh_name="docs/x.md")
+    assert issue is not None and not problems
+    assert [it.title_zh for it in issue.items] == ["一"]
+
+
 def test_date_only_in_h1() -> None:
     issue, _, problems = _fixture("only-h1-date.md")
     assert issue is not None and not problems
@@ -415,6 +452,26 @@ def test_malformed_file_does_not_stop_the_others(
     assert sorted(_counts(con)) == [*range(1, 9), 44]
     assert report.special == [49]
     assert store.history_issues(con).set_index("issue_no").loc[49, "n_items"] == 0
+
+
+def test_essay_is_imported_without_items_not_skipped(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    # #49 was counted both as imported and among the files skipped.
+    archive = tmp_path / "archive"
+    shutil.copytree(SAMPLE, archive)
+    shutil.copy(FIXTURES / "essay.md", archive / "docs" / "essay.md")
+    report = history.import_archive(con, archive)
+    assert 49 in report.imported and report.special == [49]
+    assert [s.file for s in report.skipped] == ["docs/2025-03-01-sweekly.md"]
+    assert report.summary() == (
+        "9 issues imported (75 items, 6 links; 1 without items), 0 unchanged, "
+        "1 files skipped, 0 errors, 0 warnings"
+    )
+    again = history.import_archive(con, archive)
+    assert again.summary() == (
+        "0 issues imported (0 items, 0 links), 9 unchanged, 1 files skipped, 0 errors, 0 warnings"
+    )
 
 
 def test_duplicate_issue_number_is_a_problem(tmp_path: Path) -> None:
