@@ -16,7 +16,7 @@ from scrapy.crawler import Crawler
 from crawler.items import Candidate
 from crawler.runstate import RunContext, candidate_record, utc_now
 from crawler.text import clean_text, clean_text_flagged
-from crawler.urls import InvalidURL, canonical_url, repo_key
+from crawler.urls import InvalidURL, ascii_url, canonical_url, repo_key
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +56,9 @@ def clean_candidate(cand: Candidate) -> str | None:
         canonical = canonical_url(url)
     except InvalidURL as exc:
         return f"invalid url ({exc})"
+    url, host_flags = ascii_url(url)  # the CSV shows `xn--pypal-4ve.com`, not a lookalike
+    if host_flags:
+        cand.extra = dict(cand.extra or {}, host_flags=host_flags)
     cand.url = url
     cand.canonical_url = canonical
     # repo_key() only ever answers for GitHub: skip it for every other host.

@@ -33,9 +33,10 @@ from __future__ import annotations
 import functools
 import ipaddress
 import re
-from urllib.parse import parse_qsl, urlencode, urlsplit
+import unicodedata
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-__all__ = ["InvalidURL", "canonical_url", "host_of", "is_http_url", "repo_key"]
+__all__ = ["InvalidURL", "ascii_url", "canonical_url", "host_of", "is_http_url", "repo_key"]
 
 
 class InvalidURL(ValueError):
@@ -305,6 +306,34 @@ def _split(url: object) -> tuple[str, str, int | None, str, str]:
     if port in (DEFAULT_PORTS[scheme], 443):
         port = None
     return scheme, host, port, parts.path, parts.query
+
+
+# Scripts whose letters look alike: a label mixing two of them is a homoglyph (F25).
+_CONFUSABLE_SCRIPTS = frozenset({"LATIN", "CYRILLIC", "GREEK"})
+
+
+def ascii_url(url: str) -> tuple[str, list[str]]:
+    """`url` with an internationalized host spelled in punycode, and the host's flags:
+    `idn`, plus `mixed_script` when a label mixes Latin, Cyrillic or Greek letters
+    (`pаypal.com` with a Cyrillic а reads `xn--pypal-4ve.com`). ASCII hosts: unchanged."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if host.isascii():
+        return url, []
+    try:
+        ascii_host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return url, []
+    flags = ["idn"]
+    for label in host.split("."):
+        scripts = {unicodedata.name(ch, "").partition(" ")[0] for ch in label if ch.isalpha()}
+        if len(scripts & _CONFUSABLE_SCRIPTS) > 1:
+            flags.append("mixed_script")
+            break
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    port = hostport[len(hostport.partition(":")[0]) :]
+    netloc = f"{userinfo}{at}{ascii_host}{port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)), flags
 
 
 def host_of(url: str) -> str:

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from crawler.urls import InvalidURL, canonical_url, host_of, is_http_url, repo_key
+from crawler.urls import InvalidURL, ascii_url, canonical_url, host_of, is_http_url, repo_key
 
 if TYPE_CHECKING:
     import pandas as pd  # imported at run time only by the `shared` tests
@@ -563,3 +563,20 @@ def test_agreement_with_reference_sightings(shared_dir: Path) -> None:
     assert total > 80_000
     assert canon >= 0.99, f"canonical_url agrees on {canon:.2%} of {total} sightings"
     assert repo >= 0.99, f"repo_key agrees on {repo:.2%} of {total} sightings"
+
+
+@pytest.mark.parametrize(
+    ("url", "expected", "flags"),
+    [
+        (
+            "https://pаypal.com/login?a=1#x",
+            "https://xn--pypal-4ve.com/login?a=1#x",
+            ["idn", "mixed_script"],
+        ),
+        ("https://bücher.example:8443/p", "https://xn--bcher-kva.example:8443/p", ["idn"]),
+        ("https://例え.テスト/", "https://xn--r8jz45g.xn--zckzah/", ["idn"]),
+        ("https://Example.com/Path", "https://Example.com/Path", []),
+    ],
+)
+def test_ascii_url_spells_idn_hosts_in_punycode_and_flags_lookalikes(url, expected, flags):
+    assert ascii_url(url) == (expected, flags)

@@ -402,6 +402,9 @@ def test_f23_overlong_url_is_never_requested():
 def test_f25_homoglyph_host_is_stored_as_punycode(night):
     (cand,) = night.candidates("ok-idn")
     assert "xn--pypal-4ve.com" in cand["canonical_url"]
+    # the link the CSV shows is punycode too, and the lookalike is flagged
+    assert cand["url"] == "https://xn--pypal-4ve.com/login"
+    assert cand["extra"]["host_flags"] == ["idn", "mixed_script"]
 
 
 @pytest.mark.case("F26")
