@@ -900,8 +900,14 @@ def render_kept_draft(week: str, decisions: pd.DataFrame) -> str:
             stars = _fmt_stars(row.stars) if key == "project" else ""
             lines += _md_item(n, row.title, row.url, stars)
             if isinstance(row.note, str) and row.note:
-                lines += [f"<!-- note: {row.note} -->", ""]
+                lines += [f"<!-- note: {_comment_text(row.note)} -->", ""]
     return "\n".join(lines)
+
+
+def _comment_text(text: str) -> str:
+    """`text` safe inside an HTML comment: every `--` becomes an en dash, so no `-->`
+    (or `<!--`) in a curator's note can end the comment early and publish the rest."""
+    return text.replace("--", "\N{EN DASH}")
 
 
 def render_table(result: ShortlistResult, top: int = 10, width: int = 160) -> str:
