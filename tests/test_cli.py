@@ -52,6 +52,26 @@ def test_a_malformed_week_is_a_one_line_usage_error(week, tmp_path, capsys):
     assert not (tmp_path / "r.duckdb").exists()
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["feeback", "x.csv"], "unknown command 'feeback' (did you mean 'feedback'?)"),
+        (["-v", "--db", "w.db", "raport"], "unknown command 'raport' (did you mean 'report'?)"),
+        (["--db", "w.db", "report"], "put the command first: rank report --db w.db"),
+        (["--week", WEEK, "draft"], f"put the command first: rank draft --week {WEEK}"),
+        (["2025-W07"], "unknown command '2025-W07'; the commands are import-issues, "),
+        (["--week", WEEK, "stray"], "unrecognized arguments: stray"),
+    ],
+)
+def test_a_misspelt_or_misplaced_command_is_named(args, message, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main([*args, "--db", str(tmp_path / "r.duckdb")] if "--db" not in args else args)
+    err = capsys.readouterr().err
+    assert exc.value.code == 2
+    assert err.splitlines()[-1].startswith(f"rank: error: {message}")
+    assert not (tmp_path / "r.duckdb").exists()
+
+
 def test_iso_weeks_know_53_week_years():
     assert IsoWeek.parse("2020-W53").end.isoformat() == "2021-01-03"
     assert str(IsoWeek.parse("2025w07")) == "2025-W07"
