@@ -6,6 +6,7 @@ import argparse
 import csv
 import datetime as dt
 import logging
+import re
 import shutil
 import sys
 from collections import Counter
@@ -329,8 +330,8 @@ def _quotas(specs: list[str]) -> dict[str, int] | None:
     quotas = dict(DEFAULT_QUOTAS)
     for spec in specs:
         name, _, value = spec.partition("=")
-        name = name.strip()
-        if name not in quotas or not value.strip().isdigit():
+        name, value = name.strip(), value.strip()
+        if name not in quotas or not re.fullmatch(r"[0-9]+", value):  # isdigit() takes '³'
             raise UsageError(
                 f"invalid --quota {spec!r}: expected SECTION=N with SECTION one of "
                 f"{', '.join(quotas)}, e.g. --quota project=48"

@@ -72,6 +72,16 @@ def test_a_misspelt_or_misplaced_command_is_named(args, message, tmp_path, capsy
     assert not (tmp_path / "r.duckdb").exists()
 
 
+@pytest.mark.parametrize("quota", ["project=³", "project=٣", "project=-1", "project=", "books=3"])
+def test_a_bad_quota_is_a_one_line_usage_error(quota, loop_db, capsys):
+    code, _out, err = rank(["--week", WEEK, "--quota", quota, "--db", str(loop_db)], capsys)
+    assert code == 2
+    assert err.strip() == (
+        f"rank: error: invalid --quota {quota!r}: expected SECTION=N with SECTION one of "
+        "article, project, audio_video, hot_topic, e.g. --quota project=48"
+    )
+
+
 def test_iso_weeks_know_53_week_years():
     assert IsoWeek.parse("2020-W53").end.isoformat() == "2021-01-03"
     assert str(IsoWeek.parse("2025w07")) == "2025-W07"
