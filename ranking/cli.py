@@ -87,8 +87,8 @@ def _add_shortlist_options(p: argparse.ArgumentParser, week_required: bool = Tru
         "--format",
         choices=("csv", "md", "table"),
         default="csv",
-        help="csv (default) for the spreadsheet, md for a draft, table for the terminal, "
-        "e.g. --format table",
+        help="csv (default) for the spreadsheet, md for a draft of the top 12 per section, "
+        "table for the terminal (top 10 per section), e.g. --format table",
     )
     p.add_argument(
         "--window-days",

@@ -408,8 +408,13 @@ def test_markdown_and_table(world, tmp_path):
     result = build_shortlist(con, AS_OF)
     md = render_markdown(result)
     assert "## 🐿️项目&资源" in md and "1、[" in md and " stars）" in md
-    write_shortlist(result, tmp_path / "d.md", "md")
+    # The draft holds the top 12 of each section; `rank` says how many items it wrote.
+    sizes = result.frame["section"].value_counts()
+    assert sizes.max() > 12
+    assert write_shortlist(result, tmp_path / "d.md", "md") == md.count("、[")
+    assert md.count("、[") == sizes.clip(upper=12).sum() < len(result.frame)
     assert (tmp_path / "d.md").read_text(encoding="utf-8") == md
+    assert write_shortlist(result, tmp_path / "d.txt", "table") == sizes.clip(upper=10).sum()
     table = render_table(result, top=3)
     assert "project" in table and "rank" in table
 
