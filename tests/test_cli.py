@@ -368,17 +368,22 @@ def test_backtest_without_a_feed_says_so_and_an_absent_feed_is_a_warning(tmp_pat
     assert (tmp_path / "bt2" / "issue-006.csv").exists()
 
 
-def test_an_output_path_under_a_file_is_one_line_naming_it(loop_db, tmp_path, capsys):
-    blocker = tmp_path / "not-a-folder"
+def test_an_output_path_under_a_file_is_a_usage_error_naming_it(loop_db, tmp_path, capsys):
+    blocker = tmp_path / "not-a-folder.md"
     blocker.write_text("x")
-    code, _out, err = rank(
-        ["--week", WEEK, "--db", str(loop_db), "--out", str(blocker / "w.csv")], capsys
-    )
-    assert code == 1
-    assert err.strip() == f"rank: error: {blocker}: File exists"
-    code, _out, err = rank([*BACKTEST_SAMPLE, "--issues", "6-6", "--out", str(blocker)], capsys)
-    assert code == 1
-    assert err.strip() == f"rank: error: {blocker}: File exists"
+    for command, out in (
+        (["--week", WEEK], blocker / "w.csv"),
+        (["--week", WEEK, "--format", "md"], blocker / "deeper" / "w.md"),
+        (["draft", "--week", WEEK], blocker / "d.md"),
+    ):
+        code, _out, err = rank([*command, "--db", str(loop_db), "--out", str(out)], capsys)
+        assert code == 2
+        assert err.strip() == f"rank: error: --out {out}: {blocker} is a file, not a folder"
+    for out in (blocker / "bt", blocker):
+        code, _out, err = rank([*BACKTEST_SAMPLE, "--issues", "6-6", "--out", str(out)], capsys)
+        assert code == 2
+        assert err.strip().startswith(f"rank: error: --out {out}: ")
+        assert err.strip().endswith("a file, not a folder")
 
 
 @pytest.mark.parametrize(
