@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import logging
 import os
+import shlex
 import sys
 from collections.abc import Callable, Sequence
 
@@ -67,10 +69,10 @@ def _add_raw(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_shortlist_options(p: argparse.ArgumentParser) -> None:
+def _add_shortlist_options(p: argparse.ArgumentParser, week_required: bool = True) -> None:
     p.add_argument(
         "--week",
-        required=True,
+        required=week_required,
         metavar="YYYY-Www",
         help="ISO week to rank, e.g. --week 2025-W07",
     )
@@ -85,8 +87,8 @@ def _add_shortlist_options(p: argparse.ArgumentParser) -> None:
         "--format",
         choices=("csv", "md", "table"),
         default="csv",
-        help="csv (default) for the spreadsheet, md for a draft, table for the terminal, "
-        "e.g. --format table",
+        help="csv (default) for the spreadsheet, md for a draft of the top 12 per section, "
+        "table for the terminal (top 10 per section), e.g. --format table",
     )
     p.add_argument(
         "--window-days",
@@ -306,6 +308,53 @@ def build_parser() -> tuple[_Parser, _Parser]:
     return main, sub_parser
 
 
+class _Probe(argparse.ArgumentParser):
+    """The `rank --week …` options, none required, to find the words left over."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise argparse.ArgumentError(None, message)  # the real parser reports it
+
+
+def _command_error(args: list[str]) -> str | None:
+    """Why `args`, not starting with a command, hold a misspelt or misplaced one (else None).
+
+    `rank feeback x.csv` and `rank --db w.db report` would otherwise be told that --week
+    is missing.
+    """
+    first = next((a for a in args if a not in ("-v", "--verbose")), None)
+    if first is None:
+        return None
+    in_front = not first.startswith("-")  # where a command goes
+    word = first if in_front else _stray_word(args)
+    if word is None:
+        return None
+    if word in SUBCOMMANDS:
+        rest = list(args)
+        rest.remove(word)
+        return f"put the command first: {shlex.join([PROG, word, *rest])}"
+    close = difflib.get_close_matches(word, SUBCOMMANDS, n=1, cutoff=0.75)
+    if close:
+        return f"unknown command {word!r} (did you mean {close[0]!r}?)"
+    if in_front:
+        return (
+            f"unknown command {word!r}; the commands are {', '.join(SUBCOMMANDS)} "
+            "(or rank --week YYYY-Www)"
+        )
+    return None  # a stray word after the options: argparse's 'unrecognized arguments'
+
+
+def _stray_word(args: list[str]) -> str | None:
+    """The first word of `args` that is no option nor an option's value."""
+    probe = _Probe(prog=PROG, add_help=False)
+    _add_shortlist_options(probe, week_required=False)
+    probe.add_argument("-v", "--verbose", action="store_true")
+    try:
+        _, extras = probe.parse_known_args(args)
+    except argparse.ArgumentError:  # a bad option: the real parser names it
+        return None
+    return next((a for a in extras if not a.startswith("-")), None)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `rank` console script; returns the exit code."""
     args_list = list(sys.argv[1:] if argv is None else argv)
@@ -315,6 +364,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = sub_parser.parse_args(args_list)
         command = args.command
     else:
+        if message := _command_error(args_list):
+            main_parser.error(message)
         args = main_parser.parse_args(args_list)
         command = "shortlist"
     logging.basicConfig(
@@ -334,7 +385,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with contextlib.suppress(OSError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except OSError as exc:  # an output path under a file, a folder not writable, a full disk
+    except OSError as exc:  # a folder not writable, a full disk
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"{PROG}: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 1

@@ -6,6 +6,7 @@ import argparse
 import csv
 import datetime as dt
 import logging
+import re
 import shutil
 import sys
 from collections import Counter
@@ -197,8 +198,18 @@ def _console() -> Console:
 
 
 def _check_out(out: Path, example: str) -> None:
+    """A usage error, before any work, for an --out file that cannot be written."""
     if out.is_dir():
         raise UsageError(f"--out {out}: a folder; give a file, e.g. --out {out / example}")
+    _check_out_parents(out)
+
+
+def _check_out_parents(out: Path) -> None:
+    """A usage error for an --out path under a file (`notes.md/x.csv`): its folders cannot
+    be made, and the OSError would only say 'File exists' or 'Not a directory'."""
+    nearest = next((parent for parent in out.parents if parent.exists()), None)
+    if nearest is not None and not nearest.is_dir():
+        raise UsageError(f"--out {out}: {nearest} is a file, not a folder")
 
 
 def _check_window(args: argparse.Namespace) -> None:
@@ -220,8 +231,6 @@ def _feedback_week(path: Path, file_week: str | None) -> str:
     """The week of a feedback file: its `week` column, else a YYYY-Www in its name."""
     if file_week:
         return str(IsoWeek.parse(file_week))
-    import re
-
     match = re.search(r"(\d{4}-W\d{2})", path.name, re.IGNORECASE)
     if not match:
         raise UsageError(f"{path}: no week column and no week in the file name (e.g. 2025-W07.csv)")
@@ -329,8 +338,8 @@ def _quotas(specs: list[str]) -> dict[str, int] | None:
     quotas = dict(DEFAULT_QUOTAS)
     for spec in specs:
         name, _, value = spec.partition("=")
-        name = name.strip()
-        if name not in quotas or not value.strip().isdigit():
+        name, value = name.strip(), value.strip()
+        if name not in quotas or not re.fullmatch(r"[0-9]+", value):  # isdigit() takes '³'
             raise UsageError(
                 f"invalid --quota {spec!r}: expected SECTION=N with SECTION one of "
                 f"{', '.join(quotas)}, e.g. --quota project=48"
@@ -455,6 +464,9 @@ def backtest(args: argparse.Namespace) -> int:
     for path, what in ((args.history, "--history"), (args.sightings, "--sightings")):
         if not Path(path).exists():
             raise UsageError(f"{what} {path}: no such file or folder")
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise UsageError(f"--out {args.out}: a file, not a folder")
+    _check_out_parents(Path(args.out))
     with _Progress("backtest") as progress:
         report = run_backtest(
             args.history,

@@ -31,9 +31,9 @@ Reading (`read_csv_rows`)
   `cp1252`. The chosen codec is reported in `CsvMeta.encoding`; `CsvMeta.legacy_encoding`
   is True when it was neither UTF-8 nor UTF-16, i.e. characters outside the code page
   may have been replaced by `?` when the file was saved.
-- Delimiter: the most frequent of `,` `;` `\\t` outside quotes on the header line
-  (ties and none → `,`). `csv.Sniffer` is not used: it guesses from data rows and is
-  not deterministic enough to rely on.
+- Delimiter: the most frequent of `,` `;` `\\t` outside quotes on the header line, the
+  first line that is not blank (ties and none → `,`). `csv.Sniffer` is not used: it
+  guesses from data rows and is not deterministic enough to rely on.
 - Quotes are parsed strictly: a quote that never closes is an error naming the line
   where its row starts, instead of silently swallowing every later row into one cell.
 - Header names are normalized (`normalize_header`): strip, drop one leading `'` and
@@ -470,11 +470,17 @@ def _line_ending(text: str) -> str | None:
     return None
 
 
+_LEADING_BLANK_LINES = re.compile(r"(?:[^\S\r\n]*(?:\r\n?|\n))*")
+
+
 def sniff_delimiter(text: str) -> str:
-    """The most frequent of `,` `;` TAB outside quotes on the first line (ties → `,`)."""
+    """The most frequent of `,` `;` TAB outside quotes on the header line (ties → `,`).
+
+    The header line is the first one that is not blank: blank lines above it are skipped.
+    """
     counts = dict.fromkeys(DELIMITERS, 0)
     quoted = False
-    for char in text:
+    for char in text[_LEADING_BLANK_LINES.match(text).end() :]:
         if char == '"':
             quoted = not quoted
         elif not quoted and char in "\r\n":

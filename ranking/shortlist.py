@@ -868,14 +868,21 @@ def _md_item(n: int, title: object, url: object, stars: str) -> list[str]:
     return [f"{n}、[{text}]({url}){stars}", "", SUMMARY_PLACEHOLDER, ""]
 
 
-def render_markdown(result: ShortlistResult, per_section: int = 12) -> str:
+MD_PER_SECTION = 12  # items per section in the `--format md` draft
+TABLE_TOP = 10  # rows per section in the `--format table` text
+
+
+def _top_per_section(frame: pd.DataFrame, top: int) -> list[tuple[str, pd.DataFrame]]:
+    """The first `top` rows of each section that has any, in SECTIONS order."""
+    parts = ((section, frame[frame["section"] == section].head(top)) for section in SECTIONS)
+    return [(section, part) for section, part in parts if len(part)]
+
+
+def render_markdown(result: ShortlistResult, per_section: int = MD_PER_SECTION) -> str:
     """A draft in the newsletter's own layout: sections, `N、[title](url)`, placeholders."""
     lines = [f"# Python 潮流周刊 draft ({result.week})", ""]
     frame = result.frame
-    for section in SECTIONS:
-        part = frame[frame["section"] == section].head(per_section)
-        if not len(part):
-            continue
+    for section, part in _top_per_section(frame, per_section):
         lines += [f"## {MD_HEADINGS[section]}", ""]
         for n, row in enumerate(part.itertuples(index=False), start=1):
             stars = _fmt_stars(row.stars) if section == "project" else ""
@@ -902,11 +909,17 @@ def render_kept_draft(week: str, decisions: pd.DataFrame) -> str:
             stars = _fmt_stars(row.stars) if key == "project" else ""
             lines += _md_item(n, row.title, row.url, stars)
             if isinstance(row.note, str) and row.note:
-                lines += [f"<!-- note: {row.note} -->", ""]
+                lines += [f"<!-- note: {_comment_text(row.note)} -->", ""]
     return "\n".join(lines)
 
 
-def render_table(result: ShortlistResult, top: int = 10, width: int = 160) -> str:
+def _comment_text(text: str) -> str:
+    """`text` safe inside an HTML comment: every `--` becomes an en dash, so no `-->`
+    (or `<!--`) in a curator's note can end the comment early and publish the rest."""
+    return text.replace("--", "\N{EN DASH}")
+
+
+def render_table(result: ShortlistResult, top: int = TABLE_TOP, width: int = 160) -> str:
     """The top of each section as a rich table (text, for the terminal)."""
     from rich.console import Console
     from rich.table import Table
@@ -916,10 +929,7 @@ def render_table(result: ShortlistResult, top: int = 10, width: int = 160) -> st
     frame = result.frame
     if not len(frame):
         console.print(f"{result.week}: no candidates")
-    for section in SECTIONS:
-        part = frame[frame["section"] == section].head(top)
-        if not len(part):
-            continue
+    for section, part in _top_per_section(frame, top):
         table = Table(title=f"{result.week} · {section}", show_lines=False)
         for col in ("rank", "score", "title", "reason", "sources"):
             table.add_column(col, overflow="fold")
@@ -936,7 +946,8 @@ def render_table(result: ShortlistResult, top: int = 10, width: int = 160) -> st
 
 
 def write_shortlist(result: ShortlistResult, path: str | os.PathLike[str], fmt: str = "csv") -> int:
-    """Write the shortlist as `csv`, `md` or `table` text to `path`; return the row count."""
+    """Write the shortlist as `csv`, `md` or `table` text to `path`; return the rows written
+    (for `md` and `table`, the top of each section they show, not the whole shortlist)."""
     from ranking.csvio import atomic_write_text, write_csv
 
     target = Path(path)
@@ -945,8 +956,8 @@ def write_shortlist(result: ShortlistResult, path: str | os.PathLike[str], fmt: 
         return write_csv(target, SHORTLIST_COLUMNS, shortlist_rows(result.frame))
     if fmt == "md":
         atomic_write_text(target, render_markdown(result))
-        return len(result.frame)
+        return sum(len(part) for _, part in _top_per_section(result.frame, MD_PER_SECTION))
     if fmt == "table":
         atomic_write_text(target, render_table(result))
-        return len(result.frame)
+        return sum(len(part) for _, part in _top_per_section(result.frame, TABLE_TOP))
     raise ValueError(f"unknown shortlist format {fmt!r}: csv, md or table")

@@ -52,6 +52,36 @@ def test_a_malformed_week_is_a_one_line_usage_error(week, tmp_path, capsys):
     assert not (tmp_path / "r.duckdb").exists()
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["feeback", "x.csv"], "unknown command 'feeback' (did you mean 'feedback'?)"),
+        (["-v", "--db", "w.db", "raport"], "unknown command 'raport' (did you mean 'report'?)"),
+        (["--db", "w.db", "report"], "put the command first: rank report --db w.db"),
+        (["--week", WEEK, "draft"], f"put the command first: rank draft --week {WEEK}"),
+        (["2025-W07"], "unknown command '2025-W07'; the commands are import-issues, "),
+        (["--week", WEEK, "stray"], "unrecognized arguments: stray"),
+    ],
+)
+def test_a_misspelt_or_misplaced_command_is_named(args, message, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main([*args, "--db", str(tmp_path / "r.duckdb")] if "--db" not in args else args)
+    err = capsys.readouterr().err
+    assert exc.value.code == 2
+    assert err.splitlines()[-1].startswith(f"rank: error: {message}")
+    assert not (tmp_path / "r.duckdb").exists()
+
+
+@pytest.mark.parametrize("quota", ["project=³", "project=٣", "project=-1", "project=", "books=3"])
+def test_a_bad_quota_is_a_one_line_usage_error(quota, loop_db, capsys):
+    code, _out, err = rank(["--week", WEEK, "--quota", quota, "--db", str(loop_db)], capsys)
+    assert code == 2
+    assert err.strip() == (
+        f"rank: error: invalid --quota {quota!r}: expected SECTION=N with SECTION one of "
+        "article, project, audio_video, hot_topic, e.g. --quota project=48"
+    )
+
+
 def test_iso_weeks_know_53_week_years():
     assert IsoWeek.parse("2020-W53").end.isoformat() == "2021-01-03"
     assert str(IsoWeek.parse("2025w07")) == "2025-W07"
@@ -338,17 +368,22 @@ def test_backtest_without_a_feed_says_so_and_an_absent_feed_is_a_warning(tmp_pat
     assert (tmp_path / "bt2" / "issue-006.csv").exists()
 
 
-def test_an_output_path_under_a_file_is_one_line_naming_it(loop_db, tmp_path, capsys):
-    blocker = tmp_path / "not-a-folder"
+def test_an_output_path_under_a_file_is_a_usage_error_naming_it(loop_db, tmp_path, capsys):
+    blocker = tmp_path / "not-a-folder.md"
     blocker.write_text("x")
-    code, _out, err = rank(
-        ["--week", WEEK, "--db", str(loop_db), "--out", str(blocker / "w.csv")], capsys
-    )
-    assert code == 1
-    assert err.strip() == f"rank: error: {blocker}: File exists"
-    code, _out, err = rank([*BACKTEST_SAMPLE, "--issues", "6-6", "--out", str(blocker)], capsys)
-    assert code == 1
-    assert err.strip() == f"rank: error: {blocker}: File exists"
+    for command, out in (
+        (["--week", WEEK], blocker / "w.csv"),
+        (["--week", WEEK, "--format", "md"], blocker / "deeper" / "w.md"),
+        (["draft", "--week", WEEK], blocker / "d.md"),
+    ):
+        code, _out, err = rank([*command, "--db", str(loop_db), "--out", str(out)], capsys)
+        assert code == 2
+        assert err.strip() == f"rank: error: --out {out}: {blocker} is a file, not a folder"
+    for out in (blocker / "bt", blocker):
+        code, _out, err = rank([*BACKTEST_SAMPLE, "--issues", "6-6", "--out", str(out)], capsys)
+        assert code == 2
+        assert err.strip().startswith(f"rank: error: --out {out}: ")
+        assert err.strip().endswith("a file, not a folder")
 
 
 @pytest.mark.parametrize(

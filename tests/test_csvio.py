@@ -331,6 +331,8 @@ def test_normalize_header(raw, normalized):
         ('"a,b,c";x;y\n', ";"),
         ("id\n1,2,3,4\n", ","),  # only the header line counts; none → comma
         ("a,b;c\n", ","),  # tie → comma
+        ("\r\n \r\nweek;id;decision\r\n", ";"),  # blank lines above the header skipped
+        ("\n\t\nid\ttitle\n", "\t"),
     ],
 )
 def test_sniff_delimiter(text, delimiter):
@@ -385,6 +387,14 @@ def test_blank_rows_are_skipped_and_counted(tmp_path):
         (6, "c-2", ""),  # a short row is padded
     ]
     assert meta.blank_rows == (4, 5)
+
+
+def test_blank_lines_above_a_semicolon_header_are_skipped(tmp_path):
+    path = tmp_path / "f.csv"
+    path.write_bytes(b"\r\n\r\nweek;id;decision\r\n2025-W07;c-1;keep\r\n")
+    header, rows, meta = read_csv_rows(path)
+    assert (header, meta.delimiter) == (["week", "id", "decision"], ";")
+    assert [(r.row_number, r["id"], r["decision"]) for r in rows] == [(4, "c-1", "keep")]
 
 
 def test_duplicate_and_empty_header_names(tmp_path):

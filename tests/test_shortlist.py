@@ -22,6 +22,7 @@ from ranking.shortlist import (
     build_week_shortlist,
     decision_rows,
     history_items,
+    render_kept_draft,
     render_markdown,
     render_table,
     scored_pool,
@@ -407,10 +408,37 @@ def test_markdown_and_table(world, tmp_path):
     result = build_shortlist(con, AS_OF)
     md = render_markdown(result)
     assert "## 🐿️项目&资源" in md and "1、[" in md and " stars）" in md
-    write_shortlist(result, tmp_path / "d.md", "md")
+    # The draft holds the top 12 of each section; `rank` says how many items it wrote.
+    sizes = result.frame["section"].value_counts()
+    assert sizes.max() > 12
+    assert write_shortlist(result, tmp_path / "d.md", "md") == md.count("、[")
+    assert md.count("、[") == sizes.clip(upper=12).sum() < len(result.frame)
     assert (tmp_path / "d.md").read_text(encoding="utf-8") == md
+    assert write_shortlist(result, tmp_path / "d.txt", "table") == sizes.clip(upper=10).sum()
     table = render_table(result, top=3)
     assert "project" in table and "rank" in table
+
+
+@pytest.mark.parametrize(
+    "note", ["ask first --> not public", "a <!-- b", "x--!> y", "---> z", "ends with -", "--"]
+)
+def test_a_note_cannot_close_the_drafts_html_comment(note):
+    kept = pd.DataFrame(
+        {
+            "decision": ["keep"],
+            "section_override": [None],
+            "shown_section": ["article"],
+            "section": ["article"],
+            "title": ["T"],
+            "url": ["https://example.com/t"],
+            "stars": [None],
+            "note": [note],
+        }
+    )
+    draft = render_kept_draft("2025-W07", kept)
+    comment = next(line for line in draft.splitlines() if line.startswith("<!-- note: "))
+    assert comment.endswith(" -->")
+    assert "--" not in comment.removeprefix("<!--").removesuffix("-->")
 
 
 def test_select_section_mmr_prefers_diverse_items():
