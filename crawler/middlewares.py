@@ -201,7 +201,7 @@ def parse_retry_after(value: bytes | str | None, now: float | None = None) -> fl
     value = value.strip()
     if not value:
         return None
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # not "³": float() refuses it
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)

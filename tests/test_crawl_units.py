@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from crawler import cli
 from crawler.items import Candidate
 from crawler.middlewares import SchemeFilterSpiderMiddleware, allowed_scheme, parse_retry_after
+from crawler.parsers.common import to_int
 from crawler.pipelines import clean_candidate
 from crawler.runner import AlreadyRunning, acquire_lock
 from crawler.runstate import CrawlOptions, CrawlState, RawWriter, RunContext, atomic_write_json
@@ -25,7 +26,16 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [(b"120", 120.0), ("0", 0.0), (b"", None), (None, None), (b"soon", None), (b"-5", None)],
+    [
+        (b"120", 120.0),
+        ("0", 0.0),
+        (b"", None),
+        (None, None),
+        (b"soon", None),
+        (b"-5", None),
+        ("³", None),
+        ("١٢", None),
+    ],
 )
 def test_parse_retry_after_seconds(value, expected):
     assert parse_retry_after(value) == expected
@@ -587,3 +597,20 @@ def test_a_failure_twisted_wraps_in_a_list_reads_as_its_reasons():
         None,
     )
     assert describe_failure(Failure(ValueError("plain"))) == ("ValueError: plain", None)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("1,234", 1234),
+        ("2.5k", 2500),
+        (7, 7),
+        ("³", None),  # str.isdigit() says yes, int() says no
+        ("١٢", None),
+        ("infk", None),
+        ("nank", None),
+        (True, None),
+    ],
+)
+def test_to_int_takes_numbers_and_refuses_the_rest(value, expected):
+    assert to_int(value) == expected

@@ -209,11 +209,11 @@ def to_int(value: object) -> int | None:
         return int(value) if value == value and abs(value) < 1e18 else None
     if isinstance(value, str):
         s = value.strip().replace(",", "").replace("_", "")
-        if s.isdigit():
+        if s.isascii() and s.isdigit():  # str.isdigit() is also true of "³", which int() refuses
             return int(s)
         if s.lower().endswith("k"):
             try:
                 return int(float(s[:-1]) * 1000)
-            except ValueError:
+            except (ValueError, OverflowError):  # "nank", "infk"
                 return None
     return None
