@@ -249,13 +249,16 @@ def connect(
         # in UTC whatever the machine's zone: the same file gives the same shortlist.
         # now() is UTC too (imported_at, decided_at …), as the crawler's times are.
         con.execute("SET TimeZone = 'UTC'")
-        if read_only:
-            check_version(con, Path(target))
-        else:
-            migrate(con)
+        version = check_version(con, Path(target)) if read_only else migrate(con)
     except BaseException:
         con.close()
         raise
+    if 0 < version < SCHEMA_VERSION:
+        # A store of an older version, opened to read: upgrade it once (a moment
+        # read-write), then read it; the readers' queries are those of this version.
+        con.close()
+        connect(target).close()
+        return connect(target, read_only=True)
     return con
 
 
@@ -2070,7 +2073,7 @@ def snapshot(
             con.execute(f"COPY FROM DATABASE {_SNAPSHOT_ALIAS} TO memory")
         finally:
             con.execute(f"DETACH {_SNAPSHOT_ALIAS}")
-        check_version(con, target)
+        migrate(con)  # a newer file is refused; an older copy is brought to this version
     except BaseException:
         con.close()
         raise

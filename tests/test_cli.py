@@ -848,3 +848,33 @@ def test_the_draft_shows_the_title_the_shortlist_showed(tmp_path, capsys):
     capsys.readouterr()
     code, out, _err = rank(["draft", "--week", WEEK, "--db", str(db)], capsys)
     assert code == 0 and f"[{row['title']}]({url})" in out
+
+
+def _as_schema_1(db: Path) -> None:
+    """Turn a store back into what the first schema wrote (no title/url on shortlist rows)."""
+    con = duckdb.connect(str(db))
+    con.execute("ALTER TABLE shortlist_rows DROP COLUMN title")
+    con.execute("ALTER TABLE shortlist_rows DROP COLUMN url")
+    con.execute("DELETE FROM schema_migrations WHERE version > 1")
+    con.close()
+
+
+def test_a_store_of_the_first_schema_is_read_by_every_reader(tmp_path, capsys):
+    """`rank draft` (read-only) upgrades an older store before reading it; a notebook's
+    snapshot of one is brought to this version in memory."""
+    from ranking import explore
+
+    db, path = _shortlist_db(tmp_path)
+    rows = _read(path)
+    rows[0]["decision"] = "keep"
+    _save(path, rows)
+    assert cli.main(["feedback", str(path), "--db", str(db)]) == 0
+    _as_schema_1(db)
+    snap = explore.open_store(db)
+    assert snap.execute("SELECT count(title) FROM shortlist_rows").fetchone() == (0,)
+    snap.close()
+    capsys.readouterr()
+    code, out, err = rank(["draft", "--week", WEEK, "--db", str(db)], capsys)
+    assert (code, err) == (0, "") and f"1、[{rows[0]['title']}]" in out
+    with store.open_store(db, read_only=True) as con:
+        assert store.check_version(con) == store.SCHEMA_VERSION
