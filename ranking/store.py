@@ -1353,9 +1353,12 @@ _SIGHTING_READERS = {
     ".csv": "read_csv(?, header = true, all_varchar = true)",
     # sample_size = -1: column types from every row, not the first 20,480 (a file sorted by
     # date has no stars in its first rows; sampled, the column was typed NULL and lost them).
-    ".jsonl": "read_json(?, format = 'newline_delimited', records = true, sample_size = -1)",
-    ".json": "read_json(?, format = 'newline_delimited', records = true, sample_size = -1)",
-    ".ndjson": "read_json(?, format = 'newline_delimited', records = true, sample_size = -1)",
+    # dateformat 'iso': DuckDB typed `09-10-2024` as a date, guessing day and month.
+    **dict.fromkeys(
+        (".jsonl", ".json", ".ndjson"),
+        "read_json(?, format = 'newline_delimited', records = true, sample_size = -1, "
+        "dateformat = 'iso', timestampformat = 'iso')",
+    ),
 }
 SIGHTING_FILE_COLUMNS = (
     "feed",
@@ -1437,10 +1440,10 @@ def load_sightings_file(
     """Load a sightings file into `sightings` and upsert `candidates`; return counts.
 
     URLs are canonicalized again with `crawler.urls` (the file's own canonical form is not
-    trusted). A row with an invalid URL, no feed or section, or an unreadable date is
-    skipped, counted, and named (its data row and value) for the first few per reason as a
-    warning. Rows repeating (canonical_url, source, seen_date) keep the best position.
-    Loading the same file twice changes nothing.
+    trusted). A row with an invalid URL, no feed or section, or an unreadable date (not
+    ISO, see _seen_dates) is skipped, counted, and named (its data row and value) for the
+    first few per reason as a warning. Rows repeating (canonical_url, source, seen_date)
+    keep the best position. Loading the same file twice changes nothing.
     Rows of the feeds in `without_feeds` (the file's `feed` column) are left out and
     counted; a feed the file does not have is listed in counts["absent_feeds"] (a later
     file may simply not carry it; `-v` logs the feeds it has). A file none of whose rows
@@ -1602,32 +1605,33 @@ def _duckdb_reason(exc: duckdb.Error) -> str:
     return f"{lines[0]}: {why}"[:300] if why else lines[0]
 
 
-# A time with its zone: `…T23:30:00+08:00`, `… 15:30Z`.
-_ZONED = r"\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|[+-]\d{2}:?\d{2})$"
+# The only dates a file's text may give: an ISO day, with an optional ISO time and zone
+# (`2025-02-10`, `2025-02-10 23:30:00`, `2025-02-10T03:00:00+08:00`, `…T15:30Z`).
+_ISO_DATE = (
+    r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:\s*(?:Z|[+-]\d{2}:?\d{2}))?)?"
+)
 
 
 def _seen_dates(values):
     """A file's `seen_date` cells as dates (None where unreadable), each read on its own.
 
-    A time with a zone is the day in UTC, as the crawler's own dates are, whatever the
-    file type (`2025-02-10T03:00:00+08:00` is 2025-02-09); without a zone, the day as
-    written (`2025-02-10 23:30:00` is 2025-02-10). One parse for the
-    whole column took the first cell's format for every cell, so a file mixing
-    `2025-02-10` and `2025-02-10 10:00:00` lost the rows of the other format. A day no
-    source can have shown (before `crawler.text.DATE_FLOOR`, after tomorrow: 0001-01-01,
-    9999-12-31) is None too, as the crawler's dates are (RELIABILITY P10)."""
+    Only ISO dates are read (and the date and timestamp types of Parquet and JSON, which
+    become ISO text here): `10.09.2024` or `09/10/2024` may be either day, and a guess per
+    row stored some days with day and month swapped, so any other text is unreadable. A
+    time with a zone is the day in UTC, as the crawler's own dates are, whatever the file
+    type (`2025-02-10T03:00:00+08:00` is 2025-02-09); without a zone, the day as written
+    (`2025-02-10 23:30:00` is 2025-02-10). A day no source can have shown (before
+    `crawler.text.DATE_FLOOR`, after tomorrow: 0001-01-01, 9999-12-31) is None too, as
+    the crawler's dates are (RELIABILITY P10)."""
     import pandas as pd
 
     from crawler.text import DATE_FLOOR
 
     text = _epochs_as_text(values).astype("string").str.strip()
-    zoned = text.str.contains(_ZONED).fillna(False).astype(bool)
-    iso = text.str.extract(r"^(\d{4}-\d{2}-\d{2})(?:$|[T ])", expand=False).where(~zoned)
-    days = pd.to_datetime(iso, format="%Y-%m-%d", errors="coerce")
-    other = days.isna() & iso.isna() & text.notna()
-    if other.any():
-        parsed = pd.to_datetime(text[other], format="mixed", errors="coerce", utc=True)
-        days[other] = parsed.dt.tz_localize(None).dt.normalize()
+    iso = text.where(text.str.fullmatch(_ISO_DATE).fillna(False).astype(bool))
+    # utc=True: a zoned time becomes UTC, a time without a zone is taken as written.
+    stamps = pd.to_datetime(iso, format="ISO8601", utc=True, errors="coerce")
+    days = stamps.dt.tz_localize(None).dt.normalize()
     tomorrow = pd.Timestamp(dt.date.today() + dt.timedelta(days=1))
     days = days.where((days >= pd.Timestamp(DATE_FLOOR.date())) & (days <= tomorrow))
     return days.dt.date

@@ -466,7 +466,7 @@ def test_import_sightings_reads_each_date_on_its_own_and_leaves_non_counts_empty
         "https://github.com/acme/tool,-5,1e3,,-1\n"
         "github_trending,trending:python,2025-02-11,,https://github.com/acme/kit,12,,,0\n"
         "hackernews,hn:top20,2025-02-11 08:00:00,A post,https://example.org/a,,,1.5,2\n"
-        "hackernews,hn:top20,12 Feb 2025,Another,https://example.org/b,,,1e20,3\n"
+        "hackernews,hn:top20,2025-02-12T09:00Z,Another,https://example.org/b,,,1e20,3\n"
         ",,2025-02-12,Nowhere,https://example.org/c,,,,\n",
         encoding="utf-8",
     )
@@ -496,6 +496,35 @@ def test_import_sightings_reads_each_date_on_its_own_and_leaves_non_counts_empty
     rows = _read(shortlist)
     titles = {r["url"]: r["title"] for r in rows}
     assert titles["https://github.com/acme/kit"] == "acme/kit"
+
+
+def test_import_sightings_reads_only_iso_dates_and_names_the_others(tmp_path, capsys, caplog):
+    """`10.09.2024` may be 10 September or 9 October: each row's day and month were
+    guessed on its own (one file stored 2024-10-09 and 2024-07-26, without a word). Only
+    ISO dates are read; any other date is an unreadable date, skipped and named."""
+    path = tmp_path / "eu.csv"
+    path.write_text(
+        "feed;section;seen_date;title;url\n"
+        "hackernews;hn:top20;10.09.2024;A;https://example.org/a\n"
+        "hackernews;hn:top20;26.07.2024;B;https://example.org/b\n"
+        "hackernews;hn:top20;07/26/2024;C;https://example.org/c\n"
+        "hackernews;hn:top20;2024-07-26T10:00:00Z;D;https://example.org/d\n",
+        encoding="utf-8",
+    )
+    db = tmp_path / "radar.duckdb"
+    code, out, _err = rank(["import-sightings", str(path), "--db", str(db)], capsys)
+    assert (code, out.strip()) == (
+        0,
+        f"{path}: 1 sighting loaded, 3 rows with unreadable or impossible dates skipped",
+    )
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
+        f"{path}: row {n} skipped: unreadable or impossible date {day!r}"
+        for n, day in ((1, "10.09.2024"), (2, "26.07.2024"), (3, "07/26/2024"))
+    ]
+    con = duckdb.connect(str(db), read_only=True)
+    rows = con.execute("SELECT url, seen_date::VARCHAR FROM sightings").fetchall()
+    con.close()
+    assert rows == [("https://example.org/d", "2024-07-26")]
 
 
 def test_an_extra_that_is_not_a_json_object_is_dropped_and_the_week_still_ranks(tmp_path, capsys):
