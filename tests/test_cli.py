@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from pathlib import Path
 
 import duckdb
@@ -578,8 +579,8 @@ def test_import_sightings_of_a_bad_file_is_one_line_naming_it(tmp_path, capsys):
         (
             [str(latin)],
             1,
-            f"{latin}: cannot read sightings: Invalid Input Error: CSV Error on Line: 2: "
-            "Invalid unicode (byte sequence mismatch) detected. This file is not utf-8 encoded.",
+            f"{latin}: cannot read sightings: line 2: Invalid unicode (byte sequence mismatch) "
+            "detected. This file is not utf-8 encoded.",
         ),
     ]
     for args, expected_code, message in cases:
@@ -587,6 +588,49 @@ def test_import_sightings_of_a_bad_file_is_one_line_naming_it(tmp_path, capsys):
         assert code == expected_code, args
         assert err.startswith(f"rank: error: {message}"), err
         assert len(err.strip().splitlines()) == 1 and out == ""
+
+
+@pytest.mark.parametrize("delimiter", [",", ";"])
+def test_a_csv_row_with_too_few_or_too_many_cells_is_skipped_and_named(
+    delimiter, tmp_path, capsys, caplog
+):
+    """One short or long row made DuckDB's sniffer read the file as one column, and the
+    whole file was refused for `missing sightings columns`; the header decides."""
+    with SIGHTINGS.open(encoding="utf-8", newline="") as f:
+        rows = list(csv.reader(f))
+    rows[3] = rows[3][:5]  # data row 3
+    rows[5] = [*rows[5], "x", "y"]  # data row 5
+    path = tmp_path / "cut.csv"
+    with path.open("w", encoding="utf-8", newline="") as f:
+        csv.writer(f, delimiter=delimiter).writerows(rows)
+    db = tmp_path / "radar.duckdb"
+    code, out, err = rank(["import-sightings", str(path), "--db", str(db)], capsys)
+    assert (code, err) == (0, "")
+    assert out.strip() == f"{path}: {len(rows) - 3:,} sightings loaded, 2 unreadable rows skipped"
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
+        f"{path}: row 3 skipped: 5 cells, the header has 13",
+        f"{path}: row 5 skipped: 15 cells, the header has 13",
+    ]
+
+
+def test_a_torn_jsonl_line_is_skipped_and_named_by_its_line(tmp_path, capsys, caplog):
+    """A torn record failed the whole file, naming the line after it and the caret
+    under DuckDB's query (`at byte 41 in line 5…: ^^^^^^^^`)."""
+    lines = [
+        json.dumps(
+            {"feed": "hackernews", "section": "hn:top20", "seen_date": "2025-02-10", "url": url}
+        )
+        for url in ("https://example.org/1", "https://example.org/2", "https://example.org/3")
+    ]
+    lines.insert(2, lines[0][:41])
+    path = tmp_path / "torn.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    code, out, err = rank(["import-sightings", str(path), "--db", str(tmp_path / "r.db")], capsys)
+    assert (code, err) == (0, "")
+    assert out.strip() == f"{path}: 3 sightings loaded, 1 unreadable row skipped"
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
+        f"{path}: row 3 skipped: invalid JSON: unterminated string starting at column 35"
+    ]
 
 
 def test_impossible_seen_dates_are_skipped_like_unreadable_ones(tmp_path, capsys):
