@@ -368,6 +368,45 @@ def test_reading_a_missing_database_is_one_line_and_creates_nothing(command, tmp
     assert not db.exists()
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["history"],
+        ["--week", WEEK],
+        ["import-sightings", str(SIGHTINGS)],
+        ["import-issues", str(ARCHIVE)],
+        ["ingest"],
+    ],
+    ids=["history", "week", "import-sightings", "import-issues", "ingest"],
+)
+def test_a_folder_as_the_database_is_a_usage_error(command, tmp_path, capsys):
+    """DuckDB cannot open a folder: that was exit 3, "store unavailable", whose recovery
+    steps are for a busy or damaged database."""
+    (tmp_path / "raw").mkdir()
+    code, out, err = rank([*command, "--db", str(tmp_path)], capsys)
+    assert (code, out) == (2, "")
+    assert err.strip() == (
+        f"rank: error: {tmp_path}: a folder, not a database file (--db or RADAR_DB names the "
+        f"file, e.g. --db {tmp_path / 'radar.duckdb'})"
+    )
+
+
+def test_an_archive_folder_without_issue_files_is_a_usage_error(tmp_path, capsys):
+    """It created an empty database and reported `emptyarch:0: no issue files …`."""
+    db = tmp_path / "radar.duckdb"
+    empty, archive = tmp_path / "empty", tmp_path / "archive"
+    empty.mkdir()
+    (archive / "docs").mkdir(parents=True)
+    for given, named in ((empty, empty), (archive, archive / "docs")):
+        code, out, err = rank(["import-issues", str(given), "--db", str(db)], capsys)
+        assert (code, out) == (2, "")
+        assert err.strip() == (
+            f"rank: error: no issue files (*.md) in {named}: give the archive folder holding "
+            "docs/, e.g. rank import-issues ~/python-weekly"
+        )
+    assert not db.exists()
+
+
 SIGHTINGS_HEADER = "feed,section,seen_date,title,url,points\n"
 
 
@@ -441,7 +480,8 @@ def test_import_sightings_names_skipped_rows_on_stderr_in_a_shell(tmp_path):
         [sys.executable, "-m", "ranking.cli", *args], capture_output=True, text=True, timeout=120
     )
     assert (proc.returncode, proc.stdout) == (0, f"{path}: {summary}\n")
-    assert proc.stderr.splitlines() == [f"WARNING ranking.store: {path}: {n}" for n in named]
+    # As the command's other one-line messages, as README shows them: no logging prefix.
+    assert proc.stderr.splitlines() == [f"rank: {path}: {n}" for n in named]
 
 
 def test_import_sightings_loads_a_file_once(tmp_path, capsys, caplog):
