@@ -51,6 +51,16 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
+class _LogFormatter(logging.Formatter):
+    """Warnings as the command's other one-line messages (`rank: s.csv: row 2 skipped:
+    invalid URL 'http://'`); the details of -v with their level and logger."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.levelno >= logging.WARNING:
+            return f"{PROG}: {record.getMessage()}"
+        return super().format(record)
+
+
 def _add_db(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--db",
@@ -368,10 +378,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             main_parser.error(message)
         args = main_parser.parse_args(args_list)
         command = "shortlist"
+    log_handler = logging.StreamHandler(sys.stderr)
+    log_handler.setFormatter(_LogFormatter("%(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
+        level=logging.INFO if args.verbose else logging.WARNING, handlers=[log_handler]
     )
     from ranking import commands  # the command bodies; imported late to keep --help fast
 

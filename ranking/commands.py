@@ -31,7 +31,15 @@ def _err(message: str) -> None:
 
 
 def _db(args: argparse.Namespace) -> Path:
-    return store.db_path(getattr(args, "db", None))
+    """The database file of a command; a folder there is a usage error (DuckDB's "cannot
+    open" was reported as an unavailable store, with recovery steps that do not apply)."""
+    db = store.db_path(getattr(args, "db", None))
+    if db.is_dir():
+        raise UsageError(
+            f"{db}: a folder, not a database file (--db or RADAR_DB names the file, "
+            f"e.g. --db {db / 'radar.duckdb'})"
+        )
+    return db
 
 
 def _existing_db(args: argparse.Namespace) -> Path:
@@ -70,6 +78,12 @@ def import_issues(args: argparse.Namespace) -> int:
     path = Path(args.path).expanduser()
     if not path.is_dir():
         raise UsageError(f"{path}: not a folder (expected an archive with docs/*.md)")
+    docs = path / "docs" if (path / "docs").is_dir() else path  # as history.read_archive
+    if not any(docs.glob("*.md")):  # before the store: a wrong folder creates no database
+        raise UsageError(
+            f"no issue files (*.md) in {docs}: give the archive folder holding docs/, "
+            "e.g. rank import-issues ~/python-weekly"
+        )
     with store.open_store(_db(args)) as con:
         report = import_archive(con, path)
     for skipped in report.skipped:

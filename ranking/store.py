@@ -1361,12 +1361,21 @@ def _ctrl_c_as_interrupt() -> Iterator[None]:
 
 _SIGHTING_READERS = {
     ".parquet": "read_parquet(?)",
-    ".csv": "read_csv(?, header = true, all_varchar = true)",
+    # The header decides the columns and the delimiter (_csv_header): DuckDB's sniffer took
+    # a file with one short or long row for a one-column file. Such a row is a reject,
+    # skipped and named (_csv_rejects).
+    ".csv": "read_csv(?, auto_detect = false, header = true, delim = ?, quote = '\"', "
+    "escape = '\"', columns = ?, ignore_errors = true, store_rejects = true, "
+    "rejects_table = '_sightings_rejects', rejects_scan = '_sightings_scans')",
     # sample_size = -1: column types from every row, not the first 20,480 (a file sorted by
     # date has no stars in its first rows; sampled, the column was typed NULL and lost them).
-    ".jsonl": "read_json(?, format = 'newline_delimited', records = true, sample_size = -1)",
-    ".json": "read_json(?, format = 'newline_delimited', records = true, sample_size = -1)",
-    ".ndjson": "read_json(?, format = 'newline_delimited', records = true, sample_size = -1)",
+    # dateformat 'iso': DuckDB typed `09-10-2024` as a date, guessing day and month.
+    # ignore_errors: a line that is not JSON (a torn record) is a row of NULLs, named.
+    **dict.fromkeys(
+        (".jsonl", ".json", ".ndjson"),
+        "read_json(?, format = 'newline_delimited', records = true, sample_size = -1, "
+        "dateformat = 'iso', timestampformat = 'iso', ignore_errors = true)",
+    ),
 }
 SIGHTING_FILE_COLUMNS = (
     "feed",
@@ -1405,6 +1414,7 @@ def _section_hint(source: str) -> str | None:
 _SUMMARY_PARTS = (
     ("duplicates", "duplicate", "duplicates", " skipped (already in the store or repeated)"),
     ("without_feed", "row", "rows", " of {feeds} left out"),
+    ("unreadable", "unreadable row", "unreadable rows", " skipped"),
     ("invalid_url", "row with an invalid URL", "rows with invalid URLs", " skipped"),
     (
         "bad_date",
@@ -1448,10 +1458,11 @@ def load_sightings_file(
     """Load a sightings file into `sightings` and upsert `candidates`; return counts.
 
     URLs are canonicalized again with `crawler.urls` (the file's own canonical form is not
-    trusted). A row with an invalid URL, no feed or section, or an unreadable date is
-    skipped, counted, and named (its data row and value) for the first few per reason as a
-    warning. Rows repeating (canonical_url, source, seen_date) keep the best position.
-    Loading the same file twice changes nothing.
+    trusted). A row with an invalid URL, no feed or section, or an unreadable date (not
+    ISO, see _seen_dates), and a row that cannot be read at all (a CSV row with more or
+    fewer cells than the header, a JSONL line that is not JSON) is skipped, counted, and
+    named (its data row and why) for the first few per reason as a warning. Rows repeating (canonical_url, source, seen_date)
+    keep the best position. Loading the same file twice changes nothing.
     Rows of the feeds in `without_feeds` (the file's `feed` column) are left out and
     counted; a feed the file does not have is listed in counts["absent_feeds"] (a later
     file may simply not carry it; `-v` logs the feeds it has). A file none of whose rows
@@ -1473,21 +1484,12 @@ def load_sightings_file(
     if source_path.stat().st_size == 0:
         raise SightingsFileError(f"{source_path}: the file is empty")
     try:
-        described = con.execute(f"DESCRIBE SELECT * FROM {reader}", [str(source_path)]).fetchall()
-        present = {row[0] for row in described}
-        missing = [c for c in ("feed", "section", "seen_date", "url") if c not in present]
-        if missing:
-            raise SightingsFileError(f"{source_path}: missing sightings columns {missing}")
-        select = ", ".join(
-            f'"{c}"' if c in present else f'NULL AS "{c}"' for c in SIGHTING_FILE_COLUMNS
-        )
-        frame = con.execute(f"SELECT {select} FROM {reader}", [str(source_path)]).df()
+        frame, unreadable = _read_sightings(con, source_path, reader)
     except duckdb.Error as exc:
         raise SightingsFileError(
             f"{source_path}: cannot read sightings: {_duckdb_reason(exc)}"
         ) from None
-    total = len(frame)
-    frame["file_row"] = range(1, total + 1)  # the data row a skipped row is named by
+    total = len(frame) + unreadable
     excluded = 0
     left_out = set(without_feeds)
     absent: list[str] = []
@@ -1542,6 +1544,7 @@ def load_sightings_file(
         "rows": total,
         "absent_feeds": absent,
         "without_feed": excluded,
+        "unreadable": unreadable,
         "invalid_url": invalid,
         "bad_date": bad_dates,
         "inserted": inserted,
@@ -1558,26 +1561,154 @@ def load_sightings_file(
     return counts
 
 
+def _read_sightings(con: duckdb.DuckDBPyConnection, path: Path, reader: str) -> tuple[Any, int]:
+    """The file's rows in SIGHTING_FILE_COLUMNS (NULL for a column it does not have), with
+    their data row (`file_row`: 1 = the first after a CSV's header, a JSONL's line), and
+    how many rows could not be read at all: a CSV row with more or fewer cells than the
+    header, a JSONL line that is not JSON. Those are skipped and named."""
+    import itertools
+
+    params: list[object] = [str(path)]
+    if path.suffix.lower() == ".csv":
+        names, delim = _csv_header(path)
+        params += [delim, dict.fromkeys(names, "VARCHAR")]
+        present = set(names)
+    else:
+        described = con.execute(f"DESCRIBE SELECT * FROM {reader}", params).fetchall()
+        present = {row[0] for row in described}
+    missing = [c for c in ("feed", "section", "seen_date", "url") if c not in present]
+    if missing:
+        raise SightingsFileError(f"{path}: missing sightings columns {missing}")
+    select = ", ".join(
+        f'"{c}"' if c in present else f'NULL AS "{c}"' for c in SIGHTING_FILE_COLUMNS
+    )
+    sql = f"SELECT {select} FROM {reader}"
+    if path.suffix.lower() == ".csv":
+        frame, skipped = _csv_rejects(con, path, sql, params, delim=delim, cells=len(names))
+        bad = {row for row, _why in skipped}
+        rows = itertools.islice((r for r in itertools.count(1) if r not in bad), len(frame))
+        frame["file_row"] = list(rows)
+    else:
+        frame = con.execute(sql, params).df()
+        frame["file_row"] = _record_lines(path, len(frame))
+        torn = frame[list(SIGHTING_FILE_COLUMNS)].isna().all(axis=1)
+        skipped = _invalid_json_lines(path, set(frame["file_row"][torn]))
+        frame = frame[~frame["file_row"].isin([row for row, _why in skipped])]
+        frame = frame.reset_index(drop=True)
+    _name_skips(path, [row for row, _ in skipped], [why for _, why in skipped], "unreadable")
+    return frame, len(skipped)
+
+
+def _csv_header(path: Path) -> tuple[list[str], str]:
+    """A CSV's column names and delimiter, from its first line: `;` (a spreadsheet saved
+    in a European locale), a tab or `|` where the header has more of it than commas."""
+    import csv
+
+    with path.open("rb") as f:
+        first = f.readline().decode("utf-8-sig", errors="replace").rstrip("\r\n")
+    delim = max(",;\t|", key=first.count)  # the first of a tie: a comma
+    names: list[str] = []
+    for i, name in enumerate(next(csv.reader([first], delimiter=delim), [])):
+        name = name.strip() or f"column{i}"
+        names.append(f"{name}_{i}" if name in names else name)
+    return names, delim
+
+
+def _csv_rejects(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    sql: str,
+    params: list[object],
+    *,
+    delim: str,
+    cells: int,
+) -> tuple[Any, list[tuple[int, str]]]:
+    """Read a CSV (`sql`): its rows, and those DuckDB rejected as (data row, why). A row
+    that is not UTF-8 makes the file a SightingsFileError, as a file in another encoding
+    would be rows of garbled text."""
+    import csv
+
+    drop = "DROP TABLE IF EXISTS _sightings_rejects; DROP TABLE IF EXISTS _sightings_scans"
+    con.execute(drop)
+    try:
+        frame = con.execute(sql, params).df()
+        rejects = con.execute(
+            "SELECT line, arg_min(error_type, column_idx), arg_min(csv_line, column_idx), "
+            "arg_min(error_message, column_idx) FROM _sightings_rejects GROUP BY line "
+            "ORDER BY line"
+        ).fetchall()
+    finally:
+        con.execute(drop)
+    skipped = []
+    for line, kind, text, message in rejects:
+        if kind == "INVALID ENCODING":
+            raise SightingsFileError(f"{path}: cannot read sightings: line {line}: {message}")
+        if kind in ("MISSING COLUMNS", "TOO MANY COLUMNS"):
+            found = len(next(csv.reader([text.strip("\r\n")], delimiter=delim), []))
+            why = f"{found} cells, the header has {cells}"
+        else:  # an unterminated quote, a line too long
+            why = message[:1].lower() + message[1:].rstrip(".")
+        skipped.append((line - 1, why))  # line 1 is the header
+    return frame, skipped
+
+
+def _record_lines(path: Path, rows: int) -> list[int]:
+    """The line of each row of a JSONL file (DuckDB's reader skips blank lines); 1..rows
+    if the counts differ."""
+    with path.open("rb") as f:
+        lines = [n for n, line in enumerate(f, 1) if line.strip()]
+    return lines if len(lines) == rows else list(range(1, rows + 1))
+
+
+def _invalid_json_lines(path: Path, candidates: set[int]) -> list[tuple[int, str]]:
+    """Of the `candidates` lines of a JSONL file (rows DuckDB read as all NULL), those that
+    are not JSON, as (line, why); a valid record without sightings fields is not one."""
+    out: list[tuple[int, str]] = []
+    if not candidates:
+        return out
+    with path.open("rb") as f:
+        for n, line in enumerate(f, 1):
+            if n in candidates:
+                try:
+                    json.loads(line.strip())
+                except json.JSONDecodeError as exc:
+                    why = exc.msg.removesuffix(" at")
+                    out.append(
+                        (n, f"invalid JSON: {why[:1].lower()}{why[1:]} at column {exc.colno}")
+                    )
+                except ValueError:  # UnicodeDecodeError
+                    out.append((n, "not UTF-8 text"))
+    return out
+
+
 # Skipped rows of a sightings file named one per line, per reason; the rest counted.
 _NAMED_SKIPS = 3
 
 
 def _skip_rows(path: Path, frame, mask, reason: str, values=None) -> int:
-    """Log the first rows of `frame` that `mask` skips (`<file>: row 12 skipped: invalid
-    URL 'http://'`, by data row, 1 = the first after a header; `values` is the cell shown)
-    and how many more; return how many it skips. The summary line counts them, these
-    name them."""
+    """Name the first rows of `frame` that `mask` skips (`<file>: row 12 skipped: invalid
+    URL 'http://'`, `values` is the cell shown) and return how many it skips. The summary
+    line counts them, these name them."""
     import pandas as pd
 
     mask = mask.to_numpy(dtype=bool)
-    rows = frame["file_row"][mask]
-    shown = values[mask] if values is not None else pd.Series(None, index=rows.index)
-    for row, value in zip(rows.head(_NAMED_SKIPS), shown.head(_NAMED_SKIPS), strict=True):
-        cell = "" if values is None else " (empty)" if pd.isna(value) else f" {str(value)!r}"
-        logger.warning("%s: row %d skipped: %s%s", path, row, reason, cell[:120])
+    rows = list(frame["file_row"][mask])
+    shown = values[mask] if values is not None else pd.Series(None, index=range(len(rows)))
+    cells = [
+        "" if values is None else " (empty)" if pd.isna(v) else f" {str(v)!r}"
+        for v in shown.head(_NAMED_SKIPS)
+    ]
+    _name_skips(path, rows, [f"{reason}{cell[:120]}" for cell in cells], reason)
+    return len(rows)
+
+
+def _name_skips(path: Path, rows: Sequence[int], whys: Sequence[str], reason: str) -> None:
+    """Log the first skipped rows with why (`<file>: row 12 skipped: <why>`, by data row),
+    and how many more were skipped for `reason`."""
+    for row, why in zip(rows[:_NAMED_SKIPS], whys[:_NAMED_SKIPS], strict=False):
+        logger.warning("%s: row %d skipped: %s", path, row, why)
     if len(rows) > _NAMED_SKIPS:
         logger.warning("%s: %d more rows skipped: %s", path, len(rows) - _NAMED_SKIPS, reason)
-    return len(rows)
 
 
 # Counts above this are not counts (and would not fit DuckDB's BIGINT exactly).
@@ -1607,38 +1738,40 @@ def _duckdb_reason(exc: duckdb.Error) -> str:
             if line
             and " = " not in line  # the reader's settings: `delimiter = , (Auto-Detected)`
             and not line.startswith(("Original Line", "Possible Solution", "LINE "))
+            and line.strip("^ ")  # the caret under the query
         ),
         "",
     )
     return f"{lines[0]}: {why}"[:300] if why else lines[0]
 
 
-# A time with its zone: `…T23:30:00+08:00`, `… 15:30Z`.
-_ZONED = r"\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|[+-]\d{2}:?\d{2})$"
+# The only dates a file's text may give: an ISO day, with an optional ISO time and zone
+# (`2025-02-10`, `2025-02-10 23:30:00`, `2025-02-10T03:00:00+08:00`, `…T15:30Z`).
+_ISO_DATE = (
+    r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:\s*(?:Z|[+-]\d{2}:?\d{2}))?)?"
+)
 
 
 def _seen_dates(values):
     """A file's `seen_date` cells as dates (None where unreadable), each read on its own.
 
-    A time with a zone is the day in UTC, as the crawler's own dates are, whatever the
-    file type (`2025-02-10T03:00:00+08:00` is 2025-02-09); without a zone, the day as
-    written (`2025-02-10 23:30:00` is 2025-02-10). One parse for the
-    whole column took the first cell's format for every cell, so a file mixing
-    `2025-02-10` and `2025-02-10 10:00:00` lost the rows of the other format. A day no
-    source can have shown (before `crawler.text.DATE_FLOOR`, after tomorrow: 0001-01-01,
-    9999-12-31) is None too, as the crawler's dates are (RELIABILITY P10)."""
+    Only ISO dates are read (and the date and timestamp types of Parquet and JSON, which
+    become ISO text here): `10.09.2024` or `09/10/2024` may be either day, and a guess per
+    row stored some days with day and month swapped, so any other text is unreadable. A
+    time with a zone is the day in UTC, as the crawler's own dates are, whatever the file
+    type (`2025-02-10T03:00:00+08:00` is 2025-02-09); without a zone, the day as written
+    (`2025-02-10 23:30:00` is 2025-02-10). A day no source can have shown (before
+    `crawler.text.DATE_FLOOR`, after tomorrow: 0001-01-01, 9999-12-31) is None too, as
+    the crawler's dates are (RELIABILITY P10)."""
     import pandas as pd
 
     from crawler.text import DATE_FLOOR
 
     text = _epochs_as_text(values).astype("string").str.strip()
-    zoned = text.str.contains(_ZONED).fillna(False).astype(bool)
-    iso = text.str.extract(r"^(\d{4}-\d{2}-\d{2})(?:$|[T ])", expand=False).where(~zoned)
-    days = pd.to_datetime(iso, format="%Y-%m-%d", errors="coerce")
-    other = days.isna() & iso.isna() & text.notna()
-    if other.any():
-        parsed = pd.to_datetime(text[other], format="mixed", errors="coerce", utc=True)
-        days[other] = parsed.dt.tz_localize(None).dt.normalize()
+    iso = text.where(text.str.fullmatch(_ISO_DATE).fillna(False).astype(bool))
+    # utc=True: a zoned time becomes UTC, a time without a zone is taken as written.
+    stamps = pd.to_datetime(iso, format="ISO8601", utc=True, errors="coerce")
+    days = stamps.dt.tz_localize(None).dt.normalize()
     tomorrow = pd.Timestamp(dt.date.today() + dt.timedelta(days=1))
     days = days.where((days >= pd.Timestamp(DATE_FLOOR.date())) & (days <= tomorrow))
     return days.dt.date

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from pathlib import Path
 
 import duckdb
@@ -402,6 +403,45 @@ def test_reading_a_missing_database_is_one_line_and_creates_nothing(command, tmp
     assert not db.exists()
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["history"],
+        ["--week", WEEK],
+        ["import-sightings", str(SIGHTINGS)],
+        ["import-issues", str(ARCHIVE)],
+        ["ingest"],
+    ],
+    ids=["history", "week", "import-sightings", "import-issues", "ingest"],
+)
+def test_a_folder_as_the_database_is_a_usage_error(command, tmp_path, capsys):
+    """DuckDB cannot open a folder: that was exit 3, "store unavailable", whose recovery
+    steps are for a busy or damaged database."""
+    (tmp_path / "raw").mkdir()
+    code, out, err = rank([*command, "--db", str(tmp_path)], capsys)
+    assert (code, out) == (2, "")
+    assert err.strip() == (
+        f"rank: error: {tmp_path}: a folder, not a database file (--db or RADAR_DB names the "
+        f"file, e.g. --db {tmp_path / 'radar.duckdb'})"
+    )
+
+
+def test_an_archive_folder_without_issue_files_is_a_usage_error(tmp_path, capsys):
+    """It created an empty database and reported `emptyarch:0: no issue files …`."""
+    db = tmp_path / "radar.duckdb"
+    empty, archive = tmp_path / "empty", tmp_path / "archive"
+    empty.mkdir()
+    (archive / "docs").mkdir(parents=True)
+    for given, named in ((empty, empty), (archive, archive / "docs")):
+        code, out, err = rank(["import-issues", str(given), "--db", str(db)], capsys)
+        assert (code, out) == (2, "")
+        assert err.strip() == (
+            f"rank: error: no issue files (*.md) in {named}: give the archive folder holding "
+            "docs/, e.g. rank import-issues ~/python-weekly"
+        )
+    assert not db.exists()
+
+
 SIGHTINGS_HEADER = "feed,section,seen_date,title,url,points\n"
 
 
@@ -475,7 +515,8 @@ def test_import_sightings_names_skipped_rows_on_stderr_in_a_shell(tmp_path):
         [sys.executable, "-m", "ranking.cli", *args], capture_output=True, text=True, timeout=120
     )
     assert (proc.returncode, proc.stdout) == (0, f"{path}: {summary}\n")
-    assert proc.stderr.splitlines() == [f"WARNING ranking.store: {path}: {n}" for n in named]
+    # As the command's other one-line messages, as README shows them: no logging prefix.
+    assert proc.stderr.splitlines() == [f"rank: {path}: {n}" for n in named]
 
 
 def test_import_sightings_loads_a_file_once(tmp_path, capsys, caplog):
@@ -501,7 +542,7 @@ def test_import_sightings_reads_each_date_on_its_own_and_leaves_non_counts_empty
         "https://github.com/acme/tool,-5,1e3,,-1\n"
         "github_trending,trending:python,2025-02-11,,https://github.com/acme/kit,12,,,0\n"
         "hackernews,hn:top20,2025-02-11 08:00:00,A post,https://example.org/a,,,1.5,2\n"
-        "hackernews,hn:top20,12 Feb 2025,Another,https://example.org/b,,,1e20,3\n"
+        "hackernews,hn:top20,2025-02-12T09:00Z,Another,https://example.org/b,,,1e20,3\n"
         ",,2025-02-12,Nowhere,https://example.org/c,,,,\n",
         encoding="utf-8",
     )
@@ -531,6 +572,35 @@ def test_import_sightings_reads_each_date_on_its_own_and_leaves_non_counts_empty
     rows = _read(shortlist)
     titles = {r["url"]: r["title"] for r in rows}
     assert titles["https://github.com/acme/kit"] == "acme/kit"
+
+
+def test_import_sightings_reads_only_iso_dates_and_names_the_others(tmp_path, capsys, caplog):
+    """`10.09.2024` may be 10 September or 9 October: each row's day and month were
+    guessed on its own (one file stored 2024-10-09 and 2024-07-26, without a word). Only
+    ISO dates are read; any other date is an unreadable date, skipped and named."""
+    path = tmp_path / "eu.csv"
+    path.write_text(
+        "feed;section;seen_date;title;url\n"
+        "hackernews;hn:top20;10.09.2024;A;https://example.org/a\n"
+        "hackernews;hn:top20;26.07.2024;B;https://example.org/b\n"
+        "hackernews;hn:top20;07/26/2024;C;https://example.org/c\n"
+        "hackernews;hn:top20;2024-07-26T10:00:00Z;D;https://example.org/d\n",
+        encoding="utf-8",
+    )
+    db = tmp_path / "radar.duckdb"
+    code, out, _err = rank(["import-sightings", str(path), "--db", str(db)], capsys)
+    assert (code, out.strip()) == (
+        0,
+        f"{path}: 1 sighting loaded, 3 rows with unreadable or impossible dates skipped",
+    )
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
+        f"{path}: row {n} skipped: unreadable or impossible date {day!r}"
+        for n, day in ((1, "10.09.2024"), (2, "26.07.2024"), (3, "07/26/2024"))
+    ]
+    con = duckdb.connect(str(db), read_only=True)
+    rows = con.execute("SELECT url, seen_date::VARCHAR FROM sightings").fetchall()
+    con.close()
+    assert rows == [("https://example.org/d", "2024-07-26")]
 
 
 def test_an_extra_that_is_not_a_json_object_is_dropped_and_the_week_still_ranks(tmp_path, capsys):
@@ -584,8 +654,8 @@ def test_import_sightings_of_a_bad_file_is_one_line_naming_it(tmp_path, capsys):
         (
             [str(latin)],
             1,
-            f"{latin}: cannot read sightings: Invalid Input Error: CSV Error on Line: 2: "
-            "Invalid unicode (byte sequence mismatch) detected. This file is not utf-8 encoded.",
+            f"{latin}: cannot read sightings: line 2: Invalid unicode (byte sequence mismatch) "
+            "detected. This file is not utf-8 encoded.",
         ),
     ]
     for args, expected_code, message in cases:
@@ -593,6 +663,49 @@ def test_import_sightings_of_a_bad_file_is_one_line_naming_it(tmp_path, capsys):
         assert code == expected_code, args
         assert err.startswith(f"rank: error: {message}"), err
         assert len(err.strip().splitlines()) == 1 and out == ""
+
+
+@pytest.mark.parametrize("delimiter", [",", ";"])
+def test_a_csv_row_with_too_few_or_too_many_cells_is_skipped_and_named(
+    delimiter, tmp_path, capsys, caplog
+):
+    """One short or long row made DuckDB's sniffer read the file as one column, and the
+    whole file was refused for `missing sightings columns`; the header decides."""
+    with SIGHTINGS.open(encoding="utf-8", newline="") as f:
+        rows = list(csv.reader(f))
+    rows[3] = rows[3][:5]  # data row 3
+    rows[5] = [*rows[5], "x", "y"]  # data row 5
+    path = tmp_path / "cut.csv"
+    with path.open("w", encoding="utf-8", newline="") as f:
+        csv.writer(f, delimiter=delimiter).writerows(rows)
+    db = tmp_path / "radar.duckdb"
+    code, out, err = rank(["import-sightings", str(path), "--db", str(db)], capsys)
+    assert (code, err) == (0, "")
+    assert out.strip() == f"{path}: {len(rows) - 3:,} sightings loaded, 2 unreadable rows skipped"
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
+        f"{path}: row 3 skipped: 5 cells, the header has 13",
+        f"{path}: row 5 skipped: 15 cells, the header has 13",
+    ]
+
+
+def test_a_torn_jsonl_line_is_skipped_and_named_by_its_line(tmp_path, capsys, caplog):
+    """A torn record failed the whole file, naming the line after it and the caret
+    under DuckDB's query (`at byte 41 in line 5…: ^^^^^^^^`)."""
+    lines = [
+        json.dumps(
+            {"feed": "hackernews", "section": "hn:top20", "seen_date": "2025-02-10", "url": url}
+        )
+        for url in ("https://example.org/1", "https://example.org/2", "https://example.org/3")
+    ]
+    lines.insert(2, lines[0][:41])
+    path = tmp_path / "torn.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    code, out, err = rank(["import-sightings", str(path), "--db", str(tmp_path / "r.db")], capsys)
+    assert (code, err) == (0, "")
+    assert out.strip() == f"{path}: 3 sightings loaded, 1 unreadable row skipped"
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
+        f"{path}: row 3 skipped: invalid JSON: unterminated string starting at column 35"
+    ]
 
 
 def test_impossible_seen_dates_are_skipped_like_unreadable_ones(tmp_path, capsys):

@@ -281,10 +281,32 @@ def test_times_with_a_zone_are_read_in_utc_in_every_format(tmp_path):
         assert list(zip(got["seen_date"].dt.date, got["seen_ts"], strict=True)) == expected, name
 
 
+def test_a_jsonl_date_that_is_not_iso_is_unreadable_not_guessed(tmp_path):
+    """DuckDB's JSON reader typed `09-10-2024` and `26-07-2024` as dates, guessing the
+    order of day and month; they are unreadable dates, as in a CSV."""
+    path = tmp_path / "s.jsonl"
+    path.write_text(
+        "".join(
+            json.dumps({"feed": "hn", "section": "hn:top20", "seen_date": day, "url": url}) + "\n"
+            for day, url in [
+                ("09-10-2024", "https://example.org/a"),
+                ("26-07-2024", "https://example.org/b"),
+                ("2024-07-26", "https://example.org/c"),
+            ]
+        ),
+        encoding="utf-8",
+    )
+    con = store.connect(":memory:")
+    counts = store.load_sightings_file(con, path)
+    assert (counts["inserted"], counts["bad_date"]) == (1, 2)
+    con.close()
+
+
 def test_only_numbers_are_read_as_epochs():
     text = pd.Series(["202502101200", "2025-02-10"])  # digits in a CSV are not an epoch
     numbers = pd.Series([1739145600123, 1739145600.5, None])  # milliseconds, seconds
-    assert list(store._seen_dates(text)) == [dt.date(2025, 2, 10)] * 2
+    days = list(store._seen_dates(text))
+    assert pd.isna(days[0]) and days[1] == dt.date(2025, 2, 10)  # nor an ISO date
     assert list(store._seen_dates(numbers))[:2] == [dt.date(2025, 2, 10)] * 2
     assert pd.isna(list(store._seen_dates(numbers))[2])
 
