@@ -186,10 +186,16 @@ def test_shortlist_is_byte_identical_on_a_rerun(loop_db, tmp_path):
     assert again.read_bytes() == first.read_bytes()
 
 
-def _shortlist_db(tmp_path: Path) -> tuple[Path, Path]:
+def _shortlist_db(tmp_path: Path, extra_sightings: str | None = None) -> tuple[Path, Path]:
+    """A store of the sample archive and sightings (and `extra_sightings`, CSV text), and
+    the shortlist of WEEK written beside it: (database, shortlist file)."""
     db = tmp_path / "radar.duckdb"
     assert cli.main(["import-issues", str(ARCHIVE), "--db", str(db)]) == 0
     assert cli.main(["import-sightings", str(SIGHTINGS), "--db", str(db)]) == 0
+    if extra_sightings is not None:
+        extra = tmp_path / "extra-sightings.csv"
+        extra.write_text(extra_sightings, "utf-8")
+        assert cli.main(["import-sightings", str(extra), "--db", str(db)]) == 0
     assert cli.main(["--week", WEEK, "--db", str(db)]) == 0
     return db, tmp_path / "shortlists" / f"{WEEK}.csv"
 
@@ -894,18 +900,11 @@ def test_a_repository_linked_only_by_a_release_is_kept_and_drafted(tmp_path, cap
     """The row of `github.com/o/r` shows the link a source gave (a release); the curator's
     keep on it is accepted, and the draft names it as the shortlist showed it."""
     release = "https://github.com/radar-test/pyemu/releases/tag/v2.0"
-    extra = tmp_path / "release.csv"
-    extra.write_text(
+    db, path = _shortlist_db(
+        tmp_path,
         "feed,section,seen_date,title,url,points,comments\n"
         f"hackernews,hn:frontpage,2025-02-13,Pyemu 2.0: a Python emulator,{release},512,230\n",
-        "utf-8",
     )
-    db = tmp_path / "radar.duckdb"
-    for args in (["import-issues", str(ARCHIVE)], ["import-sightings", str(SIGHTINGS)]):
-        assert cli.main([*args, "--db", str(db)]) == 0
-    assert cli.main(["import-sightings", str(extra), "--db", str(db)]) == 0
-    assert cli.main(["--week", WEEK, "--db", str(db)]) == 0
-    path = tmp_path / "shortlists" / f"{WEEK}.csv"
     rows = _read(path)
     (row,) = [r for r in rows if r["url"] == release]
     assert row["section"] == "project"
@@ -940,19 +939,12 @@ def test_the_draft_shows_the_title_the_shortlist_showed(tmp_path, capsys):
     """Two sources titled one story differently: the draft of a kept row carries the
     title of its shortlist row, not the store's latest."""
     url = "https://www.python.org/downloads/release/python-3141/"
-    extra = tmp_path / "two-titles.csv"
-    extra.write_text(
+    db, path = _shortlist_db(
+        tmp_path,
         "feed,section,seen_date,title,url,points,comments\n"
         f"hackernews,hn:frontpage,2025-02-12,Python 3.14.1 is now available,{url},400,120\n"
         f"feed,planet-python,2025-02-13,Python 3.14.1 is out,{url},,\n",
-        "utf-8",
     )
-    db = tmp_path / "radar.duckdb"
-    for args in (["import-issues", str(ARCHIVE)], ["import-sightings", str(SIGHTINGS)]):
-        assert cli.main([*args, "--db", str(db)]) == 0
-    assert cli.main(["import-sightings", str(extra), "--db", str(db)]) == 0
-    assert cli.main(["--week", WEEK, "--db", str(db)]) == 0
-    path = tmp_path / "shortlists" / f"{WEEK}.csv"
     rows = _read(path)
     (row,) = [r for r in rows if r["url"] == url]
     row["decision"] = "keep"

@@ -138,19 +138,22 @@ def _make_store(tmp_path, fmt="csv", db=":memory:"):
                 "host": f"blog{n % 5}.example.com",
             }
         )
-        issue = {
-            "issue_no": no,
-            "pub_date": pub,
-            "title": f"#{no}",
-            "title_en": f"#{no}",
-            "kind": "full",
-            "file": f"docs/{pub}-weekly.md",
-            "en_file": None,
-            "content_hash": str(no),
-            "n_items": len(items),
-        }
-        store.replace_history_issue(con, issue, items, [])
+        store.replace_history_issue(con, _issue_row(no, pub, len(items)), items, [])
     return con, counts
+
+
+def _issue_row(no: int, pub: dt.date, n_items: int) -> dict:
+    return {
+        "issue_no": no,
+        "pub_date": pub,
+        "title": f"#{no}",
+        "title_en": f"#{no}",
+        "kind": "full",
+        "file": f"docs/{pub}-weekly.md",
+        "en_file": None,
+        "content_hash": str(no),
+        "n_items": n_items,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -672,18 +675,7 @@ def _one_project_issue(con, no: int, pub: dt.date, repo: int) -> None:
         "repo_key": url.removeprefix("https://"),
         "host": "github.com",
     }
-    issue = {
-        "issue_no": no,
-        "pub_date": pub,
-        "title": f"#{no}",
-        "title_en": f"#{no}",
-        "kind": "full",
-        "file": f"docs/{pub}-weekly.md",
-        "en_file": None,
-        "content_hash": str(no),
-        "n_items": 1,
-    }
-    store.replace_history_issue(con, issue, [item], [])
+    store.replace_history_issue(con, _issue_row(no, pub, 1), [item], [])
 
 
 def test_a_week_with_two_issues_ranks_the_second_with_the_first_as_history(tmp_path):

@@ -235,6 +235,8 @@ def fb_db(tmp_path) -> Path:
                 "section": ["article"] * 10,
                 "rank": range(1, 11),
                 "score": [1.0] * 10,
+                "title": [f"Story {n}" for n in range(1, 11)],
+                "url": [URLS[i] for i in IDS],
             }
         )
         store.save_shortlist_rows(con, WEEK, frame)
