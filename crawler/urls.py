@@ -250,8 +250,6 @@ def _host(raw: str) -> str:
     # Only `www.` itself: `www3.nhk.or.jp` or `www150.statcan.gc.ca` may be other hosts.
     while host.startswith("www.") and host.count(".") >= 2:
         host = host[4:]
-    if host.startswith("amp.") and host.count(".") >= 2:  # amp.theguardian.com; not amp.dev
-        host = host[4:]
     wiki = _WIKI_MOBILE.match(host)
     if wiki:
         host = f"{wiki.group(1)}.{wiki.group(2)}.org"
@@ -492,8 +490,6 @@ def _canonical(url: str) -> str:
     inner = _unwrap_amp(host, path, raw_query)
     if inner is not None:
         return canonical_url(inner)
-    if path.endswith("/amp") and path.count("/") >= 2:
-        path = path.removesuffix("/amp")  # WordPress's AMP page: `/post-slug/amp/`
 
     pairs = _query_pairs(host, raw_query)
 

@@ -178,11 +178,10 @@ CANONICAL = [
     ("https://example.com/story?amp=1", "https://example.com/story"),
     ("https://example.com/story?amp", "https://example.com/story"),
     ("https://example.com/story?amp=top", "https://example.com/story?amp=top"),
-    # WordPress's `/slug/amp/` page and an `amp.` host (R4); a site's own /amp page stays
-    ("https://blog.example.com/python-story/amp/", "https://blog.example.com/python-story"),
-    ("https://amp.theguardian.com/tech/x", "https://theguardian.com/tech/x"),
-    ("https://example.com/amp", "https://example.com/amp"),
-    ("https://amp.dev/about", "https://amp.dev/about"),
+    # an `/amp` path or an `amp.` host is not folded: a repository, a package, a site
+    ("https://github.com/someuser/amp", "https://github.com/someuser/amp"),
+    ("https://pypi.org/project/amp/", "https://pypi.org/project/amp"),
+    ("https://amp.readthedocs.io/en/latest/", "https://amp.readthedocs.io/en/latest"),
     # GitHub repositories: one form
     ("https://github.com/Owner/Repo", "https://github.com/owner/repo"),
     ("https://www.github.com/Owner/Repo/", "https://github.com/owner/repo"),
