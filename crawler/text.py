@@ -7,7 +7,6 @@ or unflagged bidi control reaches the raw files (RELIABILITY P10, P11, P14, G13,
 from __future__ import annotations
 
 import html
-import html.entities
 import re
 import unicodedata
 from datetime import UTC, datetime, timedelta
@@ -192,41 +191,12 @@ def unescape_refs(s: str) -> str:
 # Markup a title may carry: inline formatting only. A tag outside this set (`<script>`
 # in a security story, `List<int>`) means the title is text that mentions a tag.
 _TITLE_TAGS = frozenset(
-    [
-        "a",
-        "abbr",
-        "b",
-        "bdi",
-        "big",
-        "br",
-        "cite",
-        "code",
-        "del",
-        "dfn",
-        "em",
-        "font",
-        "i",
-        "ins",
-        "kbd",
-        "mark",
-        "q",
-        "s",
-        "samp",
-        "small",
-        "span",
-        "strike",
-        "strong",
-        "sub",
-        "sup",
-        "tt",
-        "u",
-        "var",
-        "wbr",
-    ]
+    {"a", "abbr", "b", "bdi", "big", "br", "cite", "code", "del", "dfn", "em", "font", "i"}
+    | {"ins", "kbd", "mark", "q", "s", "samp", "small", "span", "strike", "strong", "sub"}
+    | {"sup", "tt", "u", "var", "wbr"}
 )
-_TAG_NAME = re.compile(r"</?([A-Za-z][A-Za-z0-9]*)")
-_CLOSE_TAG = re.compile(r"</[A-Za-z][A-Za-z0-9]*\s*>")
-_NAMED_REF = re.compile(r"&([A-Za-z][A-Za-z0-9]*);")
+_VOID_TAGS = frozenset({"br", "wbr"})
+_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9]*)(?:\s[^<>]*)?/?>")
 
 
 def title_text(raw: str | None) -> str | None:
@@ -234,17 +204,31 @@ def title_text(raw: str | None) -> str | None:
 
     Atom `type="html"` titles (jekyll-feed writes every title so), RSS titles carrying
     markup, and titles escaped twice (`Tricks &amp;amp; Features`) are HTML; which backend
-    read the feed does not tell, so the title itself decides, by feedparser's rule for
-    RSS: it has a close tag or a character reference, every tag is inline formatting and
-    every named reference is a known entity. A title that merely mentions a tag stays
-    verbatim (RELIABILITY P9)."""
-    if not raw or not (_CLOSE_TAG.search(raw) or _CHARREF.search(raw)):
+    read the feed does not tell, so the title itself decides. Its character references
+    are decoded; its tags are dropped only when every `<` opens a well-formed inline tag
+    and every such tag is closed (`Using <code>nbdev</code>`). A title that merely
+    mentions a tag (`<script>` in a security story, `List<int>`, `if a<b:`) keeps its
+    text verbatim (RELIABILITY P9)."""
+    if not raw or ("&" not in raw and "<" not in raw):
         return raw
-    if any(t.lower() not in _TITLE_TAGS for t in _TAG_NAME.findall(raw)):
-        return raw
-    if any(e not in html.entities.entitydefs for e in _NAMED_REF.findall(raw)):
-        return raw
-    return html_to_text(raw, None)
+    if "<" in raw and _inline_markup(raw):
+        return html_to_text(raw, None)
+    return unescape_refs(raw)
+
+
+def _inline_markup(text: str) -> bool:
+    """Every `<` opens a well-formed inline tag, and every one opened is closed."""
+    tags = _TAG.findall(text)
+    if len(tags) != text.count("<"):
+        return False
+    balance: dict[str, int] = {}
+    for closing, name in tags:
+        name = name.lower()
+        if name not in _TITLE_TAGS:
+            return False
+        if name not in _VOID_TAGS:
+            balance[name] = balance.get(name, 0) + (-1 if closing else 1)
+    return not any(balance.values())
 
 
 def _lxml_text(fragment: str) -> str:

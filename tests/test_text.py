@@ -144,6 +144,11 @@ def test_parse_date_naive_now_is_utc():
         ("The <code> element", "The <code> element"),
         ("AT&T and &foo; Co", "AT&T and &foo; Co"),
         ("Plain", "Plain"),
+        # a `<` that opens no closed inline tag is text; the references are still decoded
+        ("if a<b: print(x) &mdash; tips", "if a<b: print(x) — tips"),
+        ("Comparing a<b and b>c &amp; more", "Comparing a<b and b>c & more"),
+        ("5 < 6 &amp; 7 > 3", "5 < 6 & 7 > 3"),
+        ("Line<br>break &amp; more", "Line break & more"),
     ],
 )
 def test_title_text(raw, text):
