@@ -2147,7 +2147,9 @@ PRECISION_TOP = 24  # `rank report`: the rows of each section the curator surely
 
 
 def precision_report(con: duckdb.DuckDBPyConnection, top: int = PRECISION_TOP):
-    """Per week and section: shown (rank <= top), decided, kept, precision = kept / shown."""
+    """Per week and section: shown (rank <= top in the week's latest shortlist), decided,
+    kept, precision = kept / shown. The rows of a week's earlier files stay stored (they
+    can be fed back) but are not counted again: each run is written at one time."""
     return con.execute(
         """SELECT s.week, s.section,
                   count(*) AS shown,
@@ -2157,6 +2159,8 @@ def precision_report(con: duckdb.DuckDBPyConnection, top: int = PRECISION_TOP):
            FROM shortlist_rows s
            LEFT JOIN decisions d ON d.week = s.week AND d.candidate_id = s.candidate_id
            WHERE s.rank <= ?
+             AND s.written_at = (SELECT max(written_at) FROM shortlist_rows l
+                                 WHERE l.week = s.week)
            GROUP BY s.week, s.section
            ORDER BY s.week, s.section""",
         [top],

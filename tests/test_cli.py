@@ -983,3 +983,43 @@ def test_a_store_of_the_first_schema_is_read_by_every_reader(tmp_path, capsys):
     assert (code, err) == (0, "") and f"1、[{rows[0]['title']}]" in out
     with store.open_store(db, read_only=True) as con:
         assert store.check_version(con) == store.SCHEMA_VERSION
+
+
+def test_the_precision_report_counts_the_latest_shortlist_of_a_week(tmp_path):
+    """Rows of a week's earlier run stay stored (they can be fed back), but `rank report`
+    counts what the latest run showed: 24 rows, not the 36 the two runs showed together."""
+    import time
+
+    import pandas as pd
+
+    def run(ids: list[int]) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "id": [f"c-{i:016x}" for i in ids],
+                "url_canonical": [f"https://x.example/{i}" for i in ids],
+                "section": "article",
+                "rank": range(1, len(ids) + 1),
+                "score": 1.0,
+                "title": [f"Story {i}" for i in ids],
+                "url": [f"https://x.example/{i}" for i in ids],
+            }
+        )
+
+    with store.open_store(tmp_path / "r.duckdb") as con:
+        store.save_shortlist_rows(con, WEEK, run(list(range(1, 25))))
+        time.sleep(0.01)
+        store.save_shortlist_rows(con, WEEK, run(list(range(13, 37))))
+        decisions = [
+            {
+                "candidate_id": f"c-{13:016x}",
+                "canonical_url": "https://x.example/13",
+                "decision": "keep",
+                "section_override": None,
+                "note": None,
+                "row_number": 2,
+            }
+        ]
+        store.apply_decisions(con, WEEK, "f.csv", decisions)
+        report = store.precision_report(con)
+        assert len(store.shortlist_ids(con, WEEK)) == 36
+    assert report[["shown", "decided", "kept"]].values.tolist() == [[24, 1, 1]]
