@@ -1365,7 +1365,7 @@ _SIGHTING_READERS = {
     # a file with one short or long row for a one-column file. Such a row is a reject,
     # skipped and named (_csv_rejects).
     ".csv": "read_csv(?, auto_detect = false, header = true, delim = ?, quote = '\"', "
-    "escape = '\"', columns = ?, ignore_errors = true, store_rejects = true, "
+    "escape = '\"', columns = ?, skip = ?, ignore_errors = true, store_rejects = true, "
     "rejects_table = '_sightings_rejects', rejects_scan = '_sightings_scans')",
     # sample_size = -1: column types from every row, not the first 20,480 (a file sorted by
     # date has no stars in its first rows; sampled, the column was typed NULL and lost them).
@@ -1566,12 +1566,10 @@ def _read_sightings(con: duckdb.DuckDBPyConnection, path: Path, reader: str) -> 
     their data row (`file_row`: 1 = the first after a CSV's header, a JSONL's line), and
     how many rows could not be read at all: a CSV row with more or fewer cells than the
     header, a JSONL line that is not JSON. Those are skipped and named."""
-    import itertools
-
     params: list[object] = [str(path)]
     if path.suffix.lower() == ".csv":
-        names, delim = _csv_header(path)
-        params += [delim, dict.fromkeys(names, "VARCHAR")]
+        names, delim, header_line = _csv_header(path)
+        params += [delim, dict.fromkeys(names, "VARCHAR"), header_line - 1]
         present = set(names)
     else:
         described = con.execute(f"DESCRIBE SELECT * FROM {reader}", params).fetchall()
@@ -1584,10 +1582,15 @@ def _read_sightings(con: duckdb.DuckDBPyConnection, path: Path, reader: str) -> 
     )
     sql = f"SELECT {select} FROM {reader}"
     if path.suffix.lower() == ".csv":
-        frame, skipped = _csv_rejects(con, path, sql, params, delim=delim, cells=len(names))
-        bad = {row for row, _why in skipped}
-        rows = itertools.islice((r for r in itertools.count(1) if r not in bad), len(frame))
-        frame["file_row"] = list(rows)
+        frame, rejects = _csv_rejects(con, path, sql, params, delim=delim, cells=len(names))
+        records = _csv_records(path, delim, header_line)
+        row_of = {line: n for n, (line, _blank) in enumerate(records, 1)}
+        skipped = [(row_of.get(line, line - header_line), why) for line, why in rejects]
+        rejected = {line for line, _why in rejects}
+        kept = [n for n, (line, blank) in enumerate(records, 1) if not (blank or line in rejected)]
+        # Python's csv and DuckDB's reader agree on the records of any file read this far;
+        # should they not, rows are numbered in order.
+        frame["file_row"] = kept if len(kept) == len(frame) else list(range(1, len(frame) + 1))
     else:
         frame = con.execute(sql, params).df()
         frame["file_row"] = _record_lines(path, len(frame))
@@ -1599,19 +1602,43 @@ def _read_sightings(con: duckdb.DuckDBPyConnection, path: Path, reader: str) -> 
     return frame, len(skipped)
 
 
-def _csv_header(path: Path) -> tuple[list[str], str]:
-    """A CSV's column names and delimiter, from its first line: `;` (a spreadsheet saved
-    in a European locale), a tab or `|` where the header has more of it than commas."""
+def _csv_header(path: Path) -> tuple[list[str], str, int]:
+    """A CSV's column names, delimiter and line, from its first line that is not blank:
+    `;` (a spreadsheet saved in a European locale), a tab or `|` where the header has more
+    of it than commas."""
     import csv
 
     with path.open("rb") as f:
-        first = f.readline().decode("utf-8-sig", errors="replace").rstrip("\r\n")
+        for line_no, raw in enumerate(f, 1):
+            first = raw.decode("utf-8-sig" if line_no == 1 else "utf-8", errors="replace")
+            if first.strip():
+                break
+        else:
+            first, line_no = "", 1
+    first = first.rstrip("\r\n")
     delim = max(",;\t|", key=first.count)  # the first of a tie: a comma
     names: list[str] = []
     for i, name in enumerate(next(csv.reader([first], delimiter=delim), [])):
         name = name.strip() or f"column{i}"
         names.append(f"{name}_{i}" if name in names else name)
-    return names, delim
+    return names, delim, line_no
+
+
+def _csv_records(path: Path, delim: str, header_line: int) -> list[tuple[int, bool]]:
+    """(first line, blank) of each record after the header: a data row is named by its
+    record (1 = the first after the header, a blank line counted as a spreadsheet shows
+    it), whatever lines its quoted cells span."""
+    import csv
+
+    out: list[tuple[int, bool]] = []
+    with path.open(encoding="utf-8-sig", errors="replace", newline="") as f:
+        reader = csv.reader(f, delimiter=delim)
+        before = 0
+        for cells in reader:
+            line, before = before + 1, reader.line_num
+            if line > header_line:
+                out.append((line, not cells))
+    return out
 
 
 def _csv_rejects(
@@ -1623,9 +1650,10 @@ def _csv_rejects(
     delim: str,
     cells: int,
 ) -> tuple[Any, list[tuple[int, str]]]:
-    """Read a CSV (`sql`): its rows, and those DuckDB rejected as (data row, why). A row
-    that is not UTF-8 makes the file a SightingsFileError, as a file in another encoding
-    would be rows of garbled text."""
+    """Read a CSV (`sql`): its rows, and those DuckDB rejected as (line, why). A row that
+    is not UTF-8 makes the file a SightingsFileError, as a file in another encoding would
+    be rows of garbled text; so does a quote never closed, which would swallow every
+    row after it."""
     import csv
 
     drop = "DROP TABLE IF EXISTS _sightings_rejects; DROP TABLE IF EXISTS _sightings_scans"
@@ -1643,12 +1671,16 @@ def _csv_rejects(
     for line, kind, text, message in rejects:
         if kind == "INVALID ENCODING":
             raise SightingsFileError(f"{path}: cannot read sightings: line {line}: {message}")
+        if kind == "UNQUOTED VALUE":
+            raise SightingsFileError(
+                f"{path}: cannot read sightings: line {line}: a quote is never closed"
+            )
         if kind in ("MISSING COLUMNS", "TOO MANY COLUMNS"):
             found = len(next(csv.reader([text.strip("\r\n")], delimiter=delim), []))
             why = f"{found} cells, the header has {cells}"
-        else:  # an unterminated quote, a line too long
+        else:  # a line too long
             why = message[:1].lower() + message[1:].rstrip(".")
-        skipped.append((line - 1, why))  # line 1 is the header
+        skipped.append((line, why))
     return frame, skipped
 
 

@@ -1023,3 +1023,43 @@ def test_the_precision_report_counts_the_latest_shortlist_of_a_week(tmp_path):
         report = store.precision_report(con)
         assert len(store.shortlist_ids(con, WEEK)) == 36
     assert report[["shown", "decided", "kept"]].values.tolist() == [[24, 1, 1]]
+
+
+def test_csv_rows_are_named_by_their_record_past_blank_lines_and_quoted_newlines(
+    tmp_path, capsys, caplog
+):
+    """Blank lines above the header are skipped; a data row is named by its record (a
+    blank line counts as a spreadsheet shows it, a quoted newline does not), whether
+    DuckDB or the URL check skips it."""
+    path = tmp_path / "gaps.csv"
+    path.write_text(
+        "\n\n"
+        + SIGHTINGS_HEADER
+        + "hackernews,hn:frontpage,2025-02-10,A,https://example.org/a,5\n"
+        + "\n"
+        + "hackernews,hn:frontpage,2025-02-10,short\n"
+        + 'hackernews,hn:frontpage,2025-02-10,"two\nlines",https://example.org/b,5\n'
+        + "hackernews,hn:frontpage,2025-02-10,C,http://,5\n",
+        encoding="utf-8",
+    )
+    code, out, _err = rank(["import-sightings", str(path), "--db", str(tmp_path / "r.db")], capsys)
+    assert code == 0 and "2 sightings loaded" in out
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
+        f"{path}: row 3 skipped: 4 cells, the header has 6",
+        f"{path}: row 5 skipped: invalid URL 'http://'",
+    ]
+
+
+def test_a_quote_never_closed_refuses_the_file_naming_its_line(tmp_path, capsys):
+    """Read on, the open quote swallowed every later row, unnamed and uncounted."""
+    path = tmp_path / "quote.csv"
+    path.write_text(
+        SIGHTINGS_HEADER
+        + "hackernews,hn:frontpage,2025-02-10,A,https://example.org/a,5\n"
+        + 'hackernews,hn:frontpage,2025-02-10,"unclosed,https://example.org/b,5\n'
+        + "hackernews,hn:frontpage,2025-02-10,C,https://example.org/c,5\n",
+        encoding="utf-8",
+    )
+    code, _out, err = rank(["import-sightings", str(path), "--db", str(tmp_path / "r.db")], capsys)
+    assert code == 1
+    assert err == f"rank: error: {path}: cannot read sightings: line 3: a quote is never closed\n"
