@@ -735,18 +735,16 @@ def parse_markdown(text: str, name: str = "<text>", lang: str = "zh") -> ParsedD
     doc.issue_no = _issue_no_of(doc.title)
 
     b = _Builder(doc)
-    stray = _unclosed_fence(lines, body_start)
-    if stray is not None:
-        doc.problems.append(
-            Problem(name, stray + 1, "code fence never closed; read as text", "warning")
-        )
+    stray = _stray_fences(lines, body_start)
+    for idx, why in stray.items():
+        doc.problems.append(Problem(name, idx + 1, f"code fence {why}; read as text", "warning"))
     in_fence = False
     h1_seen = False
     issue_headings = 0
     for idx in range(body_start, len(lines)):
         lineno = idx + 1
         line = lines[idx]
-        if _FENCE.match(line) and idx != stray:
+        if _FENCE.match(line) and idx not in stray:
             in_fence = not in_fence
             b.text_line(line)
             continue
@@ -805,16 +803,46 @@ def parse_markdown(text: str, name: str = "<text>", lang: str = "zh") -> ParsedD
     return doc
 
 
-def _unclosed_fence(lines: list[str], start: int) -> int | None:
-    """Index of a code fence the file ends inside (a stray ```), or None.
+def _stray_fences(lines: list[str], start: int) -> dict[int, str]:
+    """Fences to read as text, with why: one the file ends inside, and one whose block
+    would hold a section heading of the issue. Read as a fence, either would swallow the
+    items after it; read as text, it costs nothing. Fences pair as CommonMark pairs them
+    (one with an info string, ```python, only opens)."""
+    stray: dict[int, str] = {}
+    while True:
+        opener: int | None = None
+        mark = ""
+        found: tuple[int, str] | None = None
+        for idx in range(start, len(lines)):
+            fence = _FENCE.match(lines[idx])
+            if fence is None or idx in stray:
+                continue
+            if opener is None:
+                opener, mark = idx, fence.group(1)[0]
+            elif lines[idx].strip().strip(mark) == "":  # a bare fence of its kind closes
+                heading = next(
+                    (i for i in range(opener + 1, idx) if _is_section_line(lines[i])), None
+                )
+                if heading is not None:
+                    found = (opener, f"would hold the section heading of line {heading + 1}")
+                    break
+                opener = None
+        else:
+            if opener is not None:
+                found = (opener, "never closed")
+        if found is None:
+            return stray
+        stray[found[0]] = found[1]
 
-    Read as a fence, it would swallow every item after it; read as text, it costs nothing.
-    """
-    opener = None
-    for idx in range(start, len(lines)):
-        if _FENCE.match(lines[idx]):
-            opener = idx if opener is None else None
-    return opener
+
+def _is_section_line(line: str) -> bool:
+    """A line that starts a section of the issue: `## [🦄文章&教程](…)`, `**🐿️项目&资源**`
+    (an H2, never `# comment` in a code block)."""
+    heading = _HEADING.match(line)
+    if heading and heading.group(2) and heading.group(1) == "##":
+        return classify_heading(heading.group(2)) in LISTED_SECTIONS
+    bold = _BOLD_LINE.match(line)
+    return bool(bold and classify_heading(bold.group(1)) in LISTED_SECTIONS)
 
 
 def _is_issue_heading(raw: str) -> bool:

@@ -246,6 +246,34 @@ def test_closed_code_fence_keeps_its_lines_as_text() -> None:
     assert [it.title_zh for it in issue.items] == ["一"]
 
 
+def test_a_stray_fence_closed_only_past_a_section_heading_is_text() -> None:
+    # A stray ``` paired with the closing fence of a real code block further down: read
+    # as a fence, it swallowed the end of one section and the start of the next.
+    text = (
+        "---\ntitle: '#90'\npubDate: 2025-08-02\n---\n\n## 🦄文章&教程\n\n"
+        "1、[一](https://a.org/1)\n\n```\n\n2、[二](https://a.org/2)\n\n"
+        "## 🐿️项目&资源\n\n1、[p](https://github.com/o/p)\n\n"
+        "```python\nprint(1)\n```\n\n2、[q](https://github.com/o/q)\n"
+    )
+    lines = text.split("\n")
+    issue, _, problems = history.parse_issue(text, zh_name="docs/x.md")
+    assert issue is not None
+    assert [(it.section, it.title_zh) for it in issue.items] == [
+        ("article", "一"),
+        ("article", "二"),
+        ("project", "p"),
+        ("project", "q"),
+    ]
+    stray, heading = lines.index("```") + 1, lines.index("## 🐿️项目&资源") + 1
+    assert [(str(p), p.severity) for p in problems] == [
+        (
+            f"docs/x.md:{stray}: code fence would hold the section heading of line "
+            f"{heading}; read as text",
+            "warning",
+        )
+    ]
+
+
 def test_date_only_in_h1() -> None:
     issue, _, problems = _fixture("only-h1-date.md")
     assert issue is not None and not problems
