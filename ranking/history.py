@@ -48,7 +48,7 @@ __all__ = [
 ]
 
 # Bump when parsing changes what is stored: every issue is then re-imported once.
-PARSER_VERSION = "history-3"  # 2: `- ① title` list entries are items; 3: unclosed ``` is text
+PARSER_VERSION = "history-4"  # 2: `- ① title` list entries are items; 3, 4: stray ``` is text
 
 # Sections whose items are numbered `N、[title](url)` lines; the others, `book` and `other`,
 # are usually one paragraph (a sponsor, a book giveaway) and become one item each.
