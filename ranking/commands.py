@@ -73,12 +73,12 @@ def _ingest_first(args: argparse.Namespace) -> Path:
 
 
 def import_issues(args: argparse.Namespace) -> int:
-    from ranking.history import import_archive
+    from ranking.history import docs_dir, import_archive
 
     path = Path(args.path).expanduser()
     if not path.is_dir():
         raise UsageError(f"{path}: not a folder (expected an archive with docs/*.md)")
-    docs = path / "docs" if (path / "docs").is_dir() else path  # as history.read_archive
+    docs = docs_dir(path)
     if not any(docs.glob("*.md")):  # before the store: a wrong folder creates no database
         raise UsageError(
             f"no issue files (*.md) in {docs}: give the archive folder holding docs/, "

@@ -41,6 +41,7 @@ __all__ = [
     "Problem",
     "Skipped",
     "classify_heading",
+    "docs_dir",
     "import_archive",
     "parse_issue",
     "parse_markdown",
@@ -1003,7 +1004,8 @@ def _copy_en(item: Item, en: Item) -> None:
 # --- the archive ------------------------------------------------------------------------
 
 
-def _docs_dir(path: Path) -> Path:
+def docs_dir(path: Path) -> Path:
+    """The folder of an archive's issue files: `docs/` under `path`, else `path` itself."""
     docs = path / "docs"
     return docs if docs.is_dir() else path
 
@@ -1023,7 +1025,7 @@ def read_archive(path: str | Path) -> tuple[list[Issue], list[Skipped], list[Pro
     sorted by number; a second file claiming an issue number is a problem.
     """
     root = Path(path)
-    docs = _docs_dir(root)
+    docs = docs_dir(root)
     if not docs.is_dir():
         return [], [], [Problem(str(root), 0, "archive folder does not exist")]
     if not any(docs.glob("*.md")):
