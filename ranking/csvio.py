@@ -473,12 +473,13 @@ def _line_ending(text: str) -> str | None:
 _LEADING_BLANK_LINES = re.compile(r"(?:[^\S\r\n]*(?:\r\n?|\n))*")
 
 
-def sniff_delimiter(text: str) -> str:
-    """The most frequent of `,` `;` TAB outside quotes on the header line (ties → `,`).
+def sniff_delimiter(text: str, delimiters: tuple[str, ...] = DELIMITERS) -> str:
+    """The most frequent of `delimiters` (`,` `;` TAB) outside quotes on the header line
+    (ties → the first; none → `,`).
 
     The header line is the first one that is not blank: blank lines above it are skipped.
     """
-    counts = dict.fromkeys(DELIMITERS, 0)
+    counts = dict.fromkeys(delimiters, 0)
     quoted = False
     for char in text[_LEADING_BLANK_LINES.match(text).end() :]:
         if char == '"':
@@ -487,7 +488,7 @@ def sniff_delimiter(text: str) -> str:
             break
         elif not quoted and char in counts:
             counts[char] += 1
-    best = max(DELIMITERS, key=lambda d: (counts[d], -DELIMITERS.index(d)))
+    best = max(delimiters, key=lambda d: (counts[d], -delimiters.index(d)))
     return best if counts[best] else ","
 
 

@@ -1605,8 +1605,10 @@ def _read_sightings(con: duckdb.DuckDBPyConnection, path: Path, reader: str) -> 
 def _csv_header(path: Path) -> tuple[list[str], str, int]:
     """A CSV's column names, delimiter and line, from its first line that is not blank:
     `;` (a spreadsheet saved in a European locale), a tab or `|` where the header has more
-    of it than commas."""
+    of it outside quotes than commas (`csvio.sniff_delimiter`)."""
     import csv
+
+    from ranking.csvio import sniff_delimiter
 
     with path.open("rb") as f:
         for line_no, raw in enumerate(f, 1):
@@ -1616,7 +1618,7 @@ def _csv_header(path: Path) -> tuple[list[str], str, int]:
         else:
             first, line_no = "", 1
     first = first.rstrip("\r\n")
-    delim = max(",;\t|", key=first.count)  # the first of a tie: a comma
+    delim = sniff_delimiter(first, (",", ";", "\t", "|"))
     names: list[str] = []
     for i, name in enumerate(next(csv.reader([first], delimiter=delim), [])):
         name = name.strip() or f"column{i}"
