@@ -3,9 +3,9 @@
 One entry point for the CLI and the backtest: `build_shortlist(con, as_of)`. It
 
 1. reads the history published before `as_of` (before `week_history_before` for `rank
-   --week`: the week's own issue is not "already featured" in it) and, for every past issue, the
-   pool as it was on that issue's date (cached: a past pool never changes), labelled
-   with what the curator picked (plus his keep/reject decisions from `rank feedback`);
+   --week`: the week's own issue is not "already featured" in it) and, for every past
+   issue, the pool as it was on that issue's date (cached: a past pool never changes),
+   labelled with what the curator picked (plus his keep/reject decisions from `rank feedback`);
 2. fits the SignalScorer on those pools: positives are picks that were in the pool,
    negatives the other pool items, except items he picked in a later issue (not a
    negative for the week they were first seen);
@@ -204,10 +204,10 @@ class PoolCache(dict):
     """In-memory cache of scored pools, backed by files under `directory`.
 
     A past pool depends only on sightings up to its date and issues before it (before the
-    week began, for a week's pool before its issue is imported), so a file is keyed by (version, date, window, digest
-    of those sightings, digest of that history) and is valid until the data it was built
-    from changes. The files are pickles this program wrote into its own data folder;
-    unreadable ones are rebuilt.
+    week began, for a week's pool before its issue is imported), so a file is keyed by
+    (version, date, window, digest of those sightings, digest of that history) and is
+    valid until the data it was built from changes. The files are pickles this program
+    wrote into its own data folder; unreadable ones are rebuilt.
     Writing a pool removes the files it replaces (the same date and window built from
     older data, or by another CACHE_VERSION), so the folder does not grow run by run.
     """
@@ -449,8 +449,8 @@ def decision_rows(
     training rows of that week's pool: the pool `rank --week` ranks it from (as of
     `week_as_of`, the day its issue came out once imported; the issues published before
     `week_history_before`, so a kept item that his issue of that week then featured is
-    still a row). As of the week's Sunday instead, every age would be a day or more older than in
-    the pools the rest of the fit comes from, each as of its issue's day. An item decided
+    still a row). As of the week's Sunday instead, every age would be a day or more older
+    than in the pools the rest of the fit comes from, each as of its issue's day. An item decided
     on a shortlist ranked after that day (first seen on the Sunday after a Saturday issue)
     is not in that pool: its row comes from the pool as of the week's end."""
     rows: list[pd.DataFrame] = []

@@ -1461,8 +1461,9 @@ def load_sightings_file(
     trusted). A row with an invalid URL, no feed or section, or an unreadable date (not
     ISO, see _seen_dates), and a row that cannot be read at all (a CSV row with more or
     fewer cells than the header, a JSONL line that is not JSON) is skipped, counted, and
-    named (its data row and why) for the first few per reason as a warning. Rows repeating (canonical_url, source, seen_date)
-    keep the best position. Loading the same file twice changes nothing.
+    named (its data row and why) for the first few per reason as a warning. Rows
+    repeating (canonical_url, source, seen_date) keep the best position. Loading the same
+    file twice changes nothing.
     Rows of the feeds in `without_feeds` (the file's `feed` column) are left out and
     counted; a feed the file does not have is listed in counts["absent_feeds"] (a later
     file may simply not carry it; `-v` logs the feeds it has). A file none of whose rows
