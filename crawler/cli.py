@@ -11,15 +11,18 @@ Exit codes (documented in docs/OPERATIONS.md, each one tested):
       when the crawl cannot write its own raw file (disk full, I/O error; path named).
 4     alert: no new candidate for 2 nights in a row (every source silent, failing or
       unchanged; nights = UTC dates of full runs, see `_ingest_after_crawl`)
-75    another crawl is running (the lock holder's PID is named)
+75    another crawl is running (the lock holder's PID is named); `crawl ingest`: the
+      database is busy, nothing ingested (the holder's PID is named)
 ====  =====================================================================================
 
 Interrupted after the crawl itself (Ctrl-C or SIGTERM, e.g. during the ingest): one line
 and, as `rank` on Ctrl-C, exit 128 + the signal (130, 143); the ingest is one transaction,
 so the raw files simply land next time. During the crawl Scrapy stops gracefully.
 
-A *busy* database (a notebook or `rank` holds it) is not an error: the crawl succeeds
+A *busy* database (a notebook or `rank` holds it) is not an error for the crawl: it succeeds
 (exit per sources) and says the data lands at the next ingest (`crawl` or any `rank`).
+`crawl ingest`, whose only job is the ingest, exits 75 then (`crawl ingest && rank …`
+must not take "nothing ingested" for a success).
 Scrapy's own exit status is never used. Only this module imports ranking (lazily).
 """
 
@@ -45,7 +48,7 @@ EXIT_PARTIAL = 1
 EXIT_USAGE = 2
 EXIT_STORE = 3
 EXIT_QUIET = 4  # no new candidate for QUIET_NIGHTS_ALERT nights in a row (RELIABILITY J5)
-EXIT_RUNNING = 75
+EXIT_RUNNING = 75  # EX_TEMPFAIL: another crawl runs; for `crawl ingest`, the DB is busy
 # Interrupted: 128 + the signal number (130 SIGINT, 143 SIGTERM), outside the table of
 # EXIT_ codes, like `rank`'s 130.
 INTERRUPTED = 128
@@ -179,7 +182,13 @@ def build_ingest_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=f"{PROG} ingest",
         description="Load raw files not yet ingested into the store (idempotent).",
-        epilog="Example: crawl ingest --db data/radar.duckdb",
+        epilog=(
+            "exit codes: 0 ingested (or nothing pending); 2 usage error (e.g. no such "
+            "--data-dir); 3 store unavailable (newer/corrupt DB); 75 database busy (a "
+            "notebook, `rank` or `crawl` holds it, PID named): nothing ingested, the raw "
+            "files wait, try later. Interrupted (Ctrl-C, SIGTERM): 130, 143. "
+            "Example: crawl ingest --db data/radar.duckdb"
+        ),
     )
     _common(parser)
     return parser
@@ -340,12 +349,16 @@ def _ingest_after_crawl(
     data_dir: Path,
     code: int,
     night: tuple[str, str] | None = None,
+    busy_is_error: bool = False,
 ) -> int:
-    """Ingest the pending raw files. After a full crawl (`night` = its run id and UTC start
-    date), also count the nights in a row without a new candidate: from QUIET_NIGHTS_ALERT
-    on, an alert and exit EXIT_QUIET (RELIABILITY J5: an empty night must not look like a
-    success). Runs restricted with --source, with no source, or cut short are not counted
-    (cmd_crawl passes no `night`); several runs in one night count as one night."""
+    """Ingest the pending raw files. A busy database is not an error (the files land at the
+    next ingest) unless `busy_is_error` (`crawl ingest`): then one line and EXIT_RUNNING.
+
+    After a full crawl (`night` = its run id and UTC start date), also count the nights in a
+    row without a new candidate: from QUIET_NIGHTS_ALERT on, an alert and exit EXIT_QUIET
+    (RELIABILITY J5: an empty night must not look like a success). Runs restricted with
+    --source, with no source, or cut short are not counted (cmd_crawl passes no `night`);
+    several runs in one night count as one night."""
     from crawler.runstate import QUIET_NIGHTS_ALERT, record_night
     from ranking.errors import StoreError
     from ranking.store import ingest_pending
@@ -360,6 +373,8 @@ def _ingest_after_crawl(
             file=sys.stderr,
         )
         return EXIT_STORE
+    if report.pending and busy_is_error:
+        return _error(f"{report.message}; nothing ingested, the raw files wait", EXIT_RUNNING)
     print(f"{PROG}: {report.summary()}", file=sys.stderr if report.pending else sys.stdout)
     if night is not None and not report.pending:
         run_id, day = night
@@ -383,7 +398,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     if not data_dir.is_dir():  # a mistyped --data-dir must not create an empty database
         return _error(f"data directory {data_dir} does not exist (see --data-dir)", EXIT_USAGE)
     _stop_on_signals()
-    return _ingest_after_crawl(args, data_dir, EXIT_OK)
+    return _ingest_after_crawl(args, data_dir, EXIT_OK, busy_is_error=True)
 
 
 # --- status ----------------------------------------------------------------------------------

@@ -213,6 +213,26 @@ def test_rank_ingest_into_a_busy_database_is_the_busy_code_and_the_files_wait(st
     assert counts(store_db)["candidates"] == 6
 
 
+@pytest.mark.case("S1", "J6")
+def test_crawl_ingest_into_a_busy_database_exits_75_and_the_files_wait(store_db):
+    """Unlike the nightly crawl (busy is not an error there), `crawl ingest` only ingests:
+    `crawl ingest && rank …` must not take "nothing ingested" for a success."""
+    data = store_db.parent  # radar.duckdb and raw/, as under a --data-dir
+    write_raw(data / "raw", "second.jsonl", [cand("https://s.example/new")])
+    holder = hold_db(store_db, read_only=False)
+    try:
+        proc = run_cli("crawl", ["ingest", "--data-dir", str(data)])
+    finally:
+        release(holder)
+    assert proc.returncode == 75
+    line = one_line_error(proc, "crawl")
+    assert "busy" in line and f"PID {holder.pid}" in line and "nothing ingested" in line
+    assert counts(store_db)["candidates"] == 5
+    later = run_cli("crawl", ["ingest", "--data-dir", str(data)])
+    assert later.returncode == 0, later.stderr
+    assert counts(store_db)["candidates"] == 6
+
+
 def test_rank_ingest_names_each_bad_line_and_exits_1(tmp_path):
     db, raw = tmp_path / "radar.duckdb", tmp_path / "raw"
     path = write_raw(raw, "night.jsonl", [cand("https://s.example/1"), cand("https://s.example/2")])
