@@ -239,10 +239,17 @@ def test_huge_title_is_truncated():
     assert "truncated" in c.extra["title_flags"]
 
 
-def test_entries_are_capped_to_the_newest():
-    result = parse("feeds/too_many_entries.xml.gz")
+def test_entries_are_capped_to_the_newest(caplog):
+    with caplog.at_level("INFO", logger="crawler.parsers.feeds"):
+        result = parse("feeds/too_many_entries.xml.gz")
     assert len(result) == MAX_ENTRIES
     assert result.notes["capped"] == {"kept": MAX_ENTRIES, "usable": 1000}
+    # One line naming the source and its URL (house rule), not a bare "feed capped".
+    (line,) = [r.getMessage() for r in caplog.records if "capped" in r.getMessage()]
+    assert line == (
+        f"source edge-feed: feed https://edge.example/feed capped: kept the newest "
+        f"{MAX_ENTRIES} of 1000 entries"
+    )
     assert all(c.published.startswith("2025") for c in result)  # the newer half
     positions = [c.position for c in result]
     assert positions == sorted(positions)

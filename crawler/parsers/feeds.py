@@ -695,12 +695,13 @@ def build_candidates(
                 result.skip("filtered")
                 continue
         result.append(c)
-    cap_newest(result)
+    cap_newest(result, source)
     return result
 
 
-def cap_newest(result: ParseResult) -> None:
-    """Keep the MAX_ENTRIES newest candidates (undated last), in document order."""
+def cap_newest(result: ParseResult, source: Source) -> None:
+    """Keep the MAX_ENTRIES newest candidates (undated last), in document order; the log
+    line names the source and its URL."""
     if len(result) <= MAX_ENTRIES:
         return
     total = len(result)
@@ -711,4 +712,10 @@ def cap_newest(result: ParseResult) -> None:
     kept = sorted(ranked[:MAX_ENTRIES], key=lambda c: c.position or 0)
     result[:] = kept
     result.notes["capped"] = {"kept": MAX_ENTRIES, "usable": total}
-    logger.info("feed capped: kept the newest %d of %d entries", MAX_ENTRIES, total)
+    logger.info(
+        "source %s: feed %s capped: kept the newest %d of %d entries",
+        source.name,
+        source.url,
+        MAX_ENTRIES,
+        total,
+    )

@@ -180,7 +180,7 @@ def issue_links(feed: Feed, source: Source) -> ParseResult:
             f"none of the {len(issues)} issues read lists {MIN_LINKS} or more links "
             '(not a newsletter of links? use kind = "feed")',
         )
-    cap_newest(result)
+    cap_newest(result, source)
     return result
 
 
