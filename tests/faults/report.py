@@ -194,7 +194,9 @@ LIMITS: dict[str, str] = {
     "entries cost ~6 s of CPU (see the G4 figure)",
     "S9": "tests ranking.store.snapshot (ATTACH read-only + copy), not a file copy",
     "S11": "recovery from the pre-run backup is checked in docs/OPERATIONS.md, not run",
-    "R5": "exclusion is tested on ranking.pool.featured_matches; end to end it is xfail",
+    "R5": "end to end (`rank --week`: off the shortlist, listed with its reason by "
+    "--show-featured) only a match by URL is exercised; matches by repository and by title "
+    "are tested on ranking.pool.featured_matches (tests/test_pool.py)",
     "I2": "cp1252 and MacRoman files are decoded (chardet), so the fail-fast branch (bytes "
     "no codec decodes) is not exercised",
     "J7": "`rank --out` into a read-only folder is not tested (the suite runs as root, which "

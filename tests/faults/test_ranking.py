@@ -158,9 +158,12 @@ def shortlist(rank_db, tmp_path_factory):
     return paths, rows
 
 
+FEATURED_URL = "https://featured.example/already"
+
+
 def test_r5_fixture_item_is_in_the_pool(shortlist):
     _, rows = shortlist
-    assert rows
+    assert FEATURED_URL in {r["url"] for r in rows}  # no issue featured it in rank_db
 
 
 def test_store_was_built_from_the_raw_file(rank_db):
@@ -250,20 +253,28 @@ def test_r5_already_featured_is_matched_with_the_reason(tmp_path):
 
 
 @pytest.mark.case("R5")
-def test_r5_already_featured_is_excluded_end_to_end(rank_db, tmp_path, capsys):
+def test_r5_already_featured_is_excluded_end_to_end(rank_db, shortlist, tmp_path, capsys):
     import shutil
 
     from ranking import store
 
+    _, rows = shortlist
+    assert FEATURED_URL in {r["url"] for r in rows}  # on the shortlist until featured
     db = tmp_path / "copy.duckdb"
     shutil.copy(rank_db, db)
     with store.open_store(db) as con:
         add_past_issue(con)
+    out_csv = tmp_path / "shortlist.csv"
+    code, out, _ = rank(["--week", WEEK, "--db", str(db), "--out", str(out_csv)], capsys)
+    assert code == 0
+    after = csv.DictReader(io.StringIO(out_csv.read_bytes().decode("utf-8-sig")))
+    assert FEATURED_URL not in {r["url"] for r in after}  # excluded
+    assert FEATURED_URL not in out  # and not listed without --show-featured
     code, out, _ = rank(
         ["--week", WEEK, "--db", str(db), "--format", "table", "--show-featured"], capsys
     )
     assert code == 0
-    assert "featured.example/already" in out
+    assert f"url featured in #1: Already featured article <{FEATURED_URL}>" in out
 
 
 @pytest.mark.case("R7", "C3")
