@@ -190,8 +190,9 @@ LIMITS: dict[str, str] = {
     "a page with 100,000 anchors is parsed within 256 MB and the time limit (memory probe)",
     "H1": "the spider never follows page anchors; tested: a page with javascript:, file: "
     "and ftp: links parses, and the spider middleware drops non-http Requests (H2)",
-    "P11": "the cap applies after every entry was turned into a candidate: 100,000 "
-    "entries cost ~6 s of CPU (see the G4 figure)",
+    "P11": "the feed parser still reads all 100,000 entries; only the document's first "
+    "1,000 (5 x the cap) become candidates, of which the newest 200 are kept (see the G4 "
+    "figure)",
     "S9": "tests ranking.store.snapshot (ATTACH read-only + copy), not a file copy",
     "S11": "recovery from the pre-run backup is checked in docs/OPERATIONS.md, not run",
     "R5": "end to end (`rank --week`: off the shortlist, listed with its reason by "
