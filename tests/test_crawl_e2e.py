@@ -665,3 +665,67 @@ def test_github_rate_limit_stops_metadata_requests(empty_web, tmp_path):
     api_hits = sum(1 for r in server.requests if r.path.startswith("/api/"))
     assert 1 <= api_hits <= 5  # the cap, and no new requests after the 403
     assert "rate limited" in result.stdout
+
+
+# --- soft 404s and bot challenges (RELIABILITY F19) -----------------------------------------
+
+PAGE_FIXTURES = REPO / "tests" / "fixtures" / "parsers" / "pages"
+HN_AND_A_PAGE = """
+[[source]]
+name = "hn-local"
+kind = "hackernews"
+url = "{base}/hn.json"
+
+[[source]]
+name = "blog-page"
+kind = "page"
+url = "{base}/blog/moved"
+"""
+ARTICLE = (
+    "<html><head><title>Typing tips for Python 3.14</title>"
+    '<meta name="description" content="Seven small typing habits that pay off."></head>'
+    "<body><article><p>Annotate the public functions first.</p></article></body></html>"
+)
+
+
+def test_a_challenge_or_soft_404_page_stores_nothing_and_keeps_the_title(empty_web, tmp_path):
+    server = empty_web
+    html = "text/html; charset=utf-8"
+    post = server.url("/post/typing")
+    hit = {
+        "objectID": "1",
+        "title": "Typing tips for Python 3.14",
+        "url": post,
+        "points": 50,
+        "num_comments": 3,
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "author": "tester",
+    }
+    server.add_route("/hn.json", body=json.dumps({"hits": [hit]}), content_type="application/json")
+    server.add_route("/post/typing", body=ARTICLE, content_type=html)
+    soft_404 = (PAGE_FIXTURES / "soft_404.html").read_text("utf-8")
+    server.add_route("/blog/moved", body=soft_404, content_type=html)
+    srcs = sources_file(tmp_path, server.base_url, HN_AND_A_PAGE)
+    data = tmp_path / "data"
+    args = ["--sources", str(srcs), "--data-dir", str(data), "--progress", "never"]
+    db = data / "radar.duckdb"
+    stored = "SELECT title, description FROM candidates WHERE url = ?"
+
+    first = crawl(args, server.base_url)
+    assert first.returncode == 1, first.stderr[-3000:]  # the page source failed
+    assert "1 ok, 0 not modified, 1 failed" in first.stdout
+    assert "source blog-page failed: parse error: not_an_article: soft 404 page" in first.stderr
+    assert db_rows(db, stored, [server.url("/blog/moved")]) == []
+    good = ("Typing tips for Python 3.14", "Seven small typing habits that pay off.")
+    assert db_rows(db, stored, [post]) == [good]
+
+    # The next night the article answers with Cloudflare's challenge.
+    challenge = (PAGE_FIXTURES / "cloudflare_challenge.html").read_text("utf-8")
+    server.add_route("/post/typing", body=challenge, content_type=html)
+    second = crawl(args, server.base_url)
+    assert second.returncode == 1, second.stderr[-3000:]
+    assert server.hits("/post/typing") == 2
+    (skipped,) = [line for line in second.stderr.splitlines() if post in line]
+    assert f"page {post} skipped: not_an_article: bot challenge page" in skipped
+    assert db_rows(db, stored, [post]) == [good]
+    assert "Traceback" not in first.stderr + second.stderr

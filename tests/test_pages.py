@@ -98,3 +98,104 @@ def test_a_link_farm_is_never_extracted(calls):
     assert c.extra["extraction_skipped"] == "page too large"
     # Only noted when extraction was needed:
     assert "extraction_skipped" not in page(DESCRIPTION + DATE, farm).extra
+
+
+# --- soft 404s and bot challenges (RELIABILITY F19) --------------------------------------
+
+
+def parse_html(html: str) -> pages.ParseResult:
+    return pages.parse_page(
+        html.encode(), {"content-type": "text/html"}, Source("s", "page", "https://b.example/p")
+    )
+
+
+def not_an_article(html: str) -> str:
+    """The detail of the not_an_article ParseError the page raises."""
+    with pytest.raises(pages.ParseError) as info:
+        parse_html(html)
+    assert info.value.reason == "not_an_article"
+    return info.value.detail
+
+
+@pytest.mark.parametrize(
+    ("phrase", "kind"),
+    [
+        ("Just a moment...", "bot challenge"),
+        ("Attention Required! | Cloudflare", "bot challenge"),
+        ("Access denied", "bot challenge"),
+        ("Access denied | b.example used Cloudflare to restrict access", "bot challenge"),
+        ("DDoS-Guard", "bot challenge"),
+        ("Are you a robot?", "bot challenge"),
+        ("Are you human?", "bot challenge"),
+        ("Verifying you are human", "bot challenge"),
+        ("Page not found", "soft 404"),
+        ("404 Not Found", "soft 404"),
+        ("Error 404", "soft 404"),
+        ("404: This page could not be found.", "soft 404"),
+        ("Oops! That page can\u2019t be found.", "soft 404"),
+        ("Sorry, the page you were looking for does not exist", "soft 404"),
+    ],
+)
+@pytest.mark.parametrize(
+    "where",
+    [
+        "<title>{}</title>",
+        '<meta property="og:title" content="{}">',
+        "<title>Site name</title></head><body><h1>{}</h1>",
+    ],
+)
+def test_a_title_or_heading_that_is_only_a_challenge_or_404_phrase_is_not_an_article(
+    calls, phrase, kind, where
+):
+    detail = not_an_article(f"<html><head>{where.format(phrase)}</head><body>{BODY}</body></html>")
+    assert detail.startswith(kind) and phrase in detail
+    assert calls == []  # decided before any costly extraction
+
+
+@pytest.mark.parametrize(
+    "title",
+    [
+        "Page Not Found errors in Flask, explained",
+        "Just a moment: Python's datetime pitfalls",
+        "Captcha solving with Python and OpenCV",
+        "Access denied: PermissionError on Windows",
+        "Handling 404 Not Found in FastAPI",
+        "Are you a robot? Testing bots with Playwright",
+    ],
+)
+def test_an_article_whose_title_mentions_such_a_phrase_is_an_article(calls, title):
+    (c,) = parse_html(f"<html><head><title>{title}</title></head><body>{BODY}</body></html>")
+    assert c.title == title
+
+
+def test_only_the_first_heading_counts():
+    html = (
+        "<html><head><title>HTTP status codes</title></head><body><h1>HTTP status codes</h1>"
+        f"{BODY}<h1>404 Not Found</h1><p>Page not found.</p>{BODY}</body></html>"
+    )
+    (c,) = parse_html(html)
+    assert c.title == "HTTP status codes"
+
+
+CHALLENGE_SCRIPT = '<script src="/cdn-cgi/challenge-platform/h/g/orchestrate/v1"></script>'
+RECAPTCHA_FORM = '<form><div class="g-recaptcha" data-sitekey="k"></div><button>Go</button></form>'
+
+
+@pytest.mark.parametrize("markup", [CHALLENGE_SCRIPT, RECAPTCHA_FORM, '<div class="h-captcha">'])
+def test_challenge_markup_on_a_page_with_next_to_no_text_is_not_an_article(markup):
+    html = (
+        "<html><head><title>b.example</title></head><body><h1>b.example</h1>"
+        f"<p>Checking if the site connection is secure.</p>{markup}</body></html>"
+    )
+    assert "words of text" in not_an_article(html)
+
+
+@pytest.mark.parametrize("markup", [CHALLENGE_SCRIPT, RECAPTCHA_FORM])
+def test_challenge_markup_on_an_article_is_ignored(calls, markup):
+    # A reCAPTCHA comment form under an article; a script in a page that has its own
+    # og:title (a JavaScript app whose text is not in the HTML).
+    (long,) = parse_html(f"<html><head><title>A post</title></head><body>{BODY}{markup}</body>")
+    assert long.title == "A post"
+    og = '<meta property="og:title" content="An app post">'
+    (short,) = parse_html(f"<html><head>{og}</head><body><p>Loading</p>{markup}</body></html>")
+    assert short.title == "An app post"

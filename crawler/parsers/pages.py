@@ -1,5 +1,8 @@
 """Article HTML -> one candidate: title, description, author, date (with confidence), stats.
 
+A soft 404 or a bot challenge / captcha page answered with a 200 is not an article: it
+raises ParseError("not_an_article") and yields nothing (RELIABILITY F19).
+
 Also owns `decode_html`, the one place that turns HTML bytes into text (header charset,
 then meta charset, then chardet; U+FFFD flagged), shared with github_trending.
 """
@@ -154,6 +157,39 @@ def _fix_charref(m: re.Match[str]) -> str:
     return m.group(0) if valid_xml_char(cp) else "\ufffd"
 
 
+# RELIABILITY F19. A title or first heading that is nothing but one of these phrases
+# (lower-cased, reduced to its words: "Just a moment..." -> "just a moment") is a soft 404
+# or a bot challenge, never an article; an article that merely mentions one is longer.
+_SOFT_404 = re.compile(
+    r"(?:error )?404(?: error)?(?: page)?"
+    r"|(?:(?:error )?404 )?(?:(?:oops|sorry|whoops) )*(?:(?:this|the|that) )?"
+    r"(?:(?:page|file|document)(?: you (?:requested|were looking for|are looking for))? )?"
+    r"(?:(?:is |was )?not found|(?:could not|cannot|cant|couldnt) be found"
+    r"|does not exist|doesnt exist|no longer exists)(?: 404)?"
+    r"|nothing (?:was )?found(?: here)?"
+)
+_CHALLENGE = re.compile(
+    r"just a moment|attention required(?: cloudflare)?|please wait cloudflare"
+    r"|checking your browser(?: before accessing [\w ]+)?"
+    r"|access denied(?: [\w ]*cloudflare[\w ]*)?|access to this page has been denied"
+    r"|(?:ddos protection by )?ddos guard|pardon our interruption"
+    r"|are you (?:a )?(?:robot|human)|(?:verifying|verify) (?:that )?you are (?:a )?human"
+    r"|human verification|robot check|captcha"
+)
+# Challenge and captcha markup, as the markup spells it: not an article when the page has
+# next to no text (an article with a reCAPTCHA comment form has plenty) and no og:title.
+_CHALLENGE_MARKUP = (
+    "/cdn-cgi/challenge-platform/",
+    "cf-browser-verification",
+    "cf_chl_opt",
+    "cf-turnstile",
+    "g-recaptcha",
+    "h-captcha",
+    "ddos-guard",
+)
+_CHALLENGE_MAX_WORDS = 60
+_VISIBLE_TEXT = "//body//text()[not(ancestor::script or ancestor::style or ancestor::noscript)]"
+
 TRAFILATURA_MAX_CHARS = 2_000_000
 TRAFILATURA_MAX_LINKS = 5_000
 
@@ -171,6 +207,9 @@ def parse_page(body: bytes, headers: Mapping[str, str] | None, source: Source) -
         extra["decode_flags"] = sorted(flags)
     base = source.url
     meta = _meta(root)
+    not_article = _not_an_article(root, meta, text)
+    if not_article:
+        raise ParseError("not_an_article", not_article)
     ld = _json_ld(root)
 
     title = ""
@@ -236,6 +275,31 @@ def parse_page(body: bytes, headers: Mapping[str, str] | None, source: Source) -
     if site:
         extra["site_name"] = clean_text(site, 100)
     return ParseResult([fill_identity(c)], notes={"parser": "page"})
+
+
+def _not_an_article(root: HtmlElement, meta: dict[str, str], text: str) -> str | None:
+    """Why the page is a soft 404 or a bot challenge rather than an article, or None."""
+    titles = (
+        meta.get("og:title"),
+        " ".join(root.xpath("//title//text()", smart_strings=False)),
+        " ".join(root.xpath("(//h1)[1]//text()", smart_strings=False)),
+    )
+    for raw in titles:
+        words = " ".join(
+            re.findall(r"[^\W_]+", (raw or "").lower().replace("'", "").replace("\u2019", ""))
+        )
+        if _SOFT_404.fullmatch(words):
+            return f"soft 404 page titled {clean_text(raw, 80)!r}"
+        if _CHALLENGE.fullmatch(words):
+            return f"bot challenge page titled {clean_text(raw, 80)!r}"
+    if "og:title" in meta:
+        return None
+    marker = next((m for m in _CHALLENGE_MARKUP if m in text), None)
+    if marker:
+        n = len(" ".join(root.xpath(_VISIBLE_TEXT, smart_strings=False)).split())
+        if n < _CHALLENGE_MAX_WORDS:
+            return f"challenge or captcha page ({marker}, {n} words of text)"
+    return None
 
 
 def _title_sources(root: HtmlElement, meta: dict[str, str]) -> Iterator[tuple[str, str | None]]:

@@ -73,7 +73,7 @@ CASES: dict[str, str] = {
     "F16": "DNS failure or refused port",
     "F17": "self-signed or expired TLS certificate",
     "F18": "wrong Content-Type",
-    "F19": "empty body, soft 404",
+    "F19": "empty body, soft 404, bot challenge or captcha page",
     "F20": "malformed and duplicate headers",
     "F21": "infinite calendar",
     "F22": "session ids in URLs",

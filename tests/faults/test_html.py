@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from faults.conftest import fixture_cases
+from faults.conftest import REPO, fixture_cases
 from faults.test_feeds import check_expect
 
 PAGE_CASES = fixture_cases("pages", ("H",))
@@ -19,6 +19,33 @@ PAGE_CASES = fixture_cases("pages", ("H",))
 )
 def test_page_fixture(case):
     check_expect(case, kind="page")
+
+
+@pytest.mark.case("F19")
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("cloudflare_challenge.html", "not_an_article"),
+        ("soft_404.html", "not_an_article"),
+        ("captcha_gate.html", "not_an_article"),
+        ("article_with_captcha_form.html", None),
+    ],
+)
+def test_f19_soft_404_and_challenge_pages_are_not_articles(name, reason):
+    """A 200 whose page is a soft 404, a bot challenge or a captcha gives no candidate; an
+    article that mentions "page not found" and has a reCAPTCHA comment form is one. The
+    crawl of such pages (a page source, an aggregator's link): tests/test_crawl_e2e.py."""
+    from crawler.parsers import PARSERS, ParseError
+    from crawler.sources import Source
+
+    body = (REPO / "tests" / "fixtures" / "parsers" / "pages" / name).read_bytes()
+    source = Source("p", "page", "https://p.example/post", None)
+    if reason is None:
+        assert len(PARSERS["page"](body, {}, source)) == 1
+        return
+    with pytest.raises(ParseError) as info:
+        PARSERS["page"](body, {}, source)
+    assert info.value.reason == reason
 
 
 @pytest.mark.case("H2", "F10")
