@@ -225,6 +225,8 @@ POOL_COLUMNS = [
     "language",
     "topics",
     "on_pypi",
+    "date_flags",
+    "title_flags",
     "prior_days",
 ]
 
@@ -302,6 +304,24 @@ def _group_sets(keys: pd.Series, values: pd.Series) -> pd.Series:
         if isinstance(v, str) and v:
             bucket.add(v)
     return pd.Series(out, dtype=object).sort_index()
+
+
+def _item_flags(s: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """Per item key: its date flags and title flags, each space-separated, sorted ("" none).
+
+    Date flags (`store.sightings_frame`'s `date_flag`) only when no sighting of the item
+    has a good date: a date from one source is the item's date. Title flags: those of any
+    of its sightings."""
+    none = pd.Series(None, index=s.index, dtype="string")
+    date_flag = s.get("date_flag", none).astype("string")
+    dated = date_flag.mask(date_flag.isna() & s.get("published", none).notna(), "ok")
+    date_flags = _group_sets(s["key"], dated).map(
+        lambda v: "" if "ok" in v else " ".join(sorted(v))
+    )
+    title_flags = _group_sets(s["key"], s.get("title_flags", none).astype("string")).map(
+        lambda v: " ".join(sorted({f for x in v for f in x.split()}))
+    )
+    return date_flags, title_flags
 
 
 def merge_sightings(sightings: pd.DataFrame) -> pd.DataFrame:
@@ -400,6 +420,7 @@ def merge_sightings(sightings: pd.DataFrame) -> pd.DataFrame:
     )
     on_pypi = s["on_pypi"] if "on_pypi" in s else s["host"].eq("pypi.org")
     out["on_pypi"] = on_pypi.fillna(False).astype(bool).groupby(s["key"]).any()
+    out["date_flags"], out["title_flags"] = _item_flags(s)
     for column in ("days_trending", "days_trending_python"):
         out[column] = out[column].fillna(0).astype(int)
     out["section"] = [

@@ -12,7 +12,7 @@ One entry point for the CLI and the backtest: `build_shortlist(con, as_of)`. It
 3. builds today's pool (sightings in the window, featured items removed), scores it and
    splits each score into one contribution per signal (they sum to the score);
 4. selects per section with quotas, a per-domain cap and MMR diversity, and writes a
-   one-line reason per row.
+   one-line reason per row and its `flags` (a bad date, a cleaned title: `flags_of`).
 
 `write_shortlist(result, path, fmt)` writes the CSV (BOM, formula-safe, atomic,
 byte-identical on reruns), the markdown draft in the newsletter's layout, or the table.
@@ -99,6 +99,7 @@ SHORTLIST_COLUMNS = [
     "comments",
     "decision",
     "note",
+    "flags",
 ]
 MD_HEADINGS = {
     "article": "🦄文章&教程",
@@ -197,7 +198,7 @@ def _features(pool: Pool, history_items: pd.DataFrame) -> pd.DataFrame:
 
 
 # Bump when pools or features change meaning: old cache files are then ignored.
-CACHE_VERSION = "20"
+CACHE_VERSION = "21"
 
 
 class PoolCache(dict):
@@ -636,6 +637,37 @@ def reason_of(row: pd.Series) -> str:
     return "; ".join(parts) if parts else "in the pool"
 
 
+# The `flags` column: the pool's date and title flags (the crawler's words) in plain words.
+DATE_FLAG_TEXT = {
+    "missing": "date missing",
+    "unparsed": "date unreadable",
+    "out_of_range": "date out of range",
+    "future": "date in the future",
+}
+TITLE_FLAG_TEXT = {
+    "bidi": "title had bidi controls",
+    "zero_width": "title had zero-width characters",
+    "controls": "title had control characters",
+    "surrogates": "title had broken characters",
+    "replacement_char": "title had undecodable characters",
+    "truncated": "title truncated",
+}
+
+
+def flags_of(date_flags: object, title_flags: object) -> str:
+    """What the curator should know before trusting a row, `; `-joined ("" when nothing):
+    a missing, unreadable or impossible date (no recency boost: RELIABILITY R3), a title
+    the crawler had to clean of bidi, zero-width or control characters (P14)."""
+    parts = []
+    for flags, text, prefix in (
+        (date_flags, DATE_FLAG_TEXT, "date"),
+        (title_flags, TITLE_FLAG_TEXT, "title"),
+    ):
+        if isinstance(flags, str):
+            parts += [text.get(f, f"{prefix} {f}") for f in flags.split()]
+    return "; ".join(parts)
+
+
 def _empty_frame() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype=object) for c in (*SHORTLIST_COLUMNS, "url_canonical")})
 
@@ -800,6 +832,9 @@ def _shortlist_frame(top: pd.DataFrame, week: str) -> pd.DataFrame:
         out[c] = pd.array([int(x) if np.isfinite(x) else None for x in v.astype(float)], "Int64")
     out["decision"] = ""
     out["note"] = ""
+    out["flags"] = [
+        flags_of(d, t) for d, t in zip(top["date_flags"], top["title_flags"], strict=True)
+    ]
     out["url_canonical"] = top["canonical_url"]
     out["_order"] = top["section"].map(SECTION_ORDER)
     out = out.sort_values(["_order", "rank"], kind="stable").drop(columns="_order")

@@ -1920,7 +1920,14 @@ def _upsert_candidates_from_sightings(con: duckdb.DuckDBPyConnection, keys_sql: 
 
 _SIGHTING_FRAME_SQL = """
     WITH window_rows AS (
-        SELECT * FROM sightings
+        -- R3: a date the crawler did not flag but that is after the day after the
+        -- sighting, or before crawler.text.DATE_FLOOR, is flagged here.
+        SELECT * REPLACE (
+            CASE WHEN date_flag IS NOT NULL THEN date_flag
+                WHEN published > coalesce(seen_ts, seen_date::TIMESTAMP) + INTERVAL 1 DAY
+                    THEN 'future'
+                WHEN published < ?::TIMESTAMP THEN 'out_of_range' END AS date_flag)
+        FROM sightings
         WHERE seen_date >= ? AND seen_date <= ?
             AND NOT CASE WHEN contains(extra, '"history_only"') AND json_valid(extra)
                 THEN coalesce(json_extract_string(extra, '$.history_only') = 'true', false)
@@ -1940,7 +1947,13 @@ _SIGHTING_FRAME_SQL = """
         seen_date, kind, coalesce(r.target.url, s.url) AS url, title, description, section,
         CASE WHEN r.link IS NULL THEN s.repo_key ELSE r.target.repo_key END AS repo_key,
         coalesce(r.target.host, s.host) AS host, position, stars, stars_period, forks,
-        points, comments, language, published,
+        points, comments, language,
+        -- a flagged date is no date: nothing can give it a recency boost (R3)
+        CASE WHEN date_flag IS NULL THEN published END AS published, date_flag,
+        -- what cleaning the title removed (crawler.text: bidi, zero_width, ...), P14
+        CASE WHEN contains(extra, '"title_flags"') AND json_valid(extra)
+            THEN array_to_string(json_extract_string(extra, '$.title_flags[*]'), ' ')
+            END AS title_flags,
         -- the repository's GitHub topics (the REST API), space-separated
         CASE WHEN contains(extra, '"topics"') AND json_valid(extra)
             THEN array_to_string(json_extract_string(extra, '$.topics[*]'), ' ') END AS topics,
@@ -1956,8 +1969,15 @@ def sightings_frame(con: duckdb.DuckDBPyConnection, start: dt.date, end: dt.date
     """The sightings with start <= seen_date <= end (a pandas DataFrame, stable order).
 
     Flood-guarded sightings (`history_only`: the older items of a new source's first run)
-    are left out: they are remembered as history, never a week's candidates."""
-    return con.execute(_SIGHTING_FRAME_SQL, [start, end]).df()
+    are left out: they are remembered as history, never a week's candidates. `date_flag`
+    is the crawler's (`missing`, `unparsed`, `out_of_range`), or `future` / `out_of_range`
+    for a stored date it did not judge (more than a day after the sighting, before
+    `DATE_FLOOR`); `published` is None when flagged. `title_flags`: the crawler's
+    `extra.title_flags`, space-separated."""
+    from crawler.text import DATE_FLOOR
+
+    floor = DATE_FLOOR.replace(tzinfo=None)
+    return con.execute(_SIGHTING_FRAME_SQL, [floor, start, end]).df()
 
 
 def sightings_prior_stats(con: duckdb.DuckDBPyConnection, before: dt.date):

@@ -543,3 +543,28 @@ def test_titles_the_lsh_proposes_merge_only_at_the_jaccard_threshold():
         for n in (1, 2)
     ]
     assert len(merge_sightings(frame(rows))) == 2
+
+
+def test_an_item_is_flagged_for_its_date_only_when_no_source_dated_it():
+    rows = [
+        # Dated by one source, undated by another: the item has a date.
+        {**sighting("https://a.example/p", "hn:top"), "published": "2024-03-08T00:00:00"},
+        {**sighting("https://a.example/p", "blog"), "date_flag": "missing"},
+        # Two sources, two bad dates, one bidi title, one zero-width title.
+        {**sighting("https://b.example/p", "hn:top"), "date_flag": "out_of_range"},
+        {**sighting("https://b.example/p", "blog"), "date_flag": "missing", "title_flags": "bidi"},
+        {**sighting("https://c.example/p", "blog"), "title_flags": "truncated zero_width"},
+    ]
+    merged = merge_sightings(frame(rows)).set_index("canonical_url")
+    assert merged.loc["https://a.example/p", ["date_flags", "title_flags"]].tolist() == ["", ""]
+    assert merged.loc["https://b.example/p", ["date_flags", "title_flags"]].tolist() == [
+        "missing out_of_range",
+        "bidi",
+    ]
+    assert merged.loc["https://c.example/p", ["date_flags", "title_flags"]].tolist() == [
+        "",
+        "truncated zero_width",
+    ]
+    # Sightings without these columns (the dataset's): nothing to flag.
+    plain = merge_sightings(frame([sighting("https://d.example/p", "blog")]))
+    assert plain[["date_flags", "title_flags"]].values.tolist() == [["", ""]]

@@ -9,7 +9,6 @@ title, an already-featured link. `rank` runs in-process through ranking.cli.main
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import hashlib
 import io
 import math
@@ -20,7 +19,9 @@ import pytest
 
 from faults.report import STATE, figure
 from faults.test_storage import cand, write_raw
+from ranking.shortlist import SHORTLIST_COLUMNS
 
+FEED_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "parsers" / "feeds"
 WEEK = "2026-W46"  # Monday 9 - Sunday 15 November 2026
 SEEN = "2026-11-12T10:00:00Z"
 
@@ -208,26 +209,93 @@ def test_r6_one_domain_cannot_flood_the_shortlist(shortlist):
     assert 1 <= len(flood) <= DEFAULT_DOMAIN_CAP
 
 
-@pytest.mark.case("R3", "G13")
-def test_r3_bad_dates_get_no_recency_boost_and_stay_rankable(shortlist, rank_db):
-    from ranking import store
-    from ranking.shortlist import build_shortlist
+def flagged_records() -> list[dict]:
+    """Raw records with dates and titles the curator must be warned about, laid out as the
+    crawler writes them (`candidate_record`); the titles come from the real feed parser."""
+    from crawler.parsers import PARSERS
+    from crawler.pipelines import clean_candidate
+    from crawler.runstate import candidate_record
+    from crawler.sources import Source
 
-    with store.open_store(rank_db, read_only=True) as con:
-        result = build_shortlist(con, dt.date(2026, 11, 15), 21, None, week=WEEK)
-    scored = result.scored
-    bad = scored[scored["url"].str.contains("dates.example", na=False)]
-    assert len(bad) == 3  # still in the pool, rankable
-    recency = [c for c in scored.columns if "recen" in c or "fresh" in c]
-    boosted = 0
-    for col in recency:
-        boosted += int((bad[col].fillna(0) > 0).sum())
+    recs = [
+        # Twins but for the date: a normal one and an unflagged date 70 years ahead.
+        item("https://dates.example/normal", "Dated post", published="2026-11-11T08:00:00Z"),
+        item("https://dates.example/future", "Dated post", published="2099-01-01T00:00:00Z"),
+        # As the crawler's parse_date flags them (no `published`).
+        item("https://flagged.example/none", "Undated post", date_flag="missing"),
+        item("https://flagged.example/ancient", "Ancient post", date_flag="out_of_range"),
+    ]
+    feed = FEED_FIXTURES / "bidi_nul_title.xml"
+    source = Source(name="edge-feed", kind="feed", url="https://edge.example/feed.xml")
+    for c in PARSERS["feed"](feed.read_bytes(), {}, source):
+        assert clean_candidate(c) is None
+        recs.append(candidate_record("r1", "edge-feed", "feed", SEEN, c))
+    return recs
+
+
+@pytest.fixture(scope="module")
+def flagged_shortlist(tmp_path_factory) -> tuple[Path, dict[str, dict[str, str]]]:
+    """A store built by the real ingest of `flagged_records`, ranked by `rank --week`:
+    (the database, the CSV's rows by URL)."""
+    from ranking import store
+    from ranking.cli import main
+
+    root = tmp_path_factory.mktemp("flagged")
+    db, raw, out = root / "radar.duckdb", root / "raw", root / "shortlist.csv"
+    write_raw(raw, "night.jsonl", flagged_records())
+    with store.open_store(db) as con:
+        assert store.ingest_raw(con, raw).bad_rows == 0
+    assert main(["--week", WEEK, "--db", str(db), "--out", str(out)]) == 0
+    rows = list(csv.DictReader(io.StringIO(out.read_text("utf-8-sig"))))
+    return db, {r["url"]: r for r in rows}
+
+
+@pytest.mark.case("R3", "G13")
+def test_r3_bad_dates_get_no_recency_boost_are_flagged_and_stay_rankable(flagged_shortlist):
+    _, rows = flagged_shortlist
+    normal, future = rows["https://dates.example/normal"], rows["https://dates.example/future"]
+    missing, ancient = rows["https://flagged.example/none"], rows["https://flagged.example/ancient"]
+    assert all(r["rank"] for r in (future, missing, ancient))  # still rankable
+    boosted = sum(float(future[col]) > float(normal[col]) for col in ("freshness", "score", "base"))
     figure(
         "G13",
-        f"candidates with future/absurd/missing dates given a recency boost: {boosted}",
+        "an item dated 2099 ranked against its twin with a normal date: "
+        f"{boosted} of freshness, score, base higher; flagged {future['flags']!r}",
         boosted == 0,
     )
     assert boosted == 0
+    assert future["flags"] == "date in the future"
+    assert normal["flags"] == ""
+    assert missing["flags"] == "date missing"
+    assert ancient["flags"] == "date out of range"
+
+
+@pytest.mark.case("P14")
+def test_p14_a_title_cleaned_of_bidi_controls_is_flagged_in_the_shortlist(flagged_shortlist):
+    _, rows = flagged_shortlist
+    bidi, zero_width = rows["https://edge.example/bidi"], rows["https://edge.example/nul"]
+    assert bidi["title"] == "Safe evil namex"  # U+202E, U+202C, U+2066, U+2069 removed
+    assert bidi["flags"] == "date missing; title had bidi controls"
+    assert zero_width["flags"] == "date missing; title had zero-width characters"
+
+
+def test_feedback_reads_shortlists_written_with_and_without_the_flags_column(
+    flagged_shortlist, tmp_path, capsys
+):
+    import shutil
+
+    db, rows = flagged_shortlist
+    copy = tmp_path / "radar.duckdb"
+    shutil.copy(db, copy)
+    for n, columns in enumerate((SHORTLIST_COLUMNS, SHORTLIST_COLUMNS[:-1])):
+        path = tmp_path / f"{n}.csv"
+        with path.open("w", encoding="utf-8", newline="") as fh:
+            writer = csv.DictWriter(fh, columns, extrasaction="ignore", lineterminator="\n")
+            writer.writeheader()
+            writer.writerows({**r, "decision": "keep" if n else "reject"} for r in rows.values())
+        code, out, err = rank(["feedback", str(path), "--db", str(copy)], capsys)
+        assert code == 0, err
+        assert f"{len(rows)} decisions stored" in out
 
 
 @pytest.mark.case("R5")
