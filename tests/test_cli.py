@@ -738,6 +738,19 @@ def test_an_output_folder_is_a_usage_error_with_an_example(loop_db, tmp_path, ca
         assert err.startswith(f"rank: error: --out {tmp_path}: a folder; give a file, e.g. --out ")
 
 
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux /proc")
+def test_an_unwritable_output_is_named_as_given_not_by_its_temp_file(loop_db, capsys):
+    # /proc takes no new files: the atomic write's hidden temp file cannot be made there.
+    for command, out in (
+        (["--week", WEEK], "/proc/x.csv"),
+        (["--week", WEEK, "--format", "md"], "/proc/x.md"),
+        (["draft", "--week", WEEK], "/proc/d.md"),
+    ):
+        code, _out, err = rank([*command, "--db", str(loop_db), "--out", out], capsys)
+        assert code == 1
+        assert err.splitlines()[-1] == f"rank: error: {out}: No such file or directory"
+
+
 def test_a_closed_pipe_ends_quietly(loop_db):
     import subprocess
     import sys
