@@ -266,6 +266,30 @@ def test_clear_removes_a_stored_decision_and_a_blank_cell_says_it_stands(tmp_pat
         }
 
 
+def test_a_store_rebuilt_as_the_recovery_steps_say_gets_the_decisions_back(tmp_path, capsys):
+    # docs/OPERATIONS.md, Recovery, no usable backup: import again, rank the week, feed back.
+    db, path = _shortlist_db(tmp_path)
+    rows = _read(path)
+    rows[0]["decision"], rows[1]["decision"], rows[1]["note"] = "keep", "reject", "old news"
+    _save(path, rows)
+    assert rank(["feedback", str(path), "--db", str(db)], capsys)[0] == 0
+    with store.open_store(db, read_only=True) as con:
+        decided = store.week_decisions(con, WEEK)
+    saved = path.read_bytes()
+
+    rebuilt = str(tmp_path / "rebuilt" / "radar.duckdb")
+    assert cli.main(["import-issues", str(ARCHIVE), "--db", rebuilt]) == 0
+    assert cli.main(["import-sightings", str(SIGHTINGS), "--db", rebuilt]) == 0
+    code, _out, err = rank(["feedback", str(path), "--db", rebuilt], capsys)
+    assert code == 1 and f"no shortlist of {WEEK} in this database" in err  # ranking first
+    scratch = tmp_path / "scratch.csv"
+    assert rank(["--week", WEEK, "--db", rebuilt, "--out", str(scratch)], capsys)[0] == 0
+    assert rank(["feedback", str(path), "--db", rebuilt], capsys)[0] == 0
+    with store.open_store(Path(rebuilt), read_only=True) as con:
+        assert store.week_decisions(con, WEEK) == decided
+    assert path.read_bytes() == saved  # --out elsewhere: the curator's file as it was
+
+
 def test_feedback_into_a_mistyped_database_creates_nothing(tmp_path, capsys):
     path = tmp_path / f"{WEEK}.csv"
     path.write_text(f"week,id,decision\n{WEEK},c-0000000000,keep\n", "utf-8")
