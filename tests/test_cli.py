@@ -42,6 +42,23 @@ def test_every_command_has_help_with_an_example(command, capsys):
     assert "--db" in out or command == ["backtest"]
 
 
+def test_every_command_and_option_is_in_the_docs():
+    # `rank --help` listed history, candidates, report, ingest, --quota, ... that no doc did.
+    import argparse
+
+    docs = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+    text = "\n".join(path.read_text("utf-8") for path in docs)
+    main, sub = cli.build_parser()
+    (subs,) = [a for a in sub._actions if isinstance(a, argparse._SubParsersAction)]
+    missing = [f"rank {c}" for c in cli.SUBCOMMANDS if f"rank {c}" not in text]
+    for parser in (main, *subs.choices.values()):
+        for action in parser._actions:
+            names = [o for o in action.option_strings if o != "-h"]
+            if names and "--help" not in names and not any(o in text for o in names):
+                missing.append(f"{parser.prog} {names[-1]}")
+    assert not missing
+
+
 @pytest.mark.parametrize(
     "week", ["2025-W54", "2026-W00", "next", "", "2025-7", "0000-W01", "0001-W01", "9999-W52"]
 )
