@@ -116,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         metavar="NAME",
         default=[],
-        help="crawl only this source (repeatable), e.g. --source real-python --source pypi-uv",
+        help="crawl only this source (repeatable), e.g. --source real-python --source uv-releases",
     )
     parser.add_argument(
         "--max-new-items",

@@ -74,7 +74,8 @@ def _add_raw(p: argparse.ArgumentParser) -> None:
         "--raw-dir",
         metavar="DIR",
         default=None,
-        help="raw crawl files to ingest first (default: data/raw beside the database), "
+        help="raw crawl files to ingest first (default: raw/ in the database's folder, "
+        "data/raw for data/radar.duckdb; crawl writes them to its --data-dir's raw/), "
         "e.g. --raw-dir data/raw",
     )
 

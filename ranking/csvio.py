@@ -212,11 +212,19 @@ def atomic_open(
     path: str | os.PathLike[str], *, encoding: str | None = "utf-8"
 ) -> Iterator[IO[Any]]:
     """A file that replaces `path` only when the block completes (temp + os.replace); text
-    in `encoding`, or bytes with ``encoding=None``. A failed block leaves no temp file."""
+    in `encoding`, or bytes with ``encoding=None``. A failed block leaves no temp file.
+
+    An OSError about the hidden temp file (or about no file: a write to a full disk) names
+    `path` instead, the file the user asked for.
+    """
     target = Path(path)
     directory = target.parent
     directory.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        _name_target(exc, target)
+        raise
     tmp = Path(tmp_name)
     try:
         handle = (
@@ -231,11 +239,18 @@ def atomic_open(
         # mkstemp creates 0600; a shortlist is an ordinary user file.
         os.chmod(tmp, _target_mode(target))
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+        if isinstance(exc, OSError) and exc.filename in (None, tmp_name):
+            _name_target(exc, target)
         raise
     _fsync_directory(directory)
+
+
+def _name_target(exc: OSError, target: Path) -> None:
+    """Make `exc` name `target`: `/proc/x.csv: No such file or directory`, not the temp file."""
+    exc.filename, exc.filename2 = str(target), None
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:

@@ -42,6 +42,23 @@ def test_every_command_has_help_with_an_example(command, capsys):
     assert "--db" in out or command == ["backtest"]
 
 
+def test_every_command_and_option_is_in_the_docs():
+    # `rank --help` listed history, candidates, report, ingest, --quota, ... that no doc did.
+    import argparse
+
+    docs = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+    text = "\n".join(path.read_text("utf-8") for path in docs)
+    main, sub = cli.build_parser()
+    (subs,) = [a for a in sub._actions if isinstance(a, argparse._SubParsersAction)]
+    missing = [f"rank {c}" for c in cli.SUBCOMMANDS if f"rank {c}" not in text]
+    for parser in (main, *subs.choices.values()):
+        for action in parser._actions:
+            names = [o for o in action.option_strings if o != "-h"]
+            if names and "--help" not in names and not any(o in text for o in names):
+                missing.append(f"{parser.prog} {names[-1]}")
+    assert not missing
+
+
 @pytest.mark.parametrize(
     "week", ["2025-W54", "2026-W00", "next", "", "2025-7", "0000-W01", "0001-W01", "9999-W52"]
 )
@@ -264,6 +281,30 @@ def test_clear_removes_a_stored_decision_and_a_blank_cell_says_it_stands(tmp_pat
         assert store.week_decisions(con, WEEK) == {
             rows[1]["id"]: ("maybe", None, rows[1]["section"])
         }
+
+
+def test_a_store_rebuilt_as_the_recovery_steps_say_gets_the_decisions_back(tmp_path, capsys):
+    # docs/OPERATIONS.md, Recovery, no usable backup: import again, rank the week, feed back.
+    db, path = _shortlist_db(tmp_path)
+    rows = _read(path)
+    rows[0]["decision"], rows[1]["decision"], rows[1]["note"] = "keep", "reject", "old news"
+    _save(path, rows)
+    assert rank(["feedback", str(path), "--db", str(db)], capsys)[0] == 0
+    with store.open_store(db, read_only=True) as con:
+        decided = store.week_decisions(con, WEEK)
+    saved = path.read_bytes()
+
+    rebuilt = str(tmp_path / "rebuilt" / "radar.duckdb")
+    assert cli.main(["import-issues", str(ARCHIVE), "--db", rebuilt]) == 0
+    assert cli.main(["import-sightings", str(SIGHTINGS), "--db", rebuilt]) == 0
+    code, _out, err = rank(["feedback", str(path), "--db", rebuilt], capsys)
+    assert code == 1 and f"no shortlist of {WEEK} in this database" in err  # ranking first
+    scratch = tmp_path / "scratch.csv"
+    assert rank(["--week", WEEK, "--db", rebuilt, "--out", str(scratch)], capsys)[0] == 0
+    assert rank(["feedback", str(path), "--db", rebuilt], capsys)[0] == 0
+    with store.open_store(Path(rebuilt), read_only=True) as con:
+        assert store.week_decisions(con, WEEK) == decided
+    assert path.read_bytes() == saved  # --out elsewhere: the curator's file as it was
 
 
 def test_feedback_into_a_mistyped_database_creates_nothing(tmp_path, capsys):
@@ -736,6 +777,19 @@ def test_an_output_folder_is_a_usage_error_with_an_example(loop_db, tmp_path, ca
         code, _out, err = rank([*command, "--db", str(loop_db), "--out", str(tmp_path)], capsys)
         assert code == 2
         assert err.startswith(f"rank: error: --out {tmp_path}: a folder; give a file, e.g. --out ")
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux /proc")
+def test_an_unwritable_output_is_named_as_given_not_by_its_temp_file(loop_db, capsys):
+    # /proc takes no new files: the atomic write's hidden temp file cannot be made there.
+    for command, out in (
+        (["--week", WEEK], "/proc/x.csv"),
+        (["--week", WEEK, "--format", "md"], "/proc/x.md"),
+        (["draft", "--week", WEEK], "/proc/d.md"),
+    ):
+        code, _out, err = rank([*command, "--db", str(loop_db), "--out", out], capsys)
+        assert code == 1
+        assert err.splitlines()[-1] == f"rank: error: {out}: No such file or directory"
 
 
 def test_a_closed_pipe_ends_quietly(loop_db):

@@ -207,6 +207,25 @@ def test_default_path_is_the_packaged_file() -> None:
     assert load_sources(path) == load_sources()
 
 
+def test_every_source_named_in_help_and_docs_exists(monkeypatch: pytest.MonkeyPatch) -> None:
+    # `crawl --source NAME` examples must work when copied: `pypi-uv` was none.
+    import re
+
+    from crawler import cli
+
+    monkeypatch.setenv("COLUMNS", "10000")  # no wrapping inside a name like hn-python
+    repo = Path(__file__).resolve().parents[1]
+    texts = [
+        build().format_help()
+        for build in (cli.build_parser, cli.build_status_parser, cli.build_ingest_parser)
+    ]
+    texts += [path.read_text("utf-8") for path in (repo / "README.md", *repo.glob("docs/*.md"))]
+    texts += [path.read_text("utf-8") for path in (repo / "deploy").iterdir()]
+    named = {m for text in texts for m in re.findall(r"--source[\s=]+([a-z0-9][\w-]*)", text)}
+    assert named, "no example found: the pattern no longer matches the help texts"
+    assert named <= {s.name for s in load_sources()}
+
+
 # -- options: the keys the code reads, per kind ----------------------------------------------
 
 
