@@ -4,11 +4,15 @@ curator's loop (shortlist -> feedback -> report -> draft), weeks and store versi
 from __future__ import annotations
 
 import csv
+import datetime as dt
+import inspect
 import io
 import json
+import re
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pytest
 
 from ranking import cli, store
@@ -933,6 +937,57 @@ def test_a_quick_run_elsewhere_does_not_forget_the_rows_of_the_curators_file(tmp
     capsys.readouterr()
     code, out, err = rank(["feedback", str(path), "--db", str(db)], capsys)
     assert (code, err) == (0, "") and f"{len(rows)} reject" in out
+
+
+def test_a_week_ranks_again_from_cached_pools_once_an_earlier_week_has_decisions(tmp_path, capsys):
+    """Decisions of an earlier week are training rows. Ranked again, every pool comes from
+    the disk cache, so the last query before the shortlist was saved was a one-row lookup
+    (the earlier week's issue) left unread: DuckDB refused to save, a traceback, no file."""
+    db, path = _shortlist_db(tmp_path)
+    earlier = tmp_path / "shortlists" / "2025-W05.csv"
+    assert cli.main(["--week", "2025-W05", "--db", str(db)]) == 0
+    rows = _read(earlier)
+    rows[0]["decision"], rows[1]["decision"] = "keep", "reject"
+    _save(earlier, rows)
+    assert cli.main(["feedback", str(earlier), "--db", str(db)]) == 0
+    path.unlink()
+    capsys.readouterr()
+    code, out, err = rank(["--week", WEEK, "--db", str(db)], capsys)
+    assert code == 0, err
+    assert out.startswith(f"wrote {path}") and path.is_file()
+
+
+@pytest.mark.parametrize(
+    "lookup",
+    [
+        lambda con: store.last_issue_in(con, dt.date(2025, 2, 10), dt.date(2025, 2, 16)),
+        lambda con: store.last_sighting_day(con, dt.date(2025, 2, 16)),
+        lambda con: store.check_version(con),
+        store.table_counts,
+    ],
+    ids=["last_issue_in", "last_sighting_day", "check_version", "table_counts"],
+)
+def test_a_one_row_lookup_leaves_no_result_open_for_the_next_write(lookup):
+    """DuckDB refuses `register` while a result is unread: a lookup that read one row with
+    fetchone() made the next save_shortlist_rows raise ResourceInUseException."""
+    con = store.connect(":memory:")
+    con.execute("INSERT INTO issues (issue_no, pub_date, kind) VALUES (7, '2025-02-15', 'full')")
+    con.execute(
+        "INSERT INTO sightings (canonical_url, source, seen_date) "
+        "VALUES ('https://a.example/x', 'hn', '2025-02-12')"
+    )
+    assert lookup(con)
+    rows = {
+        "id": ["c-1"],
+        "url_canonical": ["https://a.example/x"],
+        "section": ["article"],
+        "rank": [1],
+        "score": [0.5],
+        "title": ["X"],
+        "url": ["https://a.example/x"],
+    }
+    assert store.save_shortlist_rows(con, WEEK, pd.DataFrame(rows)) == 1
+    assert not re.search(r"\.fetchone\(", inspect.getsource(store)), "use store._one"
 
 
 def test_the_draft_shows_the_title_the_shortlist_showed(tmp_path, capsys):
