@@ -402,6 +402,7 @@ def shortlist(args: argparse.Namespace) -> int:
     with store.open_store(db) as con, _Progress(f"ranking {week}") as progress:
         result, why = build_week_shortlist(con, week, args.window_days, quotas, progress=progress)
         if args.format == "csv":
+            shown = store.shown_rows(con, str(week))  # as written before this run
             store.save_shortlist_rows(con, str(week), result.frame)
             stored = store.week_decisions(con, str(week))
     for message in result.messages:
@@ -416,7 +417,7 @@ def shortlist(args: argparse.Namespace) -> int:
             _err(early)
     else:
         if args.format == "csv":
-            result = _with_earlier_decisions(result, out, stored)
+            result = _with_earlier_decisions(result, out, stored, shown)
         rows = write_shortlist(result, out, args.format)
         print(f"wrote {out} ({rows} rows" + (f"; {early})" if early else ")"))
     if args.show_featured:
@@ -428,35 +429,38 @@ def shortlist(args: argparse.Namespace) -> int:
 
 
 def _with_earlier_decisions(
-    result: ShortlistResult, out: Path, stored: dict[str, tuple[str, str | None, str | None]]
+    result: ShortlistResult,
+    out: Path,
+    stored: dict[str, tuple[str, str | None, str | None]],
+    shown: dict[str, dict[str, str | None]],
 ) -> ShortlistResult:
     """The shortlist with the decisions the curator already made for its rows: those of
     the file it replaces (saved in a spreadsheet, maybe not yet fed back), else those
     stored by `rank feedback`. Edits the new file cannot hold (a row no longer on the
-    shortlist, a note without a decision, a file that is no shortlist) stay in a copy
-    of the old file, named in a message."""
+    shortlist, a note without a decision, a column of her own, a section, title or link
+    changed where `rank` wrote another (`shown`), a file that is no shortlist) stay in a
+    copy of the old file, named in a message with what it holds."""
     from dataclasses import replace
 
     from ranking.feedback import previous_edits
-    from ranking.shortlist import with_decisions
+    from ranking.shortlist import SHORTLIST_COLUMNS, with_decisions
 
     ids = list(result.frame["id"]) if len(result.frame) else []
     earlier = dict(stored)
     if out.is_file():
-        edits = previous_edits(out, ids)
+        edits = previous_edits(out, ids, shown, SHORTLIST_COLUMNS)
         earlier.update(
             {i: (d.decision, d.note, d.section_override) for i, d in edits.decisions.items()}
         )
-        if edits.not_carried:
+        said = []
+        if edits.decisions:
+            said.append(f"its {len(edits.decisions)} decisions carried over to the new shortlist")
+        if lost := edits.lost():
             backup = _free_name(out)
             shutil.copy2(out, backup)
-            _err(
-                f"{out}: {edits.not_carried} of its {edits.edited_rows} edited rows are not "
-                f"on the new shortlist or could not be read; the file as it was is kept as "
-                f"{backup}"
-            )
-        elif edits.decisions:
-            _err(f"{out}: its {len(edits.decisions)} decisions carried over to the new shortlist")
+            said += [*lost, f"the file as it was is kept as {backup}"]
+        if said:
+            _err(f"{out}: {'; '.join(said)}")
     if not earlier:
         return result
     return replace(result, frame=with_decisions(result.frame, earlier))

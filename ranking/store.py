@@ -2077,6 +2077,15 @@ def shortlist_ids(con: duckdb.DuckDBPyConnection, week: str) -> dict[str, str]:
     return {r[0]: r[1] for r in rows}
 
 
+def shown_rows(con: duckdb.DuckDBPyConnection, week: str) -> dict[str, dict[str, str | None]]:
+    """{candidate_id: {section, title, url}} as the shortlists of `week` last wrote them
+    (title and url None in rows written before they were recorded)."""
+    rows = con.execute(
+        "SELECT candidate_id, section, title, url FROM shortlist_rows WHERE week = ?", [week]
+    ).fetchall()
+    return {r[0]: {"section": r[1], "title": r[2], "url": r[3]} for r in rows}
+
+
 def apply_decisions(
     con: duckdb.DuckDBPyConnection, week: str, file: str, decisions: list[dict[str, object]]
 ) -> int:

@@ -229,8 +229,9 @@ def test_a_rerun_keeps_the_curators_edits_and_a_copy_of_what_it_cannot_hold(tmp_
     assert code == 0, err
     backup = path.with_name(f"{WEEK}.previous-1.csv")
     assert err.strip() == (
-        f"rank: {path}: 1 of its 3 edited rows are not on the new shortlist or could not be "
-        f"read; the file as it was is kept as {backup}"
+        f"rank: {path}: its 2 decisions carried over to the new shortlist; 1 of its 3 edited "
+        f"rows are not on the new shortlist or could not be read; the file as it was is kept "
+        f"as {backup}"
     )
     assert backup.read_bytes() == saved
     again = {r["id"]: r for r in _read(path)}
@@ -244,6 +245,44 @@ def test_a_rerun_keeps_the_curators_edits_and_a_copy_of_what_it_cannot_hold(tmp_
     code, _out, err = rank(["--week", WEEK, "--db", str(db)], capsys)
     assert code == 0
     assert err.strip() == f"rank: {path}: its 2 decisions carried over to the new shortlist"
+    assert not path.with_name(f"{WEEK}.previous-2.csv").exists()
+
+
+def test_a_rerun_keeps_a_copy_of_a_column_and_a_section_the_new_file_cannot_hold(tmp_path, capsys):
+    """The curator added a column, sorted the rows and moved an undecided row to another
+    section: the new file carries the decision, and the copy keeps the rest (the command
+    said only that the decision carried over, and both were gone). Sorting alone is no
+    edit: nothing is copied."""
+    db, path = _shortlist_db(tmp_path)
+    rows = _read(path)
+    rows[0]["decision"] = "keep"
+    moved = rows[1]
+    moved["section"] = "hot_topic" if moved["section"] != "hot_topic" else "article"
+    for row in rows:
+        row["my tags"] = ""
+    rows[2]["my tags"] = "interview"
+    rows.reverse()
+    _save(path, rows)
+    saved = path.read_bytes()
+    capsys.readouterr()
+
+    code, _out, err = rank(["--week", WEEK, "--db", str(db)], capsys)
+    assert code == 0, err
+    backup = path.with_name(f"{WEEK}.previous-1.csv")
+    assert err.strip() == (
+        f"rank: {path}: its 1 decisions carried over to the new shortlist; its column "
+        f"'my tags' (1 cell) is not on the new shortlist; 1 cell it changed is rewritten "
+        f"(section in row {rows.index(moved) + 2}); the file as it was is kept as {backup}"
+    )
+    assert backup.read_bytes() == saved
+    again = _read(path)
+    assert "my tags" not in again[0]
+    assert [r["decision"] for r in again if r["id"] == rows[-1]["id"]] == ["keep"]
+
+    _save(path, again[::-1])
+    code, _out, err = rank(["--week", WEEK, "--db", str(db)], capsys)
+    assert code == 0
+    assert err.strip() == f"rank: {path}: its 1 decisions carried over to the new shortlist"
     assert not path.with_name(f"{WEEK}.previous-2.csv").exists()
 
 
