@@ -2148,6 +2148,15 @@ def week_decisions(
     return {r[0]: (r[1], r[2], r[3]) for r in rows}
 
 
+def decision_times(con: duckdb.DuckDBPyConnection, week: str) -> dict[str, datetime]:
+    """{candidate_id: when its stored decision was last changed (UTC)} for `week`."""
+    rows = con.execute(
+        "SELECT candidate_id, decided_at FROM decisions WHERE week = ? AND decided_at IS NOT NULL",
+        [week],
+    ).fetchall()
+    return {r[0]: r[1] for r in rows}
+
+
 def decisions_detail(con: duckdb.DuckDBPyConnection, week: str):
     """The stored decisions of `week` joined with their candidates and the rows shown.
 

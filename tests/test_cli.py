@@ -8,6 +8,7 @@ import datetime as dt
 import inspect
 import io
 import json
+import os
 import re
 from pathlib import Path
 
@@ -284,6 +285,55 @@ def test_a_rerun_keeps_a_copy_of_a_column_and_a_section_the_new_file_cannot_hold
     assert code == 0
     assert err.strip() == f"rank: {path}: its 1 decisions carried over to the new shortlist"
     assert not path.with_name(f"{WEEK}.previous-2.csv").exists()
+
+
+def test_a_rerun_keeps_the_later_of_the_files_and_the_stored_decision(tmp_path, capsys):
+    """Kept in the week's file and fed back, then rejected in a file written with --out and
+    fed back: ranked again, the old file's keep won, and feeding the new file back stored
+    it again. The later one stands, either way, and one line says so."""
+    db, path = _shortlist_db(tmp_path)
+    rows = _read(path)
+    rows[0]["decision"] = "keep"
+    _save(path, rows)
+    assert cli.main(["feedback", str(path), "--db", str(db)]) == 0
+    late = tmp_path / "late" / f"{WEEK}-late.csv"
+    assert cli.main(["--week", WEEK, "--db", str(db), "--out", str(late)]) == 0
+    late_rows = _read(late)
+    for row in late_rows:
+        if row["id"] == rows[0]["id"]:
+            row["decision"] = "reject"
+    _save(late, late_rows)
+    assert cli.main(["feedback", str(late), "--db", str(db)]) == 0
+    capsys.readouterr()
+
+    code, _out, err = rank(["--week", WEEK, "--db", str(db)], capsys)
+    assert code == 0, err
+    assert err.strip() == (
+        f"rank: {path}: 1 decision differs from those stored by `rank feedback`; the later "
+        "stands: the stored in 1 (row 2: reject stored, keep in the file)"
+    )
+    again = _read(path)
+    assert [r["decision"] for r in again if r["id"] == rows[0]["id"]] == ["reject"]
+    assert rank(["feedback", str(path), "--db", str(db)], capsys)[0] == 0
+    with store.open_store(db, read_only=True) as con:
+        assert store.week_decisions(con, WEEK)[rows[0]["id"]][0] == "reject"
+        decided = store.decision_times(con, WEEK)[rows[0]["id"]]
+
+    # Then she changes her mind in the file, after that decision, and does not feed it back.
+    for row in again:
+        if row["id"] == rows[0]["id"]:
+            row["decision"] = "maybe"
+    _save(path, again)
+    later = decided.replace(tzinfo=dt.UTC).timestamp() + 60
+    os.utime(path, (later, later))
+    code, _out, err = rank(["--week", WEEK, "--db", str(db)], capsys)
+    assert code == 0, err
+    assert err.strip().splitlines() == [
+        f"rank: {path}: 1 decision differs from those stored by `rank feedback`; the later "
+        "stands: the file's in 1 (row 2: reject stored, maybe in the file)",
+        f"rank: {path}: its 1 decisions carried over to the new shortlist",
+    ]
+    assert [r["decision"] for r in _read(path) if r["id"] == rows[0]["id"]] == ["maybe"]
 
 
 def test_clear_removes_a_stored_decision_and_a_blank_cell_says_it_stands(tmp_path, capsys):
