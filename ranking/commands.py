@@ -21,6 +21,7 @@ from ranking.weeks import IsoWeek
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from ranking.feedback import Decision
     from ranking.shortlist import ShortlistResult
 
 logger = logging.getLogger(__name__)
@@ -402,8 +403,10 @@ def shortlist(args: argparse.Namespace) -> int:
     with store.open_store(db) as con, _Progress(f"ranking {week}") as progress:
         result, why = build_week_shortlist(con, week, args.window_days, quotas, progress=progress)
         if args.format == "csv":
+            shown = store.shown_rows(con, str(week))  # as written before this run
             store.save_shortlist_rows(con, str(week), result.frame)
             stored = store.week_decisions(con, str(week))
+            decided_at = store.decision_times(con, str(week))
     for message in result.messages:
         _err(message)
     if result.frame.empty:
@@ -416,7 +419,7 @@ def shortlist(args: argparse.Namespace) -> int:
             _err(early)
     else:
         if args.format == "csv":
-            result = _with_earlier_decisions(result, out, stored)
+            result = _with_earlier_decisions(result, out, stored, decided_at, shown)
         rows = write_shortlist(result, out, args.format)
         print(f"wrote {out} ({rows} rows" + (f"; {early})" if early else ")"))
     if args.show_featured:
@@ -428,38 +431,84 @@ def shortlist(args: argparse.Namespace) -> int:
 
 
 def _with_earlier_decisions(
-    result: ShortlistResult, out: Path, stored: dict[str, tuple[str, str | None, str | None]]
+    result: ShortlistResult,
+    out: Path,
+    stored: dict[str, tuple[str, str | None, str | None]],
+    decided_at: dict[str, dt.datetime],
+    shown: dict[str, dict[str, str | None]],
 ) -> ShortlistResult:
     """The shortlist with the decisions the curator already made for its rows: those of
-    the file it replaces (saved in a spreadsheet, maybe not yet fed back), else those
-    stored by `rank feedback`. Edits the new file cannot hold (a row no longer on the
-    shortlist, a note without a decision, a file that is no shortlist) stay in a copy
-    of the old file, named in a message."""
+    the file it replaces (saved in a spreadsheet, maybe not yet fed back) and those stored
+    by `rank feedback`; where both have one and they differ, the later one (the file's
+    modification time against the stored `decided_at`), said in one line. Edits the new
+    file cannot hold (a row no longer on the shortlist, a note without a decision, a
+    column of her own, a section, title or link changed where `rank` wrote another
+    (`shown`), a file that is no shortlist) stay in a copy of the old file, named in a
+    message with what it holds."""
     from dataclasses import replace
 
     from ranking.feedback import previous_edits
-    from ranking.shortlist import with_decisions
+    from ranking.shortlist import SHORTLIST_COLUMNS, with_decisions
 
     ids = list(result.frame["id"]) if len(result.frame) else []
     earlier = dict(stored)
     if out.is_file():
-        edits = previous_edits(out, ids)
-        earlier.update(
-            {i: (d.decision, d.note, d.section_override) for i, d in edits.decisions.items()}
-        )
-        if edits.not_carried:
+        edits = previous_edits(out, ids, shown, SHORTLIST_COLUMNS)
+        saved = dt.datetime.fromtimestamp(out.stat().st_mtime, dt.UTC).replace(tzinfo=None)
+        stored_won, file_won = [], []
+        for i, d in edits.decisions.items():
+            mine = (d.decision, d.note, d.section_override)
+            if i in stored and stored[i] != mine:
+                later = decided_at.get(i)
+                if later is not None and later > saved:
+                    stored_won.append(d)
+                    continue
+                file_won.append(d)
+            earlier[i] = mine
+        if stored_won or file_won:
+            _err(f"{out}: {_disagreements(stored, stored_won, file_won)}")
+        said = []
+        if carried := len(edits.decisions) - len(stored_won):
+            said.append(f"its {carried} decisions carried over to the new shortlist")
+        if lost := edits.lost():
             backup = _free_name(out)
             shutil.copy2(out, backup)
-            _err(
-                f"{out}: {edits.not_carried} of its {edits.edited_rows} edited rows are not "
-                f"on the new shortlist or could not be read; the file as it was is kept as "
-                f"{backup}"
-            )
-        elif edits.decisions:
-            _err(f"{out}: its {len(edits.decisions)} decisions carried over to the new shortlist")
+            said += [*lost, f"the file as it was is kept as {backup}"]
+        if said:
+            _err(f"{out}: {'; '.join(said)}")
     if not earlier:
         return result
     return replace(result, frame=with_decisions(result.frame, earlier))
+
+
+def _disagreements(
+    stored: dict[str, tuple[str, str | None, str | None]],
+    stored_won: list[Decision],
+    file_won: list[Decision],
+) -> str:
+    """One line: how many of a file's decisions differ from the stored ones, which stand."""
+
+    def rows(decisions: list[Decision]) -> str:
+        named = []
+        for d in decisions[:2]:
+            old = stored[d.id][0]
+            what = (
+                f"{old} stored, {d.decision} in the file"
+                if old != d.decision
+                else "its note or section"
+            )
+            named.append(f"row {d.row_number}: {what}")
+        return "; ".join(named) + (" …" if len(decisions) > 2 else "")
+
+    n = len(stored_won) + len(file_won)
+    sides = []
+    if stored_won:
+        sides.append(f"the stored in {len(stored_won)} ({rows(stored_won)})")
+    if file_won:
+        sides.append(f"the file's in {len(file_won)} ({rows(file_won)})")
+    differ = "decision differs" if n == 1 else "decisions differ"
+    stands = ", ".join(sides)
+    return f"{n} {differ} from those stored by `rank feedback`; the later stands: {stands}"
 
 
 def _free_name(path: Path) -> Path:

@@ -39,7 +39,9 @@ normalized section the row names (None when blank); the caller compares it with 
 section it proposed. An unknown section is a row error (the decision is not applied).
 
 A new shortlist of the same week carries the file's edits over (`previous_edits`): the
-decisions by id, and how many edited rows (a decision or a note) it could not carry.
+decisions by id, and what it could not carry: edited rows (a decision or a note) it
+cannot hold, columns of the curator's own with cells, and section/title/url cells changed
+from what `rank` wrote (`SHOWN_COLUMNS`; the order of the rows is no edit).
 
 Rows, duplicates, weeks
 - `row_number` is the row as the spreadsheet shows it: header = 1, a quoted multi-line
@@ -65,7 +67,15 @@ from dataclasses import dataclass, field, replace
 
 from crawler.items import SECTIONS
 from crawler.urls import InvalidURL, canonical_url, repo_key
-from ranking.csvio import CsvMeta, CsvRow, clean_text, read_csv_rows, unescape
+from ranking.csvio import (
+    CsvMeta,
+    CsvRow,
+    clean_text,
+    format_cell,
+    normalize_header,
+    read_csv_rows,
+    unescape,
+)
 from ranking.errors import CsvFormatError, FeedbackError, UsageError
 from ranking.weeks import IsoWeek
 
@@ -77,6 +87,7 @@ __all__ = [
     "REJECT",
     "REQUIRED_COLUMNS",
     "SECTION_ALIASES",
+    "SHOWN_COLUMNS",
     "Decision",
     "FeedbackResult",
     "PreviousEdits",
@@ -435,6 +446,10 @@ def validate_ids(
     return replace(result, decisions=decisions, errors=sorted(errors, key=lambda e: e.row_number))
 
 
+# The cells of a shortlist row compared with what `rank` wrote (`previous_edits`).
+SHOWN_COLUMNS = ("section", "title", "url")
+
+
 @dataclass(frozen=True)
 class PreviousEdits:
     """What an existing shortlist file says that a new one of the same week must keep."""
@@ -442,13 +457,68 @@ class PreviousEdits:
     decisions: dict[str, Decision]  # by id, only ids the new shortlist has
     edited_rows: int  # rows with a decision or a note
     not_carried: int  # of those, rows the new shortlist cannot carry (gone, note only, error)
+    extra_columns: dict[str, int] = field(default_factory=dict)  # name -> non-empty cells
+    changed_cells: list[tuple[int, str]] = field(default_factory=list)  # (row, column)
+
+    def lost(self) -> list[str]:
+        """What the new file will not hold, each a phrase for the command's message."""
+        parts = []
+        if self.not_carried:
+            parts.append(
+                f"{self.not_carried} of its {self.edited_rows} edited rows are not on the "
+                "new shortlist or could not be read"
+            )
+        if self.extra_columns:
+            listed = ", ".join(
+                f"{name!r} ({n} cell{'s' if n > 1 else ''})"
+                for name, n in self.extra_columns.items()
+            )
+            are = "columns {} are" if len(self.extra_columns) > 1 else "column {} is"
+            parts.append(f"its {are.format(listed)} not on the new shortlist")
+        if self.changed_cells:
+            n = len(self.changed_cells)
+            shown = ", ".join(f"{col} in row {row}" for row, col in self.changed_cells[:3])
+            more = " …" if n > 3 else ""
+            cells = f"{n} cells it changed are" if n > 1 else "1 cell it changed is"
+            parts.append(f"{cells} rewritten ({shown}{more})")
+        return parts
 
 
-def previous_edits(path: str | os.PathLike[str], ids: Iterable[str]) -> PreviousEdits:
+def _shown_cell(column: str, text: str) -> str:
+    """A section/title/url cell as compared with what `rank` wrote."""
+    text = clean_text(unescape(text.strip())).strip()
+    if column == "section":
+        try:
+            return normalize_section(text) or ""
+        except ValueError:
+            return text
+    return text
+
+
+def _changed(column: str, cell: str, written: str | None) -> bool:
+    """Whether `cell` differs from what `rank` wrote there (a link only if another page)."""
+    if written is None:  # not recorded (a store of the first schema)
+        return False
+    mine, theirs = _shown_cell(column, cell), _shown_cell(column, format_cell(written))
+    if mine == theirs:
+        return False
+    return not (column == "url" and mine and theirs and _same_url(theirs, mine))
+
+
+def previous_edits(
+    path: str | os.PathLike[str],
+    ids: Iterable[str],
+    shown: Mapping[str, Mapping[str, str | None]] | None = None,
+    columns: Iterable[str] = (),
+) -> PreviousEdits:
     """The curator's edits in the shortlist file at `path` (before it is rewritten).
 
-    A file that cannot be read as a shortlist at all counts as one edited row not carried
-    (the caller keeps a copy); a header-only or empty one has no edits.
+    `ids` are the rows of the new shortlist. Given `shown` ({id: {section, title, url}} as
+    `rank` wrote them) and `columns` (those the new file has), also the edits it cannot
+    hold: a column of its own with any non-empty cell, and a changed section, title or
+    link (a section only where no decision carries it over). The order of the rows is no
+    edit. A file that cannot be read as a shortlist at all counts as one edited row not
+    carried (the caller keeps a copy); a header-only or empty one has no edits.
     """
     try:
         header, rows, meta = read_csv_rows(path)
@@ -456,14 +526,41 @@ def previous_edits(path: str | os.PathLike[str], ids: Iterable[str]) -> Previous
         with open(path, "rb") as fh:
             blank = not fh.read(1 << 20).removeprefix(b"\xef\xbb\xbf").strip()
         return PreviousEdits({}, 0, 0) if blank else PreviousEdits({}, 1, 1)
+    extra = _extra_columns(header, rows, meta, set(columns)) if columns else {}
     edited = sum(1 for row in rows if _text(row, "decision") or _text(row, "note"))
-    if not edited:
-        return PreviousEdits({}, 0, 0)
-    try:
-        result = _parse_rows(header, rows, meta)
-    except FeedbackError:
-        return PreviousEdits({}, edited, edited)
-    wanted = set(ids)
-    carried = {d.id: d for d in result.decisions if d.id in wanted}
-    rows_carried = sum(1 + len(d.duplicate_rows) for d in carried.values())
-    return PreviousEdits(carried, edited, edited - rows_carried)
+    carried: dict[str, Decision] = {}
+    not_carried = edited
+    if edited:
+        try:
+            result = _parse_rows(header, rows, meta)
+        except FeedbackError:
+            return PreviousEdits({}, edited, edited, extra)
+        wanted = set(ids)
+        carried = {d.id: d for d in result.decisions if d.id in wanted}
+        not_carried -= sum(1 + len(d.duplicate_rows) for d in carried.values())
+    changed = []
+    for row in rows:
+        row_id = _text(row, "id")
+        written = (shown or {}).get(row_id)
+        if written is None:
+            continue
+        for column in SHOWN_COLUMNS:
+            if column == "section" and row_id in carried:
+                continue  # the decision carries it over
+            if column in row and _changed(column, row[column], written.get(column)):
+                changed.append((row.row_number, column))
+    return PreviousEdits(carried, edited, not_carried, extra, changed)
+
+
+def _extra_columns(
+    header: list[str], rows: list[CsvRow], meta: CsvMeta, columns: set[str]
+) -> dict[str, int]:
+    """{column as the file names it: its non-empty cells} of the columns not in `columns`."""
+    known = {normalize_header(c) for c in columns}
+    extra = {}
+    for index, name in enumerate(header):
+        if name and name not in known and header.index(name) == index:
+            cells = sum(1 for row in rows if row.get(name, "").strip())
+            if cells:
+                extra[meta.raw_header[index].strip()] = cells
+    return extra

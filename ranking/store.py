@@ -275,9 +275,9 @@ def open_store(
 
 
 def _applied_versions(con: duckdb.DuckDBPyConnection) -> list[int]:
-    exists = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
-    ).fetchone()
+    exists = _one(
+        con, "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
+    )
     if not exists or not exists[0]:
         return []
     rows = con.execute("SELECT version FROM schema_migrations ORDER BY version").fetchall()
@@ -295,7 +295,7 @@ def check_version(con: duckdb.DuckDBPyConnection, path: Path | None = None) -> i
             f"{SCHEMA_VERSION}; upgrade weekly-radar"
         )
     if applied:
-        row = con.execute("SELECT value FROM meta WHERE key = 'duckdb_version'").fetchone()
+        row = _one(con, "SELECT value FROM meta WHERE key = 'duckdb_version'")
         if row and _duckdb_version_tuple(row[0]) > _duckdb_version_tuple(duckdb.__version__):
             raise StoreError(
                 f"{where} was written by DuckDB {row[0]}, newer than {duckdb.__version__}; "
@@ -342,6 +342,16 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
     con.execute("COMMIT")
 
 
+def _one(con: duckdb.DuckDBPyConnection, sql: str, params: object = None) -> tuple[Any, ...] | None:
+    """The first row of a query (None without one), its result read to the end.
+
+    Every single-row query of the store goes through here, never `fetchone()`: a result
+    left unread stays open on the connection, and DuckDB then refuses `register` (so
+    save_shortlist_rows, apply_decisions …) until it is finished."""
+    rows = con.execute(sql, params).fetchall()
+    return rows[0] if rows else None
+
+
 def table_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     """Row count of every table of the schema (for summaries and tests)."""
     names = [
@@ -354,7 +364,7 @@ def table_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     out: dict[str, int] = {}
     for name in names:
         # Table names come from the catalogue, not from input: safe to interpolate.
-        out[name] = con.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0]  # type: ignore[index]
+        out[name] = _one(con, f'SELECT count(*) FROM "{name}"')[0]  # type: ignore[index]
     return out
 
 
@@ -1866,7 +1876,7 @@ def _insert_sightings(con: duckdb.DuckDBPyConnection, frame, run_id: str) -> int
     con.register("_sightings_in", frame)
     try:
         with transaction(con):
-            before = con.execute("SELECT count(*) FROM sightings").fetchone()[0]  # type: ignore[index]
+            before = _one(con, "SELECT count(*) FROM sightings")[0]  # type: ignore[index]
             # One row per key: the best position, then the most stars, then the URL text.
             con.execute(
                 """
@@ -1885,7 +1895,7 @@ def _insert_sightings(con: duckdb.DuckDBPyConnection, frame, run_id: str) -> int
                 """,
                 [run_id],
             )
-            after = con.execute("SELECT count(*) FROM sightings").fetchone()[0]  # type: ignore[index]
+            after = _one(con, "SELECT count(*) FROM sightings")[0]  # type: ignore[index]
             _upsert_candidates_from_sightings(
                 con, "SELECT DISTINCT canonical_url FROM _sightings_in"
             )
@@ -2037,17 +2047,18 @@ def last_issue_in(
     con: duckdb.DuckDBPyConnection, start: dt.date, end: dt.date
 ) -> tuple[int, dt.date] | None:
     """(issue_no, pub_date) of the last issue published from `start` to `end`, else None."""
-    return con.execute(
+    return _one(
+        con,
         "SELECT issue_no, pub_date FROM issues WHERE pub_date BETWEEN ? AND ? "
         "ORDER BY pub_date DESC, issue_no DESC LIMIT 1",
         [start, end],
-    ).fetchone()
+    )
 
 
 def last_sighting_day(con: duckdb.DuckDBPyConnection, end: dt.date | None = None) -> dt.date | None:
     """The latest day with a sighting, on or before `end` if given (None without one)."""
     where, params = ("WHERE seen_date <= ?", [end]) if end is not None else ("", [])
-    row = con.execute(f"SELECT max(seen_date) FROM sightings {where}", params).fetchone()
+    row = _one(con, f"SELECT max(seen_date) FROM sightings {where}", params)
     return row[0] if row else None
 
 
@@ -2084,6 +2095,15 @@ def shortlist_ids(con: duckdb.DuckDBPyConnection, week: str) -> dict[str, str]:
         "SELECT candidate_id, canonical_url FROM shortlist_rows WHERE week = ?", [week]
     ).fetchall()
     return {r[0]: r[1] for r in rows}
+
+
+def shown_rows(con: duckdb.DuckDBPyConnection, week: str) -> dict[str, dict[str, str | None]]:
+    """{candidate_id: {section, title, url}} as the shortlists of `week` last wrote them
+    (title and url None in rows written before they were recorded)."""
+    rows = con.execute(
+        "SELECT candidate_id, section, title, url FROM shortlist_rows WHERE week = ?", [week]
+    ).fetchall()
+    return {r[0]: {"section": r[1], "title": r[2], "url": r[3]} for r in rows}
 
 
 def apply_decisions(
@@ -2146,6 +2166,15 @@ def week_decisions(
         [week],
     ).fetchall()
     return {r[0]: (r[1], r[2], r[3]) for r in rows}
+
+
+def decision_times(con: duckdb.DuckDBPyConnection, week: str) -> dict[str, datetime]:
+    """{candidate_id: when its stored decision was last changed (UTC)} for `week`."""
+    rows = con.execute(
+        "SELECT candidate_id, decided_at FROM decisions WHERE week = ? AND decided_at IS NOT NULL",
+        [week],
+    ).fetchall()
+    return {r[0]: r[1] for r in rows}
 
 
 def decisions_detail(con: duckdb.DuckDBPyConnection, week: str):

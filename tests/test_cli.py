@@ -4,11 +4,16 @@ curator's loop (shortlist -> feedback -> report -> draft), weeks and store versi
 from __future__ import annotations
 
 import csv
+import datetime as dt
+import inspect
 import io
 import json
+import os
+import re
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pytest
 
 from ranking import cli, store
@@ -242,8 +247,9 @@ def test_a_rerun_keeps_the_curators_edits_and_a_copy_of_what_it_cannot_hold(tmp_
     assert code == 0, err
     backup = path.with_name(f"{WEEK}.previous-1.csv")
     assert err.strip() == (
-        f"rank: {path}: 1 of its 3 edited rows are not on the new shortlist or could not be "
-        f"read; the file as it was is kept as {backup}"
+        f"rank: {path}: its 2 decisions carried over to the new shortlist; 1 of its 3 edited "
+        f"rows are not on the new shortlist or could not be read; the file as it was is kept "
+        f"as {backup}"
     )
     assert backup.read_bytes() == saved
     again = {r["id"]: r for r in _read(path)}
@@ -258,6 +264,93 @@ def test_a_rerun_keeps_the_curators_edits_and_a_copy_of_what_it_cannot_hold(tmp_
     assert code == 0
     assert err.strip() == f"rank: {path}: its 2 decisions carried over to the new shortlist"
     assert not path.with_name(f"{WEEK}.previous-2.csv").exists()
+
+
+def test_a_rerun_keeps_a_copy_of_a_column_and_a_section_the_new_file_cannot_hold(tmp_path, capsys):
+    """The curator added a column, sorted the rows and moved an undecided row to another
+    section: the new file carries the decision, and the copy keeps the rest (the command
+    said only that the decision carried over, and both were gone). Sorting alone is no
+    edit: nothing is copied."""
+    db, path = _shortlist_db(tmp_path)
+    rows = _read(path)
+    rows[0]["decision"] = "keep"
+    moved = rows[1]
+    moved["section"] = "hot_topic" if moved["section"] != "hot_topic" else "article"
+    for row in rows:
+        row["my tags"] = ""
+    rows[2]["my tags"] = "interview"
+    rows.reverse()
+    _save(path, rows)
+    saved = path.read_bytes()
+    capsys.readouterr()
+
+    code, _out, err = rank(["--week", WEEK, "--db", str(db)], capsys)
+    assert code == 0, err
+    backup = path.with_name(f"{WEEK}.previous-1.csv")
+    assert err.strip() == (
+        f"rank: {path}: its 1 decisions carried over to the new shortlist; its column "
+        f"'my tags' (1 cell) is not on the new shortlist; 1 cell it changed is rewritten "
+        f"(section in row {rows.index(moved) + 2}); the file as it was is kept as {backup}"
+    )
+    assert backup.read_bytes() == saved
+    again = _read(path)
+    assert "my tags" not in again[0]
+    assert [r["decision"] for r in again if r["id"] == rows[-1]["id"]] == ["keep"]
+
+    _save(path, again[::-1])
+    code, _out, err = rank(["--week", WEEK, "--db", str(db)], capsys)
+    assert code == 0
+    assert err.strip() == f"rank: {path}: its 1 decisions carried over to the new shortlist"
+    assert not path.with_name(f"{WEEK}.previous-2.csv").exists()
+
+
+def test_a_rerun_keeps_the_later_of_the_files_and_the_stored_decision(tmp_path, capsys):
+    """Kept in the week's file and fed back, then rejected in a file written with --out and
+    fed back: ranked again, the old file's keep won, and feeding the new file back stored
+    it again. The later one stands, either way, and one line says so."""
+    db, path = _shortlist_db(tmp_path)
+    rows = _read(path)
+    rows[0]["decision"] = "keep"
+    _save(path, rows)
+    assert cli.main(["feedback", str(path), "--db", str(db)]) == 0
+    late = tmp_path / "late" / f"{WEEK}-late.csv"
+    assert cli.main(["--week", WEEK, "--db", str(db), "--out", str(late)]) == 0
+    late_rows = _read(late)
+    for row in late_rows:
+        if row["id"] == rows[0]["id"]:
+            row["decision"] = "reject"
+    _save(late, late_rows)
+    assert cli.main(["feedback", str(late), "--db", str(db)]) == 0
+    capsys.readouterr()
+
+    code, _out, err = rank(["--week", WEEK, "--db", str(db)], capsys)
+    assert code == 0, err
+    assert err.strip() == (
+        f"rank: {path}: 1 decision differs from those stored by `rank feedback`; the later "
+        "stands: the stored in 1 (row 2: reject stored, keep in the file)"
+    )
+    again = _read(path)
+    assert [r["decision"] for r in again if r["id"] == rows[0]["id"]] == ["reject"]
+    assert rank(["feedback", str(path), "--db", str(db)], capsys)[0] == 0
+    with store.open_store(db, read_only=True) as con:
+        assert store.week_decisions(con, WEEK)[rows[0]["id"]][0] == "reject"
+        decided = store.decision_times(con, WEEK)[rows[0]["id"]]
+
+    # Then she changes her mind in the file, after that decision, and does not feed it back.
+    for row in again:
+        if row["id"] == rows[0]["id"]:
+            row["decision"] = "maybe"
+    _save(path, again)
+    later = decided.replace(tzinfo=dt.UTC).timestamp() + 60
+    os.utime(path, (later, later))
+    code, _out, err = rank(["--week", WEEK, "--db", str(db)], capsys)
+    assert code == 0, err
+    assert err.strip().splitlines() == [
+        f"rank: {path}: 1 decision differs from those stored by `rank feedback`; the later "
+        "stands: the file's in 1 (row 2: reject stored, maybe in the file)",
+        f"rank: {path}: its 1 decisions carried over to the new shortlist",
+    ]
+    assert [r["decision"] for r in _read(path) if r["id"] == rows[0]["id"]] == ["maybe"]
 
 
 def test_clear_removes_a_stored_decision_and_a_blank_cell_says_it_stands(tmp_path, capsys):
@@ -987,6 +1080,57 @@ def test_a_quick_run_elsewhere_does_not_forget_the_rows_of_the_curators_file(tmp
     capsys.readouterr()
     code, out, err = rank(["feedback", str(path), "--db", str(db)], capsys)
     assert (code, err) == (0, "") and f"{len(rows)} reject" in out
+
+
+def test_a_week_ranks_again_from_cached_pools_once_an_earlier_week_has_decisions(tmp_path, capsys):
+    """Decisions of an earlier week are training rows. Ranked again, every pool comes from
+    the disk cache, so the last query before the shortlist was saved was a one-row lookup
+    (the earlier week's issue) left unread: DuckDB refused to save, a traceback, no file."""
+    db, path = _shortlist_db(tmp_path)
+    earlier = tmp_path / "shortlists" / "2025-W05.csv"
+    assert cli.main(["--week", "2025-W05", "--db", str(db)]) == 0
+    rows = _read(earlier)
+    rows[0]["decision"], rows[1]["decision"] = "keep", "reject"
+    _save(earlier, rows)
+    assert cli.main(["feedback", str(earlier), "--db", str(db)]) == 0
+    path.unlink()
+    capsys.readouterr()
+    code, out, err = rank(["--week", WEEK, "--db", str(db)], capsys)
+    assert code == 0, err
+    assert out.startswith(f"wrote {path}") and path.is_file()
+
+
+@pytest.mark.parametrize(
+    "lookup",
+    [
+        lambda con: store.last_issue_in(con, dt.date(2025, 2, 10), dt.date(2025, 2, 16)),
+        lambda con: store.last_sighting_day(con, dt.date(2025, 2, 16)),
+        lambda con: store.check_version(con),
+        store.table_counts,
+    ],
+    ids=["last_issue_in", "last_sighting_day", "check_version", "table_counts"],
+)
+def test_a_one_row_lookup_leaves_no_result_open_for_the_next_write(lookup):
+    """DuckDB refuses `register` while a result is unread: a lookup that read one row with
+    fetchone() made the next save_shortlist_rows raise ResourceInUseException."""
+    con = store.connect(":memory:")
+    con.execute("INSERT INTO issues (issue_no, pub_date, kind) VALUES (7, '2025-02-15', 'full')")
+    con.execute(
+        "INSERT INTO sightings (canonical_url, source, seen_date) "
+        "VALUES ('https://a.example/x', 'hn', '2025-02-12')"
+    )
+    assert lookup(con)
+    rows = {
+        "id": ["c-1"],
+        "url_canonical": ["https://a.example/x"],
+        "section": ["article"],
+        "rank": [1],
+        "score": [0.5],
+        "title": ["X"],
+        "url": ["https://a.example/x"],
+    }
+    assert store.save_shortlist_rows(con, WEEK, pd.DataFrame(rows)) == 1
+    assert not re.search(r"\.fetchone\(", inspect.getsource(store)), "use store._one"
 
 
 def test_the_draft_shows_the_title_the_shortlist_showed(tmp_path, capsys):

@@ -400,6 +400,46 @@ def test_previous_edits_carry_what_the_new_shortlist_has(tmp_path):
     assert (edits.edited_rows, edits.not_carried) == (3, 2)
 
 
+def test_previous_edits_name_what_a_new_file_would_not_hold(tmp_path):
+    """A column of her own with cells, a section/title/link changed where no decision carries
+    it: named. Rows in another order, an empty column of her own, a section moved on a
+    decided row (carried) or a link spelled otherwise for the same page: nothing lost."""
+    shown = {
+        "c-1": {"section": "article", "title": "One", "url": "https://a.example/1"},
+        "c-2": {"section": "article", "title": "Two", "url": "https://a.example/2"},
+        "c-3": {"section": "project", "title": "=Three", "url": "https://github.com/o/r"},
+        "c-4": {"section": "project", "title": "Four", "url": "https://b.example/4"},
+    }
+    columns = ["week", "id", "section", "title", "url", "decision", "note"]
+    path = tmp_path / f"{WEEK}.csv"
+    path.write_text(
+        "id,section,title,url,decision,note,My Tags,empty\n"
+        "c-4,project,Four,https://b.example/4,,,,\n"
+        "c-3,Projects,'=Three,https://github.com/o/r/,,,,\n"
+        "c-2,project,Two,https://a.example/2,keep,,later,\n"
+        "c-1,hot_topic,One!,https://a.example/1,,,interview,\n",
+        encoding="utf-8",
+    )
+    edits = previous_edits(path, list(shown), shown, columns)
+    assert set(edits.decisions) == {"c-2"}
+    assert edits.extra_columns == {"My Tags": 2}
+    assert edits.changed_cells == [(5, "section"), (5, "title")]
+    assert edits.lost() == [
+        "its column 'My Tags' (2 cells) is not on the new shortlist",
+        "2 cells it changed are rewritten (section in row 5, title in row 5)",
+    ]
+    path.write_text(
+        "id,section,title,url,decision,note,My Tags,empty\n"
+        "c-1,article,One,https://a.example/1,,,,\n"
+        "c-2,project,Two,https://a.example/2,keep,,,\n"
+        "c-3,Projects,'=Three,https://github.com/o/r/,,,,\n"
+        "c-4,project,Four,https://b.example/4,,,,\n",
+        encoding="utf-8",
+    )
+    edits = previous_edits(path, list(shown), shown, columns)
+    assert edits.lost() == [] and set(edits.decisions) == {"c-2"}
+
+
 @pytest.mark.parametrize(
     ("content", "expected"),
     [(b"", (0, 0)), (b"\xef\xbb\xbf\n", (0, 0)), (b"PK\x03\x04 a workbook", (1, 1))],
