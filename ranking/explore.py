@@ -153,6 +153,20 @@ def store_summary(con: Connection) -> dict[str, int]:
     return {name: counts.get(name, 0) for name in names}
 
 
+def missing_data(con: Connection) -> list[str]:
+    """One line per kind of data the store lacks, naming the command that brings it."""
+    counts = store_summary(con)
+    notes = []
+    if not counts["sightings"]:
+        notes.append("no sightings: run `crawl`, or `rank import-sightings FILE`")
+    if not counts["issues"]:
+        notes.append(
+            "no issues imported: run `rank import-issues PATH` "
+            "(yield, new domains and topics need the archive)"
+        )
+    return notes
+
+
 def setup_plots() -> None:
     """Matplotlib defaults for the notebooks: readable sizes, a CJK font when installed."""
     import matplotlib as mpl
@@ -332,16 +346,18 @@ def season_label(issue_no: int, size: int = SEASON_ISSUES) -> str:
     return f"S{n + 1} #{n * size + 1}–{(n + 1) * size}"
 
 
-def _item_text(items: pd.DataFrame) -> pd.Series:
-    cols = [c for c in ("title_zh", "title_en", "summary_zh", "summary_en") if c in items]
-    return items[cols].astype("string").fillna("").astype(str).agg(" ".join, axis=1)
+def _joined(items: pd.DataFrame, columns: tuple[str, ...]) -> pd.Series:
+    """Per row, the text of `columns` joined by spaces (missing text as empty); a Series
+    also for no rows (`agg(" ".join, axis=1)` gives an empty DataFrame there)."""
+    text = items[[c for c in columns if c in items]].astype("string").fillna("").astype(str)
+    return pd.Series([" ".join(row) for row in text.itertuples(index=False)], index=items.index)
 
 
 def _season_items(con: Connection, size: int) -> pd.DataFrame:
     items, _links = store.history_frames(con)
     items = items.copy()
     items["season"] = [season_label(n, size) for n in items["issue_no"]]
-    items["text"] = _item_text(items)
+    items["text"] = _joined(items, ("title_zh", "title_en", "summary_zh", "summary_en"))
     return items[items["text"].str.strip() != ""]
 
 
@@ -349,7 +365,7 @@ def topic_shares(con: Connection, size: int = SEASON_ISSUES) -> pd.DataFrame:
     """Season x topic: the share of the season's items that match each keyword topic."""
     items = _season_items(con, size)
     if items.empty:
-        return pd.DataFrame(columns=list(TOPICS))
+        return pd.DataFrame(columns=["items", *TOPICS], index=pd.Index([], name="season"))
     flags = pd.DataFrame(
         {
             name: items["text"].map(lambda t, r=rx: bool(r.search(t)))
@@ -389,9 +405,10 @@ def season_terms(
     """
     items = _season_items(con, size)
     if items.empty:
-        return pd.DataFrame(columns=["items", "issues", "top_terms"])
-    en = items[[c for c in ("title_en", "summary_en") if c in items]]
-    items = items.assign(en=en.astype("string").fillna("").astype(str).agg(" ".join, axis=1))
+        return pd.DataFrame(
+            columns=["items", "issues", "top_terms"], index=pd.Index([], name="season")
+        )
+    items = items.assign(en=_joined(items, ("title_en", "summary_en")))
     counts = {
         season: pd.Series(_terms(" ".join(group["en"])), dtype=object).value_counts()
         for season, group in items.groupby("season")

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from crawler.urls import canonical_url, repo_key
-from ranking import explore, store
+from ranking import cli, explore, store
 from ranking.history import import_archive
 from tests.conftest import REPO, require_shared
 
@@ -190,6 +190,35 @@ def notebook_db(tmp_path_factory) -> Path:
     return path
 
 
+# A first crawl's store, before `rank import-issues`: sightings only, loaded by the CLI.
+SIGHTINGS_CSV = """\
+feed,section,seen_date,title,url,description,rank,stars,stars_today,forks,language,points,comments
+hackernews,hn:frontpage,2025-02-24,Notes on asyncio task groups,https://notes.example.dev/asyncio,A walk through task groups,3,,,,,120,40
+hackernews,hn:frontpage,2025-02-25,Notes on asyncio task groups,https://notes.example.dev/asyncio,A walk through task groups,5,,,,,160,52
+hackernews,hn:frontpage,2025-02-26,Typing a plugin registry,https://blog.example.org/typing-plugins,Protocols and generics,8,,,,,60,12
+github_trending,trending:python,2025-02-24,astral-sh/uv,https://github.com/astral-sh/uv,An extremely fast Python package manager,1,40000,900,1200,python,,
+github_trending,trending:python,2025-02-25,astral-sh/uv,https://github.com/astral-sh/uv,An extremely fast Python package manager,2,40900,850,1210,python,,
+github_trending,trending:python,2025-02-26,pola-rs/polars,https://github.com/pola-rs/polars,Dataframes powered by Rust,4,30000,300,2000,python,,
+"""
+
+
+@pytest.fixture(scope="session")
+def empty_db(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("empty-db") / "radar.duckdb"
+    store.connect(path).close()
+    return path
+
+
+@pytest.fixture(scope="session")
+def sightings_only_db(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("sightings-only-db")
+    sightings = folder / "sightings.csv"
+    sightings.write_text(SIGHTINGS_CSV, encoding="utf-8")
+    path = folder / "radar.duckdb"
+    assert cli.main(["import-sightings", str(sightings), "--db", str(path)]) == 0
+    return path
+
+
 @pytest.fixture
 def snap(notebook_db):
     con = explore.open_store(notebook_db)
@@ -258,11 +287,22 @@ class NotebookRun:
             self.proc.wait()
 
 
-# Which test checks which notebook (the runs start together, see `notebook_runs`).
+# The runs of 01 and 02: label -> (notebook, the fixture of its store). They start
+# together (see `notebook_runs`); 03 replays ../shared and has no store.
+STORE_RUNS = {
+    "01": ("01-explore.ipynb", "notebook_db"),
+    "02": ("02-why-this-rank.ipynb", "notebook_db"),
+    "01-empty": ("01-explore.ipynb", "empty_db"),
+    "01-sightings-only": ("01-explore.ipynb", "sightings_only_db"),
+    "02-sightings-only": ("02-why-this-rank.ipynb", "sightings_only_db"),
+}
+# Which test waits for which runs.
 NOTEBOOK_TESTS = {
-    "test_01_explore_executes": "01-explore.ipynb",
-    "test_02_why_this_rank_executes": "02-why-this-rank.ipynb",
-    "test_03_backtest_executes": "03-backtest.ipynb",
+    "test_01_explore_executes": ("01",),
+    "test_02_why_this_rank_executes": ("02",),
+    "test_01_explore_on_an_empty_store": ("01-empty",),
+    "test_notebooks_on_a_store_without_issues": ("01-sightings-only", "02-sightings-only"),
+    "test_03_backtest_executes": ("03",),
 }
 
 
@@ -278,23 +318,21 @@ def _shared_datasets_present() -> bool:
 def notebook_runs(request, tmp_path_factory, kernel_dir):
     """Start every selected notebook at once (they are independent): the wall time is the
     slowest one, not the sum. Each test then waits for its own run."""
-    selected = {NOTEBOOK_TESTS[i.originalname] for i in request.session.items
-                if i.originalname in NOTEBOOK_TESTS}  # fmt: skip
+    selected = {label for i in request.session.items
+                for label in NOTEBOOK_TESTS.get(i.originalname, ())}  # fmt: skip
     out = tmp_path_factory.mktemp("notebook-runs")
     runs: dict[str, NotebookRun] = {}
-    if selected & {"01-explore.ipynb", "02-why-this-rank.ipynb"}:
-        db = {"RADAR_DB": str(request.getfixturevalue("notebook_db"))}
-        for name in sorted(selected - {"03-backtest.ipynb"}):
-            runs[name] = NotebookRun(name, kernel_dir, db, out / name.split("-")[0])
-    if "03-backtest.ipynb" in selected and _shared_datasets_present():
+    for label in sorted(selected & set(STORE_RUNS)):
+        name, db_fixture = STORE_RUNS[label]
+        db = {"RADAR_DB": str(request.getfixturevalue(db_fixture))}
+        runs[label] = NotebookRun(name, kernel_dir, db, out / label)
+    if "03" in selected and _shared_datasets_present():
         env = {
             # Two early issues (8 issues of history to fit on); the default takes ~1 min.
             "RADAR_BACKTEST_ISSUES": "9-10",
             "RADAR_BACKTEST_OUT": str(out / "backtest-csv"),
         }
-        runs["03-backtest.ipynb"] = NotebookRun(
-            "03-backtest.ipynb", kernel_dir, env, out / "03", timeout=600
-        )
+        runs["03"] = NotebookRun("03-backtest.ipynb", kernel_dir, env, out / "03", timeout=600)
     yield runs
     for run in runs.values():
         run.stop()
@@ -315,6 +353,11 @@ def images(nb) -> int:
 
 def html_of(outputs: list[dict]) -> str:
     return "\n".join(o.get("data", {}).get("text/html", "") for o in outputs)
+
+
+def text_of(outputs: list[dict]) -> str:
+    """Printed text and plain-text results."""
+    return "".join(o.get("text", "") + o.get("data", {}).get("text/plain", "") for o in outputs)
 
 
 def assert_clean_run(nb) -> None:
@@ -469,6 +512,19 @@ def test_new_domain_rate(snap):
     assert alls["rate"].iloc[1:].min() < 1.0  # realpython.com, peps.python.org come back
 
 
+def test_topics_and_terms_without_issues():
+    """No archive imported: empty tables with their columns (the notebook carries on)."""
+    con = store.connect(":memory:")
+    try:
+        assert list(explore.topic_shares(con).columns) == ["items", *explore.TOPICS]
+        assert explore.topic_shares(con).empty
+        assert explore.season_terms(con).empty
+        assert list(explore.season_terms(con).columns) == ["items", "issues", "top_terms"]
+        assert explore.missing_data(con)[1].startswith("no issues imported")
+    finally:
+        con.close()
+
+
 def test_topics_and_terms(snap):
     shares = explore.topic_shares(snap, size=4)
     assert list(shares.index) == ["S1 #1–4", "S2 #5–8"]
@@ -555,10 +611,11 @@ def test_missed_picks_are_the_reachable_ones_ranked_below_k():
 
 @pytest.mark.slow
 def test_01_explore_executes(notebook_runs):
-    nb = notebook_runs["01-explore.ipynb"].result()
+    nb = notebook_runs["01"].result()
     assert_clean_run(nb)
     assert images(nb) >= 4
     tagged = outputs_by_tag(nb)
+    assert "no issues" not in text_of(tagged["counts"])
     assert "planetpython" in html_of(tagged["sources"])
     yield_html = html_of(tagged["yield"])
     assert "trending:python" in yield_html and "new_domain_share" in yield_html
@@ -569,7 +626,7 @@ def test_01_explore_executes(notebook_runs):
 
 @pytest.mark.slow
 def test_02_why_this_rank_executes(notebook_runs):
-    nb = notebook_runs["02-why-this-rank.ipynb"].result()
+    nb = notebook_runs["02"].result()
     assert_clean_run(nb)
     assert images(nb) >= 1
     tagged = outputs_by_tag(nb)
@@ -583,11 +640,41 @@ def test_02_why_this_rank_executes(notebook_runs):
 
 
 @pytest.mark.slow
+def test_01_explore_on_an_empty_store(notebook_runs):
+    """A new store: every table and plot is empty, and the first cell says what to run."""
+    nb = notebook_runs["01-empty"].result()
+    assert_clean_run(nb)
+    tagged = outputs_by_tag(nb)
+    counts = text_of(tagged["counts"])
+    assert "no sightings: run `crawl`" in counts
+    assert "no issues imported: run `rank import-issues" in counts
+    assert "top_terms" in html_of(tagged["terms"])
+
+
+@pytest.mark.slow
+def test_notebooks_on_a_store_without_issues(notebook_runs):
+    """A first crawl before `rank import-issues`: sources and a shortlist, no archive."""
+    nb = notebook_runs["01-sightings-only"].result()
+    assert_clean_run(nb)
+    tagged = outputs_by_tag(nb)
+    counts = text_of(tagged["counts"])
+    assert "no issues imported: run `rank import-issues" in counts
+    assert "no sightings" not in counts
+    assert "trending:python" in html_of(tagged["sources"])
+    assert "top_terms" in html_of(tagged["terms"]) and "AI &amp; LLM" in html_of(tagged["topics"])
+    nb = notebook_runs["02-sightings-only"].result()
+    assert_clean_run(nb)
+    tagged = outputs_by_tag(nb)
+    assert "2025-W09" in text_of(tagged["week"])
+    assert "astral-sh/uv" in html_of(tagged["shortlist"])
+
+
+@pytest.mark.slow
 @pytest.mark.shared
 def test_03_backtest_executes(notebook_runs):
     require_shared("datasets", "python-weekly", "docs")
     require_shared("datasets", "sightings", "sightings-2023-2025-01.parquet")
-    run = notebook_runs["03-backtest.ipynb"]
+    run = notebook_runs["03"]
     nb = run.result()
     assert_clean_run(nb)
     assert images(nb) >= 1
