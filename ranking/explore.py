@@ -204,7 +204,11 @@ def _short(text: object, width: int = 48) -> str:
 def candidates_per_day(
     con, start: dt.date | None = None, end: dt.date | None = None
 ) -> pd.DataFrame:
-    """Long frame: seen_date, source, kind, candidates (distinct items), sightings."""
+    """Long frame: seen_date, source, kind, candidates (distinct items), sightings.
+
+    Sources only: the crawler's follow-up fetches (`_github_api`, `_article_pages`) are
+    left out, as in `crawl status`.
+    """
     frame = store.sightings_per_source_day(con, start, end)
     frame["seen_date"] = pd.to_datetime(frame["seen_date"])
     return frame
@@ -259,7 +263,8 @@ def plot_candidates_per_day(per_day: pd.DataFrame, top: int = 8, rolling: int = 
 
 
 def source_yield(con: Connection, horizon_days: int | None = None) -> pd.DataFrame:
-    """Per source: seen, picked (in a later issue), yield = picked / seen, new-domain share."""
+    """Per source (not the `_` follow-up fetches): seen, picked (in a later issue),
+    yield = picked / seen, new-domain share."""
     frame = store.source_yield(con, horizon_days=horizon_days)
     frame["yield"] = frame["yield"].astype(float).round(4)
     frame["new_domain_share"] = frame["new_domain_share"].astype(float).round(3)

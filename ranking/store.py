@@ -2255,14 +2255,19 @@ def snapshot(
 def sightings_per_source_day(
     con: duckdb.DuckDBPyConnection, start: dt.date | None = None, end: dt.date | None = None
 ):
-    """Per day and source: distinct items seen (a repository counts once) and sightings."""
+    """Per day and source: distinct items seen (a repository counts once) and sightings.
+
+    The crawler's follow-up fetches (`_github_api`, `_article_pages`: names starting with
+    `_`) are not sources and are left out, here and in `source_yield`.
+    """
     return con.execute(
         """
         SELECT seen_date, source, any_value(kind) AS kind,
             count(DISTINCT coalesce(repo_key, canonical_url)) AS candidates,
             count(*) AS sightings
         FROM sightings
-        WHERE (?::DATE IS NULL OR seen_date >= ?::DATE)
+        WHERE NOT starts_with(source, '_')
+          AND (?::DATE IS NULL OR seen_date >= ?::DATE)
           AND (?::DATE IS NULL OR seen_date <= ?::DATE)
         GROUP BY seen_date, source
         ORDER BY seen_date, source
@@ -2296,7 +2301,8 @@ def source_yield(
                 any_value(host) AS host, min(seen_date) AS first_seen,
                 count(DISTINCT seen_date) AS days
             FROM sightings
-            WHERE (?::DATE IS NULL OR seen_date >= ?::DATE)
+            WHERE NOT starts_with(source, '_')
+              AND (?::DATE IS NULL OR seen_date >= ?::DATE)
               AND (?::DATE IS NULL OR seen_date <= ?::DATE)
             GROUP BY source, canonical_url
         ),

@@ -42,6 +42,12 @@ SOURCES = {
     "youtube:pycon": ("feed", "audio_video"),
     "discuss:python": ("feed", "hot_topic"),
 }
+# The crawler's follow-up fetches (star snapshots, article pages): they see items a source
+# found, and are not sources of their own (the notebooks leave them out).
+INTERNAL_SOURCES = {
+    "_github_api": ("github_repo", "project"),
+    "_article_pages": ("page", "article"),
+}
 # Where an archive pick is first seen, per section (so yields differ between sources).
 PICK_SOURCES = {
     "article": ("planetpython", "hn:frontpage"),
@@ -68,7 +74,7 @@ HOSTS = (
 
 
 def _record(source: str, day: dt.date, url: str, title: str, position: int, rng) -> dict:
-    kind, section = SOURCES[source]
+    kind, section = {**SOURCES, **INTERNAL_SOURCES}[source]
     rec = {
         "type": "candidate",
         "run_id": f"run-{day:%Y%m%d}",
@@ -142,6 +148,17 @@ def synthetic_records(con) -> dict[dt.date, list[dict]]:
         first = FIRST_DAY + dt.timedelta(days=start)
         for offset in range(rng.randint(1, 3)):
             see(rng.choice(sources), first + dt.timedelta(days=offset), url, title)
+    # The follow-up fetches see every third item of the day again (its own rng: the
+    # sightings above stay the same).
+    followup = {"project": "_github_api", "article": "_article_pages"}
+    extra_rng = random.Random(7)
+    for day, bucket in days.items():
+        for rec in bucket[::3]:
+            if rec["section"] in followup:
+                source = followup[rec["section"]]
+                bucket.append(
+                    _record(source, day, rec["url"], rec["title"], len(bucket) + 1, extra_rng)
+                )
     return days
 
 
@@ -448,6 +465,8 @@ def test_database_path_env(monkeypatch, tmp_path):
 
 
 def test_candidates_per_day(snap):
+    internal = "SELECT count(*) FROM sightings WHERE starts_with(source, '_')"
+    assert snap.execute(internal).fetchone()[0] > 0  # in the store, not in the tables
     per_day = explore.candidates_per_day(snap)
     assert set(per_day["source"]) == set(SOURCES)
     assert per_day["seen_date"].min().date() >= FIRST_DAY
@@ -459,6 +478,7 @@ def test_candidates_per_day(snap):
 
 def test_source_yield_counts_later_picks(snap):
     yields = explore.source_yield(snap)
+    assert set(yields.index) == set(SOURCES)  # not the follow-up fetches
     # Projects of the archive were seen on trending:python before their issue.
     assert yields.loc["trending:python", "picked"] >= 10
     assert yields.loc["trending:all", "picked"] == 0
@@ -618,6 +638,8 @@ def test_01_explore_executes(notebook_runs):
     assert "no issues" not in text_of(tagged["counts"])
     assert "planetpython" in html_of(tagged["sources"])
     yield_html = html_of(tagged["yield"])
+    for internal in INTERNAL_SOURCES:
+        assert internal not in html_of(tagged["sources"]) + yield_html
     assert "trending:python" in yield_html and "new_domain_share" in yield_html
     assert "new_domains" in html_of(tagged["new-domains"])
     assert "top_terms" in html_of(tagged["terms"])
