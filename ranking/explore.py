@@ -473,17 +473,6 @@ def pick_week(con: Connection, week: str | None = None) -> IsoWeek:
     return IsoWeek.of(pd.Timestamp(latest).date())
 
 
-def pool_cache_dir() -> Path:
-    """Where `rank` keeps its past pools for the database of RADAR_DB (reused, not rebuilt).
-
-    The same folder as `ranking.shortlist.default_cache_dir` of that file: a snapshot is
-    in memory, so the ranker cannot find it by itself.
-    """
-    from ranking.shortlist import cache_dir_for
-
-    return cache_dir_for(database_path())
-
-
 def week_shortlist(
     con: Connection,
     week: IsoWeek,
@@ -496,15 +485,17 @@ def week_shortlist(
 
     Returns the ranker's ShortlistResult: `frame` is the CSV, `ranked` the full order per
     section (ranks past the quota are the items that just missed), `scored` every pool row.
-    Past pools come from `cache_dir` (default `pool_cache_dir()`, shared with `rank`), so
-    only what `rank` has not built yet is computed.
+    Past pools come from `cache_dir`, by default the folder `rank` keeps them in beside
+    the database file `con` was opened on (`ranking.shortlist.default_cache_dir`; none for
+    a database that only lives in memory), so only what `rank` has not built yet is
+    computed.
     """
     from ranking.shortlist import DEFAULT_QUOTAS, build_week_shortlist
 
     q = dict(DEFAULT_QUOTAS if quotas is None else quotas)
     depth = max(q.values(), default=0) + below
-    directory = Path(cache_dir) if cache_dir is not None else pool_cache_dir()
-    result, _why = build_week_shortlist(con, week, quotas=q, depth=depth, cache_dir=directory)
+    cache = True if cache_dir is None else cache_dir
+    result, _why = build_week_shortlist(con, week, quotas=q, depth=depth, cache_dir=cache)
     return result
 
 

@@ -2045,9 +2045,12 @@ def sightings_day_digests(con: duckdb.DuckDBPyConnection) -> list[tuple[dt.date,
 
 
 def database_file(con: duckdb.DuckDBPyConnection) -> Path | None:
-    """The file behind `con`, or None for an in-memory database."""
+    """The file behind `con` (for a `snapshot`, the file it copied), or None for an
+    in-memory database."""
     rows = con.execute(
-        "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
+        "SELECT coalesce(path, getvariable(?)) FROM duckdb_databases() "
+        "WHERE database_name = current_database()",
+        [_SNAPSHOT_OF],
     ).fetchall()
     return Path(rows[0][0]) if rows and rows[0][0] else None
 
@@ -2208,6 +2211,7 @@ def precision_report(con: duckdb.DuckDBPyConnection, top: int = PRECISION_TOP):
 # needs the write lock) is kept waiting for seconds at most, never for a whole session.
 
 _SNAPSHOT_ALIAS = "radar_snapshot_src"
+_SNAPSHOT_OF = "radar_snapshot_of"  # a snapshot's variable: the file it copied
 # A domain for "never featured before": a repository's owner on its forge
 # (github.com/astral-sh), since every project would otherwise share github.com.
 _DOMAIN_SQL = (
@@ -2246,6 +2250,7 @@ def snapshot(
         finally:
             con.execute(f"DETACH {_SNAPSHOT_ALIAS}")
         migrate(con)  # a newer file is refused; an older copy is brought to this version
+        con.execute(f"SET VARIABLE {_SNAPSHOT_OF} = ?", [str(target.resolve())])
     except BaseException:
         con.close()
         raise

@@ -459,9 +459,25 @@ def test_database_path_env(monkeypatch, tmp_path):
     assert explore.database_path() == REPO / "data" / "radar.duckdb"
     monkeypatch.setenv("RADAR_DB", "data/demo/radar.duckdb")
     assert explore.database_path() == REPO / "data" / "demo" / "radar.duckdb"
-    assert explore.pool_cache_dir() == REPO / "data" / "demo" / "cache" / "pools"
     monkeypatch.setenv("RADAR_DB", str(tmp_path / "x.duckdb"))
     assert explore.database_path() == tmp_path / "x.duckdb"
+
+
+def test_week_shortlist_caches_pools_beside_the_opened_store(notebook_db, tmp_path, monkeypatch):
+    """The pool cache of a snapshot is the one `rank` keeps beside that file, not RADAR_DB's."""
+    import shutil
+
+    monkeypatch.setenv("RADAR_DB", str(tmp_path / "default" / "radar.duckdb"))
+    other = tmp_path / "other" / "radar.duckdb"
+    other.parent.mkdir()
+    shutil.copy(notebook_db, other)
+    con = explore.open_store(other)
+    try:
+        explore.week_shortlist(con, explore.pick_week(con, "2025-W03"))
+    finally:
+        con.close()
+    assert list((tmp_path / "other" / "cache" / "pools").glob("pool-*"))
+    assert not (tmp_path / "default").exists()
 
 
 def test_candidates_per_day(snap):
