@@ -10,6 +10,7 @@ as raw crawl JSONL files and loaded by the real ingest (`store.ingest_raw`).
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import os
 import random
@@ -372,6 +373,16 @@ def html_of(outputs: list[dict]) -> str:
     return "\n".join(o.get("data", {}).get("text/html", "") for o in outputs)
 
 
+def table_of(outputs: list[dict]):
+    """The one table a cell shows, as a DataFrame (a named index is a column of that name)."""
+    import pandas as pd
+
+    (frame,) = pd.read_html(io.StringIO(html_of(outputs)), flavor="lxml")
+    if isinstance(frame.columns, pd.MultiIndex):  # the index name is a second header row
+        frame.columns = [low if top.startswith("Unnamed") else top for top, low in frame.columns]
+    return frame
+
+
 def text_of(outputs: list[dict]) -> str:
     """Printed text and plain-text results."""
     return "".join(o.get("text", "") + o.get("data", {}).get("text/plain", "") for o in outputs)
@@ -652,14 +663,21 @@ def test_01_explore_executes(notebook_runs):
     assert images(nb) >= 4
     tagged = outputs_by_tag(nb)
     assert "no issues" not in text_of(tagged["counts"])
-    assert "planetpython" in html_of(tagged["sources"])
-    yield_html = html_of(tagged["yield"])
-    for internal in INTERNAL_SOURCES:
-        assert internal not in html_of(tagged["sources"]) + yield_html
-    assert "trending:python" in yield_html and "new_domain_share" in yield_html
-    assert "new_domains" in html_of(tagged["new-domains"])
-    assert "top_terms" in html_of(tagged["terms"])
-    assert "AI &amp; LLM" in html_of(tagged["topics"])
+    sources = table_of(tagged["sources"])
+    assert set(sources["source"]) == set(SOURCES)  # not the follow-up fetches
+    assert (sources["days"] > 0).all()
+    yields = table_of(tagged["yield"]).set_index("source")
+    assert set(yields.index) == set(SOURCES)
+    assert yields.loc["trending:python", "picked"] >= 10
+    assert "new_domain_share" in yields.columns
+    rates = table_of(tagged["new-domains"])
+    assert list(rates["issue_no"]) == [1, 2, 3, 4, 5, 6]  # 7 and 8 are title-only
+    assert rates["rate"].iat[0] == 1.0 and rates["rate"].between(0, 1).all()
+    terms = table_of(tagged["terms"])
+    assert len(terms) == 1 and terms["top_terms"].str.count(",").iat[0] >= 2
+    topics = table_of(tagged["topics"])
+    assert list(topics["season"]) == list(terms["season"]) and (topics["items"] > 0).all()
+    assert topics[list(explore.TOPICS)].to_numpy().sum() > 0
 
 
 @pytest.mark.slow
@@ -668,13 +686,23 @@ def test_02_why_this_rank_executes(notebook_runs):
     assert_clean_run(nb)
     assert images(nb) >= 1
     tagged = outputs_by_tag(nb)
-    week_text = "".join(o.get("text", "") for o in tagged["week"])
-    assert "2025-W09" in week_text
-    assert "reason" in html_of(tagged["shortlist"])
-    assert "momentum" in html_of(tagged["contributions"])
-    assert "past_title" in html_of(tagged["nearest"])
-    missed = html_of(tagged["just-missed"])
-    assert "gap" in missed and "project" in missed
+    assert "2025-W09" in text_of(tagged["week"])
+    shortlist = table_of(tagged["shortlist"])
+    assert {"article", "project"} <= set(shortlist["section"])
+    for _section, ranks in shortlist.groupby("section")["rank"]:
+        assert list(ranks) == list(range(1, len(ranks) + 1))
+    assert shortlist["reason"].str.len().gt(0).all()
+    contrib = table_of(tagged["contributions"])
+    assert len(contrib) and "momentum" in contrib.columns
+    parts = contrib[[*explore.signal_columns(), "base"]].sum(axis=1)
+    assert (parts - contrib["score"]).abs().max() < 1e-3  # the contributions add up
+    both = contrib.merge(shortlist, on=["section", "rank"], suffixes=("", "_shortlist"))
+    assert len(both) == len(contrib) and (both["score"] == both["score_shortlist"]).all()
+    nearest = table_of(tagged["nearest"])
+    assert len(nearest) and nearest["similarity"].between(0, 1, inclusive="right").all()
+    assert nearest["past_issue"].between(1, 8).all()
+    missed = table_of(tagged["just-missed"])
+    assert "project" in set(missed["section"]) and (missed["rank"] > missed["quota"]).all()
 
 
 @pytest.mark.slow
