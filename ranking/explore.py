@@ -621,7 +621,14 @@ def nearest_past(
 def just_missed(
     result: ShortlistResult, quotas: Mapping[str, int] | None = None, n: int = 5
 ) -> pd.DataFrame:
-    """Per section, the `n` items ranked just below the quota, with their score gap."""
+    """Per section, the `n` items ranked just below the quota, with their score gap.
+
+    `gap` is the score of the last item in minus the item's. Ranks are the ranker's MMR
+    order (`ranking.shortlist.select_section`: score − 0.5 × the highest similarity to the
+    items ranked above), not the score order, so a gap can be negative: the item scored
+    more but resembles an item ranked above it. (Items over the per-domain cap are not
+    ranked at all.)
+    """
     from ranking.shortlist import DEFAULT_QUOTAS, reason_of
 
     q = dict(DEFAULT_QUOTAS if quotas is None else quotas)

@@ -753,6 +753,22 @@ def test_03_backtest_executes(notebook_runs):
     assert list((run.output.parent.parent / "backtest-csv").glob("issue-*.csv"))
 
 
+def test_02_explains_the_diversity_step():
+    """Ranks out of score order and negative gaps come from MMR and the domain cap: the
+    notebook says so, with the ranker's own values."""
+    import nbformat
+
+    from ranking.shortlist import DEFAULT_DOMAIN_CAP, DEFAULT_MMR_LAMBDA
+
+    nb = nbformat.read(NOTEBOOKS / "02-why-this-rank.ipynb", as_version=4)
+    prose = " ".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    prose = " ".join(prose.split())
+    assert f"score − {DEFAULT_MMR_LAMBDA} × its highest TF-IDF similarity" in prose
+    assert f"at most {DEFAULT_DOMAIN_CAP} items per domain" in prose
+    assert "a gap can be negative" in prose
+    assert "MMR" in explore.just_missed.__doc__
+
+
 def test_notebook_code_is_short():
     """Notebook cells call helpers: no cell is a program of its own."""
     import nbformat
