@@ -153,6 +153,20 @@ def store_summary(con: Connection) -> dict[str, int]:
     return {name: counts.get(name, 0) for name in names}
 
 
+def missing_data(con: Connection) -> list[str]:
+    """One line per kind of data the store lacks, naming the command that brings it."""
+    counts = store_summary(con)
+    notes = []
+    if not counts["sightings"]:
+        notes.append("no sightings: run `crawl`, or `rank import-sightings FILE`")
+    if not counts["issues"]:
+        notes.append(
+            "no issues imported: run `rank import-issues PATH` "
+            "(yield, new domains and topics need the archive)"
+        )
+    return notes
+
+
 def setup_plots() -> None:
     """Matplotlib defaults for the notebooks: readable sizes, a CJK font when installed."""
     import matplotlib as mpl
@@ -190,7 +204,11 @@ def _short(text: object, width: int = 48) -> str:
 def candidates_per_day(
     con, start: dt.date | None = None, end: dt.date | None = None
 ) -> pd.DataFrame:
-    """Long frame: seen_date, source, kind, candidates (distinct items), sightings."""
+    """Long frame: seen_date, source, kind, candidates (distinct items), sightings.
+
+    Sources only: the crawler's follow-up fetches (`_github_api`, `_article_pages`) are
+    left out, as in `crawl status`.
+    """
     frame = store.sightings_per_source_day(con, start, end)
     frame["seen_date"] = pd.to_datetime(frame["seen_date"])
     return frame
@@ -245,7 +263,8 @@ def plot_candidates_per_day(per_day: pd.DataFrame, top: int = 8, rolling: int = 
 
 
 def source_yield(con: Connection, horizon_days: int | None = None) -> pd.DataFrame:
-    """Per source: seen, picked (in a later issue), yield = picked / seen, new-domain share."""
+    """Per source (not the `_` follow-up fetches): seen, picked (in a later issue),
+    yield = picked / seen, new-domain share."""
     frame = store.source_yield(con, horizon_days=horizon_days)
     frame["yield"] = frame["yield"].astype(float).round(4)
     frame["new_domain_share"] = frame["new_domain_share"].astype(float).round(3)
@@ -332,16 +351,18 @@ def season_label(issue_no: int, size: int = SEASON_ISSUES) -> str:
     return f"S{n + 1} #{n * size + 1}–{(n + 1) * size}"
 
 
-def _item_text(items: pd.DataFrame) -> pd.Series:
-    cols = [c for c in ("title_zh", "title_en", "summary_zh", "summary_en") if c in items]
-    return items[cols].astype("string").fillna("").astype(str).agg(" ".join, axis=1)
+def _joined(items: pd.DataFrame, columns: tuple[str, ...]) -> pd.Series:
+    """Per row, the text of `columns` joined by spaces (missing text as empty); a Series
+    also for no rows (`agg(" ".join, axis=1)` gives an empty DataFrame there)."""
+    text = items[[c for c in columns if c in items]].astype("string").fillna("").astype(str)
+    return pd.Series([" ".join(row) for row in text.itertuples(index=False)], index=items.index)
 
 
 def _season_items(con: Connection, size: int) -> pd.DataFrame:
     items, _links = store.history_frames(con)
     items = items.copy()
     items["season"] = [season_label(n, size) for n in items["issue_no"]]
-    items["text"] = _item_text(items)
+    items["text"] = _joined(items, ("title_zh", "title_en", "summary_zh", "summary_en"))
     return items[items["text"].str.strip() != ""]
 
 
@@ -349,7 +370,7 @@ def topic_shares(con: Connection, size: int = SEASON_ISSUES) -> pd.DataFrame:
     """Season x topic: the share of the season's items that match each keyword topic."""
     items = _season_items(con, size)
     if items.empty:
-        return pd.DataFrame(columns=list(TOPICS))
+        return pd.DataFrame(columns=["items", *TOPICS], index=pd.Index([], name="season"))
     flags = pd.DataFrame(
         {
             name: items["text"].map(lambda t, r=rx: bool(r.search(t)))
@@ -389,9 +410,10 @@ def season_terms(
     """
     items = _season_items(con, size)
     if items.empty:
-        return pd.DataFrame(columns=["items", "issues", "top_terms"])
-    en = items[[c for c in ("title_en", "summary_en") if c in items]]
-    items = items.assign(en=en.astype("string").fillna("").astype(str).agg(" ".join, axis=1))
+        return pd.DataFrame(
+            columns=["items", "issues", "top_terms"], index=pd.Index([], name="season")
+        )
+    items = items.assign(en=_joined(items, ("title_en", "summary_en")))
     counts = {
         season: pd.Series(_terms(" ".join(group["en"])), dtype=object).value_counts()
         for season, group in items.groupby("season")
@@ -451,17 +473,6 @@ def pick_week(con: Connection, week: str | None = None) -> IsoWeek:
     return IsoWeek.of(pd.Timestamp(latest).date())
 
 
-def pool_cache_dir() -> Path:
-    """Where `rank` keeps its past pools for the database of RADAR_DB (reused, not rebuilt).
-
-    The same folder as `ranking.shortlist.default_cache_dir` of that file: a snapshot is
-    in memory, so the ranker cannot find it by itself.
-    """
-    from ranking.shortlist import cache_dir_for
-
-    return cache_dir_for(database_path())
-
-
 def week_shortlist(
     con: Connection,
     week: IsoWeek,
@@ -474,15 +485,17 @@ def week_shortlist(
 
     Returns the ranker's ShortlistResult: `frame` is the CSV, `ranked` the full order per
     section (ranks past the quota are the items that just missed), `scored` every pool row.
-    Past pools come from `cache_dir` (default `pool_cache_dir()`, shared with `rank`), so
-    only what `rank` has not built yet is computed.
+    Past pools come from `cache_dir`, by default the folder `rank` keeps them in beside
+    the database file `con` was opened on (`ranking.shortlist.default_cache_dir`; none for
+    a database that only lives in memory), so only what `rank` has not built yet is
+    computed.
     """
     from ranking.shortlist import DEFAULT_QUOTAS, build_week_shortlist
 
     q = dict(DEFAULT_QUOTAS if quotas is None else quotas)
     depth = max(q.values(), default=0) + below
-    directory = Path(cache_dir) if cache_dir is not None else pool_cache_dir()
-    result, _why = build_week_shortlist(con, week, quotas=q, depth=depth, cache_dir=directory)
+    cache = True if cache_dir is None else cache_dir
+    result, _why = build_week_shortlist(con, week, quotas=q, depth=depth, cache_dir=cache)
     return result
 
 
@@ -608,7 +621,14 @@ def nearest_past(
 def just_missed(
     result: ShortlistResult, quotas: Mapping[str, int] | None = None, n: int = 5
 ) -> pd.DataFrame:
-    """Per section, the `n` items ranked just below the quota, with their score gap."""
+    """Per section, the `n` items ranked just below the quota, with their score gap.
+
+    `gap` is the score of the last item in minus the item's. Ranks are the ranker's MMR
+    order (`ranking.shortlist.select_section`: score − 0.5 × the highest similarity to the
+    items ranked above), not the score order, so a gap can be negative: the item scored
+    more but resembles an item ranked above it. (Items over the per-domain cap are not
+    ranked at all.)
+    """
     from ranking.shortlist import DEFAULT_QUOTAS, reason_of
 
     q = dict(DEFAULT_QUOTAS if quotas is None else quotas)

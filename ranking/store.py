@@ -2076,9 +2076,12 @@ def sightings_day_digests(con: duckdb.DuckDBPyConnection) -> list[tuple[dt.date,
 
 
 def database_file(con: duckdb.DuckDBPyConnection) -> Path | None:
-    """The file behind `con`, or None for an in-memory database."""
+    """The file behind `con` (for a `snapshot`, the file it copied), or None for an
+    in-memory database."""
     rows = con.execute(
-        "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
+        "SELECT coalesce(path, getvariable(?)) FROM duckdb_databases() "
+        "WHERE database_name = current_database()",
+        [_SNAPSHOT_OF],
     ).fetchall()
     return Path(rows[0][0]) if rows and rows[0][0] else None
 
@@ -2257,6 +2260,7 @@ def precision_report(con: duckdb.DuckDBPyConnection, top: int = PRECISION_TOP):
 # needs the write lock) is kept waiting for seconds at most, never for a whole session.
 
 _SNAPSHOT_ALIAS = "radar_snapshot_src"
+_SNAPSHOT_OF = "radar_snapshot_of"  # a snapshot's variable: the file it copied
 # A domain for "never featured before": a repository's owner on its forge
 # (github.com/astral-sh), since every project would otherwise share github.com.
 _DOMAIN_SQL = (
@@ -2295,6 +2299,7 @@ def snapshot(
         finally:
             con.execute(f"DETACH {_SNAPSHOT_ALIAS}")
         migrate(con)  # a newer file is refused; an older copy is brought to this version
+        con.execute(f"SET VARIABLE {_SNAPSHOT_OF} = ?", [str(target.resolve())])
     except BaseException:
         con.close()
         raise
@@ -2304,14 +2309,19 @@ def snapshot(
 def sightings_per_source_day(
     con: duckdb.DuckDBPyConnection, start: dt.date | None = None, end: dt.date | None = None
 ):
-    """Per day and source: distinct items seen (a repository counts once) and sightings."""
+    """Per day and source: distinct items seen (a repository counts once) and sightings.
+
+    The crawler's follow-up fetches (`_github_api`, `_article_pages`: names starting with
+    `_`) are not sources and are left out, here and in `source_yield`.
+    """
     return con.execute(
         """
         SELECT seen_date, source, any_value(kind) AS kind,
             count(DISTINCT coalesce(repo_key, canonical_url)) AS candidates,
             count(*) AS sightings
         FROM sightings
-        WHERE (?::DATE IS NULL OR seen_date >= ?::DATE)
+        WHERE NOT starts_with(source, '_')
+          AND (?::DATE IS NULL OR seen_date >= ?::DATE)
           AND (?::DATE IS NULL OR seen_date <= ?::DATE)
         GROUP BY seen_date, source
         ORDER BY seen_date, source
@@ -2345,7 +2355,8 @@ def source_yield(
                 any_value(host) AS host, min(seen_date) AS first_seen,
                 count(DISTINCT seen_date) AS days
             FROM sightings
-            WHERE (?::DATE IS NULL OR seen_date >= ?::DATE)
+            WHERE NOT starts_with(source, '_')
+              AND (?::DATE IS NULL OR seen_date >= ?::DATE)
               AND (?::DATE IS NULL OR seen_date <= ?::DATE)
             GROUP BY source, canonical_url
         ),

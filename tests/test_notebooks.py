@@ -10,6 +10,7 @@ as raw crawl JSONL files and loaded by the real ingest (`store.ingest_raw`).
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import os
 import random
@@ -22,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from crawler.urls import canonical_url, repo_key
-from ranking import explore, store
+from ranking import cli, explore, store
 from ranking.history import import_archive
 from tests.conftest import REPO, require_shared
 
@@ -41,6 +42,12 @@ SOURCES = {
     "trending:all": ("github_trending", "project"),
     "youtube:pycon": ("feed", "audio_video"),
     "discuss:python": ("feed", "hot_topic"),
+}
+# The crawler's follow-up fetches (star snapshots, article pages): they see items a source
+# found, and are not sources of their own (the notebooks leave them out).
+INTERNAL_SOURCES = {
+    "_github_api": ("github_repo", "project"),
+    "_article_pages": ("page", "article"),
 }
 # Where an archive pick is first seen, per section (so yields differ between sources).
 PICK_SOURCES = {
@@ -68,7 +75,7 @@ HOSTS = (
 
 
 def _record(source: str, day: dt.date, url: str, title: str, position: int, rng) -> dict:
-    kind, section = SOURCES[source]
+    kind, section = {**SOURCES, **INTERNAL_SOURCES}[source]
     rec = {
         "type": "candidate",
         "run_id": f"run-{day:%Y%m%d}",
@@ -142,6 +149,17 @@ def synthetic_records(con) -> dict[dt.date, list[dict]]:
         first = FIRST_DAY + dt.timedelta(days=start)
         for offset in range(rng.randint(1, 3)):
             see(rng.choice(sources), first + dt.timedelta(days=offset), url, title)
+    # The follow-up fetches see every third item of the day again (its own rng: the
+    # sightings above stay the same).
+    followup = {"project": "_github_api", "article": "_article_pages"}
+    extra_rng = random.Random(7)
+    for day, bucket in days.items():
+        for rec in bucket[::3]:
+            if rec["section"] in followup:
+                source = followup[rec["section"]]
+                bucket.append(
+                    _record(source, day, rec["url"], rec["title"], len(bucket) + 1, extra_rng)
+                )
     return days
 
 
@@ -187,6 +205,35 @@ def notebook_db(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("notebook-db") / "radar.duckdb"
     counts = build_store(path)
     assert 300 <= counts["records"] <= 1500, counts
+    return path
+
+
+# A first crawl's store, before `rank import-issues`: sightings only, loaded by the CLI.
+SIGHTINGS_CSV = """\
+feed,section,seen_date,title,url,description,rank,stars,stars_today,forks,language,points,comments
+hackernews,hn:frontpage,2025-02-24,Notes on asyncio task groups,https://notes.example.dev/asyncio,A walk through task groups,3,,,,,120,40
+hackernews,hn:frontpage,2025-02-25,Notes on asyncio task groups,https://notes.example.dev/asyncio,A walk through task groups,5,,,,,160,52
+hackernews,hn:frontpage,2025-02-26,Typing a plugin registry,https://blog.example.org/typing-plugins,Protocols and generics,8,,,,,60,12
+github_trending,trending:python,2025-02-24,astral-sh/uv,https://github.com/astral-sh/uv,An extremely fast Python package manager,1,40000,900,1200,python,,
+github_trending,trending:python,2025-02-25,astral-sh/uv,https://github.com/astral-sh/uv,An extremely fast Python package manager,2,40900,850,1210,python,,
+github_trending,trending:python,2025-02-26,pola-rs/polars,https://github.com/pola-rs/polars,Dataframes powered by Rust,4,30000,300,2000,python,,
+"""
+
+
+@pytest.fixture(scope="session")
+def empty_db(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("empty-db") / "radar.duckdb"
+    store.connect(path).close()
+    return path
+
+
+@pytest.fixture(scope="session")
+def sightings_only_db(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("sightings-only-db")
+    sightings = folder / "sightings.csv"
+    sightings.write_text(SIGHTINGS_CSV, encoding="utf-8")
+    path = folder / "radar.duckdb"
+    assert cli.main(["import-sightings", str(sightings), "--db", str(path)]) == 0
     return path
 
 
@@ -258,11 +305,22 @@ class NotebookRun:
             self.proc.wait()
 
 
-# Which test checks which notebook (the runs start together, see `notebook_runs`).
+# The runs of 01 and 02: label -> (notebook, the fixture of its store). They start
+# together (see `notebook_runs`); 03 replays ../shared and has no store.
+STORE_RUNS = {
+    "01": ("01-explore.ipynb", "notebook_db"),
+    "02": ("02-why-this-rank.ipynb", "notebook_db"),
+    "01-empty": ("01-explore.ipynb", "empty_db"),
+    "01-sightings-only": ("01-explore.ipynb", "sightings_only_db"),
+    "02-sightings-only": ("02-why-this-rank.ipynb", "sightings_only_db"),
+}
+# Which test waits for which runs.
 NOTEBOOK_TESTS = {
-    "test_01_explore_executes": "01-explore.ipynb",
-    "test_02_why_this_rank_executes": "02-why-this-rank.ipynb",
-    "test_03_backtest_executes": "03-backtest.ipynb",
+    "test_01_explore_executes": ("01",),
+    "test_02_why_this_rank_executes": ("02",),
+    "test_01_explore_on_an_empty_store": ("01-empty",),
+    "test_notebooks_on_a_store_without_issues": ("01-sightings-only", "02-sightings-only"),
+    "test_03_backtest_executes": ("03",),
 }
 
 
@@ -278,23 +336,21 @@ def _shared_datasets_present() -> bool:
 def notebook_runs(request, tmp_path_factory, kernel_dir):
     """Start every selected notebook at once (they are independent): the wall time is the
     slowest one, not the sum. Each test then waits for its own run."""
-    selected = {NOTEBOOK_TESTS[i.originalname] for i in request.session.items
-                if i.originalname in NOTEBOOK_TESTS}  # fmt: skip
+    selected = {label for i in request.session.items
+                for label in NOTEBOOK_TESTS.get(i.originalname, ())}  # fmt: skip
     out = tmp_path_factory.mktemp("notebook-runs")
     runs: dict[str, NotebookRun] = {}
-    if selected & {"01-explore.ipynb", "02-why-this-rank.ipynb"}:
-        db = {"RADAR_DB": str(request.getfixturevalue("notebook_db"))}
-        for name in sorted(selected - {"03-backtest.ipynb"}):
-            runs[name] = NotebookRun(name, kernel_dir, db, out / name.split("-")[0])
-    if "03-backtest.ipynb" in selected and _shared_datasets_present():
+    for label in sorted(selected & set(STORE_RUNS)):
+        name, db_fixture = STORE_RUNS[label]
+        db = {"RADAR_DB": str(request.getfixturevalue(db_fixture))}
+        runs[label] = NotebookRun(name, kernel_dir, db, out / label)
+    if "03" in selected and _shared_datasets_present():
         env = {
             # Two early issues (8 issues of history to fit on); the default takes ~1 min.
             "RADAR_BACKTEST_ISSUES": "9-10",
             "RADAR_BACKTEST_OUT": str(out / "backtest-csv"),
         }
-        runs["03-backtest.ipynb"] = NotebookRun(
-            "03-backtest.ipynb", kernel_dir, env, out / "03", timeout=600
-        )
+        runs["03"] = NotebookRun("03-backtest.ipynb", kernel_dir, env, out / "03", timeout=600)
     yield runs
     for run in runs.values():
         run.stop()
@@ -315,6 +371,21 @@ def images(nb) -> int:
 
 def html_of(outputs: list[dict]) -> str:
     return "\n".join(o.get("data", {}).get("text/html", "") for o in outputs)
+
+
+def table_of(outputs: list[dict]):
+    """The one table a cell shows, as a DataFrame (a named index is a column of that name)."""
+    import pandas as pd
+
+    (frame,) = pd.read_html(io.StringIO(html_of(outputs)), flavor="lxml")
+    if isinstance(frame.columns, pd.MultiIndex):  # the index name is a second header row
+        frame.columns = [low if top.startswith("Unnamed") else top for top, low in frame.columns]
+    return frame
+
+
+def text_of(outputs: list[dict]) -> str:
+    """Printed text and plain-text results."""
+    return "".join(o.get("text", "") + o.get("data", {}).get("text/plain", "") for o in outputs)
 
 
 def assert_clean_run(nb) -> None:
@@ -399,12 +470,30 @@ def test_database_path_env(monkeypatch, tmp_path):
     assert explore.database_path() == REPO / "data" / "radar.duckdb"
     monkeypatch.setenv("RADAR_DB", "data/demo/radar.duckdb")
     assert explore.database_path() == REPO / "data" / "demo" / "radar.duckdb"
-    assert explore.pool_cache_dir() == REPO / "data" / "demo" / "cache" / "pools"
     monkeypatch.setenv("RADAR_DB", str(tmp_path / "x.duckdb"))
     assert explore.database_path() == tmp_path / "x.duckdb"
 
 
+def test_week_shortlist_caches_pools_beside_the_opened_store(notebook_db, tmp_path, monkeypatch):
+    """The pool cache of a snapshot is the one `rank` keeps beside that file, not RADAR_DB's."""
+    import shutil
+
+    monkeypatch.setenv("RADAR_DB", str(tmp_path / "default" / "radar.duckdb"))
+    other = tmp_path / "other" / "radar.duckdb"
+    other.parent.mkdir()
+    shutil.copy(notebook_db, other)
+    con = explore.open_store(other)
+    try:
+        explore.week_shortlist(con, explore.pick_week(con, "2025-W03"))
+    finally:
+        con.close()
+    assert list((tmp_path / "other" / "cache" / "pools").glob("pool-*"))
+    assert not (tmp_path / "default").exists()
+
+
 def test_candidates_per_day(snap):
+    internal = "SELECT count(*) FROM sightings WHERE starts_with(source, '_')"
+    assert snap.execute(internal).fetchone()[0] > 0  # in the store, not in the tables
     per_day = explore.candidates_per_day(snap)
     assert set(per_day["source"]) == set(SOURCES)
     assert per_day["seen_date"].min().date() >= FIRST_DAY
@@ -416,6 +505,7 @@ def test_candidates_per_day(snap):
 
 def test_source_yield_counts_later_picks(snap):
     yields = explore.source_yield(snap)
+    assert set(yields.index) == set(SOURCES)  # not the follow-up fetches
     # Projects of the archive were seen on trending:python before their issue.
     assert yields.loc["trending:python", "picked"] >= 10
     assert yields.loc["trending:all", "picked"] == 0
@@ -467,6 +557,19 @@ def test_new_domain_rate(snap):
     assert set(alls["issue_no"]) == {1, 2, 3, 4, 5, 6}  # 7 and 8 are title-only
     assert (alls["new_domains"] <= alls["items"]).all()
     assert alls["rate"].iloc[1:].min() < 1.0  # realpython.com, peps.python.org come back
+
+
+def test_topics_and_terms_without_issues():
+    """No archive imported: empty tables with their columns (the notebook carries on)."""
+    con = store.connect(":memory:")
+    try:
+        assert list(explore.topic_shares(con).columns) == ["items", *explore.TOPICS]
+        assert explore.topic_shares(con).empty
+        assert explore.season_terms(con).empty
+        assert list(explore.season_terms(con).columns) == ["items", "issues", "top_terms"]
+        assert explore.missing_data(con)[1].startswith("no issues imported")
+    finally:
+        con.close()
 
 
 def test_topics_and_terms(snap):
@@ -555,31 +658,81 @@ def test_missed_picks_are_the_reachable_ones_ranked_below_k():
 
 @pytest.mark.slow
 def test_01_explore_executes(notebook_runs):
-    nb = notebook_runs["01-explore.ipynb"].result()
+    nb = notebook_runs["01"].result()
     assert_clean_run(nb)
     assert images(nb) >= 4
     tagged = outputs_by_tag(nb)
-    assert "planetpython" in html_of(tagged["sources"])
-    yield_html = html_of(tagged["yield"])
-    assert "trending:python" in yield_html and "new_domain_share" in yield_html
-    assert "new_domains" in html_of(tagged["new-domains"])
-    assert "top_terms" in html_of(tagged["terms"])
-    assert "AI &amp; LLM" in html_of(tagged["topics"])
+    assert "no issues" not in text_of(tagged["counts"])
+    sources = table_of(tagged["sources"])
+    assert set(sources["source"]) == set(SOURCES)  # not the follow-up fetches
+    assert (sources["days"] > 0).all()
+    yields = table_of(tagged["yield"]).set_index("source")
+    assert set(yields.index) == set(SOURCES)
+    assert yields.loc["trending:python", "picked"] >= 10
+    assert "new_domain_share" in yields.columns
+    rates = table_of(tagged["new-domains"])
+    assert list(rates["issue_no"]) == [1, 2, 3, 4, 5, 6]  # 7 and 8 are title-only
+    assert rates["rate"].iat[0] == 1.0 and rates["rate"].between(0, 1).all()
+    terms = table_of(tagged["terms"])
+    assert len(terms) == 1 and terms["top_terms"].str.count(",").iat[0] >= 2
+    topics = table_of(tagged["topics"])
+    assert list(topics["season"]) == list(terms["season"]) and (topics["items"] > 0).all()
+    assert topics[list(explore.TOPICS)].to_numpy().sum() > 0
 
 
 @pytest.mark.slow
 def test_02_why_this_rank_executes(notebook_runs):
-    nb = notebook_runs["02-why-this-rank.ipynb"].result()
+    nb = notebook_runs["02"].result()
     assert_clean_run(nb)
     assert images(nb) >= 1
     tagged = outputs_by_tag(nb)
-    week_text = "".join(o.get("text", "") for o in tagged["week"])
-    assert "2025-W09" in week_text
-    assert "reason" in html_of(tagged["shortlist"])
-    assert "momentum" in html_of(tagged["contributions"])
-    assert "past_title" in html_of(tagged["nearest"])
-    missed = html_of(tagged["just-missed"])
-    assert "gap" in missed and "project" in missed
+    assert "2025-W09" in text_of(tagged["week"])
+    shortlist = table_of(tagged["shortlist"])
+    assert {"article", "project"} <= set(shortlist["section"])
+    for _section, ranks in shortlist.groupby("section")["rank"]:
+        assert list(ranks) == list(range(1, len(ranks) + 1))
+    assert shortlist["reason"].str.len().gt(0).all()
+    contrib = table_of(tagged["contributions"])
+    assert len(contrib) and "momentum" in contrib.columns
+    parts = contrib[[*explore.signal_columns(), "base"]].sum(axis=1)
+    assert (parts - contrib["score"]).abs().max() < 1e-3  # the contributions add up
+    both = contrib.merge(shortlist, on=["section", "rank"], suffixes=("", "_shortlist"))
+    assert len(both) == len(contrib) and (both["score"] == both["score_shortlist"]).all()
+    nearest = table_of(tagged["nearest"])
+    assert len(nearest) and nearest["similarity"].between(0, 1, inclusive="right").all()
+    assert nearest["past_issue"].between(1, 8).all()
+    missed = table_of(tagged["just-missed"])
+    assert "project" in set(missed["section"]) and (missed["rank"] > missed["quota"]).all()
+
+
+@pytest.mark.slow
+def test_01_explore_on_an_empty_store(notebook_runs):
+    """A new store: every table and plot is empty, and the first cell says what to run."""
+    nb = notebook_runs["01-empty"].result()
+    assert_clean_run(nb)
+    tagged = outputs_by_tag(nb)
+    counts = text_of(tagged["counts"])
+    assert "no sightings: run `crawl`" in counts
+    assert "no issues imported: run `rank import-issues" in counts
+    assert "top_terms" in html_of(tagged["terms"])
+
+
+@pytest.mark.slow
+def test_notebooks_on_a_store_without_issues(notebook_runs):
+    """A first crawl before `rank import-issues`: sources and a shortlist, no archive."""
+    nb = notebook_runs["01-sightings-only"].result()
+    assert_clean_run(nb)
+    tagged = outputs_by_tag(nb)
+    counts = text_of(tagged["counts"])
+    assert "no issues imported: run `rank import-issues" in counts
+    assert "no sightings" not in counts
+    assert "trending:python" in html_of(tagged["sources"])
+    assert "top_terms" in html_of(tagged["terms"]) and "AI &amp; LLM" in html_of(tagged["topics"])
+    nb = notebook_runs["02-sightings-only"].result()
+    assert_clean_run(nb)
+    tagged = outputs_by_tag(nb)
+    assert "2025-W09" in text_of(tagged["week"])
+    assert "astral-sh/uv" in html_of(tagged["shortlist"])
 
 
 @pytest.mark.slow
@@ -587,7 +740,7 @@ def test_02_why_this_rank_executes(notebook_runs):
 def test_03_backtest_executes(notebook_runs):
     require_shared("datasets", "python-weekly", "docs")
     require_shared("datasets", "sightings", "sightings-2023-2025-01.parquet")
-    run = notebook_runs["03-backtest.ipynb"]
+    run = notebook_runs["03"]
     nb = run.result()
     assert_clean_run(nb)
     assert images(nb) >= 1
@@ -598,6 +751,22 @@ def test_03_backtest_executes(notebook_runs):
     assert "ceiling" in html_of(tagged["coverage"])
     assert "popularity_rank" in html_of(tagged["missed"])
     assert list((run.output.parent.parent / "backtest-csv").glob("issue-*.csv"))
+
+
+def test_02_explains_the_diversity_step():
+    """Ranks out of score order and negative gaps come from MMR and the domain cap: the
+    notebook says so, with the ranker's own values."""
+    import nbformat
+
+    from ranking.shortlist import DEFAULT_DOMAIN_CAP, DEFAULT_MMR_LAMBDA
+
+    nb = nbformat.read(NOTEBOOKS / "02-why-this-rank.ipynb", as_version=4)
+    prose = " ".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    prose = " ".join(prose.split())
+    assert f"score − {DEFAULT_MMR_LAMBDA} × its highest TF-IDF similarity" in prose
+    assert f"at most {DEFAULT_DOMAIN_CAP} items per domain" in prose
+    assert "a gap can be negative" in prose
+    assert "MMR" in explore.just_missed.__doc__
 
 
 def test_notebook_code_is_short():
