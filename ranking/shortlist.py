@@ -198,7 +198,7 @@ def _features(pool: Pool, history_items: pd.DataFrame) -> pd.DataFrame:
 
 
 # Bump when pools or features change meaning: old cache files are then ignored.
-CACHE_VERSION = "21"
+CACHE_VERSION = "22"
 
 
 class PoolCache(dict):

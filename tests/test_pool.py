@@ -334,7 +334,9 @@ def test_a_linked_pick_is_also_found_under_another_url_by_its_title():
     "title, name",
     [
         ("docling：将文档转换为 Markdown", "docling"),
-        ("owner/Some-Tool: a tool for data", "some-tool"),
+        ("owner/Some-Tool: a tool for data", "owner/some-tool"),
+        ("models：先进开源的视频生成模型", None),  # a name many owners use
+        ("genmoai/models：先进开源的视频生成模型", "genmoai/models"),
         ("pdm - a package manager", "pdm"),
         ("uv：极快的包管理器", "uv"),
         ("uv", "uv"),
@@ -376,6 +378,34 @@ def test_title_only_project_items_name_their_repository():
     # a linked item matches by its link only, never by the name its title starts with
     linked = history([{"title_zh": "docling：x", "repo_key": "github.com/a/b"}])
     assert pick_sections(merged, linked) == [None, None, None]
+
+
+def test_a_generic_name_needs_its_owner_to_name_a_repository():
+    """"models：…" (genmoai/models in #77) is not the tensorflow/models of the pool; with
+    its owner the title names exactly one repository, whatever its bare name."""
+    rows = [
+        sighting("https://github.com/tensorflow/models"),
+        sighting("https://github.com/genmoai/models"),
+        sighting("https://github.com/other/mochi"),
+        sighting("https://github.com/genmoai/mochi"),
+    ]
+    merged = merge_sightings(frame(rows))
+    bare = history([{"item_no": 1, "title_zh": "models：先进开源的视频生成模型"}])
+    assert pick_items(merged, bare) == [None] * 4
+    assert (featured_matches(merged, bare)["featured_reason"] == "").all()
+    owned = history(
+        [
+            {"item_no": 1, "title_zh": "genmoai/models：视频生成模型"},
+            {"item_no": 2, "title_zh": "genmoai/mochi：视频生成模型"},
+        ]
+    )
+    got = dict(zip(merged["key"], pick_items(merged, owned), strict=True))
+    assert got == {
+        "github.com/genmoai/mochi": 1,
+        "github.com/genmoai/models": 0,
+        "github.com/other/mochi": None,
+        "github.com/tensorflow/models": None,
+    }
 
 
 def test_title_tokens_mix_latin_words_and_cjk_bigrams():
