@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import tempfile
 import time
 from collections.abc import Callable
@@ -262,6 +263,7 @@ def run_backtest(
             tmpdir.cleanup()
     picks_frame = pd.DataFrame(pick_rows, columns=list(PICKS_COLUMNS))
     write_csv(out / PICKS_FILE, PICKS_COLUMNS, pick_rows)
+    messages += _earlier_shortlists(out, set(todo["issue_no"]))
     return BacktestReport(
         issues=[int(i) for i in todo["issue_no"]],
         hits=pd.DataFrame(hits, columns=["issue_no", "section", "method", "rank"]),
@@ -290,6 +292,24 @@ def _not_replayed(
         return notes, None
     issues = "issue" if len(lost) == 1 else "issues"
     return notes, f"{issues} {', '.join(lost)} of {first}-{last} not replayed: not in the archive"
+
+
+def _earlier_shortlists(out: Path, replayed: set[int]) -> list[str]:
+    """A note naming the `issue-NNN.csv` of `out` this run did not write (a reused folder:
+    they are left, not deleted, but picks.csv no longer covers them)."""
+    numbered = (re.fullmatch(r"issue-(\d+)\.csv", p.name) for p in out.iterdir())
+    found = sorted((int(m.group(1)), m.group(0)) for m in numbered if m)
+    left = [(n, name) for n, name in found if n not in replayed]
+    if not left:
+        return []
+    names = [name for _, name in left]
+    run = len(left) > 2 and left[-1][0] - left[0][0] == len(left) - 1  # 80, 81, …, 85
+    listed = f"{names[0]} … {names[-1]}" if run else ", ".join(names)
+    shortlists = "shortlist" if len(names) == 1 else "shortlists"
+    return [
+        f"{out} holds {len(names)} {shortlists} from an earlier run ({listed}); "
+        f"{PICKS_FILE} covers this run only"
+    ]
 
 
 def _pick_rows(
