@@ -11,7 +11,9 @@ names. This module has two layers:
   issues whose content hash has not changed (so importing twice changes nothing).
 
 Sections are recognised by keywords, not by exact strings, because the curator's headings
-vary (`## [🦄文章&教程](…)`, `### 🦄文章&教程`, `## 🦄 Articles & Tutorials`, …).
+vary (`## [🦄文章&教程](…)`, `### 🦄文章&教程`, `## 🦄 Articles & Tutorials`, …). A line
+without heading markup is a heading only when it is nothing but a section's name
+(`🦄文章&教程`, `项目&资源：`, `**[🥂讨论&问题](…)**`).
 """
 
 from __future__ import annotations
@@ -50,7 +52,9 @@ __all__ = [
 ]
 
 # Bump when parsing changes what is stored: every issue is then re-imported once.
-PARSER_VERSION = "history-4"  # 2: `- ① title` list entries are items; 3, 4: stray ``` is text
+# 2: `- ① title` list entries are items; 3, 4: stray ``` is text; 5: a line that is only a
+# section's name is its heading (the 85 issues parse as before; later ones may not).
+PARSER_VERSION = "history-5"
 
 # Sections whose items are numbered `N、[title](url)` lines; the others, `book` and `other`,
 # are usually one paragraph (a sponsor, a book giveaway) and become one item each.
@@ -87,6 +91,23 @@ _SECTION_RULES: list[tuple[str, re.Pattern[str]]] = [
     ("hot_topic", re.compile(r"讨论|问题|问答|热议|话题|discuss|question|topic|q&a", re.I)),
 ]
 
+# The archive's own names of its listed sections (zh originals, en translations). A line
+# that is nothing but one of them, emoji and a colon aside, is a heading in any markup:
+# `🦄文章&教程`, `项目&资源：`, `**[🥂讨论&问题](…)**`. Other plain lines never are.
+_SECTION_NAMES = frozenset(
+    {
+        "文章&教程",
+        "项目&资源",
+        "播客&视频",
+        "讨论&问题",
+        "articles & tutorials",
+        "projects & resources",
+        "podcasts & videos",
+        "discussions & questions",
+        "discussion & questions",
+        "discussion & question",
+    }
+)
 _FENCE = re.compile(r"^\s{0,3}(```|~~~)")
 _HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.*?)(?:\s+#+)?\s*$")
 _HR = re.compile(r"^\s{0,3}([-*_])(\s*\1){2,}\s*$")
@@ -347,6 +368,12 @@ def classify_heading(text: str) -> str:
         if pattern.search(label):
             return name
     return ""
+
+
+def _named_section(line: str) -> str:
+    """The section of a line that is only a section's name (`_SECTION_NAMES`), or ``."""
+    label = _heading_label(line)
+    return classify_heading(label) if label.lower() in _SECTION_NAMES else ""
 
 
 def _section_raw(text: str) -> str:
@@ -814,6 +841,9 @@ def parse_markdown(text: str, name: str = "<text>", lang: str = "zh") -> ParsedD
             if kind in LISTED_SECTIONS or (kind == BOILERPLATE and circled):
                 b.start_section(kind, _section_raw(bold.group(1)), lineno)
                 continue
+        if named := _named_section(line):  # `🦄文章&教程` as a plain line, a bold link
+            b.start_section(named, _section_raw(line).rstrip(":："), lineno)
+            continue
         if _HR.match(line):
             continue
         after_text = idx > body_start and bool(lines[idx - 1].strip())
@@ -871,7 +901,9 @@ def _is_section_line(line: str) -> bool:
     if heading and heading.group(2) and heading.group(1) == "##":
         return classify_heading(heading.group(2)) in LISTED_SECTIONS
     bold = _BOLD_LINE.match(line)
-    return bool(bold and classify_heading(bold.group(1)) in LISTED_SECTIONS)
+    return bool(bold and classify_heading(bold.group(1)) in LISTED_SECTIONS) or bool(
+        _named_section(line)
+    )
 
 
 def _is_issue_heading(raw: str) -> bool:
