@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pandas as pd
 
@@ -77,6 +79,9 @@ class BacktestReport:
     out_dir: Path
     seconds: float
     messages: list[str] = field(default_factory=list)
+    # What failed, one line each: archive files not imported, issues of the range lost
+    # with them. `rank backtest` exits 1 when there is any.
+    errors: list[str] = field(default_factory=list)
     # PICKS_COLUMNS: every pick of the replayed issues, as written to picks.csv
     picks: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=PICKS_COLUMNS))
 
@@ -176,7 +181,8 @@ def run_backtest(
         if progress:
             progress(f"importing the archive {history_dir}")
         report = import_archive(con, history_dir)
-        messages = [f"archive: {p.file}: {p.message}" for p in report.problems]
+        errors = [f"archive: {p.file}: {p.message} (not imported)" for p in report.errors]
+        messages = [f"archive: {p.file}: {p.message}" for p in report.warnings]
         if progress:
             progress(f"loading sightings {sightings_file}")
         counts = store.load_sightings_file(con, sightings_file, without_feeds)
@@ -192,7 +198,14 @@ def run_backtest(
             .sort_values("issue_no")
         )
         if not len(todo):
-            raise UsageError(f"no issues with items in {first}-{last}")
+            failed = f"; {len(errors)} archive files failed, e.g. {errors[0]}" if errors else ""
+            raise UsageError(f"no issues with items in {first}-{last}{failed}")
+        notes, lost = _not_replayed(con, set(todo["issue_no"]), first, last)
+        messages += notes
+        if lost and errors:  # a failed archive file may hold them
+            errors.append(f"{lost} as read")
+        elif lost:
+            messages.append(lost)
         cache: dict = {}
         depth = max(KS)
         hits = []
@@ -250,6 +263,7 @@ def run_backtest(
             tmpdir.cleanup()
     picks_frame = pd.DataFrame(pick_rows, columns=list(PICKS_COLUMNS))
     write_csv(out / PICKS_FILE, PICKS_COLUMNS, pick_rows)
+    messages += _earlier_shortlists(out, set(todo["issue_no"]))
     return BacktestReport(
         issues=[int(i) for i in todo["issue_no"]],
         hits=pd.DataFrame(hits, columns=["issue_no", "section", "method", "rank"]),
@@ -258,7 +272,44 @@ def run_backtest(
         out_dir=out,
         seconds=time.perf_counter() - started,
         messages=messages,
+        errors=errors,
     )
+
+
+def _not_replayed(
+    con: duckdb.DuckDBPyConnection, replayed: set[int], first: int, last: int
+) -> tuple[list[str], str | None]:
+    """The issues of first..last, up to the archive's last one, that are not replayed:
+    notes on those without items (essays), and one line naming the numbers not stored
+    (their file failed, or the archive lacks them), None when there is none."""
+    stored = store.history_issue_hashes(con)
+    absent = [n for n in range(first, min(last, max(stored)) + 1) if n not in replayed]
+    notes = [
+        f"issue #{n} has no items (an essay): nothing to replay" for n in absent if n in stored
+    ]
+    lost = [f"#{n}" for n in absent if n not in stored]
+    if not lost:
+        return notes, None
+    issues = "issue" if len(lost) == 1 else "issues"
+    return notes, f"{issues} {', '.join(lost)} of {first}-{last} not replayed: not in the archive"
+
+
+def _earlier_shortlists(out: Path, replayed: set[int]) -> list[str]:
+    """A note naming the `issue-NNN.csv` of `out` this run did not write (a reused folder:
+    they are left, not deleted, but picks.csv no longer covers them)."""
+    numbered = (re.fullmatch(r"issue-(\d+)\.csv", p.name) for p in out.iterdir())
+    found = sorted((int(m.group(1)), m.group(0)) for m in numbered if m)
+    left = [(n, name) for n, name in found if n not in replayed]
+    if not left:
+        return []
+    names = [name for _, name in left]
+    run = len(left) > 2 and left[-1][0] - left[0][0] == len(left) - 1  # 80, 81, …, 85
+    listed = f"{names[0]} … {names[-1]}" if run else ", ".join(names)
+    shortlists = "shortlist" if len(names) == 1 else "shortlists"
+    return [
+        f"{out} holds {len(names)} {shortlists} from an earlier run ({listed}); "
+        f"{PICKS_FILE} covers this run only"
+    ]
 
 
 def _pick_rows(
@@ -319,6 +370,6 @@ def render_report(report: BacktestReport) -> str:
         lines.append(
             f"{section:<12} {int(row['reachable']):>5} / {int(row['picks']):>5} = {ceiling:.3f}"
         )
-    for message in report.messages:
-        lines.append(f"note: {message}")
+    lines += [f"error: {error}" for error in report.errors]
+    lines += [f"note: {message}" for message in report.messages]
     return "\n".join(lines) + "\n"

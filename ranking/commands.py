@@ -541,4 +541,4 @@ def backtest(args: argparse.Namespace) -> int:
             without_feeds=tuple(args.without_feed or ()),
         )
     print(render_report(report))  # its notes carry the archive's and sightings' problems
-    return 0
+    return 1 if report.errors else 0  # a failed archive file: its issue was not replayed

@@ -11,7 +11,9 @@ names. This module has two layers:
   issues whose content hash has not changed (so importing twice changes nothing).
 
 Sections are recognised by keywords, not by exact strings, because the curator's headings
-vary (`## [🦄文章&教程](…)`, `### 🦄文章&教程`, `## 🦄 Articles & Tutorials`, …).
+vary (`## [🦄文章&教程](…)`, `### 🦄文章&教程`, `## 🦄 Articles & Tutorials`, …). A line
+without heading markup is a heading only when it is nothing but a section's name
+(`🦄文章&教程`, `项目&资源：`, `**[🥂讨论&问题](…)**`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import duckdb
+from dateutil import parser as date_parser
 
 from crawler.items import SECTIONS
 from crawler.urls import InvalidURL, canonical_url, host_of, repo_key
@@ -49,7 +52,9 @@ __all__ = [
 ]
 
 # Bump when parsing changes what is stored: every issue is then re-imported once.
-PARSER_VERSION = "history-4"  # 2: `- ① title` list entries are items; 3, 4: stray ``` is text
+# 2: `- ① title` list entries are items; 3, 4: stray ``` is text; 5: a line that is only a
+# section's name is its heading (the 85 issues parse as before; later ones may not).
+PARSER_VERSION = "history-5"
 
 # Sections whose items are numbered `N、[title](url)` lines; the others, `book` and `other`,
 # are usually one paragraph (a sponsor, a book giveaway) and become one item each.
@@ -86,6 +91,23 @@ _SECTION_RULES: list[tuple[str, re.Pattern[str]]] = [
     ("hot_topic", re.compile(r"讨论|问题|问答|热议|话题|discuss|question|topic|q&a", re.I)),
 ]
 
+# The archive's own names of its listed sections (zh originals, en translations). A line
+# that is nothing but one of them, emoji and a colon aside, is a heading in any markup:
+# `🦄文章&教程`, `项目&资源：`, `**[🥂讨论&问题](…)**`. Other plain lines never are.
+_SECTION_NAMES = frozenset(
+    {
+        "文章&教程",
+        "项目&资源",
+        "播客&视频",
+        "讨论&问题",
+        "articles & tutorials",
+        "projects & resources",
+        "podcasts & videos",
+        "discussions & questions",
+        "discussion & questions",
+        "discussion & question",
+    }
+)
 _FENCE = re.compile(r"^\s{0,3}(```|~~~)")
 _HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.*?)(?:\s+#+)?\s*$")
 _HR = re.compile(r"^\s{0,3}([-*_])(\s*\1){2,}\s*$")
@@ -348,6 +370,12 @@ def classify_heading(text: str) -> str:
     return ""
 
 
+def _named_section(line: str) -> str:
+    """The section of a line that is only a section's name (`_SECTION_NAMES`), or ``."""
+    label = _heading_label(line)
+    return classify_heading(label) if label.lower() in _SECTION_NAMES else ""
+
+
 def _section_raw(text: str) -> str:
     """The heading as the curator wrote it, minus link and markup: `🦄文章&教程`."""
     return _plain(text).strip("[]*_ ").strip()
@@ -372,10 +400,26 @@ def _circled_number(ch: str) -> int | None:
 
 
 def _parse_date(text: str) -> dt.date | None:
+    """`2025-01-18`, `2025/1/18 08:00`, `2025年1月18日`; a ValueError for a date that does
+    not exist (`2025-02-30`)."""
     m = _DATE.search(text)
     if not m:
         return None
     return dt.date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+
+
+def _human_date(text: str) -> dt.date | None:
+    """A date with the month by its English name: `Jan 18, 2025`, `18 January 2025`,
+    `Sat, 18 Jan 2025 08:00:00 +0800`. None unless the text gives year, month and day
+    (`Jan 2025` and `Tuesday` are not dates; nor is `1/2/2025`, which reads two ways)."""
+    if not re.search(r"[A-Za-z]{3}", text):
+        return None
+    try:  # a field the text lacks is taken from the default: two defaults expose it
+        one = date_parser.parse(text, default=dt.datetime(2000, 1, 1))
+        two = date_parser.parse(text, default=dt.datetime(2001, 2, 2))
+    except (ValueError, OverflowError):
+        return None
+    return one.date() if one.date() == two.date() else None
 
 
 def _unquote_yaml(value: str) -> str | None:
@@ -705,6 +749,8 @@ def parse_markdown(text: str, name: str = "<text>", lang: str = "zh") -> ParsedD
     Never raises on bad input: problems are collected in `doc.problems` (severity
     `error` when the file cannot be used, `warning` for an unknown section and the like).
     A code fence the file ends inside is a stray line, read as text (with a warning).
+    `pubDate` may be `2025-01-18`, `2025年1月18日` or `Jan 18, 2025`; one that cannot be
+    read gives way to the file name's date (`2025-01-18-weekly.md`), with a warning.
     """
     doc = ParsedDoc(name=name, lang=lang)
     text = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
@@ -724,15 +770,24 @@ def parse_markdown(text: str, name: str = "<text>", lang: str = "zh") -> ParsedD
             1,
         )
         try:
-            doc.pub_date = _parse_date(date_field)
+            doc.pub_date = _parse_date(date_field) or _human_date(date_field)
+            wrong = "not a date"
         except ValueError:
-            doc.problems.append(
-                Problem(name, date_line, f"pubDate is not a valid date: {date_field!r}")
-            )
-            return doc
+            wrong = "not a valid date"
         if doc.pub_date is None:
-            doc.problems.append(Problem(name, date_line, f"pubDate is not a date: {date_field!r}"))
-            return doc
+            # The file name's date stands in (the archive's files are `2025-01-18-weekly.md`).
+            doc.pub_date = _file_date(name)
+            if doc.pub_date is None:
+                doc.problems.append(Problem(name, date_line, f"pubDate is {wrong}: {date_field!r}"))
+                return doc
+            doc.problems.append(
+                Problem(
+                    name,
+                    date_line,
+                    f"pubDate is {wrong}: {date_field!r}; using {doc.pub_date} from the file name",
+                    "warning",
+                )
+            )
     doc.issue_no = _issue_no_of(doc.title)
 
     b = _Builder(doc)
@@ -786,6 +841,9 @@ def parse_markdown(text: str, name: str = "<text>", lang: str = "zh") -> ParsedD
             if kind in LISTED_SECTIONS or (kind == BOILERPLATE and circled):
                 b.start_section(kind, _section_raw(bold.group(1)), lineno)
                 continue
+        if named := _named_section(line):  # `🦄文章&教程` as a plain line, a bold link
+            b.start_section(named, _section_raw(line).rstrip(":："), lineno)
+            continue
         if _HR.match(line):
             continue
         after_text = idx > body_start and bool(lines[idx - 1].strip())
@@ -843,7 +901,9 @@ def _is_section_line(line: str) -> bool:
     if heading and heading.group(2) and heading.group(1) == "##":
         return classify_heading(heading.group(2)) in LISTED_SECTIONS
     bold = _BOLD_LINE.match(line)
-    return bool(bold and classify_heading(bold.group(1)) in LISTED_SECTIONS)
+    return bool(bold and classify_heading(bold.group(1)) in LISTED_SECTIONS) or bool(
+        _named_section(line)
+    )
 
 
 def _is_issue_heading(raw: str) -> bool:

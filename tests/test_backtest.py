@@ -177,3 +177,31 @@ def test_picks_csv_lists_every_pick_with_the_ranks_the_recall_is_counted_from(tm
     assert "picks.csv" in render_report(report)
     assert rows["issue_no"].astype(int).between(3, 6).all()
     assert (rows["rank"] != "").any() and (rows["reachable"] == "no").any()
+
+
+def test_a_reused_out_folder_names_the_shortlists_of_an_earlier_run(tmp_path):
+    # The issue-NNN.csv of an earlier run sat beside a picks.csv that no longer covered them.
+    sightings = SAMPLE / "history-sightings.csv"
+    out = tmp_path / "bt"
+    first = run_backtest(SAMPLE / "archive", sightings, (2, 6), out)
+    assert not [m for m in first.messages if "earlier run" in m]
+    again = run_backtest(SAMPLE / "archive", sightings, (6, 6), out)
+    note = (
+        f"{out} holds 4 shortlists from an earlier run (issue-002.csv … issue-005.csv); "
+        "picks.csv covers this run only"
+    )
+    assert note in again.messages and f"note: {note}" in render_report(again)
+    assert (out / "issue-002.csv").exists()  # left, not deleted
+    (out / "issue-002.csv").rename(out / "mine-002.csv")  # the user's: not a shortlist of ours
+    (out / "issue-004.csv").unlink()
+    gap = run_backtest(SAMPLE / "archive", sightings, (6, 6), out)
+    assert (
+        f"{out} holds 2 shortlists from an earlier run (issue-003.csv, issue-005.csv); "
+        "picks.csv covers this run only"
+    ) in gap.messages
+    (out / "issue-003.csv").unlink()
+    last = run_backtest(SAMPLE / "archive", sightings, (6, 6), out)
+    assert (
+        f"{out} holds 1 shortlist from an earlier run (issue-005.csv); "
+        "picks.csv covers this run only"
+    ) in last.messages

@@ -10,6 +10,7 @@ import io
 import json
 import os
 import re
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -507,6 +508,39 @@ def test_backtest_without_a_feed_says_so_and_an_absent_feed_is_a_warning(tmp_pat
         "note: sightings: 179 sightings loaded, no feed reddit in this file to leave out\n" in out
     )
     assert (tmp_path / "bt2" / "issue-006.csv").exists()
+
+
+def test_backtest_exits_1_naming_an_archive_file_that_failed_and_its_lost_issue(tmp_path, capsys):
+    # An issue whose file failed vanished from the backtest with exit 0 and a mere note.
+    archive = tmp_path / "archive"
+    shutil.copytree(ARCHIVE, archive)
+    third = archive / "docs" / "2025-01-18-weekly.md"
+    fourth = archive / "docs" / "2025-01-25-weekly.md"
+    third.write_text(third.read_text("utf-8").replace("'2025-01-18'", "Jan 18, 2025"), "utf-8")
+    fourth.write_text(fourth.read_text("utf-8").replace("的一周'", "的一周"), "utf-8")
+    args = ["backtest", "--history", str(archive), "--sightings", str(SIGHTINGS)]
+    code, out, err = rank([*args, "--issues", "2-5", "--out", str(tmp_path / "bt")], capsys)
+    assert (code, err) == (1, "")
+    assert out.startswith("backtest of issues 2-5 (3 issues")  # #3's date is read
+    errors = [line for line in out.splitlines() if line.startswith("error: ")]
+    assert errors == [
+        "error: archive: docs/2025-01-25-weekly.md: front matter value has an unclosed quote: "
+        "title (not imported)",
+        "error: issue #4 of 2-5 not replayed: not in the archive as read",
+    ]
+    assert sorted(p.name for p in (tmp_path / "bt").glob("issue-*.csv")) == [
+        "issue-002.csv",
+        "issue-003.csv",
+        "issue-005.csv",
+    ]
+    # A range without the lost issue still fails on the file; a clean archive exits 0.
+    code, out, err = rank([*args, "--issues", "5-6", "--out", str(tmp_path / "bt2")], capsys)
+    assert code == 1 and [x for x in out.splitlines() if x.startswith("error: ")] == errors[:1]
+    code, out, err = rank(
+        [*BACKTEST_SAMPLE, "--issues", "2-5", "--out", str(tmp_path / "ok")], capsys
+    )
+    assert (code, err) == (0, "")
+    assert "error: " not in out and "not replayed" not in out
 
 
 def test_an_output_path_under_a_file_is_a_usage_error_naming_it(loop_db, tmp_path, capsys):

@@ -194,6 +194,43 @@ def test_circled_numbers_beyond_ten_are_title_only_items() -> None:
     assert all(it.url is None and it.style == "circled" for it in issue.items)
 
 
+def test_section_headings_as_plain_lines_and_bold_links() -> None:
+    # Read by order, the discussion (there is no 播客&视频) was filed as audio_video.
+    issue, _, problems = _fixture("plain-headings.md")
+    assert issue is not None and not problems
+    got = [(it.section, it.section_raw, it.position, it.title_zh) for it in issue.items]
+    assert got == [
+        ("article", "🦄文章&教程", 1, "第一篇文章的标题"),
+        ("article", "🦄文章&教程", 2, "第二篇文章的标题"),
+        ("project", "项目&资源", 1, "第一个项目的标题"),
+        ("hot_topic", "🥂讨论&问题", 1, "第一个讨论的标题"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("line", "section"),
+    [
+        ("🥂讨论&问题", "hot_topic"),
+        ("讨论&问题", "hot_topic"),
+        ("🥂讨论&问题：", "hot_topic"),
+        ("**[🥂讨论&问题](https://example.org/t)**", "hot_topic"),
+        ("🐢 Podcasts & Videos:", "audio_video"),
+        # Not a section's name alone: text, as before.
+        ("讨论&问题都欢迎", "project"),
+        ("推荐几个讨论", "project"),
+        ("Python 教程", "project"),
+    ],
+)
+def test_a_plain_line_is_a_heading_only_when_it_is_a_sections_name(line: str, section: str) -> None:
+    text = (
+        "---\ntitle: '#90'\npubDate: 2025-08-02\n---\n\n**🐿️项目&资源**\n\n"
+        f"① 项一\n\n{line}\n\n② 项二\n"
+    )
+    issue, _, _ = history.parse_issue(text, zh_name="docs/x.md")
+    assert issue is not None
+    assert [it.section for it in issue.items] == ["project", section]
+
+
 def test_title_only_items_written_as_a_bulleted_list() -> None:
     text = (
         "---\ntitle: '#90'\npubDate: 2025-03-01\n---\n\n## 🦄文章&教程\n\n"
@@ -293,6 +330,38 @@ def test_date_from_file_name_when_nowhere_else() -> None:
     issue, _, problems = history.parse_issue(text, zh_name="docs/2025-07-12-weekly.md")
     assert issue is not None and not problems
     assert (issue.issue_no, issue.pub_date) == (50, dt.date(2025, 7, 12))
+
+
+@pytest.mark.parametrize(
+    "written",
+    ["Jan 18, 2025", "January 18, 2025", "18 Jan 2025", "2025年1月18日", "Sat, 18 Jan 2025 08:00"],
+)
+def test_pub_date_in_a_human_form_is_read(written: str) -> None:
+    # `pubDate: Jan 18, 2025` failed the file: the issue vanished from a backtest.
+    text = f"---\ntitle: '#86'\npubDate: {written}\n---\n\n**🦄文章&教程**\n\n① 文一\n"
+    issue, _, problems = history.parse_issue(text, zh_name="docs/x.md")
+    assert issue is not None and not problems
+    assert issue.pub_date == dt.date(2025, 1, 18)
+
+
+@pytest.mark.parametrize("written", ["soon", "Jan 2025", "1/2/2025", "2025-02-30"])
+def test_unreadable_pub_date_gives_way_to_the_file_name_with_a_warning(written: str) -> None:
+    text = f"---\ntitle: '#86'\npubDate: {written}\n---\n\n**🦄文章&教程**\n\n① 文一\n"
+    issue, _, problems = history.parse_issue(text, zh_name="docs/2025-01-18-weekly.md")
+    assert issue is not None and issue.pub_date == dt.date(2025, 1, 18)
+    assert [p.severity for p in problems] == ["warning"]
+    assert str(problems[0]).startswith("docs/2025-01-18-weekly.md:3: pubDate is not a ")
+    assert str(problems[0]).endswith(f"{written!r}; using 2025-01-18 from the file name")
+    # Without a date in the file name it is still an error naming the file and line.
+    issue, _, problems = history.parse_issue(text, zh_name="docs/x.md")
+    assert issue is None
+    assert [(str(p), p.severity) for p in problems] == [
+        (
+            f"docs/x.md:3: pubDate is {'not a valid' if '-' in written else 'not a'} date: "
+            f"{written!r}",
+            "error",
+        )
+    ]
 
 
 def test_title_only_list_without_headings_switches_section_on_restart() -> None:
