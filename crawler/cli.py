@@ -181,7 +181,9 @@ def build_status_parser() -> argparse.ArgumentParser:
 def build_ingest_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=f"{PROG} ingest",
-        description="Load raw files not yet ingested into the store (idempotent).",
+        description="Load raw files not yet ingested into the store (idempotent). When no "
+        "crawl runs, first rename the raw files of crawls that were killed (*.jsonl.part) "
+        "so that they land too.",
         epilog=(
             "exit codes: 0 ingested (or nothing pending); 2 usage error (e.g. no such "
             "--data-dir); 3 store unavailable (newer/corrupt DB); 75 database busy (a "
@@ -241,6 +243,7 @@ def cmd_crawl(args: argparse.Namespace) -> int:
     except OSError as exc:
         return _error(f"cannot use data directory {data_dir}: {exc.strerror or exc}", EXIT_USAGE)
     try:
+        _recover_raw_files(data_dir)
         ctx = RunContext(data_dir, sources, _options(args))
         show_progress = args.progress == "always" or (
             args.progress == "auto" and sys.stderr.isatty()
@@ -267,6 +270,16 @@ def cmd_crawl(args: argparse.Namespace) -> int:
         return code
     finally:
         lock.release()
+
+
+def _recover_raw_files(data_dir: Path) -> None:
+    """Give the raw files of crawls killed while writing them (``kill -9``, still named
+    ``*.jsonl.part``) their final name, so that they are ingested. Only with the crawl lock
+    held: then no crawl is writing them."""
+    from crawler.runstate import RAW_DIR, recover_partial
+
+    for path in recover_partial(data_dir / RAW_DIR):
+        print(f"{PROG}: recovered {path}, the raw file of a crawl that was killed", file=sys.stderr)
 
 
 def _write_error(path: Path, exc: OSError, consequence: str) -> int:
@@ -398,6 +411,17 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     if not data_dir.is_dir():  # a mistyped --data-dir must not create an empty database
         return _error(f"data directory {data_dir} does not exist (see --data-dir)", EXIT_USAGE)
     _stop_on_signals()
+    from crawler.runner import AlreadyRunning, acquire_lock
+
+    try:  # without waiting: a running crawl keeps writing its file and ingests it itself
+        lock = acquire_lock(data_dir)
+    except (AlreadyRunning, OSError):
+        pass
+    else:
+        try:
+            _recover_raw_files(data_dir)
+        finally:
+            lock.release()
     return _ingest_after_crawl(args, data_dir, EXIT_OK, busy_is_error=True)
 
 

@@ -1,7 +1,12 @@
 """One crawl run's bookkeeping: per-source outcomes, the raw JSONL file, remembered state.
 
 The raw file of a run, ``data/raw/YYYYMMDD-HHMMSS-<runid>.jsonl``, is append-only and
-never edited afterwards. Every line is one JSON object whose ``type`` comes first:
+never edited afterwards. While the run writes it, it is named ``….jsonl.part``, which
+`raw_files` does not list: no ingest (a `rank` during the crawl) reads it half-written.
+The run gives it its final name when it closes it (at its end, on a signal or an error),
+before its own ingest; the file of a run killed outright (``kill -9``) keeps the
+``.part`` name until the next holder of the crawl lock renames it (`recover_partial`).
+Every line is one JSON object whose ``type`` comes first:
 
 - ``run``: the header (run_id, started_at, pid, sources);
 - ``candidate``: one sighting (run_id, source, kind, fetched_at + Candidate fields;
@@ -48,6 +53,7 @@ logger = logging.getLogger(__name__)
 
 STATE_FILE = "crawl-state.json"
 RAW_DIR = "raw"
+PARTIAL = ".part"  # suffix of a raw file while its run writes it
 HISTORY_CAP = 5000  # remembered history URLs per source (hashes)
 REDIRECTS_CAP = 20000  # remembered newsletter redirects (link -> target), newest kept
 # A new source's first run lets in items tied on date with its last one, up to this many
@@ -74,10 +80,31 @@ def raw_file_name(started: datetime, run_id: str) -> str:
     return f"{started.strftime('%Y%m%d-%H%M%S')}-{run_id}.jsonl"
 
 
+def partial_name(path: Path) -> Path:
+    """The name of raw file `path` while its run writes it."""
+    return path.with_name(path.name + PARTIAL)
+
+
+def recover_partial(raw_dir: Path) -> list[Path]:
+    """Give the raw files of runs killed while writing them (``*.jsonl.part``) their final
+    name; return the new paths. Only for the holder of the crawl lock: no run writes them.
+    A file that cannot be renamed is logged and left for the next time."""
+    recovered = []
+    for part in sorted(raw_dir.glob("*.jsonl" + PARTIAL)) if raw_dir.is_dir() else []:
+        final = part.with_name(part.name.removesuffix(PARTIAL))
+        try:
+            part.rename(final)
+        except OSError as exc:
+            logger.warning("cannot rename %s to %s: %s", part, final.name, exc.strerror or exc)
+        else:
+            recovered.append(final)
+    return recovered
+
+
 def raw_files(raw_dir: Path) -> list[Path]:
     """The raw files of `raw_dir` in run order: ``*.jsonl`` and ``*.jsonl.gz`` (compressed
     by the maintainer once ingested); a compressed copy beside its original is read once,
-    from the original."""
+    from the original. Not the ``*.jsonl.part`` file of a run still writing it."""
     files = list(raw_dir.glob("*.jsonl"))
     plain = {p.name for p in files}
     files += [p for p in raw_dir.glob("*.jsonl.gz") if p.name.removesuffix(".gz") not in plain]
@@ -469,7 +496,7 @@ class RunContext:
 
     # lifecycle --------------------------------------------------------------------------
     def open(self) -> None:
-        self.writer = RawWriter(self.raw_path)
+        self.writer = RawWriter(partial_name(self.raw_path))
         self.writer.write(
             {
                 "type": "run",
@@ -480,6 +507,7 @@ class RunContext:
             }
         )
         if self.writer.error is not None:  # nothing fetched yet: stop here
+            self._finish_file()
             raise self.writer.error
 
     @property
@@ -513,6 +541,7 @@ class RunContext:
                 }
             )
             self.writer.close()
+            self._finish_file()
         if self.write_error is not None:
             # The validators and first-run marks would vouch for items that were not
             # written: without them the next run fetches everything again.
@@ -528,6 +557,14 @@ class RunContext:
             except OSError as exc:
                 logger.warning("could not save crawl state %s: %s", self.state.path, exc)
         self.closed = True
+
+    def _finish_file(self) -> None:
+        """Give the closed raw file its final name: from now on ingest reads it."""
+        assert self.writer is not None
+        try:
+            self.writer.path.rename(self.raw_path)
+        except OSError as exc:  # the next crawl or `crawl ingest` renames it
+            logger.error("cannot rename raw file %s: %s", self.writer.path, exc.strerror or exc)
 
     # sources ------------------------------------------------------------------------------
     def start(self, name: str) -> SourceOutcome:

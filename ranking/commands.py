@@ -58,13 +58,19 @@ def _raw_dir(args: argparse.Namespace, db: Path) -> Path:
     return Path(args.raw_dir) if getattr(args, "raw_dir", None) else db.parent / "raw"
 
 
-def _ingest_first(args: argparse.Namespace) -> Path:
+def _ingest_first(args: argparse.Namespace, *, read_only: bool = False) -> Path:
     """Every rank command that reads candidates first lands pending raw crawl files (which
-    may create the database); then the database must exist."""
+    may create the database); then the database must exist.
+
+    A database too busy for the ingest is mostly too busy for the command as well: then
+    its busy error is the one line. Only a command that reads (`read_only`) may run while
+    a reader (a notebook) holds the database; it says first that the files wait."""
     db = _db(args)
     raw = _raw_dir(args, db)
     if raw.is_dir():
         report = store.ingest_pending(db, raw)
+        if report.pending:
+            store.connect(db, read_only=read_only).close()  # busy for it too: StoreBusyError
         if report.files or report.pending or report.bad_rows:
             _err(report.summary())
     return _existing_db(args)
@@ -166,7 +172,7 @@ def ingest(args: argparse.Namespace) -> int:
 
 def candidates(args: argparse.Namespace) -> int:
     _check_window(args)
-    db = _ingest_first(args)
+    db = _ingest_first(args, read_only=True)
     start = end = None
     if args.week:
         week = _week(args.week)

@@ -1227,12 +1227,12 @@ def _write_batch(con: duckdb.DuckDBPyConnection) -> None:
 def ingest_raw(con: duckdb.DuckDBPyConnection, raw_dir: str | os.PathLike[str]) -> IngestReport:
     """Load raw crawl files not yet ingested, in one short transaction; idempotent.
 
-    The ledger (`raw_files`: path + sha256) skips files already loaded; a file that grew
-    since (a crawl still writing, or cut short and resumed) is loaded again, which is
-    harmless: sightings are keyed (canonical_url, source, seen_date) and the latest
-    `fetched_at` wins, candidates are upserted on canonical_url (first_seen min,
-    last_seen max, newest non-empty title/description, seen_count = number of
-    sightings), fetch_log is keyed (run_id, source). History-only sightings (flood
+    The ledger (`raw_files`: path + sha256) skips files already loaded (a crawl names the
+    file it is still writing ``*.jsonl.part``, which is not read); a file that changed
+    since is loaded again, which is harmless: sightings are keyed (canonical_url, source,
+    seen_date) and the latest `fetched_at` wins, candidates are upserted on canonical_url
+    (first_seen min, last_seen max, newest non-empty title/description, seen_count =
+    number of sightings), fetch_log is keyed (run_id, source). History-only sightings (flood
     guard) are stored as sightings but create no candidate. A bad line is skipped and
     counted, never the batch. DuckDB reads the files (see the notes of this section); the
     memory it uses is the connection's (`ingest_pending` bounds it).

@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -384,7 +385,7 @@ def test_kill_9_loses_nothing_written_and_the_next_run_completes(web, tmp_path):
         deadline = time.monotonic() + 60
         written = 0
         while time.monotonic() < deadline:
-            files = list((data / "raw").glob("*.jsonl")) if (data / "raw").exists() else []
+            files = list((data / "raw").glob("*.jsonl.part")) if (data / "raw").exists() else []
             if files:
                 text = files[0].read_text("utf-8")
                 written = text.count('"type":"fetch"')
@@ -395,7 +396,9 @@ def test_kill_9_loses_nothing_written_and_the_next_run_completes(web, tmp_path):
         os.kill(proc.pid, signal.SIGKILL)
     finally:
         proc.wait(timeout=30)
-    killed_file = next((data / "raw").glob("*.jsonl"))
+    # Killed while writing it, the file still has the name no ingest reads.
+    killed_file = next((data / "raw").glob("*.jsonl.part"))
+    assert [p.name for p in (data / "raw").iterdir()] == [killed_file.name]
     lines = killed_file.read_text("utf-8").splitlines()
     assert all(json.loads(line) for line in lines)  # every written line is complete
     assert sum('"type":"candidate"' in line for line in lines) == 10
@@ -403,10 +406,109 @@ def test_kill_9_loses_nothing_written_and_the_next_run_completes(web, tmp_path):
 
     again = crawl(args, base)  # the lock died with the process; slow-feed answers now
     assert again.returncode == 0, again.stderr[-3000:]
+    recovered = killed_file.with_name(killed_file.name.removesuffix(".part"))
+    assert f"crawl: recovered {recovered}, the raw file of a crawl that was killed" in again.stderr
+    assert recovered.read_text("utf-8").splitlines() == lines and not killed_file.exists()
+    assert not list((data / "raw").glob("*.part"))
     db = data / "radar.duckdb"
     assert db_rows(db, "SELECT count(*) FROM raw_files")[0][0] == 2
     by_source = dict(db_rows(db, "SELECT source, count(*) FROM sightings GROUP BY source"))
     assert by_source == {"pypy-blog": 10, "slow-feed": 20}
+
+
+OVERLAP_SOURCES = """
+[[source]]
+name = "pypy-blog"
+kind = "feed"
+url = "{base}/feeds/pypy.xml"
+section = "article"
+
+[[source]]
+name = "pypy-slow"
+kind = "feed"
+url = "{base}/slow/pypy.xml"
+section = "project"
+"""
+
+
+def quiet_yesterday(data: Path) -> None:
+    """nights.json as after a night that found nothing new: one more such night alerts."""
+    yesterday = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%d")
+    data.mkdir(parents=True)
+    night = [{"run": "r0", "night": yesterday, "new_items": 0}]
+    (data / "nights.json").write_text(json.dumps(night), "utf-8")
+
+
+def stored(db: Path) -> dict[str, list]:
+    """What a store holds, without the times of the run."""
+    return {
+        "candidates": db_rows(
+            db,
+            "SELECT canonical_url, url, title, description, section, host, repo_key, published, "
+            "date_flag, language, seen_count FROM candidates ORDER BY 1",
+        ),
+        "sightings": db_rows(
+            db,
+            "SELECT canonical_url, source, title, section, published FROM sightings ORDER BY 1, 2",
+        ),
+        "fetch_log": db_rows(db, "SELECT source, status, items FROM fetch_log ORDER BY 1"),
+    }
+
+
+@pytest.mark.shared
+def test_rank_and_crawl_ingest_during_a_crawl_leave_its_raw_file_to_it(web, tmp_path):
+    """`rank` and `crawl ingest` run while the nightly crawl writes its raw file: neither
+    ingests it half-written (nor waits), so the crawl's own ingest counts the night's new
+    items (no false quiet-night alert after a quiet night) and the store is the one a crawl
+    alone gives."""
+    base = web.base_url
+    slow = {"RADAR_DOWNLOAD_TIMEOUT": "60"}  # /slow/pypy.xml answers after 10 s
+    args = ["--sources", str(sources_file(tmp_path, base, OVERLAP_SOURCES)), "--progress", "never"]
+    alone, data = tmp_path / "alone", tmp_path / "data"
+    for folder in (alone, data):
+        quiet_yesterday(folder)
+    reference = crawl([*args, "--data-dir", str(alone)], base, **slow)
+    assert reference.returncode == 0, reference.stderr[-3000:]
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "crawler.cli", *args, "--data-dir", str(data)],
+        cwd=REPO,
+        env=_env(base, **slow),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # pypy-blog done, pypy-slow still waiting
+            files = list((data / "raw").glob("*.jsonl*")) if (data / "raw").exists() else []
+            if files and '"type":"fetch"' in files[0].read_text("utf-8"):
+                break
+            time.sleep(0.1)
+        rank = subprocess.run(
+            [sys.executable, "-m", "ranking.cli", "candidates", "--db", str(data / "radar.duckdb")],
+            cwd=REPO,
+            env=_env(base),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        ingest = crawl(["ingest", "--data-dir", str(data)], base, timeout=60)
+        during = proc.poll() is None
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert rank.returncode == 0, rank.stderr[-3000:]
+    assert ingest.returncode == 0, ingest.stderr[-3000:]
+    assert during, "the crawl ended before rank and crawl ingest did: nothing overlapped"
+    assert proc.returncode == 0, err[-3000:]
+    assert "alert" not in err
+    nights = [json.loads((d / "nights.json").read_text("utf-8"))[-1] for d in (alone, data)]
+    assert nights[0]["new_items"] == nights[1]["new_items"] == 10
+    assert stored(data / "radar.duckdb") == stored(alone / "radar.duckdb")
 
 
 @pytest.mark.shared

@@ -137,6 +137,23 @@ def test_flood_guard_first_run_keeps_the_most_recent(tmp_path):
     assert not again[-1].extra.get("history_only")
 
 
+def test_a_raw_file_is_listed_for_ingest_only_once_its_run_closed_it(tmp_path):
+    from crawler.runstate import raw_files, recover_partial
+
+    ctx, _ = _ctx(tmp_path)
+    raw = tmp_path / "raw"
+    ctx.open()
+    assert raw_files(raw) == []  # a `rank` during the crawl does not see it
+    assert [p.name for p in raw.iterdir()] == [ctx.raw_path.name + ".part"]
+    ctx.close()
+    assert raw_files(raw) == [ctx.raw_path] and len(list(raw.iterdir())) == 1
+    # A run killed while writing leaves its .part; the next holder of the lock renames it.
+    killed = raw / "20260101-000000-dead0000.jsonl.part"
+    killed.write_text('{"type":"run"}\n', "utf-8")
+    assert recover_partial(raw) == [raw / "20260101-000000-dead0000.jsonl"]
+    assert raw_files(raw) == [raw / "20260101-000000-dead0000.jsonl", ctx.raw_path]
+
+
 def test_flood_guard_per_source_option_wins(tmp_path):
     ctx, _ = _ctx(tmp_path, max_new=3)
     src = Source("new-feed", "feed", "https://example.com/feed", options={"max_new_items": 100})

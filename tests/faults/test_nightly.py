@@ -104,7 +104,7 @@ def test_j2_kill_9_mid_crawl_then_the_next_run_completes_without_duplicates(faul
     raw = tmp_path / "data" / "raw"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        files = list(raw.glob("*.jsonl"))
+        files = list(raw.glob("*.jsonl.part"))  # its name while the crawl writes it
         if (
             files
             and '"source":"ok","kind"' in files[0].read_text("utf-8")
@@ -116,6 +116,13 @@ def test_j2_kill_9_mid_crawl_then_the_next_run_completes_without_duplicates(faul
     killed = pending.result()
     assert killed.returncode == -signal.SIGKILL
     assert not (tmp_path / "data" / "radar.duckdb").exists()  # killed before the ingest
+    # `crawl ingest` takes the free lock, gives the killed run's file its name, ingests it.
+    ingest = run_cli("crawl", ["ingest", "--data-dir", str(tmp_path / "data")])
+    assert ingest.returncode == 0, ingest.stderr[-2000:]
+    assert "crawl: recovered " in ingest.stderr and not list(raw.glob("*.part"))
+    with duckdb.connect(str(killed.db), read_only=True) as con:
+        n = con.execute("SELECT count(*) FROM sightings WHERE source = 'ok'").fetchone()[0]
+    assert n == 3
     again = run_crawl(tmp_path, [healthy(fault_server)])
     assert again.returncode == 0, again.stderr[-2000:]
     with duckdb.connect(str(again.db), read_only=True) as con:
@@ -131,7 +138,7 @@ def test_j3_sigterm_is_graceful_items_committed(fault_server, tmp_path):
     raw = tmp_path / "data" / "raw"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        files = list(raw.glob("*.jsonl"))
+        files = list(raw.glob("*.jsonl.part"))
         if files and '"type":"fetch"' in files[0].read_text("utf-8"):
             break
         time.sleep(0.1)

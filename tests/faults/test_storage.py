@@ -233,6 +233,34 @@ def test_crawl_ingest_into_a_busy_database_exits_75_and_the_files_wait(store_db)
     assert counts(store_db)["candidates"] == 6
 
 
+@pytest.mark.case("S1", "J6")
+def test_a_rank_command_that_ingests_first_says_busy_in_one_line(store_db):
+    """`rank --week` and `rank candidates` ingest first: a database busy for that ingest
+    is busy for the command too, and its error is the only line (the raw folder holds
+    nothing pending). A reader (a notebook) still lets `rank candidates` read."""
+    db = ["--db", str(store_db)]
+    holder = hold_db(store_db, read_only=False)
+    try:
+        runs = [
+            run_cli("rank", ["--week", "2026-W47", "--format", "md", *db]),
+            run_cli("rank", ["candidates", *db]),
+        ]
+    finally:
+        release(holder)
+    for proc in runs:
+        assert proc.returncode == 3, proc.stderr
+        line = one_line_error(proc, "rank")
+        assert proc.stderr.splitlines() == [line] and f"PID {holder.pid}" in line
+    reader = hold_db(store_db, read_only=True)
+    try:
+        listing = run_cli("rank", ["candidates", "--format", "csv", *db])
+    finally:
+        release(reader)
+    assert listing.returncode == 0, listing.stderr
+    assert listing.stderr.startswith("rank: database busy, data will land at the next ingest")
+    assert len(listing.stdout.splitlines()) == 6  # header + the 5 stored candidates
+
+
 def test_rank_ingest_names_each_bad_line_and_exits_1(tmp_path):
     db, raw = tmp_path / "radar.duckdb", tmp_path / "raw"
     path = write_raw(raw, "night.jsonl", [cand("https://s.example/1"), cand("https://s.example/2")])
