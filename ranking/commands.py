@@ -165,7 +165,7 @@ def ingest(args: argparse.Namespace) -> int:
     if report.pending:
         from ranking.errors import StoreBusyError
 
-        raise StoreBusyError(report.summary())
+        raise StoreBusyError(f"{report.message}; nothing ingested, the raw files wait")
     print(report.summary())  # the bad lines are named above it, one warning each
     return 1 if report.bad_rows else 0
 

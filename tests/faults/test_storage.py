@@ -207,7 +207,9 @@ def test_rank_ingest_into_a_busy_database_is_the_busy_code_and_the_files_wait(st
     finally:
         release(holder)
     assert proc.returncode == 3
-    assert f"PID {holder.pid}" in one_line_error(proc, "rank")
+    line = one_line_error(proc, "rank")
+    assert f"PID {holder.pid}" in line and "nothing ingested" in line
+    assert "will land at the next ingest" not in line  # said by the ingest command itself
     later = run_cli("rank", ["ingest", "--db", str(store_db), "--raw-dir", str(raw)])
     assert later.returncode == 0, later.stderr
     assert counts(store_db)["candidates"] == 6
