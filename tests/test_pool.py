@@ -381,8 +381,8 @@ def test_title_only_project_items_name_their_repository():
 
 
 def test_a_generic_name_needs_its_owner_to_name_a_repository():
-    """"models：…" (genmoai/models in #77) is not the tensorflow/models of the pool; with
-    its owner the title names exactly one repository, whatever its bare name."""
+    """A title "models：…" (genmoai/models in #77) is not the tensorflow/models of the pool;
+    with its owner the title names exactly one repository, whatever its bare name."""
     rows = [
         sighting("https://github.com/tensorflow/models"),
         sighting("https://github.com/genmoai/models"),
