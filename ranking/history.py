@@ -750,7 +750,8 @@ def parse_markdown(text: str, name: str = "<text>", lang: str = "zh") -> ParsedD
     `error` when the file cannot be used, `warning` for an unknown section and the like).
     A code fence the file ends inside is a stray line, read as text (with a warning).
     `pubDate` may be `2025-01-18`, `2025年1月18日` or `Jan 18, 2025`; one that cannot be
-    read gives way to the file name's date (`2025-01-18-weekly.md`), with a warning.
+    read is a warning and leaves `pub_date` to the H1 (or None: `parse_issue` then takes
+    the file name's date, else the translation's).
     """
     doc = ParsedDoc(name=name, lang=lang)
     text = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
@@ -774,20 +775,9 @@ def parse_markdown(text: str, name: str = "<text>", lang: str = "zh") -> ParsedD
             wrong = "not a date"
         except ValueError:
             wrong = "not a valid date"
-        if doc.pub_date is None:
-            # The file name's date stands in (the archive's files are `2025-01-18-weekly.md`).
-            doc.pub_date = _file_date(name)
-            if doc.pub_date is None:
-                doc.problems.append(Problem(name, date_line, f"pubDate is {wrong}: {date_field!r}"))
-                return doc
-            doc.problems.append(
-                Problem(
-                    name,
-                    date_line,
-                    f"pubDate is {wrong}: {date_field!r}; using {doc.pub_date} from the file name",
-                    "warning",
-                )
-            )
+        if doc.pub_date is None:  # parse_issue looks for the date elsewhere
+            problem = f"pubDate is {wrong}: {date_field!r}; ignored"
+            doc.problems.append(Problem(name, date_line, problem, "warning"))
     doc.issue_no = _issue_no_of(doc.title)
 
     b = _Builder(doc)
