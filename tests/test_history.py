@@ -344,6 +344,27 @@ def test_pub_date_in_a_human_form_is_read(written: str) -> None:
     assert issue.pub_date == dt.date(2025, 1, 18)
 
 
+@pytest.mark.parametrize(
+    "written", ["18 Jan 25", "2025 Jan 18", "January 18th, 2025", "Jan 18 2025 10am", "Tuesday"]
+)
+def test_pub_date_is_read_as_the_crawler_reads_dates(written: str) -> None:
+    # History read pubDate with a parser of its own (dateutil), which guessed at forms the
+    # crawler's parse_date refuses (a two-digit year, a time of day in words).
+    text = f"---\ntitle: '#86'\npubDate: {written}\n---\n\n**🦄文章&教程**\n\n① 文一\n"
+    issue, _, problems = history.parse_issue(text, zh_name="docs/2025-01-11-weekly.md")
+    assert issue is not None and issue.pub_date == dt.date(2025, 1, 11)  # the file name's
+    assert [str(p) for p in problems] == [
+        f"docs/2025-01-11-weekly.md:3: pubDate is not a date: {written!r}; ignored"
+    ]
+
+
+def test_pub_date_is_the_day_written_not_the_day_in_utc() -> None:
+    text = "---\ntitle: '#86'\npubDate: Sat, 18 Jan 2025 02:00:00 +0800\n---\n\n① 文一\n"
+    issue, _, problems = history.parse_issue(text, zh_name="docs/x.md")
+    assert issue is not None and not problems
+    assert issue.pub_date == dt.date(2025, 1, 18)
+
+
 @pytest.mark.parametrize("written", ["soon", "Jan 2025", "1/2/2025", "2025-02-30"])
 def test_unreadable_pub_date_gives_way_to_the_file_name_with_a_warning(written: str) -> None:
     text = f"---\ntitle: '#86'\npubDate: {written}\n---\n\n**🦄文章&教程**\n\n① 文一\n"
