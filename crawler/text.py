@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from email.utils import parsedate_tz
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "clean_text_flagged",
     "html_to_text",
     "parse_date",
+    "parse_local_date",
     "title_text",
     "unescape_refs",
 ]
@@ -291,12 +292,29 @@ def parse_date(raw: object, now: datetime | None = None) -> tuple[str | None, st
     now + 1 day). Epoch seconds (and milliseconds) are read as such; RFC 822 and
     ISO-8601 dates without a zone are read as UTC. The caller keeps `raw` verbatim.
     """
+    dt, flag = _checked_datetime(raw, now)
+    if dt is None:
+        return None, flag
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), None
+
+
+def parse_local_date(raw: object, now: datetime | None = None) -> date | None:
+    """The calendar day a date string gives, in its own zone, or None when `parse_date`
+    flags it: `Sat, 18 Jan 2025 02:00:00 +0800` is 2025-01-18 (in UTC, the 17th)."""
+    dt, _ = _checked_datetime(raw, now)
+    return dt.date() if dt is not None else None
+
+
+def _checked_datetime(raw: object, now: datetime | None) -> tuple[datetime | None, str | None]:
+    """`raw` as a datetime in its own zone, or None and parse_date's flag."""
     if raw is None or (isinstance(raw, str) and not raw.strip()):
         return None, "missing"
     if isinstance(raw, bool):
         return None, "unparsed"
     try:
         dt = _to_datetime(raw)
+        if dt is not None:
+            dt.astimezone(UTC)  # its UTC time must exist too (not 0001-01-01T00:00+01:00)
     except (ValueError, OverflowError, TypeError):
         return None, "unparsed"
     if dt is None:
@@ -306,10 +324,11 @@ def parse_date(raw: object, now: datetime | None = None) -> tuple[str | None, st
         now = now.replace(tzinfo=UTC)
     if dt < DATE_FLOOR or dt > now + timedelta(days=1):
         return None, "out_of_range"
-    return dt.strftime("%Y-%m-%dT%H:%M:%SZ"), None
+    return dt, None
 
 
 def _to_datetime(raw: object) -> datetime | None:
+    """`raw` as an aware datetime in the zone it was written in (UTC when it has none)."""
     if isinstance(raw, int | float):
         return _from_epoch(float(raw))
     if not isinstance(raw, str):
@@ -354,8 +373,7 @@ def _from_iso(m: re.Match[str]) -> datetime:
         int(m["S"] or 0),
         micro,
     )
-    offset = _tz_offset(m["tz"])
-    return (dt - offset).replace(tzinfo=UTC)
+    return dt.replace(tzinfo=timezone(_tz_offset(m["tz"])))
 
 
 def _tz_offset(tz: str | None) -> timedelta:
@@ -383,4 +401,4 @@ def _from_rfc822(s: str) -> datetime | None:
     offset = parts[9] or 0
     if abs(offset) > 14 * 3600:
         return None
-    return (dt - timedelta(seconds=offset)).replace(tzinfo=UTC)
+    return dt.replace(tzinfo=timezone(timedelta(seconds=offset)))

@@ -33,7 +33,7 @@ import pandas as pd
 from crawler.items import SECTIONS
 from ranking import store
 from ranking.csvio import write_csv
-from ranking.errors import UsageError
+from ranking.errors import RankingError, UsageError
 from ranking.pool import DEFAULT_WINDOW_DAYS, pick_items
 from ranking.scorers import PopularityScorer, RandomScorer, SimilarityScorer
 from ranking.shortlist import (
@@ -190,17 +190,23 @@ def run_backtest(
         if not counts["inserted"] + counts["duplicates"]:  # a kept store may hold them already
             messages.append(f"sightings: {sightings_file}: no rows to load")
         items = history_items(con, None)
-        if not len(items):
-            raise UsageError(f"{history_dir}: no issues with items in the archive")
         todo = (
             items.loc[items["issue_no"].between(first, last), ["issue_no", "pub_date"]]
             .drop_duplicates()
             .sort_values("issue_no")
         )
         if not len(todo):
-            failed = f"; {len(errors)} archive files failed, e.g. {errors[0]}" if errors else ""
-            raise UsageError(f"no issues with items in {first}-{last}{failed}")
-        notes, lost = _not_replayed(con, set(todo["issue_no"]), first, last)
+            none = (
+                f"no issues with items in {first}-{last}"
+                if len(items)
+                else f"{history_dir}: no issues with items in the archive"
+            )
+            if not errors:
+                raise UsageError(none)
+            more = len(errors) - 1  # the issues may be in the files that failed: exit 1
+            also = f"; {more} more archive file{'s' * (more > 1)} failed" if more else ""
+            raise RankingError(f"{none}; {errors[0]}{also}")
+        notes, lost = _not_replayed(con, set(todo["issue_no"]), first, last, bool(errors))
         messages += notes
         if lost and errors:  # a failed archive file may hold them
             errors.append(f"{lost} as read")
@@ -277,21 +283,30 @@ def run_backtest(
 
 
 def _not_replayed(
-    con: duckdb.DuckDBPyConnection, replayed: set[int], first: int, last: int
+    con: duckdb.DuckDBPyConnection, replayed: set[int], first: int, last: int, failed: bool
 ) -> tuple[list[str], str | None]:
-    """The issues of first..last, up to the archive's last one, that are not replayed:
-    notes on those without items (essays), and one line naming the numbers not stored
-    (their file failed, or the archive lacks them), None when there is none."""
+    """The issues of first..last that are not replayed: notes on those without items
+    (essays), and one line naming the numbers not stored (`#8, #10-#12`), None when there
+    is none. Only up to the archive's last stored issue, unless an archive file `failed`:
+    it may hold any of them (the last one, say)."""
     stored = store.history_issue_hashes(con)
-    absent = [n for n in range(first, min(last, max(stored)) + 1) if n not in replayed]
+    end = last if failed else min(last, max(stored))
+    absent = [n for n in range(first, end + 1) if n not in replayed]
     notes = [
         f"issue #{n} has no items (an essay): nothing to replay" for n in absent if n in stored
     ]
-    lost = [f"#{n}" for n in absent if n not in stored]
+    lost = [n for n in absent if n not in stored]
     if not lost:
         return notes, None
+    runs: list[list[int]] = []
+    for n in lost:
+        if runs and n == runs[-1][-1] + 1:
+            runs[-1].append(n)
+        else:
+            runs.append([n])
+    named = ", ".join(f"#{r[0]}" if len(r) == 1 else f"#{r[0]}-#{r[-1]}" for r in runs)
     issues = "issue" if len(lost) == 1 else "issues"
-    return notes, f"{issues} {', '.join(lost)} of {first}-{last} not replayed: not in the archive"
+    return notes, f"{issues} {named} of {first}-{last} not replayed: not in the archive"
 
 
 def _earlier_shortlists(out: Path, replayed: set[int]) -> list[str]:

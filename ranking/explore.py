@@ -479,23 +479,22 @@ def week_shortlist(
     *,
     quotas: Mapping[str, int] | None = None,
     below: int = 10,
-    cache_dir: str | os.PathLike[str] | None = None,
+    cache_dir: str | os.PathLike[str] | bool | None = True,
 ) -> ShortlistResult:
     """The week's shortlist exactly as `rank --week` builds it, ranked `below` rows deeper.
 
     Returns the ranker's ShortlistResult: `frame` is the CSV, `ranked` the full order per
     section (ranks past the quota are the items that just missed), `scored` every pool row.
-    Past pools come from `cache_dir`, by default the folder `rank` keeps them in beside
-    the database file `con` was opened on (`ranking.shortlist.default_cache_dir`; none for
-    a database that only lives in memory), so only what `rank` has not built yet is
-    computed.
+    Past pools come from `cache_dir`: True (the default) is the folder `rank` keeps them in
+    beside the database file `con` was opened on (`ranking.shortlist.default_cache_dir`;
+    none for a database that only lives in memory), so only what `rank` has not built yet
+    is computed; a path is that folder; None or False keeps no pools on disk.
     """
     from ranking.shortlist import DEFAULT_QUOTAS, build_week_shortlist
 
     q = dict(DEFAULT_QUOTAS if quotas is None else quotas)
     depth = max(q.values(), default=0) + below
-    cache = True if cache_dir is None else cache_dir
-    result, _why = build_week_shortlist(con, week, quotas=q, depth=depth, cache_dir=cache)
+    result, _why = build_week_shortlist(con, week, quotas=q, depth=depth, cache_dir=cache_dir)
     return result
 
 

@@ -27,9 +27,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import duckdb
-from dateutil import parser as date_parser
 
 from crawler.items import SECTIONS
+from crawler.text import parse_local_date
 from crawler.urls import InvalidURL, canonical_url, host_of, repo_key
 from ranking import store
 
@@ -408,20 +408,6 @@ def _parse_date(text: str) -> dt.date | None:
     return dt.date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
 
 
-def _human_date(text: str) -> dt.date | None:
-    """A date with the month by its English name: `Jan 18, 2025`, `18 January 2025`,
-    `Sat, 18 Jan 2025 08:00:00 +0800`. None unless the text gives year, month and day
-    (`Jan 2025` and `Tuesday` are not dates; nor is `1/2/2025`, which reads two ways)."""
-    if not re.search(r"[A-Za-z]{3}", text):
-        return None
-    try:  # a field the text lacks is taken from the default: two defaults expose it
-        one = date_parser.parse(text, default=dt.datetime(2000, 1, 1))
-        two = date_parser.parse(text, default=dt.datetime(2001, 2, 2))
-    except (ValueError, OverflowError):
-        return None
-    return one.date() if one.date() == two.date() else None
-
-
 def _unquote_yaml(value: str) -> str | None:
     """A scalar of the small YAML subset front matter uses; None when a quote is unclosed."""
     value = value.strip()
@@ -749,8 +735,10 @@ def parse_markdown(text: str, name: str = "<text>", lang: str = "zh") -> ParsedD
     Never raises on bad input: problems are collected in `doc.problems` (severity
     `error` when the file cannot be used, `warning` for an unknown section and the like).
     A code fence the file ends inside is a stray line, read as text (with a warning).
-    `pubDate` may be `2025-01-18`, `2025年1月18日` or `Jan 18, 2025`; one that cannot be
-    read gives way to the file name's date (`2025-01-18-weekly.md`), with a warning.
+    `pubDate` may be `2025-01-18`, `2025年1月18日` or any form the crawler reads (`Jan 18,
+    2025`, `18 January 2025`, RFC 822: `crawler.text.parse_local_date`); one that cannot be
+    read is a warning and leaves `pub_date` to the H1 (or None: `parse_issue` then takes
+    the file name's date, else the translation's).
     """
     doc = ParsedDoc(name=name, lang=lang)
     text = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
@@ -770,24 +758,13 @@ def parse_markdown(text: str, name: str = "<text>", lang: str = "zh") -> ParsedD
             1,
         )
         try:
-            doc.pub_date = _parse_date(date_field) or _human_date(date_field)
+            doc.pub_date = _parse_date(date_field) or parse_local_date(date_field)
             wrong = "not a date"
         except ValueError:
             wrong = "not a valid date"
-        if doc.pub_date is None:
-            # The file name's date stands in (the archive's files are `2025-01-18-weekly.md`).
-            doc.pub_date = _file_date(name)
-            if doc.pub_date is None:
-                doc.problems.append(Problem(name, date_line, f"pubDate is {wrong}: {date_field!r}"))
-                return doc
-            doc.problems.append(
-                Problem(
-                    name,
-                    date_line,
-                    f"pubDate is {wrong}: {date_field!r}; using {doc.pub_date} from the file name",
-                    "warning",
-                )
-            )
+        if doc.pub_date is None:  # parse_issue looks for the date elsewhere
+            problem = f"pubDate is {wrong}: {date_field!r}; ignored"
+            doc.problems.append(Problem(name, date_line, problem, "warning"))
     doc.issue_no = _issue_no_of(doc.title)
 
     b = _Builder(doc)

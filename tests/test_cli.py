@@ -543,6 +543,35 @@ def test_backtest_exits_1_naming_an_archive_file_that_failed_and_its_lost_issue(
     assert "error: " not in out and "not replayed" not in out
 
 
+def test_backtest_names_a_lost_issue_past_the_last_one_stored(tmp_path, capsys):
+    # The archive's last file (#8) failed: `--issues 5-8` exited 1 with no line naming #8
+    # (the lost issues stopped at the last one stored, #7), and `--issues 8-8` was a usage
+    # error (exit 2) although OPERATIONS says a failed archive file exits 1.
+    archive = tmp_path / "archive"
+    shutil.copytree(ARCHIVE, archive)
+    last = archive / "docs" / "2025-02-22-weekly.md"
+    last.write_text(last.read_text("utf-8").replace("二十四个标题'", "二十四个标题", 1), "utf-8")
+    failed = (
+        "archive: docs/2025-02-22-weekly.md: front matter value has an unclosed quote: title "
+        "(not imported)"
+    )
+    args = ["backtest", "--history", str(archive), "--sightings", str(SIGHTINGS)]
+    code, out, err = rank([*args, "--issues", "5-9", "--out", str(tmp_path / "bt")], capsys)
+    assert (code, err) == (1, "")
+    assert [line for line in out.splitlines() if line.startswith("error: ")] == [
+        f"error: {failed}",
+        "error: issues #8-#9 of 5-9 not replayed: not in the archive as read",
+    ]
+    code, out, err = rank([*args, "--issues", "8-8", "--out", str(tmp_path / "bt2")], capsys)
+    assert (code, out) == (1, "")
+    assert err == f"rank: error: no issues with items in 8-8; {failed}\n"
+    # Without a failed file, a range past the archive stays a usage error.
+    code, out, err = rank(
+        [*BACKTEST_SAMPLE, "--issues", "90-99", "--out", str(tmp_path / "x")], capsys
+    )
+    assert (code, out, err) == (2, "", "rank: error: no issues with items in 90-99\n")
+
+
 def test_an_output_path_under_a_file_is_a_usage_error_naming_it(loop_db, tmp_path, capsys):
     blocker = tmp_path / "not-a-folder.md"
     blocker.write_text("x")

@@ -344,23 +344,66 @@ def test_pub_date_in_a_human_form_is_read(written: str) -> None:
     assert issue.pub_date == dt.date(2025, 1, 18)
 
 
+@pytest.mark.parametrize(
+    "written", ["18 Jan 25", "2025 Jan 18", "January 18th, 2025", "Jan 18 2025 10am", "Tuesday"]
+)
+def test_pub_date_is_read_as_the_crawler_reads_dates(written: str) -> None:
+    # History read pubDate with a parser of its own (dateutil), which guessed at forms the
+    # crawler's parse_date refuses (a two-digit year, a time of day in words).
+    text = f"---\ntitle: '#86'\npubDate: {written}\n---\n\n**🦄文章&教程**\n\n① 文一\n"
+    issue, _, problems = history.parse_issue(text, zh_name="docs/2025-01-11-weekly.md")
+    assert issue is not None and issue.pub_date == dt.date(2025, 1, 11)  # the file name's
+    assert [str(p) for p in problems] == [
+        f"docs/2025-01-11-weekly.md:3: pubDate is not a date: {written!r}; ignored"
+    ]
+
+
+def test_pub_date_is_the_day_written_not_the_day_in_utc() -> None:
+    text = "---\ntitle: '#86'\npubDate: Sat, 18 Jan 2025 02:00:00 +0800\n---\n\n① 文一\n"
+    issue, _, problems = history.parse_issue(text, zh_name="docs/x.md")
+    assert issue is not None and not problems
+    assert issue.pub_date == dt.date(2025, 1, 18)
+
+
 @pytest.mark.parametrize("written", ["soon", "Jan 2025", "1/2/2025", "2025-02-30"])
 def test_unreadable_pub_date_gives_way_to_the_file_name_with_a_warning(written: str) -> None:
     text = f"---\ntitle: '#86'\npubDate: {written}\n---\n\n**🦄文章&教程**\n\n① 文一\n"
+    warning = (
+        f"docs/2025-01-18-weekly.md:3: pubDate is {'not a valid' if '-' in written else 'not a'}"
+        f" date: {written!r}; ignored",
+        "warning",
+    )
     issue, _, problems = history.parse_issue(text, zh_name="docs/2025-01-18-weekly.md")
     assert issue is not None and issue.pub_date == dt.date(2025, 1, 18)
-    assert [p.severity for p in problems] == ["warning"]
-    assert str(problems[0]).startswith("docs/2025-01-18-weekly.md:3: pubDate is not a ")
-    assert str(problems[0]).endswith(f"{written!r}; using 2025-01-18 from the file name")
-    # Without a date in the file name it is still an error naming the file and line.
+    assert [(str(p), p.severity) for p in problems] == [warning]
+    # Without a date anywhere else the issue fails, with an error naming the file.
     issue, _, problems = history.parse_issue(text, zh_name="docs/x.md")
     assert issue is None
     assert [(str(p), p.severity) for p in problems] == [
-        (
-            f"docs/x.md:3: pubDate is {'not a valid' if '-' in written else 'not a'} date: "
-            f"{written!r}",
-            "error",
+        (warning[0].replace("2025-01-18-weekly.md", "x.md"), "warning"),
+        ("docs/x.md:1: no publication date in front matter, title or file name", "error"),
+    ]
+
+
+def test_unreadable_pub_date_gives_way_to_the_translation() -> None:
+    # The zh file's unreadable pubDate failed the issue although the translation had one
+    # (and the same file without a pubDate took the translation's).
+    body = "---\ntitle: '#80'\n{date}---\n\n## 🦄文章&教程\n\n1、[A](https://a.example/x)\n"
+    en = body.format(date="pubDate: 2025-01-18\n")
+    for zh in (body.format(date="pubDate: someday\n"), body.format(date="")):
+        issue, _, problems = history.parse_issue(
+            zh, en, zh_name="docs/weekly-80.md", en_name="docs/en/weekly-80.md"
         )
+        assert issue is not None and (issue.issue_no, issue.pub_date) == (80, dt.date(2025, 1, 18))
+        assert [p.severity for p in problems] == ["warning"] * ("someday" in zh)
+    # An unreadable date in the translation is a warning too, and costs it nothing.
+    zh = body.format(date="pubDate: 2025-01-18\n")
+    issue, _, problems = history.parse_issue(
+        zh, body.format(date="pubDate: someday\n"), zh_name="docs/a.md", en_name="docs/en/a.md"
+    )
+    assert issue is not None and issue.en_file == "docs/en/a.md"
+    assert [str(p) for p in problems] == [
+        "docs/en/a.md:3: pubDate is not a date: 'someday'; ignored"
     ]
 
 

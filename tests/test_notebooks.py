@@ -491,6 +491,26 @@ def test_week_shortlist_caches_pools_beside_the_opened_store(notebook_db, tmp_pa
     assert not (tmp_path / "default").exists()
 
 
+def test_week_shortlist_passes_its_cache_dir_through(notebook_db, tmp_path):
+    """cache_dir=None meant the default folder beside the store: there was no way to keep
+    no pools on disk. None is now no disk cache; a path is that folder."""
+    import shutil
+
+    store_file = tmp_path / "store" / "radar.duckdb"
+    store_file.parent.mkdir()
+    shutil.copy(notebook_db, store_file)
+    con = explore.open_store(store_file)
+    try:
+        week = explore.pick_week(con, "2025-W03")
+        explore.week_shortlist(con, week, cache_dir=None)
+        assert not (tmp_path / "store" / "cache").exists()
+        explore.week_shortlist(con, week, cache_dir=tmp_path / "mine")
+    finally:
+        con.close()
+    assert list((tmp_path / "mine").glob("pool-*"))
+    assert not (tmp_path / "store" / "cache").exists()
+
+
 def test_candidates_per_day(snap):
     internal = "SELECT count(*) FROM sightings WHERE starts_with(source, '_')"
     assert snap.execute(internal).fetchone()[0] > 0  # in the store, not in the tables

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -12,6 +12,7 @@ from crawler.text import (
     clean_text_flagged,
     html_to_text,
     parse_date,
+    parse_local_date,
     title_text,
     unescape_refs,
 )
@@ -122,6 +123,27 @@ def test_html_to_text_truncates():
 )
 def test_parse_date(raw, expected):
     assert parse_date(raw, now=NOW) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "day"),
+    [
+        ("Sat, 18 Jan 2025 02:00:00 +0800", date(2025, 1, 18)),  # the 17th in UTC
+        ("Fri, 17 Jan 2025 22:00:00 -0500", date(2025, 1, 17)),  # the 18th in UTC
+        ("2025-01-18T02:00:00+08:00", date(2025, 1, 18)),
+        ("Jan 18, 2025", date(2025, 1, 18)),
+        ("18 January 2025", date(2025, 1, 18)),
+        ("1700000000", date(2023, 11, 14)),
+        ("Feb 30 2024", None),
+        ("18 Jan 25", None),
+        ("2099-01-01", None),
+        ("", None),
+    ],
+)
+def test_parse_local_date_is_the_day_as_written(raw, day):
+    assert parse_local_date(raw, now=NOW) == day
+    if day is not None:  # the same reading as parse_date's, without the move to UTC
+        assert parse_date(raw, now=NOW)[1] is None
 
 
 def test_parse_date_naive_now_is_utc():
