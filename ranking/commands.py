@@ -475,7 +475,8 @@ def _with_earlier_decisions(
             _err(f"{out}: {_disagreements(stored, stored_won, file_won)}")
         said = []
         if carried := len(edits.decisions) - len(stored_won):
-            said.append(f"its {carried} decisions carried over to the new shortlist")
+            decisions = "decision" if carried == 1 else "decisions"
+            said.append(f"its {carried} {decisions} carried over to the new shortlist")
         if lost := edits.lost():
             backup = _free_name(out)
             shutil.copy2(out, backup)

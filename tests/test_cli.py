@@ -289,7 +289,7 @@ def test_a_rerun_keeps_a_copy_of_a_column_and_a_section_the_new_file_cannot_hold
     assert code == 0, err
     backup = path.with_name(f"{WEEK}.previous-1.csv")
     assert err.strip() == (
-        f"rank: {path}: its 1 decisions carried over to the new shortlist; its column "
+        f"rank: {path}: its 1 decision carried over to the new shortlist; its column "
         f"'my tags' (1 cell) is not on the new shortlist; 1 cell it changed is rewritten "
         f"(section in row {rows.index(moved) + 2}); the file as it was is kept as {backup}"
     )
@@ -301,7 +301,7 @@ def test_a_rerun_keeps_a_copy_of_a_column_and_a_section_the_new_file_cannot_hold
     _save(path, again[::-1])
     code, _out, err = rank(["--week", WEEK, "--db", str(db)], capsys)
     assert code == 0
-    assert err.strip() == f"rank: {path}: its 1 decisions carried over to the new shortlist"
+    assert err.strip() == f"rank: {path}: its 1 decision carried over to the new shortlist"
     assert not path.with_name(f"{WEEK}.previous-2.csv").exists()
 
 
@@ -349,7 +349,7 @@ def test_a_rerun_keeps_the_later_of_the_files_and_the_stored_decision(tmp_path, 
     assert err.strip().splitlines() == [
         f"rank: {path}: 1 decision differs from those stored by `rank feedback`; the later "
         "stands: the file's in 1 (row 2: reject stored, maybe in the file)",
-        f"rank: {path}: its 1 decisions carried over to the new shortlist",
+        f"rank: {path}: its 1 decision carried over to the new shortlist",
     ]
     assert [r["decision"] for r in _read(path) if r["id"] == rows[0]["id"]] == ["maybe"]
 
