@@ -459,14 +459,23 @@ class PreviousEdits:
     not_carried: int  # of those, rows the new shortlist cannot carry (gone, note only, error)
     extra_columns: dict[str, int] = field(default_factory=dict)  # name -> non-empty cells
     changed_cells: list[tuple[int, str]] = field(default_factory=list)  # (row, column)
+    note_only: list[int] = field(default_factory=list)  # rows with a note and no decision
 
     def lost(self) -> list[str]:
         """What the new file will not hold, each a phrase for the command's message."""
         parts = []
-        if self.not_carried:
+        if self.note_only:
+            n = len(self.note_only)
+            rows = ", ".join(str(row) for row in self.note_only[:3]) + (" …" if n > 3 else "")
+            notes = "1 note" if n == 1 else f"{n} notes"
             parts.append(
-                f"{self.not_carried} of its {self.edited_rows} edited rows are not on the "
-                "new shortlist or could not be read"
+                f"{notes} without a decision (row{'s' if n > 1 else ''} {rows}) not carried"
+            )
+        if gone := self.not_carried - len(self.note_only):
+            rows = "row is" if gone == 1 else "rows are"
+            parts.append(
+                f"{gone} of its {self.edited_rows} edited {rows} not on the new shortlist or "
+                "could not be read"
             )
         if self.extra_columns:
             listed = ", ".join(
@@ -530,6 +539,7 @@ def previous_edits(
     edited = sum(1 for row in rows if _text(row, "decision") or _text(row, "note"))
     carried: dict[str, Decision] = {}
     not_carried = edited
+    note_only: list[int] = []
     if edited:
         try:
             result = _parse_rows(header, rows, meta)
@@ -538,6 +548,9 @@ def previous_edits(
         wanted = set(ids)
         carried = {d.id: d for d in result.decisions if d.id in wanted}
         not_carried -= sum(1 + len(d.duplicate_rows) for d in carried.values())
+        note_only = [
+            row.row_number for row in rows if _text(row, "note") and not _text(row, "decision")
+        ]
     changed = []
     for row in rows:
         row_id = _text(row, "id")
@@ -549,7 +562,7 @@ def previous_edits(
                 continue  # the decision carries it over
             if column in row and _changed(column, row[column], written.get(column)):
                 changed.append((row.row_number, column))
-    return PreviousEdits(carried, edited, not_carried, extra, changed)
+    return PreviousEdits(carried, edited, not_carried, extra, changed, note_only)
 
 
 def _extra_columns(

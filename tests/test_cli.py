@@ -248,9 +248,8 @@ def test_a_rerun_keeps_the_curators_edits_and_a_copy_of_what_it_cannot_hold(tmp_
     assert code == 0, err
     backup = path.with_name(f"{WEEK}.previous-1.csv")
     assert err.strip() == (
-        f"rank: {path}: its 2 decisions carried over to the new shortlist; 1 of its 3 edited "
-        f"rows are not on the new shortlist or could not be read; the file as it was is kept "
-        f"as {backup}"
+        f"rank: {path}: its 2 decisions carried over to the new shortlist; 1 note without a "
+        f"decision (row 4) not carried; the file as it was is kept as {backup}"
     )
     assert backup.read_bytes() == saved
     again = {r["id"]: r for r in _read(path)}
