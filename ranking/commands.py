@@ -71,7 +71,7 @@ def _ingest_first(args: argparse.Namespace, *, read_only: bool = False) -> Path:
         report = store.ingest_pending(db, raw)
         if report.pending:
             store.connect(db, read_only=read_only).close()  # busy for it too: StoreBusyError
-        if report.files or report.pending or report.bad_rows:
+        if report.files or report.pending or report.bad_rows or report.unfinished:
             _err(report.summary())
     return _existing_db(args)
 

@@ -627,15 +627,22 @@ class IngestReport:
     bad_rows: int = 0  # lines refused: broken JSON, NULL/empty keys, bad values
     pending: bool = False  # the database was busy: nothing loaded, the files wait
     message: str | None = None
+    unfinished: int = 0  # `*.jsonl.part`: a crawl still writing, or one killed mid-run
 
     def summary(self) -> str:
         """One line for the CLIs: what landed, or why the files wait."""
         if self.pending:
             return f"database busy, data will land at the next ingest ({self.message})"
-        return (
+        line = (
             f"ingested {self.files} raw file(s): {self.sightings} sightings, "
             f"{self.new_candidates} new candidates, {self.bad_rows} bad rows skipped"
         )
+        if self.unfinished:
+            line += (
+                f"; {self.unfinished} unfinished raw file(s) (.part) not read: a crawl is "
+                "still writing, or was killed and `crawl ingest` recovers it"
+            )
+        return line
 
 
 def _sanitize(value: object) -> str | None:
@@ -1241,8 +1248,9 @@ def ingest_raw(con: duckdb.DuckDBPyConnection, raw_dir: str | os.PathLike[str]) 
     root = Path(raw_dir)
     if not root.is_dir():
         return report
-    from crawler.runstate import raw_files
+    from crawler.runstate import PARTIAL, raw_files
 
+    report.unfinished = len(list(root.glob(f"*.jsonl{PARTIAL}")))
     files = raw_files(root)
     if not files:
         return report

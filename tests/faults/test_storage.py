@@ -215,6 +215,26 @@ def test_rank_ingest_into_a_busy_database_is_the_busy_code_and_the_files_wait(st
     assert counts(store_db)["candidates"] == 6
 
 
+@pytest.mark.case("J2")
+def test_rank_names_an_unfinished_raw_file_it_leaves_to_the_crawl(store_db):
+    """A `.part` raw file is a crawl still writing, or one killed mid-run: `rank` does not
+    read it (only the crawl lock's holder may finish it) but says so, and what to run."""
+    raw = store_db.parent / "raw"
+    write_raw(raw, "20261122-030000-abcd.jsonl.part", [cand("https://s.example/killed")])
+    for args in (["ingest"], ["candidates"]):
+        proc = run_cli("rank", [*args, "--db", str(store_db), "--raw-dir", str(raw)])
+        assert proc.returncode == 0, proc.stderr
+        said = proc.stdout + proc.stderr
+        assert "1 unfinished raw file(s) (.part) not read" in said, said
+        assert "`crawl ingest` recovers it" in said
+    assert counts(store_db)["candidates"] == 5
+    proc = run_cli("crawl", ["ingest", "--data-dir", str(store_db.parent)])
+    assert proc.returncode == 0, proc.stderr
+    assert counts(store_db)["candidates"] == 6
+    proc = run_cli("rank", ["ingest", "--db", str(store_db), "--raw-dir", str(raw)])
+    assert "unfinished" not in proc.stdout + proc.stderr
+
+
 @pytest.mark.case("S1", "J6")
 def test_crawl_ingest_into_a_busy_database_exits_75_and_the_files_wait(store_db):
     """Unlike the nightly crawl (busy is not an error there), `crawl ingest` only ingests:
