@@ -85,12 +85,17 @@ def partial_name(path: Path) -> Path:
     return path.with_name(path.name + PARTIAL)
 
 
+def partial_files(raw_dir: Path) -> list[Path]:
+    """The ``*.jsonl.part`` files of `raw_dir`: runs still writing them, or killed doing so."""
+    return sorted(raw_dir.glob("*.jsonl" + PARTIAL)) if raw_dir.is_dir() else []
+
+
 def recover_partial(raw_dir: Path) -> list[Path]:
     """Give the raw files of runs killed while writing them (``*.jsonl.part``) their final
     name; return the new paths. Only for the holder of the crawl lock: no run writes them.
     A file that cannot be renamed is logged and left for the next time."""
     recovered = []
-    for part in sorted(raw_dir.glob("*.jsonl" + PARTIAL)) if raw_dir.is_dir() else []:
+    for part in partial_files(raw_dir):
         final = part.with_name(part.name.removesuffix(PARTIAL))
         try:
             part.rename(final)

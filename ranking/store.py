@@ -1248,9 +1248,9 @@ def ingest_raw(con: duckdb.DuckDBPyConnection, raw_dir: str | os.PathLike[str]) 
     root = Path(raw_dir)
     if not root.is_dir():
         return report
-    from crawler.runstate import PARTIAL, raw_files
+    from crawler.runstate import partial_files, raw_files
 
-    report.unfinished = len(list(root.glob(f"*.jsonl{PARTIAL}")))
+    report.unfinished = len(partial_files(root))
     files = raw_files(root)
     if not files:
         return report
