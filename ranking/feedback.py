@@ -466,7 +466,7 @@ class PreviousEdits:
         parts = []
         if self.note_only:
             n = len(self.note_only)
-            rows = ", ".join(str(row) for row in self.note_only[:3]) + (" …" if n > 3 else "")
+            rows = _first_three([str(row) for row in self.note_only])
             notes = "1 note" if n == 1 else f"{n} notes"
             parts.append(
                 f"{notes} without a decision (row{'s' if n > 1 else ''} {rows}) not carried"
@@ -486,11 +486,15 @@ class PreviousEdits:
             parts.append(f"its {are.format(listed)} not on the new shortlist")
         if self.changed_cells:
             n = len(self.changed_cells)
-            shown = ", ".join(f"{col} in row {row}" for row, col in self.changed_cells[:3])
-            more = " …" if n > 3 else ""
+            shown = _first_three([f"{col} in row {row}" for row, col in self.changed_cells])
             cells = f"{n} cells it changed are" if n > 1 else "1 cell it changed is"
-            parts.append(f"{cells} rewritten ({shown}{more})")
+            parts.append(f"{cells} rewritten ({shown})")
         return parts
+
+
+def _first_three(items: list[str]) -> str:
+    """The first three of `items`, comma-separated, and an ellipsis if there are more."""
+    return ", ".join(items[:3]) + (" …" if len(items) > 3 else "")
 
 
 def _shown_cell(column: str, text: str) -> str:
