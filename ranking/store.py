@@ -1584,13 +1584,34 @@ def _read_sightings(con: duckdb.DuckDBPyConnection, path: Path, reader: str) -> 
     """The file's rows in SIGHTING_FILE_COLUMNS (NULL for a column it does not have), with
     their data row (`file_row`: 1 = the first after a CSV's header, a JSONL's line), and
     how many rows could not be read at all: a CSV row with more or fewer cells than the
-    header, a JSONL line that is not JSON. Those are skipped and named."""
-    params: list[object] = [str(path)]
+    header, a JSONL line that is not JSON or not a JSON object. Those are skipped and
+    named."""
     if path.suffix.lower() == ".csv":
-        names, delim, header_line = _csv_header(path)
-        params += [delim, dict.fromkeys(names, "VARCHAR"), header_line - 1]
-        present = set(names)
+        frame, skipped = _read_csv_sightings(con, path, reader)
+    elif path.suffix.lower() == ".parquet":
+        frame, skipped = _select_sightings(con, path, reader), []
+        frame["file_row"] = range(1, len(frame) + 1)
     else:
+        with _json_records(con, path, reader) as (records, present, not_objects):
+            frame, skipped = _read_json_sightings(con, records, reader, present)
+        skipped = sorted(skipped + not_objects)
+    _name_skips(path, [row for row, _ in skipped], [why for _, why in skipped], "unreadable")
+    return frame, len(skipped)
+
+
+def _select_sightings(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    reader: str,
+    params: list[object] | None = None,
+    present: set[str] | None = None,
+    run=None,
+):
+    """SIGHTING_FILE_COLUMNS of the file (NULL for a column it does not have) as a frame;
+    a file without feed, section, seen_date or url is a SightingsFileError. `run` reads
+    the query (the CSV reader collects its rejects around it)."""
+    params = params or [str(path)]
+    if present is None:
         described = con.execute(f"DESCRIBE SELECT * FROM {reader}", params).fetchall()
         present = {row[0] for row in described}
     missing = [c for c in ("feed", "section", "seen_date", "url") if c not in present]
@@ -1600,25 +1621,85 @@ def _read_sightings(con: duckdb.DuckDBPyConnection, path: Path, reader: str) -> 
         f'"{c}"' if c in present else f'NULL AS "{c}"' for c in SIGHTING_FILE_COLUMNS
     )
     sql = f"SELECT {select} FROM {reader}"
-    if path.suffix.lower() == ".csv":
-        frame, rejects = _csv_rejects(con, path, sql, params, delim=delim, cells=len(names))
-        records = _csv_records(path, delim, header_line)
-        row_of = {line: n for n, (line, _blank) in enumerate(records, 1)}
-        skipped = [(row_of.get(line, line - header_line), why) for line, why in rejects]
-        rejected = {line for line, _why in rejects}
-        kept = [n for n, (line, blank) in enumerate(records, 1) if not (blank or line in rejected)]
-        # Python's csv and DuckDB's reader agree on the records of any file read this far;
-        # should they not, rows are numbered in order.
-        frame["file_row"] = kept if len(kept) == len(frame) else list(range(1, len(frame) + 1))
+    return run(sql, params) if run else con.execute(sql, params).df()
+
+
+def _read_csv_sightings(
+    con: duckdb.DuckDBPyConnection, path: Path, reader: str
+) -> tuple[Any, list[tuple[int, str]]]:
+    """A CSV's rows (see _read_sightings) and its rows skipped as (data row, why)."""
+    names, delim, header_line = _csv_header(path)
+    params = [str(path), delim, dict.fromkeys(names, "VARCHAR"), header_line - 1]
+    rejects: list[tuple[int, str]] = []
+
+    def run(sql: str, params: list[object]):
+        frame, found = _csv_rejects(con, path, sql, params, delim=delim, cells=len(names))
+        rejects.extend(found)
+        return frame
+
+    frame = _select_sightings(con, path, reader, params, set(names), run)
+    records = _csv_records(path, delim, header_line)
+    row_of = {line: n for n, (line, _blank) in enumerate(records, 1)}
+    skipped = [(row_of.get(line, line - header_line), why) for line, why in rejects]
+    rejected = {line for line, _why in rejects}
+    kept = [n for n, (line, blank) in enumerate(records, 1) if not (blank or line in rejected)]
+    # Python's csv and DuckDB's reader agree on the records of any file read this far;
+    # should they not, rows are numbered in order.
+    frame["file_row"] = kept if len(kept) == len(frame) else list(range(1, len(frame) + 1))
+    return frame, skipped
+
+
+def _read_json_sightings(
+    con: duckdb.DuckDBPyConnection, path: Path, reader: str, present: set[str] | None
+) -> tuple[Any, list[tuple[int, str]]]:
+    """A JSONL file's rows (see _read_sightings) and its lines that are not JSON, as
+    (line, why). `present`: its columns, if known."""
+    frame = _select_sightings(con, path, reader, present=present)
+    frame["file_row"] = _record_lines(path, len(frame))
+    torn = frame[list(SIGHTING_FILE_COLUMNS)].isna().all(axis=1)
+    skipped = _invalid_json_lines(path, set(frame["file_row"][torn]))
+    frame = frame[~frame["file_row"].isin([row for row, _why in skipped])]
+    return frame.reset_index(drop=True), skipped
+
+
+@contextmanager
+def _json_records(
+    con: duckdb.DuckDBPyConnection, path: Path, reader: str
+) -> Iterator[tuple[Path, set[str] | None, list[tuple[int, str]]]]:
+    """The JSONL file to read, its columns if known, and its lines that are JSON but not
+    an object, as (line, why). DuckDB's reader refuses a whole file for one such line
+    (`[1, 2]`, `42`): then the file is read from a copy with those lines blank, in a
+    folder removed after."""
+    try:
+        described = con.execute(f"DESCRIBE SELECT * FROM {reader}", [str(path)]).fetchall()
+    except duckdb.BinderException as exc:
+        if "non-record" not in str(exc):
+            raise
     else:
-        frame = con.execute(sql, params).df()
-        frame["file_row"] = _record_lines(path, len(frame))
-        torn = frame[list(SIGHTING_FILE_COLUMNS)].isna().all(axis=1)
-        skipped = _invalid_json_lines(path, set(frame["file_row"][torn]))
-        frame = frame[~frame["file_row"].isin([row for row, _why in skipped])]
-        frame = frame.reset_index(drop=True)
-    _name_skips(path, [row for row, _ in skipped], [why for _, why in skipped], "unreadable")
-    return frame, len(skipped)
+        yield path, {row[0] for row in described}, []
+        return
+    import tempfile
+
+    not_objects: list[tuple[int, str]] = []
+    objects = 0
+    with tempfile.TemporaryDirectory(prefix="radar-sightings-") as folder:
+        copy = Path(folder) / path.name
+        with path.open("rb") as src, copy.open("wb") as out:
+            for n, line in enumerate(src, 1):
+                try:
+                    value = json.loads(line) if line.strip() else {}
+                except ValueError:  # not JSON: DuckDB reads it as NULLs, named later
+                    value = {}
+                if isinstance(value, dict):
+                    objects += bool(line.strip())
+                    out.write(line if line.endswith(b"\n") else line + b"\n")
+                else:
+                    out.write(b"\n")
+                    kind = "array" if isinstance(value, list) else "value"
+                    not_objects.append((n, f"a JSON {kind}, not an object"))
+        if not objects:
+            raise SightingsFileError(f"{path}: no line is a JSON object")
+        yield copy, None, not_objects
 
 
 def _csv_header(path: Path) -> tuple[list[str], str, int]:

@@ -910,6 +910,31 @@ def test_a_torn_jsonl_line_is_skipped_and_named_by_its_line(tmp_path, capsys, ca
     ]
 
 
+def test_a_jsonl_line_that_is_not_an_object_is_skipped_and_named(tmp_path, capsys, caplog):
+    """DuckDB's reader refused the whole file for one line that is JSON but not an object
+    ("expected records, but got non-record JSON"); a torn line beside it is still named."""
+    lines = [
+        json.dumps(
+            {"feed": "hackernews", "section": "hn:top20", "seen_date": "2025-02-10", "url": url}
+        )
+        for url in ("https://example.org/1", "https://example.org/2", "https://example.org/3")
+    ]
+    lines[1:1] = ['["https://example.org/4"]', "", lines[0][:41], "42"]
+    path = tmp_path / "mixed.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    code, out, err = rank(["import-sightings", str(path), "--db", str(tmp_path / "r.db")], capsys)
+    assert (code, err) == (0, "")
+    assert out.strip() == f"{path}: 3 sightings loaded, 3 unreadable rows skipped"
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
+        f"{path}: row 2 skipped: a JSON array, not an object",
+        f"{path}: row 4 skipped: invalid JSON: unterminated string starting at column 35",
+        f"{path}: row 5 skipped: a JSON value, not an object",
+    ]
+    path.write_text("[1]\n42\n", encoding="utf-8")
+    code, _out, err = rank(["import-sightings", str(path), "--db", str(tmp_path / "r.db")], capsys)
+    assert (code, err.strip()) == (1, f"rank: error: {path}: no line is a JSON object")
+
+
 def test_impossible_seen_dates_are_skipped_like_unreadable_ones(tmp_path, capsys):
     path = tmp_path / "sightings.csv"
     path.write_text(
