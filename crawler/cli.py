@@ -8,7 +8,9 @@ Exit codes (documented in docs/OPERATIONS.md, each one tested):
 2     usage or configuration error (bad option, unknown source, invalid sources file)
 3     store unavailable: the database cannot be used at all (newer DuckDB or schema,
       corrupt or unreadable file). The crawl's raw files are kept and land later. Also
-      when the crawl cannot write its own raw file (disk full, I/O error; path named).
+      when the crawl cannot write its own raw file (disk full, I/O error; path named),
+      or cannot give it its final name (the .part file is named; the next crawl or
+      `crawl ingest` renames and ingests it).
 4     alert: no new candidate for 2 nights in a row (every source silent, failing or
       unchanged; nights = UTC dates of full runs, see `_ingest_after_crawl`)
 75    another crawl is running (the lock holder's PID is named); `crawl ingest`: the
@@ -104,7 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=(
             "exit codes: 0 all sources ok; 1 some failed (named); 2 usage/config error; "
             "3 store unavailable (newer/corrupt DB; a busy DB is not an error: the data "
-            "lands at the next ingest; also: cannot write the raw file, e.g. disk full); "
+            "lands at the next ingest; also: cannot write the raw file, e.g. disk full, "
+            "or rename it from .part); "
             "4 no new items for 2 nights in a row (alert); 75 another crawl is running. "
             "Interrupted (Ctrl-C, SIGTERM): 130, 143. "
             "Example: crawl --source real-python --source hn-python"
@@ -225,7 +228,7 @@ def _describe(outcome: Any) -> str:
 def cmd_crawl(args: argparse.Namespace) -> int:
     from crawler.errors import ConfigError
     from crawler.runner import AlreadyRunning, acquire_lock
-    from crawler.runstate import RunContext
+    from crawler.runstate import RunContext, partial_name
 
     if args.max_new_items is not None and args.max_new_items < 0:
         return _error("--max-new-items must be 0 or more", EXIT_USAGE)
@@ -260,6 +263,13 @@ def cmd_crawl(args: argparse.Namespace) -> int:
                 ctx.write_error,
                 "the raw file holds what was written before; the crawl state is not saved, "
                 "so the next run fetches everything again",
+            )
+        if ctx.finish_error is not None:  # whole, but still named as being written
+            return _error(
+                f"cannot rename {partial_name(ctx.raw_path)} to {ctx.raw_path.name}: "
+                f"{ctx.finish_error.strerror or ctx.finish_error}; it keeps its .part name "
+                "until the next crawl or `crawl ingest` renames and ingests it",
+                EXIT_STORE,
             )
         code = _summary(ctx, outcomes)
         if not args.no_ingest:
