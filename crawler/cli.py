@@ -4,11 +4,14 @@ Exit codes (documented in docs/OPERATIONS.md, each one tested):
 
 ====  =====================================================================================
 0     every selected source ok (or not modified)
-1     some sources failed (the summary names them); their data is simply absent
+1     some sources failed (the summary names them); their data is simply absent.
+      `crawl ingest`: some raw lines were skipped (each named), as `rank ingest` exits 1
 2     usage or configuration error (bad option, unknown source, invalid sources file)
 3     store unavailable: the database cannot be used at all (newer DuckDB or schema,
       corrupt or unreadable file). The crawl's raw files are kept and land later. Also
-      when the crawl cannot write its own raw file (disk full, I/O error; path named).
+      when the crawl cannot write its own raw file (disk full, I/O error; path named),
+      or cannot give it its final name (the .part file is named; the next crawl or
+      `crawl ingest` renames and ingests it).
 4     alert: no new candidate for 2 nights in a row (every source silent, failing or
       unchanged; nights = UTC dates of full runs, see `_ingest_after_crawl`)
 75    another crawl is running (the lock holder's PID is named); `crawl ingest`: the
@@ -104,7 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=(
             "exit codes: 0 all sources ok; 1 some failed (named); 2 usage/config error; "
             "3 store unavailable (newer/corrupt DB; a busy DB is not an error: the data "
-            "lands at the next ingest; also: cannot write the raw file, e.g. disk full); "
+            "lands at the next ingest; also: cannot write the raw file, e.g. disk full, "
+            "or rename it from .part); "
             "4 no new items for 2 nights in a row (alert); 75 another crawl is running. "
             "Interrupted (Ctrl-C, SIGTERM): 130, 143. "
             "Example: crawl --source real-python --source hn-python"
@@ -185,7 +189,9 @@ def build_ingest_parser() -> argparse.ArgumentParser:
         "crawl runs, first rename the raw files of crawls that were killed (*.jsonl.part) "
         "so that they land too.",
         epilog=(
-            "exit codes: 0 ingested (or nothing pending); 2 usage error (e.g. no such "
+            "exit codes: 0 ingested (or nothing pending); 1 some raw lines could not be "
+            "read and were skipped (each named), the rest ingested, as with `rank ingest`; "
+            "2 usage error (e.g. no such "
             "--data-dir); 3 store unavailable (newer/corrupt DB); 75 database busy (a "
             "notebook, `rank` or `crawl` holds it, PID named): nothing ingested, the raw "
             "files wait, try later. Interrupted (Ctrl-C, SIGTERM): 130, 143. "
@@ -225,7 +231,7 @@ def _describe(outcome: Any) -> str:
 def cmd_crawl(args: argparse.Namespace) -> int:
     from crawler.errors import ConfigError
     from crawler.runner import AlreadyRunning, acquire_lock
-    from crawler.runstate import RunContext
+    from crawler.runstate import RunContext, partial_name
 
     if args.max_new_items is not None and args.max_new_items < 0:
         return _error("--max-new-items must be 0 or more", EXIT_USAGE)
@@ -260,6 +266,13 @@ def cmd_crawl(args: argparse.Namespace) -> int:
                 ctx.write_error,
                 "the raw file holds what was written before; the crawl state is not saved, "
                 "so the next run fetches everything again",
+            )
+        if ctx.finish_error is not None:  # whole, but still named as being written
+            return _error(
+                f"cannot rename {partial_name(ctx.raw_path)} to {ctx.raw_path.name}: "
+                f"{ctx.finish_error.strerror or ctx.finish_error}; it keeps its .part name "
+                "until the next crawl or `crawl ingest` renames and ingests it",
+                EXIT_STORE,
             )
         code = _summary(ctx, outcomes)
         if not args.no_ingest:
@@ -362,10 +375,12 @@ def _ingest_after_crawl(
     data_dir: Path,
     code: int,
     night: tuple[str, str] | None = None,
-    busy_is_error: bool = False,
+    ingest_only: bool = False,
 ) -> int:
     """Ingest the pending raw files. A busy database is not an error (the files land at the
-    next ingest) unless `busy_is_error` (`crawl ingest`): then one line and EXIT_RUNNING.
+    next ingest) unless `ingest_only` (`crawl ingest`): then one line and EXIT_RUNNING; and
+    lines skipped as unreadable (each named above the summary) make `crawl ingest` exit
+    EXIT_PARTIAL, as `rank ingest` exits 1. After a crawl the code stays per sources.
 
     After a full crawl (`night` = its run id and UTC start date), also count the nights in a
     row without a new candidate: from QUIET_NIGHTS_ALERT on, an alert and exit EXIT_QUIET
@@ -386,9 +401,11 @@ def _ingest_after_crawl(
             file=sys.stderr,
         )
         return EXIT_STORE
-    if report.pending and busy_is_error:
+    if report.pending and ingest_only:
         return _error(f"{report.message}; nothing ingested, the raw files wait", EXIT_RUNNING)
     print(f"{PROG}: {report.summary()}", file=sys.stderr if report.pending else sys.stdout)
+    if ingest_only and report.bad_rows:
+        return EXIT_PARTIAL
     if night is not None and not report.pending:
         run_id, day = night
         try:
@@ -422,7 +439,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             _recover_raw_files(data_dir)
         finally:
             lock.release()
-    return _ingest_after_crawl(args, data_dir, EXIT_OK, busy_is_error=True)
+    return _ingest_after_crawl(args, data_dir, EXIT_OK, ingest_only=True)
 
 
 # --- status ----------------------------------------------------------------------------------

@@ -5,7 +5,8 @@ never edited afterwards. While the run writes it, it is named ``….jsonl.part``
 `raw_files` does not list: no ingest (a `rank` during the crawl) reads it half-written.
 The run gives it its final name when it closes it (at its end, on a signal or an error),
 before its own ingest; the file of a run killed outright (``kill -9``) keeps the
-``.part`` name until the next holder of the crawl lock renames it (`recover_partial`).
+``.part`` name until the next holder of the crawl lock renames it (`recover_partial`), as
+does the file of a run whose own rename failed (`RunContext.finish_error`).
 Every line is one JSON object whose ``type`` comes first:
 
 - ``run``: the header (run_id, started_at, pid, sources);
@@ -497,6 +498,7 @@ class RunContext:
         self._first_run_history: dict[str, set[str]] = {}
         self.listeners: list[Any] = []  # callables(outcome) told when a source is done
         self.unfinished: list[str] = []  # sources still running at close: the run was cut short
+        self.finish_error: OSError | None = None  # why the raw file kept its .part name
         self.closed = False
 
     # lifecycle --------------------------------------------------------------------------
@@ -564,11 +566,14 @@ class RunContext:
         self.closed = True
 
     def _finish_file(self) -> None:
-        """Give the closed raw file its final name: from now on ingest reads it."""
+        """Give the closed raw file its final name: from now on ingest reads it. If that
+        fails (`finish_error`), it keeps its ``.part`` name: no ingest reads it until the
+        next crawl or `crawl ingest` renames it (`recover_partial`)."""
         assert self.writer is not None
         try:
             self.writer.path.rename(self.raw_path)
-        except OSError as exc:  # the next crawl or `crawl ingest` renames it
+        except OSError as exc:
+            self.finish_error = exc
             logger.error("cannot rename raw file %s: %s", self.writer.path, exc.strerror or exc)
 
     # sources ------------------------------------------------------------------------------

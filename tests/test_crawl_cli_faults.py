@@ -1,5 +1,5 @@
 """The real `crawl` command in subprocesses, over loopback: signals after the crawl, the
-quiet-nights alert, a full disk.
+quiet-nights alert, a full disk, a raw file that cannot be renamed.
 
 Same set-up as tests/test_crawl_e2e.py (its helpers, crawler.replay on 127.0.0.1, the
 socket guard on); no ../shared data needed.
@@ -225,3 +225,50 @@ def test_disk_full_while_writing_the_raw_file_is_exit_3_in_a_few_lines(web, tmp_
     assert len(errors) == 1 and errors[0].startswith(f"crawl: error: cannot write {raw}: ")
     assert not (data / "crawl-state.json").exists()  # no validators for unwritten items
     assert not (data / "radar.duckdb").exists()
+
+
+# --- 8. the raw file cannot be given its final name --------------------------------------------
+
+# The crawl, with every rename of a `.jsonl.part` file failing as in a read-only folder.
+RENAME_FAILS = (
+    "import errno, pathlib, sys\n"
+    "rename = pathlib.Path.rename\n"
+    "def failing(self, target):\n"
+    "    if self.name.endswith('.jsonl.part'):\n"
+    "        raise OSError(errno.EROFS, 'Read-only file system', str(self))\n"
+    "    return rename(self, target)\n"
+    "pathlib.Path.rename = failing\n"
+    "from crawler.cli import main\n"
+    "sys.exit(main(sys.argv[1:]))"
+)
+
+
+def test_a_raw_file_that_cannot_be_renamed_is_exit_3_and_the_next_ingest_recovers_it(web, tmp_path):
+    data = tmp_path / "data"
+    args = ["--sources", str(one_feed(tmp_path, web)), "--data-dir", str(data)]
+    result = subprocess.run(
+        [sys.executable, "-c", RENAME_FAILS, *args],
+        cwd=REPO,
+        env=_env(web.base_url),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 3, result.stderr[-3000:]  # was 0, as if the items were saved
+    assert "Traceback" not in result.stderr
+    raw = data / "raw"
+    (part,) = raw.glob("*.jsonl.part")
+    assert not list(raw.glob("*.jsonl"))
+    errors = [x for x in result.stderr.splitlines() if x.startswith("crawl: error:")]
+    assert errors == [
+        f"crawl: error: cannot rename {part} to {part.stem}: Read-only file system; it keeps "
+        "its .part name until the next crawl or `crawl ingest` renames and ingests it"
+    ]
+    assert "1 ok" not in result.stdout  # no summary of a run that looks done
+
+    later = crawl(["ingest", "--data-dir", str(data)], web.base_url)
+    assert later.returncode == 0, later.stderr[-3000:]
+    assert f"crawl: recovered {raw / part.stem}" in later.stderr
+    assert not list(raw.glob("*.part"))
+    assert ingested(data / "radar.duckdb") == (1, 5)

@@ -293,6 +293,21 @@ def test_rank_ingest_names_each_bad_line_and_exits_1(tmp_path):
     assert proc.stdout.strip().endswith("2 sightings, 2 new candidates, 1 bad rows skipped")
 
 
+def test_crawl_ingest_and_rank_ingest_give_the_same_code_for_a_bad_line(tmp_path):
+    """The same raw folder with one torn line: `crawl ingest` exited 0, `rank ingest` 1."""
+    raw = tmp_path / "raw"
+    path = write_raw(raw, "night.jsonl", [cand("https://s.example/1"), cand("https://s.example/2")])
+    path.write_text(path.read_text("utf-8") + "{torn", "utf-8")
+    rank = run_cli("rank", ["ingest", "--db", str(tmp_path / "r.duckdb"), "--raw-dir", str(raw)])
+    crawl = run_cli(
+        "crawl", ["ingest", "--data-dir", str(tmp_path), "--db", str(tmp_path / "c.duckdb")]
+    )
+    assert (crawl.returncode, rank.returncode) == (1, 1), crawl.stderr
+    for proc in (crawl, rank):
+        assert "skip night.jsonl line 3: " in proc.stderr and "Traceback" not in proc.stderr
+        assert proc.stdout.strip().endswith("2 sightings, 2 new candidates, 1 bad rows skipped")
+
+
 @pytest.mark.case("S2", "G16")
 def test_s2_notebook_read_only_connection_blocks_rank_with_the_busy_code(store_db):
     holder = hold_db(store_db, read_only=True)
