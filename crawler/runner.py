@@ -36,7 +36,8 @@ class AlreadyRunning(CrawlError):
 
 @dataclass
 class CrawlLock:
-    """An flock held on ``data/crawl.lock`` for the life of the process (or until release)."""
+    """An flock held on ``data/crawl.lock`` (or a backtest's ``--out/.backtest.lock``) for
+    the life of the process (or until release)."""
 
     path: Path
     handle: IO[str]
@@ -48,14 +49,15 @@ class CrawlLock:
             self.handle.close()
 
 
-def acquire_lock(data_dir: Path) -> CrawlLock:
-    """Take the crawl lock without waiting; AlreadyRunning names the holder's PID.
+def acquire_lock(data_dir: Path, name: str = LOCK_FILE) -> CrawlLock:
+    """Take the crawl lock (or the lock file `name` of `data_dir`) without waiting;
+    AlreadyRunning names the holder's PID.
 
     flock dies with its process, so a lock file left by ``kill -9`` (stale PID inside)
-    is simply taken over.
+    is simply taken over; the file stays after a run.
     """
     data_dir.mkdir(parents=True, exist_ok=True)
-    path = data_dir / LOCK_FILE
+    path = data_dir / name
     handle = path.open("a+", encoding="ascii")
     try:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -31,9 +31,10 @@ import numpy as np
 import pandas as pd
 
 from crawler.items import SECTIONS
+from crawler.runner import AlreadyRunning, CrawlLock, acquire_lock
 from ranking import store
 from ranking.csvio import write_csv
-from ranking.errors import RankingError, UsageError
+from ranking.errors import OutputBusyError, RankingError, UsageError
 from ranking.pool import DEFAULT_WINDOW_DAYS, pick_items
 from ranking.scorers import PopularityScorer, RandomScorer, SimilarityScorer
 from ranking.shortlist import (
@@ -49,6 +50,7 @@ logger = logging.getLogger(__name__)
 
 KS = (12, 24, 50)
 PICKS_FILE = "picks.csv"
+OUT_LOCK_FILE = ".backtest.lock"  # held by the run writing into the folder (_lock_out)
 # One row per primary item of each replayed issue: whether it was in the pool and where
 # the model and each baseline ranked it within its section (empty: below the top 50, or
 # not reachable). Recall@k of the report = share of reachable rows with rank <= k.
@@ -171,13 +173,14 @@ def run_backtest(
     started = time.perf_counter()
     first, last = parse_issue_range(issues) if isinstance(issues, str) else issues
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    lock = _lock_out(out)
     tmpdir = None
-    if db_path is None:
-        tmpdir = tempfile.TemporaryDirectory(prefix="radar-backtest-")
-        db_path = Path(tmpdir.name) / "backtest.duckdb"
-    con = store.connect(db_path)
+    con = None
     try:
+        if db_path is None:
+            tmpdir = tempfile.TemporaryDirectory(prefix="radar-backtest-")
+            db_path = Path(tmpdir.name) / "backtest.duckdb"
+        con = store.connect(db_path)
         if progress:
             progress(f"importing the archive {history_dir}")
         report = import_archive(con, history_dir)
@@ -263,13 +266,15 @@ def run_backtest(
                     for method in METHODS:
                         hits.append((int(issue_no), section, method, best[item, method]))
             pick_rows += _pick_rows(picks, keys_of, best)
+        write_csv(out / PICKS_FILE, PICKS_COLUMNS, pick_rows)
+        messages += _earlier_shortlists(out, set(todo["issue_no"]))
     finally:
-        con.close()
+        if con is not None:
+            con.close()
         if tmpdir is not None:
             tmpdir.cleanup()
+        lock.release()
     picks_frame = pd.DataFrame(pick_rows, columns=list(PICKS_COLUMNS))
-    write_csv(out / PICKS_FILE, PICKS_COLUMNS, pick_rows)
-    messages += _earlier_shortlists(out, set(todo["issue_no"]))
     return BacktestReport(
         issues=[int(i) for i in todo["issue_no"]],
         hits=pd.DataFrame(hits, columns=["issue_no", "section", "method", "rank"]),
@@ -280,6 +285,20 @@ def run_backtest(
         messages=messages,
         errors=errors,
     )
+
+
+def _lock_out(out: Path) -> CrawlLock:
+    """Hold `out` for this run: a second backtest into the same folder (whose shortlists
+    would overwrite this one's) stops at once, naming the holder's PID. The lock file
+    stays, as `crawl.lock` does; it is no shortlist (`_earlier_shortlists`)."""
+    try:
+        return acquire_lock(out, OUT_LOCK_FILE)
+    except AlreadyRunning as busy:
+        who = f"PID {busy.pid}" if busy.pid else "another process"
+        raise OutputBusyError(
+            f"--out {out} is in use by another backtest ({who}); nothing done: "
+            "wait for it or give another --out"
+        ) from None
 
 
 def _not_replayed(

@@ -133,7 +133,8 @@ def build_parser() -> tuple[_Parser, _Parser]:
         f"Subcommands: {', '.join(SUBCOMMANDS)} (see `rank SUBCOMMAND --help`).",
         epilog="exit codes: 0 ok; 1 some files or rows failed (each named, the rest done); "
         "2 usage error (bad option, week, path, missing database); 3 store unavailable "
-        "(busy, newer or corrupt database). example: rank --week 2025-W07",
+        "(busy, newer or corrupt database), or a backtest's --out in use by another. "
+        "example: rank --week 2025-W07",
     )
     _add_shortlist_options(main)
     main.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
@@ -282,7 +283,8 @@ def build_parser() -> tuple[_Parser, _Parser]:
         required=True,
         metavar="DIR",
         help="folder for each issue's shortlist issue-NNN.csv and picks.csv (every pick, "
-        "reachable or not, and its rank per method), e.g. --out /tmp/bt",
+        "reachable or not, and its rank per method); one backtest at a time writes into "
+        "it (exit 3 naming the PID of a running one), e.g. --out /tmp/bt",
     )
     p.add_argument(
         "--window-days",

@@ -400,7 +400,12 @@ def shortlist(args: argparse.Namespace) -> int:
     week = _week(args.week)
     _check_window(args)
     quotas = _quotas(args.quota)
-    from ranking.shortlist import build_week_shortlist, render_table, write_shortlist
+    from ranking.shortlist import (
+        build_week_shortlist,
+        render_table,
+        write_shortlist,
+        written_cells,
+    )
 
     db = _ingest_first(args)
     suffix = {"csv": ".csv", "md": ".md", "table": ".txt"}[args.format]
@@ -409,8 +414,11 @@ def shortlist(args: argparse.Namespace) -> int:
     with store.open_store(db) as con, _Progress(f"ranking {week}") as progress:
         result, why = build_week_shortlist(con, week, args.window_days, quotas, progress=progress)
         if args.format == "csv":
-            shown = store.shown_rows(con, str(week))  # as written before this run
+            # What this run replaces: the cells `rank` wrote into the file (for a file of
+            # a version that did not record them, the week's sections, titles and links).
+            shown = store.file_cells(con, out) or store.shown_rows(con, str(week))
             store.save_shortlist_rows(con, str(week), result.frame)
+            store.save_file_cells(con, out, written_cells(result.frame))
             stored = store.week_decisions(con, str(week))
             decided_at = store.decision_times(con, str(week))
     for message in result.messages:
@@ -441,16 +449,16 @@ def _with_earlier_decisions(
     out: Path,
     stored: dict[str, tuple[str, str | None, str | None]],
     decided_at: dict[str, dt.datetime],
-    shown: dict[str, dict[str, str | None]],
+    shown: dict[str, dict[str, object]],
 ) -> ShortlistResult:
     """The shortlist with the decisions the curator already made for its rows: those of
     the file it replaces (saved in a spreadsheet, maybe not yet fed back) and those stored
     by `rank feedback`; where both have one and they differ, the later one (the file's
     modification time against the stored `decided_at`), said in one line. Edits the new
     file cannot hold (a row no longer on the shortlist, a note without a decision, a
-    column of her own, a section, title or link changed where `rank` wrote another
-    (`shown`), a file that is no shortlist) stay in a copy of the old file, named in a
-    message with what it holds."""
+    column of her own, a cell of a column `rank` writes changed from what it wrote there
+    (`shown`: a score, a flag, a section, title or link), a file that is no shortlist)
+    stay in a copy of the old file, named in a message with what it holds."""
     from dataclasses import replace
 
     from ranking.feedback import previous_edits

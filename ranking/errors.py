@@ -25,6 +25,13 @@ class StoreBusyError(StoreError):
     """Another process holds the database lock."""
 
 
+class OutputBusyError(RankingError):
+    """Another `rank backtest` writes into the same --out folder (its PID named); exit 3,
+    as for a busy store: nothing done, wait for the holder."""
+
+    exit_code = 3
+
+
 class CsvFormatError(RankingError):
     """A CSV file cannot be read as a table (size, encoding, workbook, empty)."""
 

@@ -40,8 +40,9 @@ section it proposed. An unknown section is a row error (the decision is not appl
 
 A new shortlist of the same week carries the file's edits over (`previous_edits`): the
 decisions by id, and what it could not carry: edited rows (a decision or a note) it
-cannot hold, columns of the curator's own with cells, and section/title/url cells changed
-from what `rank` wrote (`SHOWN_COLUMNS`; the order of the rows is no edit).
+cannot hold, columns of the curator's own with cells, and cells of the columns `rank`
+writes (`shortlist.WRITTEN_COLUMNS`: a score, a flag, a title…) changed from what it
+wrote (the order of the rows is no edit, nor a spreadsheet's own form of a number or date).
 
 Rows, duplicates, weeks
 - `row_number` is the row as the spreadsheet shows it: header = 1, a quoted multi-line
@@ -59,6 +60,7 @@ Rows, duplicates, weeks
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import unicodedata
@@ -87,7 +89,6 @@ __all__ = [
     "REJECT",
     "REQUIRED_COLUMNS",
     "SECTION_ALIASES",
-    "SHOWN_COLUMNS",
     "Decision",
     "FeedbackResult",
     "PreviousEdits",
@@ -446,10 +447,6 @@ def validate_ids(
     return replace(result, decisions=decisions, errors=sorted(errors, key=lambda e: e.row_number))
 
 
-# The cells of a shortlist row compared with what `rank` wrote (`previous_edits`).
-SHOWN_COLUMNS = ("section", "title", "url")
-
-
 @dataclass(frozen=True)
 class PreviousEdits:
     """What an existing shortlist file says that a new one of the same week must keep."""
@@ -498,7 +495,7 @@ def _first_three(items: list[str]) -> str:
 
 
 def _shown_cell(column: str, text: str) -> str:
-    """A section/title/url cell as compared with what `rank` wrote."""
+    """A cell as compared with what `rank` wrote (a section by its name)."""
     text = clean_text(unescape(text.strip())).strip()
     if column == "section":
         try:
@@ -508,30 +505,45 @@ def _shown_cell(column: str, text: str) -> str:
     return text
 
 
-def _changed(column: str, cell: str, written: str | None) -> bool:
-    """Whether `cell` differs from what `rank` wrote there (a link only if another page)."""
-    if written is None:  # not recorded (a store of the first schema)
-        return False
+def _changed(column: str, cell: str, written: object) -> bool:
+    """Whether `cell` differs from what `rank` wrote there: a link only if another page,
+    a number or a date not if a spreadsheet saved it in its own form."""
     mine, theirs = _shown_cell(column, cell), _shown_cell(column, format_cell(written))
     if mine == theirs:
         return False
-    return not (column == "url" and mine and theirs and _same_url(theirs, mine))
+    if column == "url":
+        return not (mine and theirs and _same_url(theirs, mine))
+    return not _same_value(mine, theirs)
+
+
+def _same_value(cell: str, written: str) -> bool:
+    """`cell` is the number or date `written` as a spreadsheet saves it: 0.5 for 0.5000,
+    2/3/2025, 03.02.2025 or 3/2/25 for 2025-02-03 (any order of its numbers)."""
+    with contextlib.suppress(ValueError):
+        return float(cell) == float(written)
+    if date := re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})", written):
+        year, month, day = (int(n) for n in date.groups())
+        numbers = sorted(int(n) for n in re.findall(r"\d+", cell))
+        return numbers in (sorted([year, month, day]), sorted([year % 100, month, day]))
+    return False
 
 
 def previous_edits(
     path: str | os.PathLike[str],
     ids: Iterable[str],
-    shown: Mapping[str, Mapping[str, str | None]] | None = None,
+    shown: Mapping[str, Mapping[str, object]] | None = None,
     columns: Iterable[str] = (),
 ) -> PreviousEdits:
     """The curator's edits in the shortlist file at `path` (before it is rewritten).
 
-    `ids` are the rows of the new shortlist. Given `shown` ({id: {section, title, url}} as
-    `rank` wrote them) and `columns` (those the new file has), also the edits it cannot
-    hold: a column of its own with any non-empty cell, and a changed section, title or
-    link (a section only where no decision carries it over). The order of the rows is no
-    edit. A file that cannot be read as a shortlist at all counts as one edited row not
-    carried (the caller keeps a copy); a header-only or empty one has no edits.
+    `ids` are the rows of the new shortlist. Given `shown` ({id: {column: value}} as
+    `rank` wrote them: every column but id, week, decision and note, or only section,
+    title and url) and `columns` (those the new file has), also the edits it cannot hold:
+    a column of its own with any non-empty cell, and a cell changed from what `rank`
+    wrote there (a section only where no decision carries it over). The order of the
+    rows is no edit. A file that cannot be read as a shortlist at all counts as one
+    edited row not carried (the caller keeps a copy); a header-only or empty one has no
+    edits.
     """
     try:
         header, rows, meta = read_csv_rows(path)
@@ -561,10 +573,10 @@ def previous_edits(
         written = (shown or {}).get(row_id)
         if written is None:
             continue
-        for column in SHOWN_COLUMNS:
-            if column == "section" and row_id in carried:
-                continue  # the decision carries it over
-            if column in row and _changed(column, row[column], written.get(column)):
+        for column in row:  # the file's order
+            if column not in written or (column == "section" and row_id in carried):
+                continue  # not written by `rank`, or carried over by the decision
+            if _changed(column, row[column], written[column]):
                 changed.append((row.row_number, column))
     return PreviousEdits(carried, edited, not_carried, extra, changed, note_only)
 

@@ -101,6 +101,9 @@ SHORTLIST_COLUMNS = [
     "note",
     "flags",
 ]
+# The columns a re-run compares with what `rank` wrote (`written_cells`): all but the row's
+# keys and the curator's own decision and note.
+WRITTEN_COLUMNS = [c for c in SHORTLIST_COLUMNS if c not in ("week", "id", "decision", "note")]
 MD_HEADINGS = {
     "article": "🦄文章&教程",
     "project": "🐿️项目&资源",
@@ -882,6 +885,12 @@ def shortlist_rows(frame: pd.DataFrame) -> list[list[object]]:
                 row.append(v)
         rows.append(row)
     return rows
+
+
+def written_cells(frame: pd.DataFrame) -> dict[str, dict[str, object]]:
+    """{id: {column: value}} of the WRITTEN_COLUMNS of the CSV rows of `frame`."""
+    rows = [dict(zip(SHORTLIST_COLUMNS, row, strict=True)) for row in shortlist_rows(frame)]
+    return {row["id"]: {c: row[c] for c in WRITTEN_COLUMNS} for row in rows}
 
 
 def _fmt_stars(stars: object) -> str:

@@ -171,6 +171,18 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             "ALTER TABLE shortlist_rows ADD COLUMN url VARCHAR",
         ],
     ),
+    (
+        3,
+        "the cells each shortlist file showed",
+        [
+            """CREATE TABLE shortlist_cells (
+                path VARCHAR NOT NULL,          -- the shortlist CSV, resolved
+                candidate_id VARCHAR NOT NULL,
+                cells VARCHAR NOT NULL,         -- JSON {column: value written}
+                PRIMARY KEY (path, candidate_id)
+            )""",
+        ],
+    ),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -2189,13 +2201,52 @@ def shortlist_ids(con: duckdb.DuckDBPyConnection, week: str) -> dict[str, str]:
     return {r[0]: r[1] for r in rows}
 
 
-def shown_rows(con: duckdb.DuckDBPyConnection, week: str) -> dict[str, dict[str, str | None]]:
+def shown_rows(con: duckdb.DuckDBPyConnection, week: str) -> dict[str, dict[str, str]]:
     """{candidate_id: {section, title, url}} as the shortlists of `week` last wrote them
-    (title and url None in rows written before they were recorded)."""
+    (without title and url in rows written before they were recorded)."""
     rows = con.execute(
         "SELECT candidate_id, section, title, url FROM shortlist_rows WHERE week = ?", [week]
     ).fetchall()
-    return {r[0]: {"section": r[1], "title": r[2], "url": r[3]} for r in rows}
+    columns = ("section", "title", "url")
+    return {
+        r[0]: {c: v for c, v in zip(columns, r[1:], strict=True) if v is not None} for r in rows
+    }
+
+
+def save_file_cells(
+    con: duckdb.DuckDBPyConnection, path: str | os.PathLike[str], cells: dict[str, dict]
+) -> None:
+    """Record {candidate_id: {column: value}} as what the shortlist file at `path` shows
+    (what it showed before is forgotten)."""
+    import pandas as pd
+
+    key = str(Path(path).resolve())
+    rows = pd.DataFrame(
+        {
+            "candidate_id": list(cells),
+            "cells": [json.dumps(c, default=str, ensure_ascii=False) for c in cells.values()],
+        },
+        columns=["candidate_id", "cells"],
+    )
+    con.register("_cells_in", rows)
+    try:
+        with transaction(con):
+            con.execute("DELETE FROM shortlist_cells WHERE path = ?", [key])
+            con.execute(
+                "INSERT INTO shortlist_cells SELECT ?, candidate_id, cells FROM _cells_in", [key]
+            )
+    finally:
+        con.unregister("_cells_in")
+
+
+def file_cells(con: duckdb.DuckDBPyConnection, path: str | os.PathLike[str]) -> dict[str, dict]:
+    """{candidate_id: {column: value}} as `rank` last wrote the shortlist file at `path`
+    (empty for a file written before they were recorded, or by no `rank`)."""
+    rows = con.execute(
+        "SELECT candidate_id, cells FROM shortlist_cells WHERE path = ?",
+        [str(Path(path).resolve())],
+    ).fetchall()
+    return {r[0]: json.loads(r[1]) for r in rows}
 
 
 def apply_decisions(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import time
 from pathlib import Path
@@ -150,7 +151,8 @@ def test_recall_floor_on_part_of_the_dev_range(tmp_path, issues):
         assert got >= floor, f"{section} recall@24 {got:.3f} < floor {floor}"
         assert got > best, f"{section}: model {got:.3f} not above the best baseline {best:.3f}"
     files = sorted(p.name for p in Path(tmp_path / "bt").iterdir())
-    assert files == [f"issue-{n:03d}.csv" for n in range(issues[0], issues[1] + 1)] + ["picks.csv"]
+    shortlists = [f"issue-{n:03d}.csv" for n in range(issues[0], issues[1] + 1)]
+    assert files == [".backtest.lock", *shortlists, "picks.csv"]  # the lock stays, as crawl.lock
     if os.environ.get("RADAR_PRINT_TIMES"):
         print(f"floor backtest: {seconds:.1f} s")
 
@@ -205,3 +207,30 @@ def test_a_reused_out_folder_names_the_shortlists_of_an_earlier_run(tmp_path):
         f"{out} holds 1 shortlist from an earlier run (issue-005.csv); "
         "picks.csv covers this run only"
     ) in last.messages
+
+
+def test_a_backtest_into_an_out_folder_another_one_holds_stops_at_once_naming_it(tmp_path, capsys):
+    # Two backtests into one --out overwrote each other's issue-NNN.csv silently.
+    from ranking.cli import main
+
+    out = tmp_path / "bt"
+    out.mkdir()
+    args = ["backtest", "--history", str(SAMPLE / "archive")]
+    args += ["--sightings", str(SAMPLE / "history-sightings.csv"), "--issues", "3-6"]
+    with (out / ".backtest.lock").open("a+", encoding="ascii") as holder:  # a running one
+        fcntl.flock(holder.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        holder.write(f"{os.getpid()}\n")
+        holder.flush()
+        assert main([*args, "--out", str(out)]) == 3
+        err = capsys.readouterr().err
+        assert err == (
+            f"rank: error: --out {out} is in use by another backtest (PID {os.getpid()}); "
+            "nothing done: wait for it or give another --out\n"
+        )
+        assert sorted(p.name for p in out.iterdir()) == [".backtest.lock"]  # nothing written
+        assert main([*args, "--out", str(tmp_path / "other")]) == 0  # another folder is free
+    assert main([*args, "--out", str(out)]) == 0  # free again once the holder is done
+    report = capsys.readouterr().out
+    assert "earlier run" not in report  # the lock file is no shortlist
+    names = sorted(p.name for p in out.iterdir())
+    assert names == [".backtest.lock", *(f"issue-{n:03d}.csv" for n in range(3, 7)), "picks.csv"]

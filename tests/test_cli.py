@@ -304,6 +304,91 @@ def test_a_rerun_keeps_a_copy_of_a_column_and_a_section_the_new_file_cannot_hold
     assert not path.with_name(f"{WEEK}.previous-2.csv").exists()
 
 
+def test_a_rerun_keeps_a_copy_of_what_the_curator_typed_into_a_column_rank_writes(tmp_path, capsys):
+    """Text typed into `flags` or `reason` (columns `rank` writes) was overwritten and no
+    copy kept. A spreadsheet's own form of a number or a date (0.5 for 0.5000, 2/3/2025 for
+    2025-02-03) is no edit."""
+    db, path = _shortlist_db(tmp_path)
+    rows = _read(path)
+    rows[0]["decision"] = "keep"
+    rows[1]["flags"] = "paywalled?"
+    rows[2]["reason"] = "the author's second try"
+    y, m, d = (int(n) for n in rows[3]["first_seen"].split("-"))
+    rows[3]["first_seen"] = f"{m}/{d}/{y}"
+    rows[3]["score"] = str(float(rows[3]["score"]))
+    _save(path, rows)
+    saved = path.read_bytes()
+    capsys.readouterr()
+
+    code, _out, err = rank(["--week", WEEK, "--db", str(db)], capsys)
+    assert code == 0, err
+    backup = path.with_name(f"{WEEK}.previous-1.csv")
+    assert err.strip() == (
+        f"rank: {path}: its 1 decision carried over to the new shortlist; 2 cells it changed "
+        f"are rewritten (flags in row 3, reason in row 4); the file as it was is kept as {backup}"
+    )
+    assert backup.read_bytes() == saved
+    again = _read(path)
+    assert again[1]["flags"] != "paywalled?" and again[0]["decision"] == "keep"
+
+    for row in again:  # a spreadsheet's re-save with a decision filled in: nothing copied
+        y, m, d = (int(n) for n in row["first_seen"].split("-"))
+        row["first_seen"], row["score"] = f"{d:02d}.{m:02d}.{y}", str(float(row["score"]))
+    _save(path, again)
+    code, _out, err = rank(["--week", WEEK, "--db", str(db)], capsys)
+    assert code == 0
+    assert err.strip() == f"rank: {path}: its 1 decision carried over to the new shortlist"
+    assert not path.with_name(f"{WEEK}.previous-2.csv").exists()
+
+
+def test_a_rerun_compares_a_file_with_what_rank_wrote_into_that_file(tmp_path, capsys):
+    """A run with --out elsewhere, after feedback changed the model, wrote other scores:
+    the week's file, where the curator only decided, still holds no edit."""
+    db, path = _shortlist_db(tmp_path)
+    rows = _read(path)
+    rows[0]["decision"] = "keep"
+    _save(path, rows)
+    earlier = tmp_path / "shortlists" / "2025-W05.csv"
+    assert cli.main(["--week", "2025-W05", "--db", str(db)]) == 0
+    decided = _read(earlier)
+    decided[0]["decision"], decided[1]["decision"] = "keep", "reject"
+    _save(earlier, decided)
+    assert cli.main(["feedback", str(earlier), "--db", str(db)]) == 0
+    other = tmp_path / "other.csv"
+    assert cli.main(["--week", WEEK, "--db", str(db), "--out", str(other)]) == 0
+    scores = {r["id"]: r["score"] for r in _read(other)}
+    assert any(scores.get(r["id"]) not in (None, r["score"]) for r in rows)  # other scores
+    capsys.readouterr()
+
+    code, _out, err = rank(["--week", WEEK, "--db", str(db)], capsys)
+    assert code == 0
+    assert err.strip() == f"rank: {path}: its 1 decision carried over to the new shortlist"
+    assert not path.with_name(f"{WEEK}.previous-1.csv").exists()
+
+
+def test_a_file_written_before_its_cells_were_recorded_is_compared_as_before(tmp_path, capsys):
+    """A store of schema 2 (no shortlist_cells) is upgraded; the file it wrote is compared
+    with the week's sections, titles and links, all it recorded."""
+    db, path = _shortlist_db(tmp_path)
+    con = duckdb.connect(str(db))
+    con.execute("DROP TABLE shortlist_cells")
+    con.execute("DELETE FROM schema_migrations WHERE version > 2")
+    con.close()
+    rows = _read(path)
+    rows[0]["title"] += " (mine)"
+    rows[1]["flags"] = "paywalled?"  # not recorded for this file: not named
+    _save(path, rows)
+    capsys.readouterr()
+
+    code, _out, err = rank(["--week", WEEK, "--db", str(db)], capsys)
+    assert code == 0, err
+    backup = path.with_name(f"{WEEK}.previous-1.csv")
+    assert err.strip() == (
+        f"rank: {path}: 1 cell it changed is rewritten (title in row 2); the file as it was "
+        f"is kept as {backup}"
+    )
+
+
 def test_a_rerun_keeps_the_later_of_the_files_and_the_stored_decision(tmp_path, capsys):
     """Kept in the week's file and fed back, then rejected in a file written with --out and
     fed back: ranked again, the old file's keep won, and feeding the new file back stored
@@ -1241,8 +1326,10 @@ def test_the_draft_shows_the_title_the_shortlist_showed(tmp_path, capsys):
 
 
 def _as_schema_1(db: Path) -> None:
-    """Turn a store back into what the first schema wrote (no title/url on shortlist rows)."""
+    """Turn a store back into what the first schema wrote (no title/url on shortlist rows,
+    no cells of shortlist files)."""
     con = duckdb.connect(str(db))
+    con.execute("DROP TABLE shortlist_cells")
     con.execute("ALTER TABLE shortlist_rows DROP COLUMN title")
     con.execute("ALTER TABLE shortlist_rows DROP COLUMN url")
     con.execute("DELETE FROM schema_migrations WHERE version > 1")

@@ -440,6 +440,40 @@ def test_previous_edits_name_what_a_new_file_would_not_hold(tmp_path):
     assert edits.lost() == [] and set(edits.decisions) == {"c-2"}
 
 
+def test_previous_edits_name_cells_typed_into_any_column_rank_writes(tmp_path):
+    """Text in `flags` (written empty), a changed score or reason: named, in the file's
+    column order. A spreadsheet's form of a number or date, or a blank cell where `rank`
+    wrote none: no edit."""
+    written = {"rank": 1, "score": 0.5, "reason": "3 sources", "first_seen": "2025-02-03"}
+    shown = {
+        "c-1": {**written, "flags": None},
+        "c-2": {**written, "rank": 2, "flags": None},
+        "c-3": {**written, "rank": 3, "flags": "no date"},
+    }
+    path = tmp_path / f"{WEEK}.csv"
+    path.write_text(
+        "id,rank,score,reason,first_seen,decision,note,flags\n"
+        "c-1,1,0.5,3 sources,2/3/2025,keep,,\n"
+        "c-2,2,0.5000,3 sources,03.02.2025,,,\n"
+        "c-3,3,.5,3 sources,2025-02-03,,,no date\n",
+        encoding="utf-8",
+    )
+    columns = ["id", "rank", "score", "reason", "first_seen", "decision", "note", "flags"]
+    assert previous_edits(path, list(shown), shown, columns).lost() == []
+    path.write_text(
+        "id,rank,score,reason,first_seen,decision,note,flags\n"
+        "c-1,1,0.5,3 sources,2025-02-03,keep,,paywalled?\n"
+        "c-2,2,0.5000,3 sources,2025-02-04,,,\n"
+        "c-3,3,0.75,mine,2025-02-03,,,no date\n",
+        encoding="utf-8",
+    )
+    edits = previous_edits(path, list(shown), shown, columns)
+    assert edits.changed_cells == [(2, "flags"), (3, "first_seen"), (4, "score"), (4, "reason")]
+    assert edits.lost() == [
+        "4 cells it changed are rewritten (flags in row 2, first_seen in row 3, score in row 4 …)"
+    ]
+
+
 @pytest.mark.parametrize(
     ("content", "expected"),
     [(b"", (0, 0)), (b"\xef\xbb\xbf\n", (0, 0)), (b"PK\x03\x04 a workbook", (1, 1))],
