@@ -18,8 +18,11 @@ $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
-$(STAMP): pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen --python $(PYTHON)
+# --compile-bytecode: every test spawns Python processes (CLIs, crawls, kernels); where
+# PYTHONDONTWRITEBYTECODE is set, each one compiled scikit-learn, pandas and Scrapy again
+# (4.3 s to import them against 1.9 s from the compiled files).
+$(STAMP): pyproject.toml uv.lock Makefile | $(UV)
+	$(UV) sync --frozen --compile-bytecode --python $(PYTHON)
 	@touch $(STAMP)
 	@echo "installed: $(BIN)/crawl $(BIN)/rank"
 
