@@ -1605,7 +1605,7 @@ def _read_sightings(con: duckdb.DuckDBPyConnection, path: Path, reader: str) -> 
         frame["file_row"] = range(1, len(frame) + 1)
     else:
         with _json_records(con, path, reader) as (records, present, not_objects):
-            frame, skipped = _read_json_sightings(con, records, reader, present)
+            frame, skipped = _read_json_sightings(con, path, records, reader, present)
         skipped = sorted(skipped + not_objects)
     _name_skips(path, [row for row, _ in skipped], [why for _, why in skipped], "unreadable")
     return frame, len(skipped)
@@ -1619,9 +1619,10 @@ def _select_sightings(
     present: set[str] | None = None,
     run=None,
 ):
-    """SIGHTING_FILE_COLUMNS of the file (NULL for a column it does not have) as a frame;
-    a file without feed, section, seen_date or url is a SightingsFileError. `run` reads
-    the query (the CSV reader collects its rejects around it)."""
+    """SIGHTING_FILE_COLUMNS of the file `path` (NULL for a column it does not have) as a
+    frame; a file without feed, section, seen_date or url is a SightingsFileError naming
+    `path`. `params` are the reader's (default: `path`; a JSONL file may be read from a
+    copy); `run` reads the query (the CSV reader collects its rejects around it)."""
     params = params or [str(path)]
     if present is None:
         described = con.execute(f"DESCRIBE SELECT * FROM {reader}", params).fetchall()
@@ -1662,14 +1663,19 @@ def _read_csv_sightings(
 
 
 def _read_json_sightings(
-    con: duckdb.DuckDBPyConnection, path: Path, reader: str, present: set[str] | None
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    records: Path,
+    reader: str,
+    present: set[str] | None,
 ) -> tuple[Any, list[tuple[int, str]]]:
-    """A JSONL file's rows (see _read_sightings) and its lines that are not JSON, as
-    (line, why). `present`: its columns, if known."""
-    frame = _select_sightings(con, path, reader, present=present)
-    frame["file_row"] = _record_lines(path, len(frame))
+    """The rows of the JSONL file `path`, read from `records` (itself, or a copy with the
+    same lines: `_json_records`; see _read_sightings), and its lines that are not JSON
+    objects, as (line, why). `present`: its columns, if known."""
+    frame = _select_sightings(con, path, reader, [str(records)], present)
+    frame["file_row"] = _record_lines(records, len(frame))
     torn = frame[list(SIGHTING_FILE_COLUMNS)].isna().all(axis=1)
-    skipped = _invalid_json_lines(path, set(frame["file_row"][torn]))
+    skipped = _invalid_json_lines(records, set(frame["file_row"][torn]))
     frame = frame[~frame["file_row"].isin([row for row, _why in skipped])]
     return frame.reset_index(drop=True), skipped
 
@@ -1703,14 +1709,13 @@ def _json_records(
                 except ValueError:  # not JSON: DuckDB reads it as NULLs, named later
                     value = {}
                 if isinstance(value, dict):
-                    objects += bool(line.strip())
+                    objects += bool(value)
                     out.write(line if line.endswith(b"\n") else line + b"\n")
                 else:
                     out.write(b"\n")
-                    kind = "array" if isinstance(value, list) else "value"
-                    not_objects.append((n, f"a JSON {kind}, not an object"))
-        if not objects:
-            raise SightingsFileError(f"{path}: no line is a JSON object")
+                    not_objects.append((n, _not_an_object(value)))
+        if not objects:  # DuckDB would refuse the copy too
+            raise SightingsFileError(f"{path}: no line is a JSON object with fields")
         yield copy, None, not_objects
 
 
@@ -1806,9 +1811,14 @@ def _record_lines(path: Path, rows: int) -> list[int]:
     return lines if len(lines) == rows else list(range(1, rows + 1))
 
 
+def _not_an_object(value: object) -> str:
+    return f"a JSON {'array' if isinstance(value, list) else 'value'}, not an object"
+
+
 def _invalid_json_lines(path: Path, candidates: set[int]) -> list[tuple[int, str]]:
     """Of the `candidates` lines of a JSONL file (rows DuckDB read as all NULL), those that
-    are not JSON, as (line, why); a valid record without sightings fields is not one."""
+    are not JSON objects (not JSON, or `null`), as (line, why); a valid record without
+    sightings fields is not one."""
     out: list[tuple[int, str]] = []
     if not candidates:
         return out
@@ -1816,7 +1826,9 @@ def _invalid_json_lines(path: Path, candidates: set[int]) -> list[tuple[int, str
         for n, line in enumerate(f, 1):
             if n in candidates:
                 try:
-                    json.loads(line.strip())
+                    value = json.loads(line.strip())
+                    if not isinstance(value, dict):
+                        out.append((n, _not_an_object(value)))
                 except json.JSONDecodeError as exc:
                     why = exc.msg.removesuffix(" at")
                     out.append(
@@ -1853,8 +1865,9 @@ def _name_skips(path: Path, rows: Sequence[int], whys: Sequence[str], reason: st
     and how many more were skipped for `reason`."""
     for row, why in zip(rows[:_NAMED_SKIPS], whys[:_NAMED_SKIPS], strict=False):
         logger.warning("%s: row %d skipped: %s", path, row, why)
-    if len(rows) > _NAMED_SKIPS:
-        logger.warning("%s: %d more rows skipped: %s", path, len(rows) - _NAMED_SKIPS, reason)
+    if (more := len(rows) - _NAMED_SKIPS) > 0:
+        rows_skipped = "row" if more == 1 else "rows"
+        logger.warning("%s: %d more %s skipped: %s", path, more, rows_skipped, reason)
 
 
 # Counts above this are not counts (and would not fit DuckDB's BIGINT exactly).

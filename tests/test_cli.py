@@ -1004,20 +1004,36 @@ def test_a_jsonl_line_that_is_not_an_object_is_skipped_and_named(tmp_path, capsy
         )
         for url in ("https://example.org/1", "https://example.org/2", "https://example.org/3")
     ]
-    lines[1:1] = ['["https://example.org/4"]', "", lines[0][:41], "42"]
+    lines[1:1] = ['["https://example.org/4"]', "", lines[0][:41], "42", "null"]
     path = tmp_path / "mixed.jsonl"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     code, out, err = rank(["import-sightings", str(path), "--db", str(tmp_path / "r.db")], capsys)
     assert (code, err) == (0, "")
-    assert out.strip() == f"{path}: 3 sightings loaded, 3 unreadable rows skipped"
+    assert out.strip() == f"{path}: 3 sightings loaded, 4 unreadable rows skipped"
     assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
         f"{path}: row 2 skipped: a JSON array, not an object",
         f"{path}: row 4 skipped: invalid JSON: unterminated string starting at column 35",
         f"{path}: row 5 skipped: a JSON value, not an object",
+        f"{path}: 1 more row skipped: unreadable",
     ]
-    path.write_text("[1]\n42\n", encoding="utf-8")
-    code, _out, err = rank(["import-sightings", str(path), "--db", str(tmp_path / "r.db")], capsys)
-    assert (code, err.strip()) == (1, f"rank: error: {path}: no line is a JSON object")
+    # Without such a line, `null` is named the same way (it was an empty URL).
+    path.write_text(f"{lines[0]}\nnull\n", encoding="utf-8")
+    code, out, _err = rank(["import-sightings", str(path), "--db", str(tmp_path / "2.db")], capsys)
+    assert out.strip() == f"{path}: 1 sighting loaded, 1 unreadable row skipped"
+    assert caplog.records[-1].getMessage() == f"{path}: row 2 skipped: a JSON value, not an object"
+    # Errors name the file given, not the copy it is read from.
+    for text, why in [
+        ("[1]\n{}\n{torn\n", "no line is a JSON object with fields"),
+        (
+            '[1]\n{"feed": "hackernews"}\n',
+            "missing sightings columns ['section', 'seen_date', 'url']",
+        ),
+    ]:
+        path.write_text(text, encoding="utf-8")
+        code, _out, err = rank(
+            ["import-sightings", str(path), "--db", str(tmp_path / "r.db")], capsys
+        )
+        assert (code, err.strip()) == (1, f"rank: error: {path}: {why}")
 
 
 def test_impossible_seen_dates_are_skipped_like_unreadable_ones(tmp_path, capsys):
