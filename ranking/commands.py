@@ -411,31 +411,35 @@ def shortlist(args: argparse.Namespace) -> int:
     suffix = {"csv": ".csv", "md": ".md", "table": ".txt"}[args.format]
     out = Path(args.out) if args.out else db.parent / "shortlists" / f"{week}{suffix}"
     _check_out(out, f"{week}{suffix}")
-    with store.open_store(db) as con, _Progress(f"ranking {week}") as progress:
-        result, why = build_week_shortlist(con, week, args.window_days, quotas, progress=progress)
+    with store.open_store(db) as con:
+        with _Progress(f"ranking {week}") as progress:
+            result, why = build_week_shortlist(
+                con, week, args.window_days, quotas, progress=progress
+            )
         if args.format == "csv":
             # What this run replaces: the cells `rank` wrote into the file (for a file of
             # a version that did not record them, the week's sections, titles and links).
             shown = store.file_cells(con, out) or store.shown_rows(con, str(week))
-            store.save_shortlist_rows(con, str(week), result.frame)
-            store.save_file_cells(con, out, written_cells(result.frame))
             stored = store.week_decisions(con, str(week))
             decided_at = store.decision_times(con, str(week))
-    for message in result.messages:
-        _err(message)
-    if result.frame.empty:
-        _err(f"0 candidates for week {week}")
-    # Ranked before the week's end (`week_as_of`): say which day and why.
-    early = f"ranked as of {result.as_of}, {why}" if result.as_of < week.end else None
-    if args.format == "table" and not args.out:
-        sys.stdout.write(render_table(result))
-        if early:
-            _err(early)
-    else:
-        if args.format == "csv":
-            result = _with_earlier_decisions(result, out, stored, decided_at, shown)
-        rows = write_shortlist(result, out, args.format)
-        print(f"wrote {out} ({rows} rows" + (f"; {early})" if early else ")"))
+        for message in result.messages:
+            _err(message)
+        if result.frame.empty:
+            _err(f"0 candidates for week {week}")
+        # Ranked before the week's end (`week_as_of`): say which day and why.
+        early = f"ranked as of {result.as_of}, {why}" if result.as_of < week.end else None
+        if args.format == "table" and not args.out:
+            sys.stdout.write(render_table(result))
+            if early:
+                _err(early)
+        else:
+            if args.format == "csv":
+                result = _with_earlier_decisions(result, out, stored, decided_at, shown)
+            rows = write_shortlist(result, out, args.format)
+            if args.format == "csv":  # what the file shows, once it does
+                store.save_shortlist_rows(con, str(week), result.frame)
+                store.save_file_cells(con, out, written_cells(result.frame))
+            print(f"wrote {out} ({rows} rows" + (f"; {early})" if early else ")"))
     if args.show_featured:
         featured = result.featured
         print(f"{len(featured)} candidates excluded as already featured:")

@@ -40,9 +40,10 @@ section it proposed. An unknown section is a row error (the decision is not appl
 
 A new shortlist of the same week carries the file's edits over (`previous_edits`): the
 decisions by id, and what it could not carry: edited rows (a decision or a note) it
-cannot hold, columns of the curator's own with cells, and cells of the columns `rank`
-writes (`shortlist.WRITTEN_COLUMNS`: a score, a flag, a title…) changed from what it
-wrote (the order of the rows is no edit, nor a spreadsheet's own form of a number or date).
+cannot hold, columns of the curator's own with cells, and text in the columns `rank`
+writes (`TYPED_COLUMNS`: a flag, a reason, a title…) changed from what it
+wrote (the order of the rows is no edit, nor the numbers and dates a spreadsheet saves in
+its own form).
 
 Rows, duplicates, weeks
 - `row_number` is the row as the spreadsheet shows it: header = 1, a quoted multi-line
@@ -60,7 +61,6 @@ Rows, duplicates, weeks
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import unicodedata
@@ -89,6 +89,7 @@ __all__ = [
     "REJECT",
     "REQUIRED_COLUMNS",
     "SECTION_ALIASES",
+    "TYPED_COLUMNS",
     "Decision",
     "FeedbackResult",
     "PreviousEdits",
@@ -494,6 +495,13 @@ def _first_three(items: list[str]) -> str:
     return ", ".join(items[:3]) + (" …" if len(items) > 3 else "")
 
 
+# The cells a re-run compares with what `rank` wrote there (`shortlist.written_cells`):
+# the text a curator may type over. Not the numbers and dates: a spreadsheet saves them in
+# its locale's form (0,5 for 0.5000, 03.02.2025), and nobody types over a score. The score
+# is recorded too, to tell whether the file is the one recorded (`_recorded_run`).
+TYPED_COLUMNS = ("section", "reason", "nearest_past", "title", "url", "sources", "flags")
+
+
 def _shown_cell(column: str, text: str) -> str:
     """A cell as compared with what `rank` wrote (a section by its name)."""
     text = clean_text(unescape(text.strip())).strip()
@@ -506,26 +514,33 @@ def _shown_cell(column: str, text: str) -> str:
 
 
 def _changed(column: str, cell: str, written: object) -> bool:
-    """Whether `cell` differs from what `rank` wrote there: a link only if another page,
-    a number or a date not if a spreadsheet saved it in its own form."""
+    """Whether `cell` differs from what `rank` wrote there (a link only if another page)."""
     mine, theirs = _shown_cell(column, cell), _shown_cell(column, format_cell(written))
     if mine == theirs:
         return False
-    if column == "url":
-        return not (mine and theirs and _same_url(theirs, mine))
-    return not _same_value(mine, theirs)
+    return not (column == "url" and mine and theirs and _same_url(theirs, mine))
 
 
-def _same_value(cell: str, written: str) -> bool:
-    """`cell` is the number or date `written` as a spreadsheet saves it: 0.5 for 0.5000,
-    2/3/2025, 03.02.2025 or 3/2/25 for 2025-02-03 (any order of its numbers)."""
-    with contextlib.suppress(ValueError):
-        return float(cell) == float(written)
-    if date := re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})", written):
-        year, month, day = (int(n) for n in date.groups())
-        numbers = sorted(int(n) for n in re.findall(r"\d+", cell))
-        return numbers in (sorted([year, month, day]), sorted([year % 100, month, day]))
-    return False
+def _same_score(cell: str, written: object) -> bool:
+    """`cell` is the score `written`, as a spreadsheet may save it: `0,25` or `0.25` for
+    0.2547 (rounded to the cell's own decimals)."""
+    text = cell.strip().replace(",", ".")
+    try:
+        return abs(float(text) - float(written)) <= 0.5 * 10 ** -len(text.partition(".")[2]) + 1e-9
+    except (TypeError, ValueError):
+        return False
+
+
+def _recorded_run(rows: list[CsvRow], shown: Mapping[str, Mapping[str, object]]) -> bool:
+    """Whether the file holds the run `shown` records: most of its scores are the ones
+    recorded. A store restored from a backup records an earlier run than the file's; its
+    reasons, flags… may differ from the file's without the curator touching them."""
+    pairs = [
+        (row["score"], shown[row_id]["score"])
+        for row in rows
+        if "score" in row and "score" in shown.get(row_id := _text(row, "id"), {})
+    ]
+    return 2 * sum(_same_score(cell, written) for cell, written in pairs) >= len(pairs)
 
 
 def previous_edits(
@@ -537,11 +552,12 @@ def previous_edits(
     """The curator's edits in the shortlist file at `path` (before it is rewritten).
 
     `ids` are the rows of the new shortlist. Given `shown` ({id: {column: value}} as
-    `rank` wrote them: every column but id, week, decision and note, or only section,
-    title and url) and `columns` (those the new file has), also the edits it cannot hold:
-    a column of its own with any non-empty cell, and a cell changed from what `rank`
-    wrote there (a section only where no decision carries it over). The order of the
-    rows is no edit. A file that cannot be read as a shortlist at all counts as one
+    `rank` wrote them: `TYPED_COLUMNS` and the score, or only section, title
+    and url) and `columns` (those the new file has), also the edits it cannot hold: a
+    column of its own with any non-empty cell, and text changed from what `rank` wrote
+    there (a section only where no decision carries it over; if most scores are not the
+    recorded ones, the file is another run's: only section, title and link). The order
+    of the rows is no edit. A file that cannot be read as a shortlist at all counts as one
     edited row not carried (the caller keeps a copy); a header-only or empty one has no
     edits.
     """
@@ -567,15 +583,20 @@ def previous_edits(
         note_only = [
             row.row_number for row in rows if _text(row, "note") and not _text(row, "decision")
         ]
+    shown = shown or {}
+    # Of another run than the one recorded, only what does not change from run to run.
+    compared = set(TYPED_COLUMNS if _recorded_run(rows, shown) else ("section", "title", "url"))
     changed = []
     for row in rows:
         row_id = _text(row, "id")
-        written = (shown or {}).get(row_id)
+        written = shown.get(row_id)
         if written is None:
             continue
         for column in row:  # the file's order
-            if column not in written or (column == "section" and row_id in carried):
-                continue  # not written by `rank`, or carried over by the decision
+            if column not in compared or column not in written:
+                continue  # not typed text `rank` wrote
+            if column == "section" and row_id in carried:
+                continue  # the decision carries it over
             if _changed(column, row[column], written[column]):
                 changed.append((row.row_number, column))
     return PreviousEdits(carried, edited, not_carried, extra, changed, note_only)

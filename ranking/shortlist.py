@@ -42,6 +42,7 @@ from ranking import store
 from ranking.csvio import atomic_open
 from ranking.defaults import DEFAULT_QUOTAS
 from ranking.features import FEATURES, SIGNALS, build_features
+from ranking.feedback import TYPED_COLUMNS
 from ranking.pool import (
     DEFAULT_WINDOW_DAYS,
     Pool,
@@ -101,9 +102,6 @@ SHORTLIST_COLUMNS = [
     "note",
     "flags",
 ]
-# The columns a re-run compares with what `rank` wrote (`written_cells`): all but the row's
-# keys and the curator's own decision and note.
-WRITTEN_COLUMNS = [c for c in SHORTLIST_COLUMNS if c not in ("week", "id", "decision", "note")]
 MD_HEADINGS = {
     "article": "🦄文章&教程",
     "project": "🐿️项目&资源",
@@ -888,9 +886,9 @@ def shortlist_rows(frame: pd.DataFrame) -> list[list[object]]:
 
 
 def written_cells(frame: pd.DataFrame) -> dict[str, dict[str, object]]:
-    """{id: {column: value}} of the WRITTEN_COLUMNS of the CSV rows of `frame`."""
+    """{id: {column: value}} of the TYPED_COLUMNS and the score of the CSV rows of `frame`."""
     rows = [dict(zip(SHORTLIST_COLUMNS, row, strict=True)) for row in shortlist_rows(frame)]
-    return {row["id"]: {c: row[c] for c in WRITTEN_COLUMNS} for row in rows}
+    return {row["id"]: {c: row[c] for c in [*TYPED_COLUMNS, "score"]} for row in rows}
 
 
 def _fmt_stars(stars: object) -> str:

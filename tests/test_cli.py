@@ -306,8 +306,8 @@ def test_a_rerun_keeps_a_copy_of_a_column_and_a_section_the_new_file_cannot_hold
 
 def test_a_rerun_keeps_a_copy_of_what_the_curator_typed_into_a_column_rank_writes(tmp_path, capsys):
     """Text typed into `flags` or `reason` (columns `rank` writes) was overwritten and no
-    copy kept. A spreadsheet's own form of a number or a date (0.5 for 0.5000, 2/3/2025 for
-    2025-02-03) is no edit."""
+    copy kept. Numbers and dates are not compared: a spreadsheet saves them in its own form
+    (0.5 for 0.5000, 2/3/2025 for 2025-02-03)."""
     db, path = _shortlist_db(tmp_path)
     rows = _read(path)
     rows[0]["decision"] = "keep"
@@ -363,6 +363,28 @@ def test_a_rerun_compares_a_file_with_what_rank_wrote_into_that_file(tmp_path, c
     code, _out, err = rank(["--week", WEEK, "--db", str(db)], capsys)
     assert code == 0
     assert err.strip() == f"rank: {path}: its 1 decision carried over to the new shortlist"
+    assert not path.with_name(f"{WEEK}.previous-1.csv").exists()
+
+
+def test_a_rerun_on_a_store_restored_from_a_backup_keeps_no_copy(tmp_path, capsys):
+    """The restored store records an earlier run than the file's, whose scores and reasons
+    differ from it untouched: every such cell was named as the curator's and a copy kept."""
+    db, path = _shortlist_db(tmp_path)
+    shutil.copy(db, tmp_path / "backup.duckdb")
+    before = {r["id"]: r["score"] for r in _read(path)}
+    earlier = tmp_path / "shortlists" / "2025-W05.csv"
+    assert cli.main(["--week", "2025-W05", "--db", str(db)]) == 0
+    decided = _read(earlier)
+    decided[0]["decision"], decided[1]["decision"] = "keep", "reject"
+    _save(earlier, decided)
+    assert cli.main(["feedback", str(earlier), "--db", str(db)]) == 0
+    assert cli.main(["--week", WEEK, "--db", str(db)]) == 0  # the newer model's file
+    assert sum(before.get(r["id"], r["score"]) != r["score"] for r in _read(path)) > 0
+    shutil.copy(tmp_path / "backup.duckdb", db)
+    capsys.readouterr()
+
+    code, _out, err = rank(["--week", WEEK, "--db", str(db)], capsys)
+    assert (code, err) == (0, "")
     assert not path.with_name(f"{WEEK}.previous-1.csv").exists()
 
 

@@ -440,38 +440,52 @@ def test_previous_edits_name_what_a_new_file_would_not_hold(tmp_path):
     assert edits.lost() == [] and set(edits.decisions) == {"c-2"}
 
 
-def test_previous_edits_name_cells_typed_into_any_column_rank_writes(tmp_path):
-    """Text in `flags` (written empty), a changed score or reason: named, in the file's
-    column order. A spreadsheet's form of a number or date, or a blank cell where `rank`
-    wrote none: no edit."""
-    written = {"rank": 1, "score": 0.5, "reason": "3 sources", "first_seen": "2025-02-03"}
+def test_previous_edits_name_text_typed_into_a_column_rank_writes(tmp_path):
+    """Text in `flags` (written empty) or a changed reason: named, in the file's column
+    order. Numbers and dates are not compared (a spreadsheet saves them in its locale's
+    form: `0,5`, `03.02.2025`), nor a blank cell where `rank` wrote none."""
+    written = {"score": 0.5, "reason": "3 sources", "title": "A"}
     shown = {
         "c-1": {**written, "flags": None},
-        "c-2": {**written, "rank": 2, "flags": None},
-        "c-3": {**written, "rank": 3, "flags": "no date"},
+        "c-2": {**written, "flags": None},
+        "c-3": {**written, "flags": "no date"},
     }
+    columns = ["id", "rank", "score", "reason", "title", "first_seen", "decision", "note", "flags"]
+    header = ",".join(columns) + "\n"
     path = tmp_path / f"{WEEK}.csv"
     path.write_text(
-        "id,rank,score,reason,first_seen,decision,note,flags\n"
-        "c-1,1,0.5,3 sources,2/3/2025,keep,,\n"
-        "c-2,2,0.5000,3 sources,03.02.2025,,,\n"
-        "c-3,3,.5,3 sources,2025-02-03,,,no date\n",
+        header + "c-1,1,0.5,3 sources,A,2/3/2025,keep,,\n"
+        'c-2,2,"0,50",3 sources,A,03.02.2025,,,\n'
+        "c-3,3,.5,3 sources,A,2025-02-03,,,no date\n",
         encoding="utf-8",
     )
-    columns = ["id", "rank", "score", "reason", "first_seen", "decision", "note", "flags"]
     assert previous_edits(path, list(shown), shown, columns).lost() == []
     path.write_text(
-        "id,rank,score,reason,first_seen,decision,note,flags\n"
-        "c-1,1,0.5,3 sources,2025-02-03,keep,,paywalled?\n"
-        "c-2,2,0.5000,3 sources,2025-02-04,,,\n"
-        "c-3,3,0.75,mine,2025-02-03,,,no date\n",
+        header + "c-1,1,0.5,3 sources,A,2025-02-03,keep,,paywalled?\n"
+        "c-2,9,0.5,3 sources,A,2025-02-04,,,\n"
+        "c-3,3,0.5,mine,A,2025-02-03,,,no date\n",
         encoding="utf-8",
     )
     edits = previous_edits(path, list(shown), shown, columns)
-    assert edits.changed_cells == [(2, "flags"), (3, "first_seen"), (4, "score"), (4, "reason")]
-    assert edits.lost() == [
-        "4 cells it changed are rewritten (flags in row 2, first_seen in row 3, score in row 4 …)"
-    ]
+    assert edits.changed_cells == [(2, "flags"), (4, "reason")]
+    assert edits.lost() == ["2 cells it changed are rewritten (flags in row 2, reason in row 4)"]
+
+
+def test_previous_edits_of_another_run_than_the_recorded_one_compare_titles_only(tmp_path):
+    """A store restored from a backup records an earlier run: the file's scores are not
+    the recorded ones, and its reasons may differ untouched. Only section, title and link
+    (the same from run to run) are compared then."""
+    shown = {f"c-{n}": {"score": 0.5, "reason": "3 sources", "title": "A"} for n in (1, 2, 3)}
+    columns = ["id", "score", "reason", "title", "decision", "note"]
+    path = tmp_path / f"{WEEK}.csv"
+    path.write_text(
+        ",".join(columns) + "\n"
+        "c-1,0.61,first seen today,A,,\n"
+        "c-2,0.4,4 sources,B,,\n"
+        "c-3,0.5,3 sources,A,,\n",
+        encoding="utf-8",
+    )
+    assert previous_edits(path, list(shown), shown, columns).changed_cells == [(3, "title")]
 
 
 @pytest.mark.parametrize(
