@@ -35,7 +35,7 @@ class Candidate:
     position: int | None = None  # 1-based rank on the source's page
     discussion_url: str | None = None
     canonical_url: str | None = None
-    repo_key: str | None = None
+    repo_key: str | None = None  # urls.project_key: None for a link to a repository's thread
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

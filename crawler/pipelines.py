@@ -16,7 +16,7 @@ from scrapy.crawler import Crawler
 from crawler.items import Candidate
 from crawler.runstate import RunContext, candidate_record, utc_now
 from crawler.text import clean_text, clean_text_flagged
-from crawler.urls import InvalidURL, ascii_url, canonical_url, repo_key
+from crawler.urls import InvalidURL, ascii_url, canonical_url, project_key
 
 logger = logging.getLogger(__name__)
 
@@ -61,8 +61,8 @@ def clean_candidate(cand: Candidate) -> str | None:
         cand.extra = dict(cand.extra or {}, host_flags=host_flags)
     cand.url = url
     cand.canonical_url = canonical
-    # repo_key() only ever answers for GitHub: skip it for every other host.
-    cand.repo_key = repo_key(canonical) if canonical.startswith("https://github.com/") else None
+    # project_key() only ever answers for GitHub: skip it for every other host.
+    cand.repo_key = project_key(canonical) if canonical.startswith("https://github.com/") else None
     title, flags = clean_text_flagged(cand.title if isinstance(cand.title, str) else "", TITLE_MAX)
     if flags:
         known = (cand.extra or {}).get("title_flags") or []

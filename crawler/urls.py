@@ -1,4 +1,5 @@
-"""URL identity: canonical_url() and repo_key(), the one definition both packages use.
+"""URL identity: canonical_url(), repo_key() and project_key(), the one definition both
+packages use.
 
 The canonical form is a clickable, RFC 3986 URL: `https://host[:port]/path[?query]`.
 It is a *key*, not a fetch target: the crawler fetches what the source gave; the store
@@ -36,7 +37,15 @@ import re
 import unicodedata
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-__all__ = ["InvalidURL", "ascii_url", "canonical_url", "host_of", "is_http_url", "repo_key"]
+__all__ = [
+    "InvalidURL",
+    "ascii_url",
+    "canonical_url",
+    "host_of",
+    "is_http_url",
+    "project_key",
+    "repo_key",
+]
 
 
 class InvalidURL(ValueError):
@@ -507,24 +516,34 @@ def _canonical(url: str) -> str:
 
 
 def repo_key(url: str) -> str | None:
-    """`github.com/owner/repo` for any GitHub link to a repository or below it, else None.
+    """`github.com/owner/repo` for any GitHub link to a repository or below it, else None."""
+    key, _thread = _repo_of(url)
+    return key
 
-    A link to one of its threads (`/issues/12`, `/pull/34`, `/discussions/5`, `/wiki/Page`:
-    GITHUB_THREADS) is None: that is an item of its own, not the project."""
+
+def project_key(url: str) -> str | None:
+    """The repository a link stands for as an item: `repo_key`, but None for a link to one
+    of its threads (`/issues/12`, `/pull/34`, `/discussions/5`, `/wiki/Page`:
+    GITHUB_THREADS), which is an item of its own (news about a change), not the project."""
+    key, thread = _repo_of(url)
+    return None if thread else key
+
+
+def _repo_of(url: str) -> tuple[str | None, bool]:
+    """(`repo_key`, whether the link is to one of the repository's threads)."""
     try:
         canon = canonical_url(url)
     except InvalidURL:
-        return None
+        return None, False
     rest = canon.removeprefix("https://")
     host, _, path = rest.partition("/")
     if host != "github.com":
-        return None
+        return None, False
     segments = path.split("?", 1)[0].split("/")
     if len(segments) < 2 or segments[0] in GITHUB_RESERVED:
-        return None
+        return None, False
     owner, repo = segments[0].lower(), segments[1].lower()
     if not (_GH_NAME.match(owner) and _GH_NAME.match(repo)):
-        return None
-    if len(segments) > 3 and segments[2].lower() in GITHUB_THREADS and segments[3]:
-        return None
-    return f"github.com/{owner}/{repo}"
+        return None, False
+    thread = len(segments) > 3 and segments[2].lower() in GITHUB_THREADS and bool(segments[3])
+    return f"github.com/{owner}/{repo}", thread

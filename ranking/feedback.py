@@ -68,7 +68,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 from crawler.items import SECTIONS
-from crawler.urls import InvalidURL, canonical_url, repo_key
+from crawler.urls import InvalidURL, canonical_url, project_key
 from ranking.csvio import (
     CsvMeta,
     CsvRow,
@@ -411,8 +411,8 @@ def _same_url(known: str, given: str) -> bool:
             return True
     except InvalidURL:
         return known.strip().rstrip("/") == given.strip().rstrip("/")
-    repo = repo_key(known)
-    return repo is not None and repo == repo_key(given)
+    repo = project_key(known)
+    return repo is not None and repo == project_key(given)
 
 
 def validate_ids(

@@ -30,7 +30,7 @@ import duckdb
 
 from crawler.items import SECTIONS
 from crawler.text import parse_local_date
-from crawler.urls import InvalidURL, canonical_url, host_of, repo_key
+from crawler.urls import InvalidURL, canonical_url, host_of, project_key
 from ranking import store
 
 logger = logging.getLogger(__name__)
@@ -353,7 +353,7 @@ def _make_link(url: str, text: str) -> Link:
     canon = key = host = None
     try:
         canon = canonical_url(url)
-        key = repo_key(url)
+        key = project_key(url)
         host = host_of(url)
     except InvalidURL:
         pass

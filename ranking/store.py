@@ -1499,7 +1499,7 @@ def load_sightings_file(
     file may simply not carry it; `-v` logs the feeds it has). A file none of whose rows
     can be loaded (every date unreadable, say) is a SightingsFileError.
     """
-    from crawler.urls import InvalidURL, canonical_url, host_of, repo_key
+    from crawler.urls import InvalidURL, canonical_url, host_of, project_key
 
     source_path = Path(path)
     reader = _SIGHTING_READERS.get(source_path.suffix.lower())
@@ -1538,7 +1538,7 @@ def load_sightings_file(
     for url in urls.unique():
         try:
             c = canonical_url(url)
-            canon[url] = (c, repo_key(url), host_of(c))
+            canon[url] = (c, project_key(url), host_of(c))
         except InvalidURL:
             canon[url] = (None, None, None)
     mapped = urls.map(canon)

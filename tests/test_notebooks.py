@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from crawler.urls import canonical_url, repo_key
+from crawler.urls import canonical_url, project_key
 from ranking import cli, explore, store
 from ranking.history import import_archive
 from tests.conftest import REPO, require_shared
@@ -84,7 +84,7 @@ def _record(source: str, day: dt.date, url: str, title: str, position: int, rng)
         "fetched_at": f"{day.isoformat()}T06:{position % 60:02d}:00Z",
         "url": url,
         "canonical_url": canonical_url(url),
-        "repo_key": repo_key(url),
+        "repo_key": project_key(url),
         "title": title,
         "description": f"{title}. A synthetic item for the notebook tests.",
         "section": section,

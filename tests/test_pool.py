@@ -7,7 +7,7 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from crawler.urls import repo_key
+from crawler.urls import project_key
 from ranking.features import SIGNALS
 from ranking.pool import (
     _fuzzy_title_hits,
@@ -26,7 +26,7 @@ AS_OF = dt.date(2024, 3, 9)
 
 
 def sighting(url, source="trending:python", day=AS_OF, **kw):
-    from crawler.urls import canonical_url, host_of, repo_key
+    from crawler.urls import canonical_url, host_of, project_key
 
     canon = canonical_url(url)
     row = {
@@ -38,7 +38,7 @@ def sighting(url, source="trending:python", day=AS_OF, **kw):
         "title": kw.pop("title", url.rsplit("/", 2)[-2] + "/" + url.rsplit("/", 1)[-1]),
         "description": kw.pop("description", ""),
         "section": kw.pop("section", None),
-        "repo_key": repo_key(url),
+        "repo_key": project_key(url),
         "host": host_of(canon),
         "position": kw.pop("position", None),
         "stars": kw.pop("stars", None),
@@ -134,7 +134,7 @@ def test_a_thread_of_a_repository_is_an_item_of_its_own():
                 "issue_no": 7,
                 "url": "https://github.com/python/cpython/issues/101632",
                 "canonical_url": "https://github.com/python/cpython/issues/101632",
-                "repo_key": repo_key("https://github.com/python/cpython/issues/101632"),
+                "repo_key": project_key("https://github.com/python/cpython/issues/101632"),
                 "section": "article",
             }
         ]

@@ -11,7 +11,15 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from crawler.urls import InvalidURL, ascii_url, canonical_url, host_of, is_http_url, repo_key
+from crawler.urls import (
+    InvalidURL,
+    ascii_url,
+    canonical_url,
+    host_of,
+    is_http_url,
+    project_key,
+    repo_key,
+)
 
 if TYPE_CHECKING:
     import pandas as pd  # imported at run time only by the `shared` tests
@@ -241,11 +249,11 @@ REPO_KEYS = [
     ("https://github.com/owner/repo/issues", "github.com/owner/repo"),
     ("https://github.com/owner/repo/pulls", "github.com/owner/repo"),
     ("https://github.com/owner/repo/wiki", "github.com/owner/repo"),
-    # one thread of a repository is an item of its own
-    ("https://github.com/owner/repo/issues/1", None),
-    ("https://github.com/owner/repo/pull/113465/files", None),
-    ("https://github.com/owner/repo/discussions/6#discussioncomment-1", None),
-    ("https://github.com/owner/repo/wiki/How-to-design-APIs", None),
+    # a thread is below the repository (project_key: an item of its own)
+    ("https://github.com/owner/repo/issues/1", "github.com/owner/repo"),
+    ("https://github.com/owner/repo/pull/113465/files", "github.com/owner/repo"),
+    ("https://github.com/owner/repo/discussions/6#discussioncomment-1", "github.com/owner/repo"),
+    ("https://github.com/owner/repo/wiki/How-to-design-APIs", "github.com/owner/repo"),
     ("https://github.com/owner/repo/releases", "github.com/owner/repo"),
     ("https://github.com/owner/Repo.Name_2/actions", "github.com/owner/repo.name_2"),
     ("https://github.com/owner/repo?utm_source=x", "github.com/owner/repo"),
@@ -329,6 +337,28 @@ def test_canonical_url_is_a_fixed_point(url: str, expected: str) -> None:
 @pytest.mark.parametrize(("url", "expected"), REPO_KEYS)
 def test_repo_key(url: str, expected: str | None) -> None:
     assert repo_key(url) == expected
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://github.com/owner/repo/issues/1", None),
+        ("https://github.com/owner/repo/pull/113465/files", None),
+        ("https://github.com/owner/repo/discussions/6#discussioncomment-1", None),
+        ("https://github.com/owner/repo/wiki/How-to-design-APIs", None),
+        ("https://github.com/owner/repo/issues", "github.com/owner/repo"),
+        ("https://github.com/owner/repo/wiki", "github.com/owner/repo"),
+        ("https://github.com/owner/repo/blob/main/pull/1", "github.com/owner/repo"),
+        ("https://github.com/Owner/Repo", "github.com/owner/repo"),
+        ("https://gitlab.com/owner/repo/issues/1", None),
+    ],
+)
+def test_project_key_leaves_a_thread_of_a_repository_an_item_of_its_own(url, expected):
+    """The item a link stands for: one of a repository's threads is news about a change,
+    not the project; `repo_key` still names its repository."""
+    assert project_key(url) == expected
+    if expected is None:
+        assert repo_key(url) in (None, "github.com/owner/repo")
 
 
 @pytest.mark.parametrize("url", INVALID)

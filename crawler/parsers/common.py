@@ -14,7 +14,7 @@ from crawler.errors import CrawlError
 from crawler.items import Candidate
 from crawler.sources import Source
 from crawler.text import TITLE_MAX, clean_text_flagged
-from crawler.urls import InvalidURL, canonical_url, repo_key
+from crawler.urls import InvalidURL, canonical_url, project_key
 
 logger = logging.getLogger(__name__)
 
@@ -176,8 +176,8 @@ def fill_identity(c: Candidate, canonical: str | None = None) -> Candidate:
         except InvalidURL:
             canonical = None
     c.canonical_url = canonical
-    # repo_key() only ever answers for GitHub; skip its second canonicalization otherwise.
-    c.repo_key = repo_key(canonical) if canonical and "github.com/" in canonical else None
+    # project_key() only ever answers for GitHub; skip its second canonicalization otherwise.
+    c.repo_key = project_key(canonical) if canonical and "github.com/" in canonical else None
     return c
 
 

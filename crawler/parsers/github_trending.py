@@ -15,7 +15,7 @@ from crawler.parsers.common import ParseError, ParseResult, fill_identity, http_
 from crawler.parsers.pages import decode_html
 from crawler.sources import Source
 from crawler.text import SUMMARY_MAX, clean_text
-from crawler.urls import repo_key
+from crawler.urls import project_key
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ def _row(row: Selector, source: Source, position: int) -> Candidate | None:
     # Heading link: h2 in current markup, h1 in older pages.
     href = row.css("h2 a::attr(href), h1 a::attr(href)").get()
     url = http_link(href, GITHUB)
-    key = repo_key(url) if url else None
+    key = project_key(url) if url else None
     if not url or not key:
         return None
     # Keep the owner/repo spelling the page shows; repo_key is the lowercased identity.

@@ -18,7 +18,7 @@ from crawler.parsers.common import (
 )
 from crawler.sources import Source
 from crawler.text import SUMMARY_MAX, clean_text, parse_date
-from crawler.urls import repo_key
+from crawler.urls import project_key
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ def _repo_url(info: dict[str, Any]) -> str | None:
         key=lambda kv: _REPO_LABELS.index(kv[0]) if kv[0] in _REPO_LABELS else len(_REPO_LABELS),
     )
     for _label, url in ranked:
-        key = repo_key(url) if http_link(url) else None
+        key = project_key(url) if http_link(url) else None
         if key:
             return f"https://{key}"
     return None
