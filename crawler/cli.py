@@ -301,6 +301,39 @@ def _write_error(path: Path, exc: OSError, consequence: str) -> int:
     return _error(f"cannot write {path}: {exc.strerror or exc}; {consequence}", EXIT_STORE)
 
 
+class _PlainLogHandler(logging.StreamHandler):
+    """The log lines of a crawl without the progress display (cron, systemd, a pipe): the
+    project's own INFO lines and every warning and error (Scrapy's name the failed URL),
+    not Scrapy's INFO dumps (versions, overridden settings, enabled extensions and
+    middlewares, the stats: over 100 lines a run). Scrapy's format."""
+
+    def __init__(self) -> None:
+        super().__init__()  # stderr
+        self.setFormatter(
+            logging.Formatter(
+                "%(asctime)s [%(name)s] %(levelname)s: %(message)s", "%Y-%m-%d %H:%M:%S"
+            )
+        )
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.WARNING:
+            return True
+        return record.levelno >= logging.INFO and record.name.split(".")[0] in (
+            "crawler",
+            "ranking",
+        )
+
+
+def _log_plainly() -> None:
+    """Log through a _PlainLogHandler on the root logger (replacing one of an earlier crawl
+    in this process), in place of the handler Scrapy would install."""
+    for handler in logging.root.handlers[:]:
+        if isinstance(handler, _PlainLogHandler):
+            logging.root.removeHandler(handler)
+    logging.root.addHandler(_PlainLogHandler())
+    logging.root.setLevel(logging.INFO)
+
+
 def _run_with_display(ctx: Any, show_progress: bool) -> list[Any]:
     from crawler.runner import run_crawl
 
@@ -310,7 +343,8 @@ def _run_with_display(ctx: Any, show_progress: bool) -> list[Any]:
             if not outcome.source.startswith("_"):
                 logger.info("source %s: %s", outcome.source, _describe(outcome))
 
-        return run_crawl(ctx, on_source_done=plain)
+        _log_plainly()
+        return run_crawl(ctx, on_source_done=plain, install_root_handler=False)
 
     from rich.console import Console
     from rich.logging import RichHandler

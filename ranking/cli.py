@@ -225,7 +225,13 @@ def build_parser() -> tuple[_Parser, _Parser]:
     p = subs.add_parser(
         "feedback",
         help="store the curator's decisions",
-        description="Read an edited shortlist CSV and store its decisions (keep/reject/maybe).",
+        description=(
+            "Read an edited shortlist CSV and store the decisions of its decision column: "
+            "keep (also k, yes, y, x, ✓, +, 1, ok, …), reject (also n, no, ✗, -, 0, skip, …), "
+            "maybe (also m, ?, later, hold) or clear (removes a stored decision); a blank "
+            "cell leaves a stored decision as it is. Every word: docs/OPERATIONS.md, "
+            "'The decision column'."
+        ),
         epilog="example: rank feedback data/shortlists/2025-W07.csv",
     )
     p.add_argument(

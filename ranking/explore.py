@@ -34,7 +34,7 @@ import pandas as pd
 
 from crawler.items import SECTIONS
 from ranking import store
-from ranking.errors import UsageError
+from ranking.errors import StoreError, UsageError
 from ranking.weeks import IsoWeek
 
 if TYPE_CHECKING:  # the ranker is imported lazily: 01-explore does not need scikit-learn
@@ -133,14 +133,29 @@ def database_path() -> Path:
     return resolve(os.environ.get(DB_ENV) or store.DEFAULT_DB)
 
 
+class NoStoreError(StoreError):
+    """The notebook's database does not exist. The notebook shows the one-line hint, not a
+    traceback through the store (IPython renders `_render_traceback_` instead)."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"{type(self).__name__}: {self}"]
+
+
 def open_store(path: str | os.PathLike[str] | None = None, *, snapshot: bool = True) -> Connection:
     """The store for a notebook: an in-memory snapshot (default) or a read-only connection.
 
     A snapshot holds the file only while copying it (seconds), so the nightly job is never
     blocked; `snapshot=False` keeps a read-only connection, which blocks the nightly
     ingest until it is closed (use it only when the database is too large to copy).
+    A missing file is a NoStoreError naming RADAR_DB and the demo's store.
     """
     target = resolve(path) if path is not None else database_path()
+    if not target.exists():
+        raise NoStoreError(
+            f"database {target} does not exist: set {DB_ENV} before starting Jupyter, e.g. "
+            f"{DB_ENV}=data/demo/radar.duckdb for the demo's store (`make demo`), "
+            f"or run {store.CREATED_BY}"
+        )
     if snapshot:
         return store.snapshot(target)
     return store.connect(target, read_only=True)

@@ -717,6 +717,23 @@ def test_crawl_delay_spaces_requests_to_the_host(empty_web, tmp_path):
     assert len(times) == 2 and times[1] - times[0] >= 1.9
 
 
+def test_plain_output_has_the_crawls_lines_not_scrapys_startup_dumps(empty_web, tmp_path):
+    # Without a terminal (cron, systemd, `make demo > log`) Scrapy's INFO dumps (versions,
+    # settings, extensions, middlewares, stats) buried the crawl's lines: 118 of them here.
+    server = empty_web
+    server.add_route("/one.xml", body=_feed(2, "https://one.example"))
+    server.add_route("/two.xml", fault="status", status=500)
+    srcs = sources_file(tmp_path, server.base_url, TWO_FEEDS)
+    result = crawl(["--sources", str(srcs), "--data-dir", str(tmp_path / "d")], server.base_url)
+    assert result.returncode == 1, result.stderr[-2000:]
+    for dump in ("scrapy.middleware", "Enabled extensions", "Overridden settings", "Scrapy stats"):
+        assert dump not in result.stderr
+    assert "[crawler.cli] INFO: source feed-one: ok, 2 items" in result.stderr
+    (failed,) = [line for line in result.stderr.splitlines() if "ERROR" in line]
+    assert server.url("/two.xml") in failed  # Scrapy's errors name the URL
+    assert len(result.stderr.splitlines()) < 20
+
+
 def test_retry_after_backs_off_then_succeeds(empty_web, tmp_path):
     server = empty_web
     server.add_route(

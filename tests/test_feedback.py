@@ -5,10 +5,13 @@ One fixture file per variant in tests/fixtures/feedback/ (made by make_fixtures.
 
 from __future__ import annotations
 
+import argparse
+import re
 from pathlib import Path
 
 import pytest
 
+from ranking import cli
 from ranking.csvio import read_csv_rows
 from ranking.errors import FeedbackError
 from ranking.feedback import (
@@ -250,6 +253,41 @@ BRIEF_VOCABULARY = {
 def test_documented_vocabulary_is_exported(word, decision):
     assert DECISION_VOCABULARY[word] == decision
     assert normalize_decision(f"  '{word.upper()} ") == decision
+
+
+def _words_by_decision(pairs: dict[str, str]) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for word, decision in pairs.items():
+        out.setdefault(decision, set()).add(word)
+    return out
+
+
+def test_the_operations_table_lists_every_decision_word():
+    # README, OPERATIONS and --help said only "keep / reject / maybe": nowhere a curator
+    # could read that `x` keeps a row or that `-`, `0` and `n` reject it.
+    ops = (Path(__file__).parents[1] / "docs" / "OPERATIONS.md").read_text("utf-8")
+    section = ops.split("### The `decision` column", 1)[1].split("\n#", 1)[0]
+    documented: dict[str, str] = {}
+    for line in section.splitlines():
+        cells = line.split("|")
+        if len(cells) == 4 and cells[1].strip() in (KEEP, REJECT, MAYBE, CLEAR):
+            words = re.findall(r"`([^`]+)`", cells[2].split(":", 1)[0])
+            documented.update(dict.fromkeys(words, cells[1].strip()))
+    assert _words_by_decision(documented) == _words_by_decision(DECISION_VOCABULARY)
+
+
+def test_feedback_help_names_the_vocabulary():
+    _, sub = cli.build_parser()
+    (subs,) = [a for a in sub._actions if isinstance(a, argparse._SubParsersAction)]
+    text = " ".join((subs.choices["feedback"].description or "").split())
+    listed: dict[str, str] = {}
+    for decision in (KEEP, REJECT, MAYBE):
+        (words,) = re.findall(rf"\b{decision} \(also ([^)]*)\)", text)
+        listed.update({w: decision for w in words.split(", ") if w != "…"})
+    assert {w: DECISION_VOCABULARY[w] for w in listed} == listed
+    assert {"x", "y", "✓"} <= _words_by_decision(listed)[KEEP]
+    assert {"-", "0", "n"} <= _words_by_decision(listed)[REJECT]
+    assert "clear" in text and "docs/OPERATIONS.md" in text
 
 
 @pytest.mark.parametrize("cell", ["", "   ", "\t", "'", "' "])

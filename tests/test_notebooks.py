@@ -465,6 +465,18 @@ def test_open_store_missing_file(tmp_path):
         explore.open_store(tmp_path / "nope.duckdb")
 
 
+def test_a_missing_store_is_a_one_line_hint(monkeypatch):
+    # Notebook 01 without RADAR_DB showed a traceback through the store ending in
+    # "database …/data/radar.duckdb does not exist": nothing said how to open the demo.
+    monkeypatch.setenv("RADAR_DB", "data/no-such-folder/radar.duckdb")
+    with pytest.raises(store.StoreError) as exc:
+        explore.open_store()
+    shown = exc.value._render_traceback_()  # what IPython prints instead of a traceback
+    assert len(shown) == 1 and "\n" not in shown[0]
+    assert str(REPO / "data" / "no-such-folder" / "radar.duckdb") in shown[0]
+    assert "RADAR_DB=data/demo/radar.duckdb" in shown[0] and "make demo" in shown[0]
+
+
 def test_database_path_env(monkeypatch, tmp_path):
     monkeypatch.delenv("RADAR_DB", raising=False)
     assert explore.database_path() == REPO / "data" / "radar.duckdb"
