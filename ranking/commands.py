@@ -48,8 +48,11 @@ def _existing_db(args: argparse.Namespace) -> Path:
     machine before its first crawl: an error, not an empty database made on the spot."""
     db = _db(args)
     if not db.exists():
+        # A relative path is taken from the current folder, which may not be the checkout.
+        where = "" if db.is_absolute() else f" (in {Path.cwd()})"
         raise UsageError(
-            f"no database at {db}: {store.CREATED_BY} creates it (--db or RADAR_DB chooses another)"
+            f"no database at {db}{where}: {store.CREATED_BY} creates it "
+            "(--db or RADAR_DB chooses another)"
         )
     return db
 

@@ -517,6 +517,20 @@ def test_feedback_into_a_mistyped_database_creates_nothing(tmp_path, capsys):
     assert not db.parent.exists()
 
 
+def test_a_missing_default_database_names_the_folder_it_was_looked_for_in(
+    tmp_path, capsys, monkeypatch
+):
+    """`data/radar.duckdb` is taken from the current folder: run from elsewhere than the
+    checkout, the message said only `no database at data/radar.duckdb`."""
+    monkeypatch.delenv("RADAR_DB", raising=False)
+    monkeypatch.chdir(tmp_path)
+    code, _out, err = rank(["report"], capsys)
+    assert code == 2
+    assert err.startswith(
+        f"rank: error: no database at {Path('data', 'radar.duckdb')} (in {tmp_path}): "
+    )
+
+
 def test_verbose_goes_before_or_after_a_subcommand(loop_db, capsys):
     for args in (["-v", "history"], ["history", "-v"], ["--verbose", "history"]):
         code, out, err = rank([*args, "--db", str(loop_db)], capsys)
