@@ -448,9 +448,11 @@ def _ingest_after_crawl(
             print(f"{PROG}: warning: cannot record this run in {data_dir}: {exc}", file=sys.stderr)
             quiet = 0
         if quiet >= QUIET_NIGHTS_ALERT:
+            # The same sources file as the crawl: without it, status lists the packaged one.
+            sources = f" --sources {args.sources}" if getattr(args, "sources", None) else ""
             print(
                 f"{PROG}: alert: no new items for {quiet} nights in a row; check the sources "
-                f"(crawl status --data-dir {data_dir})",
+                f"(crawl status --data-dir {data_dir}{sources})",
                 file=sys.stderr,
             )
             code = EXIT_QUIET

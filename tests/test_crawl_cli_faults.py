@@ -187,7 +187,7 @@ def test_quiet_nights_count_nights_not_runs(web, tmp_path):
     assert alert.returncode == 4, alert.stderr[-3000:]
     assert [x for x in alert.stderr.splitlines() if "alert" in x] == [
         f"crawl: alert: no new items for 2 nights in a row; check the sources "
-        f"(crawl status --data-dir {data})"
+        f"(crawl status --data-dir {data} --sources {srcs})"
     ]
 
 

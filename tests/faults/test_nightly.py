@@ -238,7 +238,7 @@ def test_j5_two_nights_in_a_row_without_new_items_alert_and_exit_non_zero(fault_
     alerts = [line for line in third.stderr.splitlines() if "alert" in line]
     assert alerts == [
         f"crawl: alert: no new items for 2 nights in a row; check the sources "
-        f"(crawl status --data-dir {third.data_dir})"
+        f"(crawl status --data-dir {third.data_dir} --sources {tmp_path / 'sources.toml'})"
     ]
     assert "Traceback" not in third.stderr
 
