@@ -751,6 +751,25 @@ def test_an_archive_folder_without_issue_files_is_a_usage_error(tmp_path, capsys
     assert not db.exists()
 
 
+def test_a_backtest_of_an_archive_folder_without_issue_files_is_a_usage_error(tmp_path, capsys):
+    """It loaded the whole sightings file first, then exited 1 with `no issues with items
+    in the archive; archive: …: no issue files (*.md)…`: OPERATIONS says exit 2."""
+    sightings = tmp_path / "broken.csv"  # never read: the archive is checked first
+    sightings.write_text("not,a,sightings,file\n", "utf-8")
+    empty, archive, out = tmp_path / "empty", tmp_path / "archive", tmp_path / "bt"
+    empty.mkdir()
+    (archive / "docs").mkdir(parents=True)
+    args = ["--sightings", str(sightings), "--issues", "1-2", "--out", str(out)]
+    for given, named in ((empty, empty), (archive, archive / "docs")):
+        code, out_text, err = rank(["backtest", "--history", str(given), *args], capsys)
+        assert (code, out_text) == (2, "")
+        assert err == (
+            f"rank: error: no issue files (*.md) in {named}: give the archive folder holding "
+            "docs/, e.g. --history ~/python-weekly\n"
+        )
+    assert not out.exists()
+
+
 SIGHTINGS_HEADER = "feed,section,seen_date,title,url,points\n"
 
 
