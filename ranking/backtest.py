@@ -186,12 +186,6 @@ def run_backtest(
         report = import_archive(con, history_dir)
         errors = [f"archive: {p.file}: {p.message} (not imported)" for p in report.errors]
         messages = [f"archive: {p.file}: {p.message}" for p in report.warnings]
-        if progress:
-            progress(f"loading sightings {sightings_file}")
-        counts = store.load_sightings_file(con, sightings_file, without_feeds)
-        messages.append(f"sightings: {store.sightings_summary(counts, without_feeds)}")
-        if not counts["inserted"] + counts["duplicates"]:  # a kept store may hold them already
-            messages.append(f"sightings: {sightings_file}: no rows to load")
         items = history_items(con, None)
         todo = (
             items.loc[items["issue_no"].between(first, last), ["issue_no", "pub_date"]]
@@ -209,6 +203,12 @@ def run_backtest(
             more = len(errors) - 1  # the issues may be in the files that failed: exit 1
             also = f"; {more} more archive file{'s' * (more > 1)} failed" if more else ""
             raise RankingError(f"{none}; {errors[0]}{also}")
+        if progress:  # only once there is something to replay: the loading takes a while
+            progress(f"loading sightings {sightings_file}")
+        counts = store.load_sightings_file(con, sightings_file, without_feeds)
+        messages.append(f"sightings: {store.sightings_summary(counts, without_feeds)}")
+        if not counts["inserted"] + counts["duplicates"]:  # a kept store may hold them already
+            messages.append(f"sightings: {sightings_file}: no rows to load")
         notes, lost = _not_replayed(con, set(todo["issue_no"]), first, last, bool(errors))
         messages += notes
         if lost and errors:  # a failed archive file may hold them

@@ -82,18 +82,26 @@ def _ingest_first(args: argparse.Namespace, *, read_only: bool = False) -> Path:
 # --- import-issues, history ------------------------------------------------------------
 
 
-def import_issues(args: argparse.Namespace) -> int:
-    from ranking.history import docs_dir, import_archive
+def _check_archive(path: Path, example: str) -> None:
+    """An archive folder holds issue files: checked before the store or the sightings are
+    touched, so a wrong folder creates no database and costs no loading."""
+    from ranking.history import docs_dir
 
-    path = Path(args.path).expanduser()
     if not path.is_dir():
         raise UsageError(f"{path}: not a folder (expected an archive with docs/*.md)")
     docs = docs_dir(path)
-    if not any(docs.glob("*.md")):  # before the store: a wrong folder creates no database
+    if not any(docs.glob("*.md")):
         raise UsageError(
             f"no issue files (*.md) in {docs}: give the archive folder holding docs/, "
-            "e.g. rank import-issues ~/python-weekly"
+            f"e.g. {example} ~/python-weekly"
         )
+
+
+def import_issues(args: argparse.Namespace) -> int:
+    from ranking.history import import_archive
+
+    path = Path(args.path).expanduser()
+    _check_archive(path, "rank import-issues")
     with store.open_store(_db(args)) as con:
         report = import_archive(con, path)
     for skipped in report.skipped:
@@ -549,6 +557,7 @@ def backtest(args: argparse.Namespace) -> int:
     for path, what in ((args.history, "--history"), (args.sightings, "--sightings")):
         if not Path(path).exists():
             raise UsageError(f"{what} {path}: no such file or folder")
+    _check_archive(Path(args.history), "--history")
     if Path(args.out).exists() and not Path(args.out).is_dir():
         raise UsageError(f"--out {args.out}: a file, not a folder")
     _check_out_parents(Path(args.out))

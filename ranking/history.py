@@ -209,7 +209,8 @@ class Issue:
 
 @dataclass(frozen=True)
 class Skipped:
-    """A file that is not an issue (season compilation, orphan translation): not stored."""
+    """A file that is not an issue of items (season compilation, orphan translation: not
+    stored; an essay: stored without items, for its number and date), never counted."""
 
     file: str
     reason: str
@@ -222,9 +223,9 @@ class Skipped:
 class ImportReport:
     """What `import_archive` did; `ok` is False when some file could not be imported."""
 
-    imported: list[int] = field(default_factory=list)  # new or replaced issues
+    imported: list[int] = field(default_factory=list)  # new or replaced issues of items
     unchanged: list[int] = field(default_factory=list)
-    special: list[int] = field(default_factory=list)  # of `imported`: without items (essays)
+    special: list[int] = field(default_factory=list)  # without items (essays): in `skipped`
     skipped: list[Skipped] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     items: int = 0  # primary items written in this run
@@ -244,10 +245,9 @@ class ImportReport:
 
     def summary(self) -> str:
         """One line for the CLI."""
-        special = f"; {len(self.special)} without items" if self.special else ""
         return (
-            f"{len(self.imported)} issues imported ({self.items} items, {self.links} links"
-            f"{special}), {len(self.unchanged)} unchanged, "
+            f"{len(self.imported)} issues imported ({self.items} items, {self.links} links), "
+            f"{len(self.unchanged)} unchanged, "
             f"{len(self.skipped)} files skipped, {len(self.errors)} errors, "
             f"{len(self.warnings)} warnings"
         )
@@ -1196,15 +1196,21 @@ def import_archive(
     report = ImportReport(skipped=skipped, problems=problems)
     known = store.history_issue_hashes(con)
     for issue in issues:
+        # An essay is no issue of items, but its number and date are stored: `rank --week`
+        # of its week ranks as of that day, and a backtest notes it has nothing to replay.
+        essay = issue.kind == "special"
+        if essay:
+            report.special.append(issue.issue_no)
+            reason = f"no items (an essay, #{issue.issue_no}), not counted as an issue"
+            report.skipped.append(Skipped(issue.file, reason))
         if known.get(issue.issue_no) == issue.content_hash:
-            report.unchanged.append(issue.issue_no)
+            if not essay:
+                report.unchanged.append(issue.issue_no)
             continue
         issue_row, items, links = _rows(issue)
         store.replace_history_issue(con, issue_row, items, links)
-        report.imported.append(issue.issue_no)
-        if issue.kind == "special":
-            report.special.append(issue.issue_no)
-            logger.info("%s: issue #%d has no items (an essay)", issue.file, issue.issue_no)
+        if not essay:
+            report.imported.append(issue.issue_no)
         report.items += len(items)
         report.links += len(links)
     for problem in report.problems:  # the caller reports them (one line each)

@@ -16,7 +16,7 @@ import re
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -639,21 +639,26 @@ class IngestReport:
     bad_rows: int = 0  # lines refused: broken JSON, NULL/empty keys, bad values
     pending: bool = False  # the database was busy: nothing loaded, the files wait
     message: str | None = None
-    unfinished: int = 0  # `*.jsonl.part`: a crawl still writing, or one killed mid-run
+    # The `*.jsonl.part` files not read: a crawl still writing them, or one killed mid-run.
+    unfinished: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         """One line for the CLIs: what landed, or why the files wait."""
         if self.pending:
             return f"database busy, data will land at the next ingest ({self.message})"
         line = (
-            f"ingested {self.files} raw file(s): {self.sightings} sightings, "
-            f"{self.new_candidates} new candidates, {self.bad_rows} bad rows skipped"
+            f"ingested {self.files} raw file{'s' * (self.files != 1)}: {self.sightings} "
+            f"sightings, {self.new_candidates} new candidates, {self.bad_rows} bad rows skipped"
         )
         if self.unfinished:
-            line += (
-                f"; {self.unfinished} unfinished raw file(s) (.part) not read: a crawl is "
-                "still writing, or was killed and `crawl ingest` recovers it"
+            n = len(self.unfinished)
+            named = ", ".join(self.unfinished[:3]) + (" …" if n > 3 else "")
+            why = (
+                "a crawl still writing, or one killed mid-run: `crawl ingest` recovers it"
+                if n == 1
+                else "crawls still writing, or killed mid-run: `crawl ingest` recovers them"
             )
+            line += f"; {n} unfinished raw file{'s' * (n > 1)} not read: {named} ({why})"
         return line
 
 
@@ -1262,7 +1267,7 @@ def ingest_raw(con: duckdb.DuckDBPyConnection, raw_dir: str | os.PathLike[str]) 
         return report
     from crawler.runstate import partial_files, raw_files
 
-    report.unfinished = len(partial_files(root))
+    report.unfinished = [str(path) for path in partial_files(root)]
     files = raw_files(root)
     if not files:
         return report

@@ -209,6 +209,14 @@ def test_a_reused_out_folder_names_the_shortlists_of_an_earlier_run(tmp_path):
     ) in last.messages
 
 
+def test_a_range_without_issues_is_refused_before_the_sightings_are_loaded(tmp_path):
+    # The whole sightings file was loaded before the range was found empty.
+    sightings = tmp_path / "broken.csv"  # loading it would fail: it is not read
+    sightings.write_text("not,a,sightings,file\n", "utf-8")
+    with pytest.raises(UsageError, match=r"^no issues with items in 90-99$"):
+        run_backtest(SAMPLE / "archive", sightings, (90, 99), tmp_path / "bt")
+
+
 def test_a_backtest_into_an_out_folder_another_one_holds_stops_at_once_naming_it(tmp_path, capsys):
     # Two backtests into one --out overwrote each other's issue-NNN.csv silently.
     from ranking.cli import main

@@ -765,6 +765,46 @@ def test_an_archive_folder_without_issue_files_is_a_usage_error(tmp_path, capsys
     assert not db.exists()
 
 
+def test_import_issues_names_a_file_without_items_and_does_not_count_it(tmp_path, capsys):
+    # `9 issues imported (75 items, 6 links; 1 without items)`: the essay counted as an
+    # issue, its file named only with -v. Now it is skipped as a season file is.
+    archive = tmp_path / "archive"
+    shutil.copytree(ARCHIVE, archive)
+    essay = Path(__file__).parent / "fixtures" / "history" / "essay.md"
+    shutil.copy(essay, archive / "docs" / "2025-07-05-weekly.md")
+    code, out, err = rank(["import-issues", str(archive), "--db", str(tmp_path / "r.db")], capsys)
+    assert (code, out) == (
+        0,
+        "8 issues imported (75 items, 6 links), 0 unchanged, 2 files skipped, 0 errors, "
+        "0 warnings\n",
+    )
+    assert err == (
+        "rank: skipped docs/2025-03-01-sweekly.md: season compilation (re-lists earlier "
+        "items), not an issue\n"
+        "rank: skipped docs/2025-07-05-weekly.md: no items (an essay, #49), not counted as "
+        "an issue\n"
+    )
+
+
+def test_a_backtest_of_an_archive_folder_without_issue_files_is_a_usage_error(tmp_path, capsys):
+    """It loaded the whole sightings file first, then exited 1 with `no issues with items
+    in the archive; archive: …: no issue files (*.md)…`: OPERATIONS says exit 2."""
+    sightings = tmp_path / "broken.csv"  # never read: the archive is checked first
+    sightings.write_text("not,a,sightings,file\n", "utf-8")
+    empty, archive, out = tmp_path / "empty", tmp_path / "archive", tmp_path / "bt"
+    empty.mkdir()
+    (archive / "docs").mkdir(parents=True)
+    args = ["--sightings", str(sightings), "--issues", "1-2", "--out", str(out)]
+    for given, named in ((empty, empty), (archive, archive / "docs")):
+        code, out_text, err = rank(["backtest", "--history", str(given), *args], capsys)
+        assert (code, out_text) == (2, "")
+        assert err == (
+            f"rank: error: no issue files (*.md) in {named}: give the archive folder holding "
+            "docs/, e.g. --history ~/python-weekly\n"
+        )
+    assert not out.exists()
+
+
 SIGHTINGS_HEADER = "feed,section,seen_date,title,url,points\n"
 
 

@@ -594,24 +594,33 @@ def test_malformed_file_does_not_stop_the_others(
     assert store.history_issues(con).set_index("issue_no").loc[49, "n_items"] == 0
 
 
-def test_essay_is_imported_without_items_not_skipped(
+def test_an_essay_is_skipped_and_named_never_counted_as_an_issue(
     con: duckdb.DuckDBPyConnection, tmp_path: Path
 ) -> None:
-    # #49 was counted both as imported and among the files skipped.
+    # #49 was counted among the issues imported ('9 issues imported (…; 1 without items)'),
+    # its file named only with -v; issue 2: files with no items are skipped and reported
+    # as such, never counted as issues of items. Earlier it was counted both ways.
     archive = tmp_path / "archive"
     shutil.copytree(SAMPLE, archive)
     shutil.copy(FIXTURES / "essay.md", archive / "docs" / "essay.md")
+    skipped = [
+        "docs/2025-03-01-sweekly.md: season compilation (re-lists earlier items), not an issue",
+        "docs/essay.md: no items (an essay, #49), not counted as an issue",
+    ]
     report = history.import_archive(con, archive)
-    assert 49 in report.imported and report.special == [49]
-    assert [s.file for s in report.skipped] == ["docs/2025-03-01-sweekly.md"]
+    assert report.imported == list(range(1, 9)) and report.special == [49]
+    assert [str(s) for s in report.skipped] == skipped
     assert report.summary() == (
-        "9 issues imported (75 items, 6 links; 1 without items), 0 unchanged, "
-        "1 files skipped, 0 errors, 0 warnings"
+        "8 issues imported (75 items, 6 links), 0 unchanged, 2 files skipped, 0 errors, 0 warnings"
     )
     again = history.import_archive(con, archive)
+    assert [str(s) for s in again.skipped] == skipped
     assert again.summary() == (
-        "0 issues imported (0 items, 0 links), 9 unchanged, 1 files skipped, 0 errors, 0 warnings"
+        "0 issues imported (0 items, 0 links), 8 unchanged, 2 files skipped, 0 errors, 0 warnings"
     )
+    # Its number and date stay stored: `rank --week` of its week ranks as of that day.
+    essay = store.history_issues(con).set_index("issue_no").loc[49]
+    assert (essay.kind, essay.n_items, str(essay.pub_date)[:10]) == ("special", 0, "2025-07-05")
 
 
 def test_duplicate_issue_number_is_a_problem(tmp_path: Path) -> None:
@@ -646,6 +655,10 @@ def test_real_archive_matches_reference(con: duckdb.DuckDBPyConnection) -> None:
     skipped = {s.file: s.reason for s in report.skipped}
     assert "season compilation" in skipped["docs/2023-12-11-sweekly.md"]
     assert report.special == [55]
+    assert (
+        skipped["docs/2024-06-10-weekly.md"] == "no items (an essay, #55), not counted as an issue"
+    )
+    assert report.summary().startswith("84 issues imported (2145 items, 311 links), 0 unchanged")
 
     ref_issues = pd.read_csv(reference / "issues.csv")
     mine = store.history_issues(con)

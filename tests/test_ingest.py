@@ -276,6 +276,29 @@ def test_missing_raw_dir_is_nothing_to_do(con, tmp_path):
     assert report.files == 0 and not report.pending
 
 
+def test_the_summary_names_the_unfinished_raw_files_it_did_not_read(con, tmp_path):
+    # It said only `1 unfinished raw file(s) (.part) not read`: which file, the curator
+    # had to look for.
+    raw = tmp_path / "raw"
+    write(raw / "20261120-100000-r1.jsonl", [cand("https://a.example/1")])
+    parts = [raw / f"2026112{n}-030000-r{n}.jsonl.part" for n in range(1, 5)]
+    write(parts[0], [cand("https://a.example/killed")])
+    report = ingest_raw(con, raw)
+    assert report.summary() == (
+        "ingested 1 raw file: 1 sightings, 1 new candidates, 0 bad rows skipped; "
+        f"1 unfinished raw file not read: {parts[0]} (a crawl still writing, or one "
+        "killed mid-run: `crawl ingest` recovers it)"
+    )
+    for part in parts[1:]:
+        write(part, [])
+    report = ingest_raw(con, raw)
+    assert report.summary() == (
+        "ingested 0 raw files: 0 sightings, 0 new candidates, 0 bad rows skipped; "
+        f"4 unfinished raw files not read: {parts[0]}, {parts[1]}, {parts[2]} … (crawls "
+        "still writing, or killed mid-run: `crawl ingest` recovers them)"
+    )
+
+
 # --- DuckDB reads the raw files: the SQL path keeps the per-line Python rules ----------------
 
 

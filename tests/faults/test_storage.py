@@ -225,8 +225,10 @@ def test_rank_names_an_unfinished_raw_file_it_leaves_to_the_crawl(store_db):
         proc = run_cli("rank", [*args, "--db", str(store_db), "--raw-dir", str(raw)])
         assert proc.returncode == 0, proc.stderr
         said = proc.stdout + proc.stderr
-        assert "1 unfinished raw file(s) (.part) not read" in said, said
-        assert "`crawl ingest` recovers it" in said
+        assert (
+            f"; 1 unfinished raw file not read: {raw / '20261122-030000-abcd.jsonl.part'} "
+            "(a crawl still writing, or one killed mid-run: `crawl ingest` recovers it)\n"
+        ) in said, said
     assert counts(store_db)["candidates"] == 5
     proc = run_cli("crawl", ["ingest", "--data-dir", str(store_db.parent)])
     assert proc.returncode == 0, proc.stderr
