@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from ranking import store
 from ranking.defaults import DEFAULT_QUOTAS
-from ranking.errors import UsageError
+from ranking.errors import UsageError, first_of
 from ranking.weeks import IsoWeek
 
 if TYPE_CHECKING:
@@ -306,7 +306,7 @@ def feedback(args: argparse.Namespace) -> int:
         _err(f"{path}: {error}")
     standing = sorted(n for i, n in result.undecided.items() if i in stored)
     if standing:
-        listed = ", ".join(map(str, standing[:10])) + (" …" if len(standing) > 10 else "")
+        listed = first_of([str(n) for n in standing], 10)
         what = "a row has" if len(standing) == 1 else f"{len(standing)} rows have"
         _err(
             f"{path}: the decision stored before stands where {what} none "
@@ -520,7 +520,7 @@ def _disagreements(
 
     def rows(decisions: list[Decision]) -> str:
         named = []
-        for d in decisions[:2]:
+        for d in decisions:
             old = stored[d.id][0]
             what = (
                 f"{old} stored, {d.decision} in the file"
@@ -528,7 +528,7 @@ def _disagreements(
                 else "its note or section"
             )
             named.append(f"row {d.row_number}: {what}")
-        return "; ".join(named) + (" …" if len(decisions) > 2 else "")
+        return first_of(named, 2, "; ")
 
     n = len(stored_won) + len(file_won)
     sides = []

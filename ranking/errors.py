@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+
+def first_of(items: Sequence[str], n: int = 3, sep: str = ", ") -> str:
+    """The first `n` of `items` joined by `sep`, then " …" if there are more: how a one-line
+    message names a few of many (rows, files, cells)."""
+    return sep.join(items[:n]) + (" …" if len(items) > n else "")
+
 
 class RankingError(Exception):
     """Base of every expected failure in ranking; the CLI prints it as one line."""

@@ -78,7 +78,7 @@ from ranking.csvio import (
     read_csv_rows,
     unescape,
 )
-from ranking.errors import CsvFormatError, FeedbackError, UsageError
+from ranking.errors import CsvFormatError, FeedbackError, UsageError, first_of
 from ranking.weeks import IsoWeek
 
 __all__ = [
@@ -464,7 +464,7 @@ class PreviousEdits:
         parts = []
         if self.note_only:
             n = len(self.note_only)
-            rows = _first_three([str(row) for row in self.note_only])
+            rows = first_of([str(row) for row in self.note_only])
             notes = "1 note" if n == 1 else f"{n} notes"
             parts.append(
                 f"{notes} without a decision (row{'s' if n > 1 else ''} {rows}) not carried"
@@ -484,15 +484,10 @@ class PreviousEdits:
             parts.append(f"its {are.format(listed)} not on the new shortlist")
         if self.changed_cells:
             n = len(self.changed_cells)
-            shown = _first_three([f"{col} in row {row}" for row, col in self.changed_cells])
+            shown = first_of([f"{col} in row {row}" for row, col in self.changed_cells])
             cells = f"{n} cells it changed are" if n > 1 else "1 cell it changed is"
             parts.append(f"{cells} rewritten ({shown})")
         return parts
-
-
-def _first_three(items: list[str]) -> str:
-    """The first three of `items`, comma-separated, and an ellipsis if there are more."""
-    return ", ".join(items[:3]) + (" …" if len(items) > 3 else "")
 
 
 # The cells a re-run compares with what `rank` wrote there (`shortlist.written_cells`):

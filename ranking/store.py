@@ -23,7 +23,7 @@ from typing import Any
 
 import duckdb
 
-from ranking.errors import SightingsFileError, StoreBusyError, StoreError
+from ranking.errors import SightingsFileError, StoreBusyError, StoreError, first_of
 
 logger = logging.getLogger(__name__)
 
@@ -652,7 +652,7 @@ class IngestReport:
         )
         if self.unfinished:
             n = len(self.unfinished)
-            named = ", ".join(self.unfinished[:3]) + (" …" if n > 3 else "")
+            named = first_of(self.unfinished)
             why = (
                 "a crawl still writing, or one killed mid-run: `crawl ingest` recovers it"
                 if n == 1
