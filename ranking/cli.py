@@ -168,7 +168,8 @@ def build_parser() -> tuple[_Parser, _Parser]:
         description="Load a sightings file (Parquet, CSV or JSONL with the columns of the "
         "dataset's sightings: feed, section, seen_date, url, title, ...) into the store, so "
         "that `rank --week` can rank and learn from past weeks. Loading a file twice changes "
-        "nothing.",
+        "nothing. A row it cannot use is skipped and named: a CSV's row as a spreadsheet "
+        "shows it (the header is row 1), a JSONL's line.",
         epilog="example: rank import-sightings sightings-2023-2025-01.parquet",
     )
     p.add_argument("path", metavar="FILE", help="the sightings file, e.g. sightings.parquet")

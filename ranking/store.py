@@ -1496,9 +1496,9 @@ def load_sightings_file(
     trusted). A row with an invalid URL, no feed or section, or an unreadable date (not
     ISO, see _seen_dates), and a row that cannot be read at all (a CSV row with more or
     fewer cells than the header, a JSONL line that is not JSON) is skipped, counted, and
-    named (its data row and why) for the first few per reason as a warning. Rows
-    repeating (canonical_url, source, seen_date) keep the best position. Loading the same
-    file twice changes nothing.
+    named (its row, see _read_sightings, and why) for the first few per reason as a
+    warning. Rows repeating (canonical_url, source, seen_date) keep the best position.
+    Loading the same file twice changes nothing.
     Rows of the feeds in `without_feeds` (the file's `feed` column) are left out and
     counted; a feed the file does not have is listed in counts["absent_feeds"] (a later
     file may simply not carry it; `-v` logs the feeds it has). A file none of whose rows
@@ -1599,7 +1599,8 @@ def load_sightings_file(
 
 def _read_sightings(con: duckdb.DuckDBPyConnection, path: Path, reader: str) -> tuple[Any, int]:
     """The file's rows in SIGHTING_FILE_COLUMNS (NULL for a column it does not have), with
-    their data row (`file_row`: 1 = the first after a CSV's header, a JSONL's line), and
+    their row (`file_row`: a CSV's row as a spreadsheet shows it, header = 1, as
+    `rank feedback` names them; a JSONL's line; a Parquet's 1 = the first), and
     how many rows could not be read at all: a CSV row with more or fewer cells than the
     header, a JSONL line that is not JSON or not a JSON object. Those are skipped and
     named."""
@@ -1645,7 +1646,7 @@ def _select_sightings(
 def _read_csv_sightings(
     con: duckdb.DuckDBPyConnection, path: Path, reader: str
 ) -> tuple[Any, list[tuple[int, str]]]:
-    """A CSV's rows (see _read_sightings) and its rows skipped as (data row, why)."""
+    """A CSV's rows (see _read_sightings) and its rows skipped as (row, why)."""
     names, delim, header_line = _csv_header(path)
     params = [str(path), delim, dict.fromkeys(names, "VARCHAR"), header_line - 1]
     rejects: list[tuple[int, str]] = []
@@ -1657,13 +1658,18 @@ def _read_csv_sightings(
 
     frame = _select_sightings(con, path, reader, params, set(names), run)
     records = _csv_records(path, delim, header_line)
-    row_of = {line: n for n, (line, _blank) in enumerate(records, 1)}
-    skipped = [(row_of.get(line, line - header_line), why) for line, why in rejects]
+    row_of = {line: header_line + n for n, (line, _blank) in enumerate(records, 1)}
+    skipped = [(row_of.get(line, line), why) for line, why in rejects]
     rejected = {line for line, _why in rejects}
-    kept = [n for n, (line, blank) in enumerate(records, 1) if not (blank or line in rejected)]
+    kept = [
+        header_line + n
+        for n, (line, blank) in enumerate(records, 1)
+        if not (blank or line in rejected)
+    ]
     # Python's csv and DuckDB's reader agree on the records of any file read this far;
     # should they not, rows are numbered in order.
-    frame["file_row"] = kept if len(kept) == len(frame) else list(range(1, len(frame) + 1))
+    first = header_line + 1
+    frame["file_row"] = kept if len(kept) == len(frame) else list(range(first, first + len(frame)))
     return frame, skipped
 
 
@@ -1749,9 +1755,10 @@ def _csv_header(path: Path) -> tuple[list[str], str, int]:
 
 
 def _csv_records(path: Path, delim: str, header_line: int) -> list[tuple[int, bool]]:
-    """(first line, blank) of each record after the header: a data row is named by its
-    record (1 = the first after the header, a blank line counted as a spreadsheet shows
-    it), whatever lines its quoted cells span."""
+    """(first line, blank) of each record after the header (on the line `header_line`,
+    the header's row: the lines above it are blank): a row is named by its record, as a
+    spreadsheet shows it (the header + n for the n-th record after it, a blank line
+    counted), whatever lines its quoted cells span."""
     import csv
 
     out: list[tuple[int, bool]] = []
@@ -1866,8 +1873,8 @@ def _skip_rows(path: Path, frame, mask, reason: str, values=None) -> int:
 
 
 def _name_skips(path: Path, rows: Sequence[int], whys: Sequence[str], reason: str) -> None:
-    """Log the first skipped rows with why (`<file>: row 12 skipped: <why>`, by data row),
-    and how many more were skipped for `reason`."""
+    """Log the first skipped rows with why (`<file>: row 12 skipped: <why>`, rows as
+    _read_sightings numbers them), and how many more were skipped for `reason`."""
     for row, why in zip(rows[:_NAMED_SKIPS], whys[:_NAMED_SKIPS], strict=False):
         logger.warning("%s: row %d skipped: %s", path, row, why)
     if (more := len(rows) - _NAMED_SKIPS) > 0:

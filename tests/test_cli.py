@@ -17,7 +17,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from ranking import cli, store
+from ranking import cli, csvio, store
 from ranking.errors import StoreError, UsageError
 from ranking.weeks import IsoWeek
 
@@ -833,8 +833,8 @@ SKIPPED_ROWS = {
         "1 sighting loaded, 1 duplicate skipped (already in the store or repeated), 1 row with "
         "an invalid URL skipped, 1 row with an unreadable or impossible date skipped",
         [
-            "row 3 skipped: invalid URL 'http://'",  # by data row: the header is not a row
-            "row 4 skipped: unreadable or impossible date 'someday'",
+            "row 4 skipped: invalid URL 'http://'",  # as a spreadsheet shows it: header = 1
+            "row 5 skipped: unreadable or impossible date 'someday'",
         ],
     ),
     "three named, the rest counted": (
@@ -845,12 +845,12 @@ SKIPPED_ROWS = {
         "1 sighting loaded, 5 rows with invalid URLs skipped, 1 row with an unreadable or "
         "impossible date skipped, 1 row without feed or section skipped",
         [
-            "row 2 skipped: invalid URL 'javascript:f(0)'",
-            "row 3 skipped: invalid URL 'javascript:f(1)'",
-            "row 4 skipped: invalid URL 'javascript:f(2)'",
+            "row 3 skipped: invalid URL 'javascript:f(0)'",
+            "row 4 skipped: invalid URL 'javascript:f(1)'",
+            "row 5 skipped: invalid URL 'javascript:f(2)'",
             "2 more rows skipped: invalid URL",
-            "row 7 skipped: no feed or section",
-            "row 8 skipped: unreadable or impossible date (empty)",
+            "row 8 skipped: no feed or section",
+            "row 9 skipped: unreadable or impossible date (empty)",
         ],
     ),
 }
@@ -958,7 +958,7 @@ def test_import_sightings_reads_only_iso_dates_and_names_the_others(tmp_path, ca
     )
     assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
         f"{path}: row {n} skipped: unreadable or impossible date {day!r}"
-        for n, day in ((1, "10.09.2024"), (2, "26.07.2024"), (3, "07/26/2024"))
+        for n, day in ((2, "10.09.2024"), (3, "26.07.2024"), (4, "07/26/2024"))
     ]
     con = duckdb.connect(str(db), read_only=True)
     rows = con.execute("SELECT url, seen_date::VARCHAR FROM sightings").fetchall()
@@ -1036,8 +1036,8 @@ def test_a_csv_row_with_too_few_or_too_many_cells_is_skipped_and_named(
     whole file was refused for `missing sightings columns`; the header decides."""
     with SIGHTINGS.open(encoding="utf-8", newline="") as f:
         rows = list(csv.reader(f))
-    rows[3] = rows[3][:5]  # data row 3
-    rows[5] = [*rows[5], "x", "y"]  # data row 5
+    rows[3] = rows[3][:5]  # row 4 as a spreadsheet shows it (the header is row 1)
+    rows[5] = [*rows[5], "x", "y"]  # row 6
     path = tmp_path / "cut.csv"
     with path.open("w", encoding="utf-8", newline="") as f:
         csv.writer(f, delimiter=delimiter).writerows(rows)
@@ -1046,8 +1046,8 @@ def test_a_csv_row_with_too_few_or_too_many_cells_is_skipped_and_named(
     assert (code, err) == (0, "")
     assert out.strip() == f"{path}: {len(rows) - 3:,} sightings loaded, 2 unreadable rows skipped"
     assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
-        f"{path}: row 3 skipped: 5 cells, the header has 13",
-        f"{path}: row 5 skipped: 15 cells, the header has 13",
+        f"{path}: row 4 skipped: 5 cells, the header has 13",
+        f"{path}: row 6 skipped: 15 cells, the header has 13",
     ]
 
 
@@ -1492,9 +1492,10 @@ def test_the_precision_report_counts_the_latest_shortlist_of_a_week(tmp_path):
 def test_csv_rows_are_named_by_their_record_past_blank_lines_and_quoted_newlines(
     tmp_path, capsys, caplog
 ):
-    """Blank lines above the header are skipped; a data row is named by its record (a
-    blank line counts as a spreadsheet shows it, a quoted newline does not), whether
-    DuckDB or the URL check skips it."""
+    """Blank lines above the header are skipped; a row is named as a spreadsheet shows
+    it, as `rank feedback` names a shortlist's rows (the header is the row of its line, a
+    blank line counts, a quoted newline does not), whether DuckDB or the URL check skips
+    it."""
     path = tmp_path / "gaps.csv"
     path.write_text(
         "\n\n"
@@ -1509,8 +1510,14 @@ def test_csv_rows_are_named_by_their_record_past_blank_lines_and_quoted_newlines
     code, out, _err = rank(["import-sightings", str(path), "--db", str(tmp_path / "r.db")], capsys)
     assert code == 0 and "2 sightings loaded" in out
     assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
-        f"{path}: row 3 skipped: 4 cells, the header has 6",
-        f"{path}: row 5 skipped: invalid URL 'http://'",
+        f"{path}: row 6 skipped: 4 cells, the header has 6",
+        f"{path}: row 8 skipped: invalid URL 'http://'",
+    ]
+    # rank feedback's reader numbers the rows of a CSV alike.
+    _header, rows, _meta = csvio.read_csv_rows(path)
+    assert [(r.row_number, r["title"]) for r in rows if r["title"] in ("short", "C")] == [
+        (6, "short"),
+        (8, "C"),
     ]
 
 
