@@ -1657,20 +1657,17 @@ def _read_csv_sightings(
         return frame
 
     frame = _select_sightings(con, path, reader, params, set(names), run)
-    records = _csv_records(path, delim, header_line)
-    row_of = {line: header_line + n for n, (line, _blank) in enumerate(records, 1)}
-    skipped = [(row_of.get(line, line), why) for line, why in rejects]
-    rejected = {line for line, _why in rejects}
+    rejected = {row for row, _why in rejects}
     kept = [
-        header_line + n
-        for n, (line, blank) in enumerate(records, 1)
-        if not (blank or line in rejected)
+        row
+        for row, blank in _csv_records(path, delim, header_line)
+        if not (blank or row in rejected)
     ]
     # Python's csv and DuckDB's reader agree on the records of any file read this far;
     # should they not, rows are numbered in order.
     first = header_line + 1
     frame["file_row"] = kept if len(kept) == len(frame) else list(range(first, first + len(frame)))
-    return frame, skipped
+    return frame, rejects
 
 
 def _read_json_sightings(
@@ -1755,21 +1752,14 @@ def _csv_header(path: Path) -> tuple[list[str], str, int]:
 
 
 def _csv_records(path: Path, delim: str, header_line: int) -> list[tuple[int, bool]]:
-    """(first line, blank) of each record after the header (on the line `header_line`,
-    the header's row: the lines above it are blank): a row is named by its record, as a
-    spreadsheet shows it (the header + n for the n-th record after it, a blank line
-    counted), whatever lines its quoted cells span."""
+    """(row, blank) of each record after the header: its row as a spreadsheet shows it,
+    the record's number in the file (a blank line counts, a quoted cell over several lines
+    is one record; the header's is `header_line`, as the lines above it are blank)."""
     import csv
 
-    out: list[tuple[int, bool]] = []
     with path.open(encoding="utf-8-sig", errors="replace", newline="") as f:
-        reader = csv.reader(f, delimiter=delim)
-        before = 0
-        for cells in reader:
-            line, before = before + 1, reader.line_num
-            if line > header_line:
-                out.append((line, not cells))
-    return out
+        records = enumerate(csv.reader(f, delimiter=delim), 1)
+        return [(row, not cells) for row, cells in records if row > header_line]
 
 
 def _csv_rejects(
@@ -1781,10 +1771,12 @@ def _csv_rejects(
     delim: str,
     cells: int,
 ) -> tuple[Any, list[tuple[int, str]]]:
-    """Read a CSV (`sql`): its rows, and those DuckDB rejected as (line, why). A row that
-    is not UTF-8 makes the file a SightingsFileError, as a file in another encoding would
-    be rows of garbled text; so does a quote never closed, which would swallow every
-    row after it."""
+    """Read a CSV (`sql`): its rows, and those DuckDB rejected as (row, why); DuckDB's
+    `line` is the record's number, the row a spreadsheet shows (not the physical line: a
+    quoted cell over several lines is one record), as _csv_records numbers them. A row
+    that is not UTF-8 makes the file a SightingsFileError, as a file in another encoding
+    would be rows of garbled text; so does a quote never closed, which would swallow
+    every row after it."""
     import csv
 
     drop = "DROP TABLE IF EXISTS _sightings_rejects; DROP TABLE IF EXISTS _sightings_scans"

@@ -1521,6 +1521,35 @@ def test_csv_rows_are_named_by_their_record_past_blank_lines_and_quoted_newlines
     ]
 
 
+# A multi-line cell, then a row of too few cells, then an invalid URL.
+MULTI_LINE_THEN_SHORT_ROW = (
+    "candidate_id,feed,source,source_repo,seen_date,seen_ts,title,url,canonical_url,repo_key,host,description,stars,stars_today,forks,language,points,comments,rank,section,url_kind,extra\n"
+    '1,github_trending,github_trending_bonfy,bonfy/github-trending,2023-04-01,,hpcaitech/ColossalAI,https://github.com/hpcaitech/ColossalAI,github.com/hpcaitech/colossalai,github.com/hpcaitech/colossalai,github.com,"Making\n'
+    "multi\n"
+    'line large AI models cheaper, faster and more accessible",,,,python,,,1,trending:python,original,\n'
+    '2,github_trending,github_trending_bonfy,bonfy/github-trending,2023-04-01,,nomic-ai/gpt4all,https://github.com/nomic-ai/gpt4all,github.com/nomic-ai/gpt4all,github.com/nomic-ai/gpt4all,github.com,"gpt4all: a chatbot trained on a massive collection of clean assistant data including code, stories and dialogue",,,,python,,,2,trending:python,original,\n'
+    "x,y\n"
+    "3,github_trending,github_trending_bonfy,bonfy/github-trending,2023-04-01,,ZrrSkywalker/LLaMA-Adapter,ftp://nope/ZrrSkywalker/LLaMA-Adapter,github.com/zrrskywalker/llama-adapter,github.com/zrrskywalker/llama-adapter,github.com,Fine-tuning LLaMA to follow instructions within 1 Hour and 1.2M Parameters,,,,python,,,3,trending:python,original,\n"
+    "4,github_trending,github_trending_bonfy,bonfy/github-trending,2023-04-01,,Kent0n-Li/ChatDoctor,https://github.com/Kent0n-Li/ChatDoctor,github.com/kent0n-li/chatdoctor,github.com/kent0n-li/chatdoctor,github.com,,,,,python,,,4,trending:python,original,\n"
+)
+
+
+def test_a_row_after_a_multi_line_cell_and_a_short_row_is_named_by_its_true_row(
+    tmp_path, capsys, caplog
+):
+    """DuckDB numbers the rows it rejects by record, which were taken for physical lines:
+    the short row matched no record, the rows read then outnumbered the records kept, and
+    each was named by its place among them (the invalid URL as row 4, the short row's)."""
+    path = tmp_path / "multi.csv"
+    path.write_text(MULTI_LINE_THEN_SHORT_ROW, encoding="utf-8")
+    code, out, _err = rank(["import-sightings", str(path), "--db", str(tmp_path / "r.db")], capsys)
+    assert code == 0 and "3 sightings loaded" in out
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
+        f"{path}: row 4 skipped: 2 cells, the header has 22",
+        f"{path}: row 5 skipped: invalid URL 'ftp://nope/ZrrSkywalker/LLaMA-Adapter'",
+    ]
+
+
 def test_a_quote_never_closed_refuses_the_file_naming_its_line(tmp_path, capsys):
     """Read on, the open quote swallowed every later row, unnamed and uncounted."""
     path = tmp_path / "quote.csv"
