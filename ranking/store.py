@@ -1793,10 +1793,10 @@ def _csv_rejects(
     skipped = []
     for line, kind, text, message in rejects:
         if kind == "INVALID ENCODING":
-            raise SightingsFileError(f"{path}: cannot read sightings: line {line}: {message}")
+            raise SightingsFileError(f"{path}: cannot read sightings: row {line}: {message}")
         if kind == "UNQUOTED VALUE":
             raise SightingsFileError(
-                f"{path}: cannot read sightings: line {line}: a quote is never closed"
+                f"{path}: cannot read sightings: row {line}: a quote is never closed"
             )
         if kind in ("MISSING COLUMNS", "TOO MANY COLUMNS"):
             found = len(next(csv.reader([text.strip("\r\n")], delimiter=delim), []))

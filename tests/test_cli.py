@@ -1017,7 +1017,7 @@ def test_import_sightings_of_a_bad_file_is_one_line_naming_it(tmp_path, capsys):
         (
             [str(latin)],
             1,
-            f"{latin}: cannot read sightings: line 2: Invalid unicode (byte sequence mismatch) "
+            f"{latin}: cannot read sightings: row 2: Invalid unicode (byte sequence mismatch) "
             "detected. This file is not utf-8 encoded.",
         ),
     ]
@@ -1562,4 +1562,4 @@ def test_a_quote_never_closed_refuses_the_file_naming_its_line(tmp_path, capsys)
     )
     code, _out, err = rank(["import-sightings", str(path), "--db", str(tmp_path / "r.db")], capsys)
     assert code == 1
-    assert err == f"rank: error: {path}: cannot read sightings: line 3: a quote is never closed\n"
+    assert err == f"rank: error: {path}: cannot read sightings: row 3: a quote is never closed\n"
