@@ -507,6 +507,18 @@ def sniff_delimiter(text: str, delimiters: tuple[str, ...] = DELIMITERS) -> str:
     return best if counts[best] else ","
 
 
+@contextlib.contextmanager
+def wide_fields() -> Iterator[None]:
+    """Let Python's csv module read cells of any size while in this block: it refuses one
+    over 128 KiB ("field larger than field limit"), which DuckDB and a spreadsheet read.
+    The limit is the process's: restored after."""
+    old = csv.field_size_limit(2**31 - 1)
+    try:
+        yield
+    finally:
+        csv.field_size_limit(old)
+
+
 def _parse(source: Path, text: str, delimiter: str) -> list[tuple[int, list[str]]]:
     """(physical start line, cells) for every record, the header first."""
     # strict: a quote that never closes must not swallow the rest of the file silently.
@@ -514,9 +526,10 @@ def _parse(source: Path, text: str, delimiter: str) -> list[tuple[int, list[str]
     records: list[tuple[int, list[str]]] = []
     start = 1
     try:
-        for cells in reader:
-            records.append((start, cells))
-            start = reader.line_num + 1
+        with wide_fields():
+            for cells in reader:
+                records.append((start, cells))
+                start = reader.line_num + 1
     except csv.Error as exc:
         raise CsvFormatError(
             f"{source}: the row starting on line {start} is not valid CSV ({exc}); "

@@ -1742,7 +1742,8 @@ def _csv_header(path: Path) -> tuple[list[str], str, int]:
                 break
         else:
             first, line_no = "", 1
-    first = first.rstrip("\r\n")
+    # A file saved with CR line ends ("CSV (Macintosh)") is one line to a binary read.
+    first = next((line for line in first.splitlines() if line.strip()), "")
     delim = sniff_delimiter(first, (",", ";", "\t", "|"))
     names: list[str] = []
     for i, name in enumerate(next(csv.reader([first], delimiter=delim), [])):
@@ -1757,7 +1758,9 @@ def _csv_records(path: Path, delim: str, header_line: int) -> list[tuple[int, bo
     is one record; the header's is `header_line`, as the lines above it are blank)."""
     import csv
 
-    with path.open(encoding="utf-8-sig", errors="replace", newline="") as f:
+    from ranking.csvio import wide_fields
+
+    with path.open(encoding="utf-8-sig", errors="replace", newline="") as f, wide_fields():
         records = enumerate(csv.reader(f, delimiter=delim), 1)
         return [(row, not cells) for row, cells in records if row > header_line]
 
@@ -1779,6 +1782,8 @@ def _csv_rejects(
     every row after it."""
     import csv
 
+    from ranking.csvio import wide_fields
+
     drop = "DROP TABLE IF EXISTS _sightings_rejects; DROP TABLE IF EXISTS _sightings_scans"
     con.execute(drop)
     try:
@@ -1799,7 +1804,8 @@ def _csv_rejects(
                 f"{path}: cannot read sightings: row {line}: a quote is never closed"
             )
         if kind in ("MISSING COLUMNS", "TOO MANY COLUMNS"):
-            found = len(next(csv.reader([text.strip("\r\n")], delimiter=delim), []))
+            with wide_fields():
+                found = len(next(csv.reader([text.strip("\r\n")], delimiter=delim), []))
             why = f"{found} cells, the header has {cells}"
         else:  # a line too long
             why = message[:1].lower() + message[1:].rstrip(".")

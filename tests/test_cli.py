@@ -1112,6 +1112,28 @@ def test_a_jsonl_line_that_is_not_an_object_is_skipped_and_named(tmp_path, capsy
         assert (code, err.strip()) == (1, f"rank: error: {path}: {why}")
 
 
+def test_a_csv_with_a_huge_cell_or_mac_line_ends_loads(tmp_path, capsys, caplog):
+    """Python's csv module (which numbers the rows) refused a cell over 128 KiB with a
+    traceback ("field larger than field limit"), and a file saved with CR line ends
+    ("CSV (Macintosh)") failed on its header; DuckDB reads both."""
+    rows = [
+        "hackernews,hn:top20,2025-02-10,Story,https://example.org/1,5",
+        "hackernews,hn:top20,2025-02-10," + "x" * 200_000 + ",https://example.org/2,5",
+        "hackernews,hn:top20,2025-02-10,a,b,c,https://example.org/3," + "y" * 200_000,
+    ]
+    for name, end in [("huge.csv", "\n"), ("mac.csv", "\r")]:
+        path = tmp_path / name
+        path.write_text(SIGHTINGS_HEADER.rstrip("\n") + end + end.join(rows) + end, "utf-8")
+        caplog.clear()
+        db = str(tmp_path / f"{name}.db")
+        code, out, err = rank(["import-sightings", str(path), "--db", db], capsys)
+        assert (code, err) == (0, ""), name
+        assert out.strip() == f"{path}: 2 sightings loaded, 1 unreadable row skipped"
+        assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
+            f"{path}: row 4 skipped: 8 cells, the header has 6"
+        ]
+
+
 def test_impossible_seen_dates_are_skipped_like_unreadable_ones(tmp_path, capsys):
     path = tmp_path / "sightings.csv"
     path.write_text(

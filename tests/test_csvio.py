@@ -502,3 +502,15 @@ def test_a_file_of_empty_cells_has_no_header(tmp_path):
     path.write_text(",,,\r\n,,,\r\n", encoding="utf-8")  # a spreadsheet's cleared rows
     with pytest.raises(CsvFormatError, match=r"cleared\.csv: the file has only empty cells"):
         read_csv_rows(path)
+
+
+def test_a_cell_over_128_kib_is_read_and_the_limit_restored(tmp_path):
+    """Python's csv module refused it ("field larger than field limit"), which `rank
+    feedback` reported as a row with bad quotes."""
+    path = tmp_path / "big.csv"
+    path.write_text("week,id,decision,note\n2025-W07,c-1,keep," + "x" * 200_000 + "\n", "utf-8")
+    limit = csv.field_size_limit()
+    header, rows, _meta = read_csv_rows(path)
+    assert header == ["week", "id", "decision", "note"]
+    assert len(rows[0]["note"]) == 200_000
+    assert csv.field_size_limit() == limit
