@@ -471,8 +471,8 @@ def _with_earlier_decisions(
     by `rank feedback`; where both have one and they differ, the later one (the file's
     modification time against the stored `decided_at`), said in one line. Edits the new
     file cannot hold (a row no longer on the shortlist, a note without a decision, a
-    column of her own, a cell of a column `rank` writes changed from what it wrote there
-    (`shown`: a score, a flag, a section, title or link), a file that is no shortlist)
+    column of her own, text in a column `rank` writes changed from what it wrote there
+    (`shown`: a flag, a reason, a section, title or link), a file that is no shortlist)
     stay in a copy of the old file, named in a message with what it holds."""
     from dataclasses import replace
 

@@ -151,8 +151,14 @@ def open_store(path: str | os.PathLike[str] | None = None, *, snapshot: bool = T
     """
     target = resolve(path) if path is not None else database_path()
     if not target.exists():
+        if path is not None:
+            given = "the path given names no file"
+        elif os.environ.get(DB_ENV):
+            given = f"{DB_ENV} names no file"
+        else:
+            given = f"set {DB_ENV} before starting Jupyter"
         raise NoStoreError(
-            f"database {target} does not exist: set {DB_ENV} before starting Jupyter, e.g. "
+            f"database {target} does not exist: {given}, e.g. "
             f"{DB_ENV}=data/demo/radar.duckdb for the demo's store (`make demo`), "
             f"or run {store.CREATED_BY}"
         )

@@ -475,6 +475,14 @@ def test_a_missing_store_is_a_one_line_hint(monkeypatch):
     assert len(shown) == 1 and "\n" not in shown[0]
     assert str(REPO / "data" / "no-such-folder" / "radar.duckdb") in shown[0]
     assert "RADAR_DB=data/demo/radar.duckdb" in shown[0] and "make demo" in shown[0]
+    assert "RADAR_DB names no file" in shown[0]  # not "set RADAR_DB": it is set
+    monkeypatch.delenv("RADAR_DB")
+    cases = [("no-such.duckdb", "the path given names no file")]
+    if not (REPO / "data" / "radar.duckdb").exists():  # a checkout without a store of its own
+        cases.append((None, "set RADAR_DB before starting Jupyter"))
+    for path, given in cases:
+        with pytest.raises(store.StoreError, match=given):
+            explore.open_store(path) if path else explore.open_store()
 
 
 def test_database_path_env(monkeypatch, tmp_path):
