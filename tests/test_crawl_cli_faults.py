@@ -208,15 +208,7 @@ def test_disk_full_while_writing_the_raw_file_is_exit_3_in_a_few_lines(web, tmp_
         "from crawler.cli import main\n"
         "sys.exit(main(sys.argv[1:]))"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code, "--sources", str(srcs), "--data-dir", str(data)],
-        cwd=REPO,
-        env=_env(web.base_url),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = crawl(["--sources", str(srcs), "--data-dir", str(data)], web.base_url, code=code)
     assert result.returncode == 3, result.stderr[-3000:]
     assert "Traceback" not in result.stderr
     assert len(result.stderr) < 20_000  # was ~200 KB: every batch logged in full
@@ -246,15 +238,7 @@ RENAME_FAILS = (
 def test_a_raw_file_that_cannot_be_renamed_is_exit_3_and_the_next_ingest_recovers_it(web, tmp_path):
     data = tmp_path / "data"
     args = ["--sources", str(one_feed(tmp_path, web)), "--data-dir", str(data)]
-    result = subprocess.run(
-        [sys.executable, "-c", RENAME_FAILS, *args],
-        cwd=REPO,
-        env=_env(web.base_url),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = crawl(args, web.base_url, code=RENAME_FAILS)
     assert result.returncode == 3, result.stderr[-3000:]  # was 0, as if the items were saved
     assert "Traceback" not in result.stderr
     raw = data / "raw"

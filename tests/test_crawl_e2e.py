@@ -69,10 +69,11 @@ def _env(base: str, **extra: str) -> dict[str, str]:
     return env
 
 
-def crawl(args: list[str], base: str, *, timeout: float = 120, **env: str):
-    """Run the real command; returns the CompletedProcess (text mode)."""
+def crawl(args: list[str], base: str, *, timeout: float = 120, code: str | None = None, **env: str):
+    """Run the real command; returns the CompletedProcess (text mode). `code`: a Python
+    program run instead of `-m crawler.cli` (one that patches a fault in, then calls it)."""
     return subprocess.run(
-        [sys.executable, "-m", "crawler.cli", *args],
+        [sys.executable, *(["-c", code] if code else ["-m", "crawler.cli"]), *args],
         cwd=REPO,
         env=_env(base, **env),
         capture_output=True,
