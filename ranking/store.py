@@ -1310,10 +1310,10 @@ def ingest_raw(con: duckdb.DuckDBPyConnection, raw_dir: str | os.PathLike[str]) 
     (report.sightings, report.history_only, report.fetch_records, report.candidates,
      report.new_candidates) = (int(n) for n in counts)  # fmt: skip
     logger.info(
-        "ingested %d raw file(s): %d sightings, %d candidates (%d new), %d fetch records, "
+        "ingested %d raw %s: %d sightings, %d candidates (%d new), %d fetch records, "
         "%d bad rows",
-        report.files, report.sightings, report.candidates, report.new_candidates,
-        report.fetch_records, report.bad_rows,
+        report.files, "file" if report.files == 1 else "files", report.sightings,
+        report.candidates, report.new_candidates, report.fetch_records, report.bad_rows,
     )  # fmt: skip
     return report
 
