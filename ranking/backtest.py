@@ -209,7 +209,7 @@ def run_backtest(
         messages.append(f"sightings: {store.sightings_summary(counts, without_feeds)}")
         if not counts["inserted"] + counts["duplicates"]:  # a kept store may hold them already
             messages.append(f"sightings: {sightings_file}: no rows to load")
-        notes, lost = _not_replayed(con, set(todo["issue_no"]), first, last, bool(errors))
+        notes, lost = _not_replayed(con, set(todo["issue_no"]), first, last)
         messages += notes
         if lost and errors:  # a failed archive file may hold them
             errors.append(f"{lost} as read")
@@ -302,15 +302,13 @@ def _lock_out(out: Path) -> CrawlLock:
 
 
 def _not_replayed(
-    con: duckdb.DuckDBPyConnection, replayed: set[int], first: int, last: int, failed: bool
+    con: duckdb.DuckDBPyConnection, replayed: set[int], first: int, last: int
 ) -> tuple[list[str], str | None]:
     """The issues of first..last that are not replayed: notes on those without items
     (essays), and one line naming the numbers not stored (`#8, #10-#12`), None when there
-    is none. Only up to the archive's last stored issue, unless an archive file `failed`:
-    it may hold any of them (the last one, say)."""
+    is none: also those after the archive's last issue (a range asked past its end)."""
     stored = store.history_issue_hashes(con)
-    end = last if failed else min(last, max(stored))
-    absent = [n for n in range(first, end + 1) if n not in replayed]
+    absent = [n for n in range(first, last + 1) if n not in replayed]
     notes = [
         f"issue #{n} has no items (an essay): nothing to replay" for n in absent if n in stored
     ]

@@ -685,11 +685,17 @@ def test_backtest_names_a_lost_issue_past_the_last_one_stored(tmp_path, capsys):
     code, out, err = rank([*args, "--issues", "8-8", "--out", str(tmp_path / "bt2")], capsys)
     assert (code, out) == (1, "")
     assert err == f"rank: error: no issues with items in 8-8; {failed}\n"
-    # Without a failed file, a range past the archive stays a usage error.
+    # Without a failed file, a range past the archive stays a usage error; one that runs
+    # past its end replays what there is and names the rest (they went unmentioned).
     code, out, err = rank(
         [*BACKTEST_SAMPLE, "--issues", "90-99", "--out", str(tmp_path / "x")], capsys
     )
     assert (code, out, err) == (2, "", "rank: error: no issues with items in 90-99\n")
+    code, out, err = rank(
+        [*BACKTEST_SAMPLE, "--issues", "8-12", "--out", str(tmp_path / "y")], capsys
+    )
+    assert (code, err) == (0, "")
+    assert "note: issues #9-#12 of 8-12 not replayed: not in the archive" in out.splitlines()
 
 
 def test_an_output_path_under_a_file_is_a_usage_error_naming_it(loop_db, tmp_path, capsys):
