@@ -166,7 +166,8 @@ def build_parser() -> tuple[_Parser, _Parser]:
         "import-sightings",
         help="load a sightings archive (what the sources showed on past days)",
         description="Load a sightings file (Parquet, CSV or JSONL with the columns of the "
-        "dataset's sightings: feed, section, seen_date, url, title, ...) into the store, so "
+        "dataset's sightings: feed, section, seen_date, url, title, ...; feed, url and "
+        "seen_date or seen_ts are needed) into the store, so "
         "that `rank --week` can rank and learn from past weeks. Loading a file twice changes "
         "nothing. A row it cannot use is skipped and named: a CSV's row as a spreadsheet "
         "shows it (the header is row 1), a JSONL's line.",

@@ -1626,18 +1626,24 @@ def _select_sightings(
     run=None,
 ):
     """SIGHTING_FILE_COLUMNS of the file `path` (NULL for a column it does not have) as a
-    frame; a file without feed, section, seen_date or url is a SightingsFileError naming
-    `path`. `params` are the reader's (default: `path`; a JSONL file may be read from a
+    frame; a file without feed, url, or a day (seen_date, else seen_ts: the day of that
+    time) is a SightingsFileError naming `path` (without section, a row's source is its
+    feed). `params` are the reader's (default: `path`; a JSONL file may be read from a
     copy); `run` reads the query (the CSV reader collects its rejects around it)."""
     params = params or [str(path)]
     if present is None:
         described = con.execute(f"DESCRIBE SELECT * FROM {reader}", params).fetchall()
         present = {row[0] for row in described}
-    missing = [c for c in ("feed", "section", "seen_date", "url") if c not in present]
+    if "seen_date" not in present and "seen_ts" in present:
+        present, day = present | {"seen_date"}, '"seen_ts" AS "seen_date"'
+    else:
+        day = '"seen_date"'
+    missing = [c for c in ("feed", "seen_date", "url") if c not in present]
     if missing:
         raise SightingsFileError(f"{path}: missing sightings columns {missing}")
     select = ", ".join(
-        f'"{c}"' if c in present else f'NULL AS "{c}"' for c in SIGHTING_FILE_COLUMNS
+        (day if c == "seen_date" else f'"{c}"') if c in present else f'NULL AS "{c}"'
+        for c in SIGHTING_FILE_COLUMNS
     )
     sql = f"SELECT {select} FROM {reader}"
     return run(sql, params) if run else con.execute(sql, params).df()
@@ -1885,10 +1891,15 @@ _MAX_COUNT = 2**53
 
 
 def _whole_numbers(values, minimum: int):
-    """A file's count cells (stars, points, rank …) as Int64: whole numbers >= `minimum`,
-    else empty; returns them and how many non-empty cells were not such numbers."""
+    """A file's count cells (stars, points, rank …) as Int64: whole numbers >= `minimum`
+    (text may group thousands as a page shows them: `9,479`), else empty; returns them and
+    how many non-empty cells were not such numbers."""
     import pandas as pd
 
+    if not pd.api.types.is_numeric_dtype(values):
+        text = values.astype("string").str.strip()
+        grouped = text.str.fullmatch(r"\d{1,3}(?:[,_ ]\d{3})+").fillna(False).astype(bool)
+        values = text.where(~grouped, text.str.replace(r"[,_ ]", "", regex=True))
     numbers = pd.to_numeric(values, errors="coerce").astype("float64")
     ok = (numbers >= minimum) & (numbers < _MAX_COUNT) & (numbers % 1 == 0)  # NaN: False
     present = values.notna() & (values.astype("string").str.strip() != "")

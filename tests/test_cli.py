@@ -1108,7 +1108,7 @@ def test_a_jsonl_line_that_is_not_an_object_is_skipped_and_named(tmp_path, capsy
         ("[1]\n{}\n{torn\n", "no line is a JSON object with fields"),
         (
             '[1]\n{"feed": "hackernews"}\n',
-            "missing sightings columns ['section', 'seen_date', 'url']",
+            "missing sightings columns ['seen_date', 'url']",
         ),
     ]:
         path.write_text(text, encoding="utf-8")
@@ -1138,6 +1138,31 @@ def test_a_csv_with_a_huge_cell_or_mac_line_ends_loads(tmp_path, capsys, caplog)
         assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
             f"{path}: row 4 skipped: 8 cells, the header has 6"
         ]
+
+
+def test_a_sightings_file_without_section_or_seen_date_loads_from_feed_and_seen_ts(
+    tmp_path, capsys
+):
+    """A later file may drop `section` (a row's source is then its feed) or give only
+    `seen_ts` (its UTC day); it was refused whole for a missing column. Stars written as a
+    page shows them (`9,479`) were left empty."""
+    path = tmp_path / "later.csv"
+    path.write_text(
+        "feed,seen_ts,title,url,stars\n"
+        'hackernews,2025-02-10T23:30:00-02:00,Story,https://example.org/1,"9,479"\n'
+        "github_trending,2025-02-10 00:00:00,Repo,https://github.com/o/r,12\n",
+        encoding="utf-8",
+    )
+    db = tmp_path / "r.db"
+    code, out, err = rank(["import-sightings", str(path), "--db", str(db)], capsys)
+    assert (code, err) == (0, "")
+    assert out.strip() == f"{path}: 2 sightings loaded"
+    con = duckdb.connect(str(db), read_only=True)
+    rows = con.execute(
+        "SELECT source, CAST(seen_date AS VARCHAR), stars FROM sightings ORDER BY source"
+    ).fetchall()
+    con.close()
+    assert rows == [("github_trending", "2025-02-10", 12), ("hackernews", "2025-02-11", 9479)]
 
 
 def test_impossible_seen_dates_are_skipped_like_unreadable_ones(tmp_path, capsys):
