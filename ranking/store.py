@@ -1607,8 +1607,10 @@ def _read_sightings(con: duckdb.DuckDBPyConnection, path: Path, reader: str) -> 
     if path.suffix.lower() == ".csv":
         frame, skipped = _read_csv_sightings(con, path, reader)
     elif path.suffix.lower() == ".parquet":
-        frame, skipped = _select_sightings(con, path, reader), []
+        params: list[object] = [str(path)]
+        frame = con.execute(_sightings_sql(con, path, reader, params), params).df()
         frame["file_row"] = range(1, len(frame) + 1)
+        skipped = []
     else:
         with _json_records(con, path, reader) as (records, present, not_objects):
             frame, skipped = _read_json_sightings(con, path, records, reader, present)
@@ -1617,20 +1619,18 @@ def _read_sightings(con: duckdb.DuckDBPyConnection, path: Path, reader: str) -> 
     return frame, len(skipped)
 
 
-def _select_sightings(
+def _sightings_sql(
     con: duckdb.DuckDBPyConnection,
     path: Path,
     reader: str,
-    params: list[object] | None = None,
+    params: list[object],
     present: set[str] | None = None,
-    run=None,
-):
-    """SIGHTING_FILE_COLUMNS of the file `path` (NULL for a column it does not have) as a
-    frame; a file without feed, url, or a day (seen_date, else seen_ts: the day of that
-    time) is a SightingsFileError naming `path` (without section, a row's source is its
-    feed). `params` are the reader's (default: `path`; a JSONL file may be read from a
-    copy); `run` reads the query (the CSV reader collects its rejects around it)."""
-    params = params or [str(path)]
+) -> str:
+    """The query of SIGHTING_FILE_COLUMNS of the file `path` (NULL for a column it does
+    not have); a file without feed, url, or a day (seen_date, else seen_ts: the day of
+    that time) is a SightingsFileError naming `path` (without section, a row's source is
+    its feed). `params` are the reader's (a JSONL file may be read from a copy);
+    `present`, the file's columns, if known."""
     if present is None:
         described = con.execute(f"DESCRIBE SELECT * FROM {reader}", params).fetchall()
         present = {row[0] for row in described}
@@ -1645,8 +1645,7 @@ def _select_sightings(
         (day if c == "seen_date" else f'"{c}"') if c in present else f'NULL AS "{c}"'
         for c in SIGHTING_FILE_COLUMNS
     )
-    sql = f"SELECT {select} FROM {reader}"
-    return run(sql, params) if run else con.execute(sql, params).df()
+    return f"SELECT {select} FROM {reader}"
 
 
 def _read_csv_sightings(
@@ -1655,14 +1654,8 @@ def _read_csv_sightings(
     """A CSV's rows (see _read_sightings) and its rows skipped as (row, why)."""
     names, delim, header_line = _csv_header(path)
     params = [str(path), delim, dict.fromkeys(names, "VARCHAR"), header_line - 1]
-    rejects: list[tuple[int, str]] = []
-
-    def run(sql: str, params: list[object]):
-        frame, found = _csv_rejects(con, path, sql, params, delim=delim, cells=len(names))
-        rejects.extend(found)
-        return frame
-
-    frame = _select_sightings(con, path, reader, params, set(names), run)
+    sql = _sightings_sql(con, path, reader, params, set(names))
+    frame, rejects = _csv_rejects(con, path, sql, params, delim=delim, cells=len(names))
     rejected = {row for row, _why in rejects}
     kept = [
         row
@@ -1686,7 +1679,8 @@ def _read_json_sightings(
     """The rows of the JSONL file `path`, read from `records` (itself, or a copy with the
     same lines: `_json_records`; see _read_sightings), and its lines that are not JSON
     objects, as (line, why). `present`: its columns, if known."""
-    frame = _select_sightings(con, path, reader, [str(records)], present)
+    params: list[object] = [str(records)]
+    frame = con.execute(_sightings_sql(con, path, reader, params, present), params).df()
     frame["file_row"] = _record_lines(records, len(frame))
     torn = frame[list(SIGHTING_FILE_COLUMNS)].isna().all(axis=1)
     skipped = _invalid_json_lines(records, set(frame["file_row"][torn]))
