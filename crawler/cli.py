@@ -308,12 +308,10 @@ class _PlainLogHandler(logging.StreamHandler):
     middlewares, the stats: over 100 lines a run). Scrapy's format."""
 
     def __init__(self) -> None:
+        from scrapy.settings.default_settings import LOG_DATEFORMAT, LOG_FORMAT
+
         super().__init__()  # stderr
-        self.setFormatter(
-            logging.Formatter(
-                "%(asctime)s [%(name)s] %(levelname)s: %(message)s", "%Y-%m-%d %H:%M:%S"
-            )
-        )
+        self.setFormatter(logging.Formatter(LOG_FORMAT, LOG_DATEFORMAT))
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno >= logging.WARNING:
