@@ -223,6 +223,14 @@ def _shortlist_db(tmp_path: Path, extra_sightings: str | None = None) -> tuple[P
     return db, tmp_path / "shortlists" / f"{WEEK}.csv"
 
 
+def _rerun(db: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    """`rank --week WEEK` again on `db`: its exit code and what it said on stderr (not what
+    earlier commands of the test printed)."""
+    capsys.readouterr()
+    code, _out, err = rank(["--week", WEEK, "--db", str(db)], capsys)
+    return code, err
+
+
 def _save(path: Path, rows: list[dict[str, str]]) -> None:
     """As a spreadsheet saves it: no BOM, CRLF, the rows the curator kept."""
     with path.open("w", encoding="utf-8", newline="") as fh:
@@ -244,7 +252,7 @@ def test_a_rerun_keeps_the_curators_edits_and_a_copy_of_what_it_cannot_hold(tmp_
     _save(path, rows)
     saved = path.read_bytes()
 
-    code, _out, err = rank(["--week", WEEK, "--db", str(db)], capsys)
+    code, err = _rerun(db, capsys)
     assert code == 0, err
     backup = path.with_name(f"{WEEK}.previous-1.csv")
     assert err.strip() == (
@@ -260,7 +268,7 @@ def test_a_rerun_keeps_the_curators_edits_and_a_copy_of_what_it_cannot_hold(tmp_
     )
     assert again[rows[2]["id"]]["decision"] == again[rows[3]["id"]]["decision"] == ""
     # Everything the new file holds is carried again; nothing more is copied.
-    code, _out, err = rank(["--week", WEEK, "--db", str(db)], capsys)
+    code, err = _rerun(db, capsys)
     assert code == 0
     assert err.strip() == f"rank: {path}: its 2 decisions carried over to the new shortlist"
     assert not path.with_name(f"{WEEK}.previous-2.csv").exists()
@@ -282,9 +290,8 @@ def test_a_rerun_keeps_a_copy_of_a_column_and_a_section_the_new_file_cannot_hold
     rows.reverse()
     _save(path, rows)
     saved = path.read_bytes()
-    capsys.readouterr()
 
-    code, _out, err = rank(["--week", WEEK, "--db", str(db)], capsys)
+    code, err = _rerun(db, capsys)
     assert code == 0, err
     backup = path.with_name(f"{WEEK}.previous-1.csv")
     assert err.strip() == (
@@ -298,7 +305,7 @@ def test_a_rerun_keeps_a_copy_of_a_column_and_a_section_the_new_file_cannot_hold
     assert [r["decision"] for r in again if r["id"] == rows[-1]["id"]] == ["keep"]
 
     _save(path, again[::-1])
-    code, _out, err = rank(["--week", WEEK, "--db", str(db)], capsys)
+    code, err = _rerun(db, capsys)
     assert code == 0
     assert err.strip() == f"rank: {path}: its 1 decision carried over to the new shortlist"
     assert not path.with_name(f"{WEEK}.previous-2.csv").exists()
@@ -318,9 +325,8 @@ def test_a_rerun_keeps_a_copy_of_what_the_curator_typed_into_a_column_rank_write
     rows[3]["score"] = str(float(rows[3]["score"]))
     _save(path, rows)
     saved = path.read_bytes()
-    capsys.readouterr()
 
-    code, _out, err = rank(["--week", WEEK, "--db", str(db)], capsys)
+    code, err = _rerun(db, capsys)
     assert code == 0, err
     backup = path.with_name(f"{WEEK}.previous-1.csv")
     assert err.strip() == (
@@ -335,7 +341,7 @@ def test_a_rerun_keeps_a_copy_of_what_the_curator_typed_into_a_column_rank_write
         y, m, d = (int(n) for n in row["first_seen"].split("-"))
         row["first_seen"], row["score"] = f"{d:02d}.{m:02d}.{y}", str(float(row["score"]))
     _save(path, again)
-    code, _out, err = rank(["--week", WEEK, "--db", str(db)], capsys)
+    code, err = _rerun(db, capsys)
     assert code == 0
     assert err.strip() == f"rank: {path}: its 1 decision carried over to the new shortlist"
     assert not path.with_name(f"{WEEK}.previous-2.csv").exists()
@@ -358,9 +364,8 @@ def test_a_rerun_compares_a_file_with_what_rank_wrote_into_that_file(tmp_path, c
     assert cli.main(["--week", WEEK, "--db", str(db), "--out", str(other)]) == 0
     scores = {r["id"]: r["score"] for r in _read(other)}
     assert any(scores.get(r["id"]) not in (None, r["score"]) for r in rows)  # other scores
-    capsys.readouterr()
 
-    code, _out, err = rank(["--week", WEEK, "--db", str(db)], capsys)
+    code, err = _rerun(db, capsys)
     assert code == 0
     assert err.strip() == f"rank: {path}: its 1 decision carried over to the new shortlist"
     assert not path.with_name(f"{WEEK}.previous-1.csv").exists()
@@ -381,9 +386,8 @@ def test_a_rerun_on_a_store_restored_from_a_backup_keeps_no_copy(tmp_path, capsy
     assert cli.main(["--week", WEEK, "--db", str(db)]) == 0  # the newer model's file
     assert sum(before.get(r["id"], r["score"]) != r["score"] for r in _read(path)) > 0
     shutil.copy(tmp_path / "backup.duckdb", db)
-    capsys.readouterr()
 
-    code, _out, err = rank(["--week", WEEK, "--db", str(db)], capsys)
+    code, err = _rerun(db, capsys)
     assert (code, err) == (0, "")
     assert not path.with_name(f"{WEEK}.previous-1.csv").exists()
 
@@ -400,9 +404,8 @@ def test_a_file_written_before_its_cells_were_recorded_is_compared_as_before(tmp
     rows[0]["title"] += " (mine)"
     rows[1]["flags"] = "paywalled?"  # not recorded for this file: not named
     _save(path, rows)
-    capsys.readouterr()
 
-    code, _out, err = rank(["--week", WEEK, "--db", str(db)], capsys)
+    code, err = _rerun(db, capsys)
     assert code == 0, err
     backup = path.with_name(f"{WEEK}.previous-1.csv")
     assert err.strip() == (
@@ -428,9 +431,8 @@ def test_a_rerun_keeps_the_later_of_the_files_and_the_stored_decision(tmp_path, 
             row["decision"] = "reject"
     _save(late, late_rows)
     assert cli.main(["feedback", str(late), "--db", str(db)]) == 0
-    capsys.readouterr()
 
-    code, _out, err = rank(["--week", WEEK, "--db", str(db)], capsys)
+    code, err = _rerun(db, capsys)
     assert code == 0, err
     assert err.strip() == (
         f"rank: {path}: 1 decision differs from those stored by `rank feedback`; the later "
@@ -450,7 +452,7 @@ def test_a_rerun_keeps_the_later_of_the_files_and_the_stored_decision(tmp_path, 
     _save(path, again)
     later = decided.replace(tzinfo=dt.UTC).timestamp() + 60
     os.utime(path, (later, later))
-    code, _out, err = rank(["--week", WEEK, "--db", str(db)], capsys)
+    code, err = _rerun(db, capsys)
     assert code == 0, err
     assert err.strip().splitlines() == [
         f"rank: {path}: 1 decision differs from those stored by `rank feedback`; the later "
