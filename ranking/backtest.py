@@ -9,8 +9,10 @@ issue's shortlist never depends on the range.
 
 Recall@k per section is measured over REACHABLE picks (primary items of the issue that
 are in the pool, matched by canonical URL or repository); a pick counts as found at k
-when its candidate is ranked <= k within its candidate section. The coverage ceiling
-(reachable / all picks) is reported apart. Baselines are scored on the same pools in
+when a candidate of it is ranked <= k in the pick's own section (a pick the ranker put in
+another section is a miss: a reader of that section would not see it). Each issue's
+shortlist runs at least 50 rows deep in every section, so every figure can be recounted
+from the files. The coverage ceiling (reachable / all picks) is reported apart. Baselines are scored on the same pools in
 the same run: random (seeded), popularity (trending days + points), TF-IDF similarity
 to past picks.
 """
@@ -34,6 +36,7 @@ from crawler.items import SECTIONS
 from crawler.runner import AlreadyRunning, CrawlLock, acquire_lock
 from ranking import store
 from ranking.csvio import write_csv
+from ranking.defaults import DEFAULT_QUOTAS
 from ranking.errors import OutputBusyError, RankingError, UsageError
 from ranking.pool import DEFAULT_WINDOW_DAYS, pick_items
 from ranking.scorers import PopularityScorer, RandomScorer, SimilarityScorer
@@ -52,8 +55,9 @@ KS = (12, 24, 50)
 PICKS_FILE = "picks.csv"
 OUT_LOCK_FILE = ".backtest.lock"  # held by the run writing into the folder (_lock_out)
 # One row per primary item of each replayed issue: whether it was in the pool and where
-# the model and each baseline ranked it within its section (empty: below the top 50, or
-# not reachable). Recall@k of the report = share of reachable rows with rank <= k.
+# the model and each baseline ranked it in its own section (empty: below the top 50, in
+# another section only, or not reachable; `pool_section` says where its pool rows were).
+# Recall@k of the report = share of reachable rows with rank <= k.
 PICKS_COLUMNS = (
     "issue_no",
     "pub_date",
@@ -62,6 +66,7 @@ PICKS_COLUMNS = (
     "title",
     "url",
     "reachable",
+    "pool_section",
     "rank",
     "random_rank",
     "popularity_rank",
@@ -217,6 +222,8 @@ def run_backtest(
             messages.append(lost)
         cache: dict = {}
         depth = max(KS)
+        # Every rank the report counts is in the written shortlist.
+        quotas = {s: max(int(q), depth) for s, q in (quotas or DEFAULT_QUOTAS).items()}
         hits = []
         coverage = []
         pick_rows: list[dict[str, object]] = []
@@ -249,14 +256,16 @@ def run_backtest(
             # pick: the story and a copy under another URL); its rank is the best one.
             found = pick_items(pool, picks) if len(pool) else []
             keys_of: dict[int, list[str]] = {}
+            section_of = dict(zip(pool["key"], pool["section"], strict=True)) if len(pool) else {}
             for key, item in zip(pool["key"] if len(pool) else [], found, strict=True):
                 if item is not None:
                     keys_of.setdefault(item, []).append(key)
             sections = picks["section"].astype(str).tolist()
             best: dict[tuple[int, str], float] = {}  # (item, method) -> rank, NaN: below
             for item, keys in keys_of.items():
+                mine = [k for k in keys if section_of[k] == sections[item]]
                 for method in METHODS:
-                    rank = min((ranks[method].get(k, np.inf) for k in keys), default=np.inf)
+                    rank = min((ranks[method].get(k, np.inf) for k in mine), default=np.inf)
                     best[item, method] = rank if np.isfinite(rank) else np.nan
             for section in REPORT_SECTIONS:
                 n_picks = sections.count(section)
@@ -265,7 +274,7 @@ def run_backtest(
                 for item in reached:
                     for method in METHODS:
                         hits.append((int(issue_no), section, method, best[item, method]))
-            pick_rows += _pick_rows(picks, keys_of, best)
+            pick_rows += _pick_rows(picks, keys_of, best, section_of)
         write_csv(out / PICKS_FILE, PICKS_COLUMNS, pick_rows)
         messages += _earlier_shortlists(out, set(todo["issue_no"]))
     finally:
@@ -345,9 +354,13 @@ def _earlier_shortlists(out: Path, replayed: set[int]) -> list[str]:
 
 
 def _pick_rows(
-    picks: pd.DataFrame, keys_of: dict[int, list[str]], best: dict[tuple[int, str], float]
+    picks: pd.DataFrame,
+    keys_of: dict[int, list[str]],
+    best: dict[tuple[int, str], float],
+    section_of: dict[str, str],
 ) -> list[dict[str, object]]:
-    """The rows of picks.csv for one issue's items (`picks`, in item order)."""
+    """The rows of picks.csv for one issue's items (`picks`, in item order);
+    `pool_section`: the sections the ranker gave the pick's pool rows."""
     rows = []
     for item, pick in enumerate(picks.itertuples(index=False)):
         title = next((t for t in (pick.title_zh, pick.title_en) if isinstance(t, str)), "")
@@ -359,6 +372,7 @@ def _pick_rows(
             "title": title,
             "url": pick.url if isinstance(pick.url, str) else "",
             "reachable": "yes" if item in keys_of else "no",
+            "pool_section": " ".join(sorted({section_of[k] for k in keys_of.get(item, [])})),
         }
         for method in METHODS:
             rank = best.get((item, method), np.nan)
@@ -377,7 +391,7 @@ def render_report(report: BacktestReport) -> str:
         f"({len(report.issues)} issues, {report.seconds:.0f} s); shortlists in {report.out_dir}"
         f", every pick and its ranks in {report.out_dir / PICKS_FILE}",
         "",
-        "recall over reachable picks (pick ranked <= k within its section)",
+        "recall over reachable picks (pick ranked <= k in its own section of the shortlist)",
         f"{'section':<12} {'method':<11} {'reach':>5} {'@12':>6} {'@24':>6} {'@50':>6}",
     ]
     for section in REPORT_SECTIONS:

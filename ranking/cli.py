@@ -266,7 +266,9 @@ def build_parser() -> tuple[_Parser, _Parser]:
     p = subs.add_parser(
         "backtest",
         help="replay past issues and measure recall",
-        description="Replay past issues as of their dates; recall@k of the real picks.",
+        description="Replay past issues as of their dates; recall@k of the real picks, "
+        "each counted in its own section of the issue's shortlist (50 rows deep in every "
+        "section, so every figure can be recounted from the files).",
         epilog="example: rank backtest --history ../shared/datasets/python-weekly "
         "--sightings ../shared/datasets/sightings/sightings-2023-2025-01.parquet "
         "--issues 61-85 --out /tmp/bt",

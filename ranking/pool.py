@@ -91,7 +91,9 @@ _JOB_AD = re.compile(r"\bis hiring\b|\bhires for\b", re.I)
 _JOB_URL = re.compile(
     r"^https?://(?:www\.)?(?:ycombinator\.com/companies/[^/]+/jobs\b|workatastartup\.com/)", re.I
 )
-_HOT_TITLE = re.compile(r"^(ask|tell) hn\b|^讨论|\?$|？$", re.I)
+# A hot topic is a discussion thread (its host or path says so, or a source's section);
+# a title alone names one only when it says so: a blog post asking a question is an article.
+_HOT_TITLE = re.compile(r"^(ask|tell) hn\b|^讨论", re.I)
 _REDDIT_THREAD = re.compile(r"^/r/[^/]+/comments/")
 _GITHUB_DISCUSSION = re.compile(r"^/[^/]+/[^/]+/discussions/\d")
 TRENDING_PREFIX = "trending:"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -179,6 +180,42 @@ def test_picks_csv_lists_every_pick_with_the_ranks_the_recall_is_counted_from(tm
     assert "picks.csv" in render_report(report)
     assert rows["issue_no"].astype(int).between(3, 6).all()
     assert (rows["rank"] != "").any() and (rows["reachable"] == "no").any()
+
+
+def test_recall_counts_a_pick_only_where_a_reader_of_its_section_sees_it(tmp_path):
+    # Issue 6's curator lists a repository under articles: the pool has it as a project, so
+    # a reader of the article section never sees it and it is no article hit (it was
+    # counted at its project rank). Every rank in picks.csv is a row of the pick's section
+    # in the issue's shortlist, even with quotas smaller than the report's depth (50).
+    archive = tmp_path / "archive"
+    shutil.copytree(SAMPLE / "archive", archive)
+    issue = archive / "docs" / "2025-02-08-weekly.md"
+    text = issue.read_text(encoding="utf-8")
+    link = "4、[papermill 的文档](https://github.com/nteract/papermill)\n\n参数化执行。\n\n"
+    issue.write_text(text.replace("## 🐿️项目&资源", link + "## 🐿️项目&资源"), "utf-8")
+    quotas = {"article": 1, "project": 1, "audio_video": 1, "hot_topic": 1}
+    sightings = SAMPLE / "history-sightings.csv"
+    report = run_backtest(archive, sightings, (1, 6), tmp_path / "bt", quotas=quotas)
+    rows = pd.read_csv(
+        tmp_path / "bt" / "picks.csv", encoding="utf-8-sig", dtype=str, keep_default_na=False
+    )
+    moved = rows[(rows["issue_no"] == "6") & (rows["item_no"] == "4")].iloc[0]
+    assert (moved["section"], moved["reachable"]) == ("article", "yes")
+    assert (moved["pool_section"], moved["rank"]) == ("project", "")
+    project = rows[(rows["url"] == moved["url"]) & (rows["section"] == "project")]
+    assert len(project) == 1  # the same repository, listed under projects: a hit there
+    assert (project["pool_section"] == "project").all() and (project["rank"] != "").all()
+    ranked = rows[rows["rank"] != ""]
+    assert len(ranked) > len(report.issues)  # more than a quota of 1 could hold
+    for pick in ranked.itertuples():
+        shortlist = pd.read_csv(
+            tmp_path / "bt" / f"issue-{int(pick.issue_no):03d}.csv",
+            encoding="utf-8-sig",
+            dtype=str,
+            keep_default_na=False,
+        )
+        row = shortlist[(shortlist["section"] == pick.section) & (shortlist["rank"] == pick.rank)]
+        assert len(row) == 1, pick
 
 
 def test_a_reused_out_folder_names_the_shortlists_of_an_earlier_run(tmp_path):

@@ -255,6 +255,9 @@ def test_two_repositories_with_the_same_title_stay_apart():
             "hot_topic",
         ),
         ("example.com", None, "A blog post", "https://example.com/p", set(), "article"),
+        # A blog post asking a question is an article: a hot topic is a discussion thread.
+        ("ponder.io", None, "Why so many dataframes?", "https://ponder.io/why", set(), "article"),
+        ("example.com", None, "什么是 lambda 表达式？", "https://example.com/l", set(), "article"),
         ("example.com", None, "Tool", "https://example.com/t", {"project"}, "project"),
     ],
 )
