@@ -34,7 +34,7 @@ import pandas as pd
 
 from crawler.items import SECTIONS
 from ranking import store
-from ranking.errors import StoreError, UsageError
+from ranking.errors import RankingError, StoreError, UsageError
 from ranking.weeks import IsoWeek
 
 if TYPE_CHECKING:  # the ranker is imported lazily: 01-explore does not need scikit-learn
@@ -133,12 +133,17 @@ def database_path() -> Path:
     return resolve(os.environ.get(DB_ENV) or store.DEFAULT_DB)
 
 
-class NoStoreError(StoreError):
-    """The notebook's database does not exist. The notebook shows the one-line hint, not a
-    traceback through the store (IPython renders `_render_traceback_` instead)."""
+class NotebookError(RankingError):
+    """A notebook cannot go on (a malformed RADAR_* value, no sightings, no ../shared). The
+    notebook shows the one-line message, not a traceback through the helpers (IPython
+    renders `_render_traceback_` instead)."""
 
     def _render_traceback_(self) -> list[str]:
         return [f"{type(self).__name__}: {self}"]
+
+
+class NoStoreError(NotebookError, StoreError):
+    """The notebook's database does not exist: a one-line hint, as every NotebookError."""
 
 
 def open_store(path: str | os.PathLike[str] | None = None, *, snapshot: bool = True) -> Connection:
@@ -484,13 +489,20 @@ def plot_topic_shares(shares: pd.DataFrame) -> Figure:
 
 
 def pick_week(con: Connection, week: str | None = None) -> IsoWeek:
-    """The week to explain: `week`, else env RADAR_WEEK, else the latest week with sightings."""
+    """The week to explain: `week`, else env RADAR_WEEK, else the latest week with sightings.
+
+    A malformed week or a store without sightings is a NotebookError (one line).
+    """
     text = week or os.environ.get(WEEK_ENV)
     if text:
-        return IsoWeek.parse(text)
+        try:
+            return IsoWeek.parse(text)
+        except UsageError as exc:
+            where = "" if week else f"{WEEK_ENV}: "
+            raise NotebookError(f"{where}{exc}") from None
     latest = store.last_sighting_day(con)
     if latest is None:
-        raise UsageError("no sightings in the store: run `crawl` first, or set RADAR_WEEK")
+        raise NotebookError("no sightings in the store: run `crawl` first, or set RADAR_WEEK")
     return IsoWeek.of(pd.Timestamp(latest).date())
 
 
@@ -677,19 +689,28 @@ def just_missed(
 
 
 def backtest_issues(text: str | None = None) -> tuple[int, int]:
-    """The issue range: `text`, else env RADAR_BACKTEST_ISSUES, else DEFAULT_BACKTEST_ISSUES."""
+    """The issue range: `text`, else env RADAR_BACKTEST_ISSUES, else DEFAULT_BACKTEST_ISSUES.
+
+    A malformed range is a NotebookError (one line).
+    """
     from ranking.backtest import parse_issue_range
 
-    return parse_issue_range(text or os.environ.get(BACKTEST_ISSUES_ENV) or DEFAULT_BACKTEST_ISSUES)
+    env = os.environ.get(BACKTEST_ISSUES_ENV)
+    try:
+        return parse_issue_range(text or env or DEFAULT_BACKTEST_ISSUES)
+    except UsageError as exc:
+        where = "" if text or not env else f"{BACKTEST_ISSUES_ENV}: "
+        raise NotebookError(f"{where}{exc}") from None
 
 
 def shared_datasets() -> tuple[Path, Path]:
-    """(archive folder, sightings file) of ../shared/datasets beside the checkout."""
+    """(archive folder, sightings file) of ../shared/datasets beside the checkout; a
+    NotebookError (one line) naming what is missing."""
     history = resolve(SHARED_HISTORY)
     sightings = resolve(SHARED_SIGHTINGS)
     missing = [str(p) for p in (history, sightings) if not p.exists()]
     if missing:
-        raise FileNotFoundError(f"missing {', '.join(missing)} (../shared beside the checkout)")
+        raise NotebookError(f"missing {', '.join(missing)} (../shared beside the checkout)")
     return history, sightings
 
 
