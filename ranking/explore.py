@@ -24,7 +24,7 @@ import os
 import re
 import tempfile
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -57,11 +57,14 @@ SEASON_ISSUES = 30
 DEFAULT_BACKTEST_ISSUES = "21-24"
 SHARED_HISTORY = Path("..", "shared", "datasets", "python-weekly")
 SHARED_SIGHTINGS = Path("..", "shared", "datasets", "sightings", "sightings-2023-2025-01.parquet")
-# Fonts with CJK glyphs, tried in order (source names and titles are often Chinese).
+# Font families with CJK glyphs, by preference (source names and titles are often
+# Chinese); each is the start of a family name: "Noto Sans CJK" takes "Noto Sans CJK JP".
 CJK_FONTS = (
-    "Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQuanYi Zen Hei",
-    "WenQuanYi Micro Hei", "Microsoft YaHei", "PingFang SC", "SimHei", "Arial Unicode MS",
+    "Noto Sans CJK SC", "Noto Sans CJK", "Noto Sans SC", "Source Han Sans SC",
+    "Source Han Sans", "WenQuanYi Zen Hei", "WenQuanYi Micro Hei", "Droid Sans Fallback",
+    "Microsoft YaHei", "PingFang SC", "SimHei", "Arial Unicode MS",
 )  # fmt: skip
+CJK_FONT_PACKAGE = "fonts-noto-cjk"
 
 # Keyword topics for the season trends: a pattern over the curator's zh + en titles and
 # summaries. An item can belong to several topics.
@@ -193,8 +196,15 @@ def missing_data(con: Connection) -> list[str]:
     return notes
 
 
+def cjk_font(installed: Iterable[str]) -> str | None:
+    """The installed font family with CJK glyphs to use (the first of CJK_FONTS), or None."""
+    names = sorted(set(installed))
+    return next((n for prefix in CJK_FONTS for n in names if n.startswith(prefix)), None)
+
+
 def setup_plots() -> None:
-    """Matplotlib defaults for the notebooks: readable sizes, a CJK font when installed."""
+    """Matplotlib defaults for the notebooks: readable sizes, and a CJK font as fallback
+    when one is installed; else one line saying Chinese labels will show as boxes."""
     import matplotlib as mpl
     from matplotlib import font_manager
 
@@ -202,15 +212,18 @@ def setup_plots() -> None:
         {"figure.figsize": (10, 4.5), "figure.dpi": 90, "axes.grid": True, "grid.alpha": 0.3,
          "axes.spines.top": False, "axes.spines.right": False}
     )  # fmt: skip
-    installed = {f.name for f in font_manager.fontManager.ttflist}
-    cjk = [name for name in CJK_FONTS if name in installed]
-    if cjk:
-        mpl.rcParams["font.sans-serif"] = [*cjk, *mpl.rcParams["font.sans-serif"]]
-        mpl.rcParams["font.family"] = "sans-serif"
-    else:
-        # Without a CJK font, Chinese labels render as boxes; one warning per glyph would
-        # bury the notebook's output. Installing e.g. fonts-noto-cjk fixes the labels.
-        warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font")
+    font = cjk_font(f.name for f in font_manager.fontManager.ttflist)
+    if font:
+        # Latin text keeps the default font; the glyphs it lacks come from the CJK one.
+        mpl.rcParams["font.family"] = ["sans-serif", font]
+        return
+    # One warning per missing glyph would bury the notebook's output: one line instead.
+    warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font")
+    print(
+        f"No CJK font installed: Chinese labels will show as boxes. Install "
+        f"{CJK_FONT_PACKAGE} (apt), delete {mpl.get_cachedir()}/fontlist-*.json and "
+        f"restart the kernel."
+    )
 
 
 def _figure(nrows: int = 1, ncols: int = 1, **kw):

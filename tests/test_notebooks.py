@@ -669,6 +669,39 @@ def test_notebook_settings_and_data_errors_are_one_line_hints(monkeypatch, tmp_p
     assert one_line(exc).startswith(f"NotebookError: missing {tmp_path / 'no-archive'}")
 
 
+def test_cjk_font_choice():
+    """The first of CJK_FONTS installed; a family name may go on (Noto's JP face)."""
+    fonts = ["DejaVu Sans", "WenQuanYi Zen Hei", "Noto Sans CJK JP"]
+    assert explore.cjk_font(fonts) == "Noto Sans CJK JP"
+    assert explore.cjk_font([*fonts, "Noto Sans CJK SC"]) == "Noto Sans CJK SC"
+    assert explore.cjk_font(["DejaVu Sans", "Droid Sans Fallback"]) == "Droid Sans Fallback"
+    assert explore.cjk_font(["DejaVu Sans", "STIXGeneral"]) is None
+
+
+def test_setup_plots_takes_a_cjk_font_or_says_in_one_line(monkeypatch, capsys):
+    # Chinese source names (hellogithub:… 项目) showed as boxes, and only a code comment
+    # said why: a CJK font is now a fallback for the default one, or one line says so.
+    from types import SimpleNamespace
+
+    import matplotlib as mpl
+    from matplotlib import font_manager
+
+    def installed(*names: str) -> None:
+        fonts = [SimpleNamespace(name=n) for n in names]
+        monkeypatch.setattr(font_manager.fontManager, "ttflist", fonts)
+
+    with mpl.rc_context():
+        installed("DejaVu Sans", "WenQuanYi Micro Hei")
+        explore.setup_plots()
+        assert mpl.rcParams["font.family"] == ["sans-serif", "WenQuanYi Micro Hei"]
+        assert capsys.readouterr().out == ""
+        installed("DejaVu Sans")
+        explore.setup_plots()
+        out = capsys.readouterr().out
+        assert out.count("\n") == 1 and out.startswith("No CJK font installed")
+        assert "Chinese labels will show as boxes" in out and "fonts-noto-cjk" in out
+
+
 def test_just_missed_and_contributions_on_a_ranked_frame():
     """Rows ranked just below the quota, with the gap to the last row that made it."""
     from types import SimpleNamespace
