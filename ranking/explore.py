@@ -24,7 +24,7 @@ import os
 import re
 import tempfile
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -34,7 +34,7 @@ import pandas as pd
 
 from crawler.items import SECTIONS
 from ranking import store
-from ranking.errors import StoreError, UsageError
+from ranking.errors import RankingError, StoreError, UsageError
 from ranking.weeks import IsoWeek
 
 if TYPE_CHECKING:  # the ranker is imported lazily: 01-explore does not need scikit-learn
@@ -57,11 +57,14 @@ SEASON_ISSUES = 30
 DEFAULT_BACKTEST_ISSUES = "21-24"
 SHARED_HISTORY = Path("..", "shared", "datasets", "python-weekly")
 SHARED_SIGHTINGS = Path("..", "shared", "datasets", "sightings", "sightings-2023-2025-01.parquet")
-# Fonts with CJK glyphs, tried in order (source names and titles are often Chinese).
+# Font families with CJK glyphs, by preference (source names and titles are often
+# Chinese); each is the start of a family name: "Noto Sans CJK" takes "Noto Sans CJK JP".
 CJK_FONTS = (
-    "Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQuanYi Zen Hei",
-    "WenQuanYi Micro Hei", "Microsoft YaHei", "PingFang SC", "SimHei", "Arial Unicode MS",
+    "Noto Sans CJK SC", "Noto Sans CJK", "Noto Sans SC", "Source Han Sans SC",
+    "Source Han Sans", "WenQuanYi Zen Hei", "WenQuanYi Micro Hei", "Droid Sans Fallback",
+    "Microsoft YaHei", "PingFang SC", "SimHei", "Arial Unicode MS",
 )  # fmt: skip
+CJK_FONT_PACKAGE = "fonts-noto-cjk"
 
 # Keyword topics for the season trends: a pattern over the curator's zh + en titles and
 # summaries. An item can belong to several topics.
@@ -133,12 +136,17 @@ def database_path() -> Path:
     return resolve(os.environ.get(DB_ENV) or store.DEFAULT_DB)
 
 
-class NoStoreError(StoreError):
-    """The notebook's database does not exist. The notebook shows the one-line hint, not a
-    traceback through the store (IPython renders `_render_traceback_` instead)."""
+class NotebookError(RankingError):
+    """A notebook cannot go on (a malformed RADAR_* value, no sightings, no ../shared). The
+    notebook shows the one-line message, not a traceback through the helpers (IPython
+    renders `_render_traceback_` instead)."""
 
     def _render_traceback_(self) -> list[str]:
         return [f"{type(self).__name__}: {self}"]
+
+
+class NoStoreError(NotebookError, StoreError):
+    """The notebook's database does not exist: a one-line hint, as every NotebookError."""
 
 
 def open_store(path: str | os.PathLike[str] | None = None, *, snapshot: bool = True) -> Connection:
@@ -188,8 +196,15 @@ def missing_data(con: Connection) -> list[str]:
     return notes
 
 
+def cjk_font(installed: Iterable[str]) -> str | None:
+    """The installed font family with CJK glyphs to use (the first of CJK_FONTS), or None."""
+    names = sorted(set(installed))
+    return next((n for prefix in CJK_FONTS for n in names if n.startswith(prefix)), None)
+
+
 def setup_plots() -> None:
-    """Matplotlib defaults for the notebooks: readable sizes, a CJK font when installed."""
+    """Matplotlib defaults for the notebooks: readable sizes, and a CJK font as fallback
+    when one is installed; else one line saying Chinese labels will show as boxes."""
     import matplotlib as mpl
     from matplotlib import font_manager
 
@@ -197,15 +212,18 @@ def setup_plots() -> None:
         {"figure.figsize": (10, 4.5), "figure.dpi": 90, "axes.grid": True, "grid.alpha": 0.3,
          "axes.spines.top": False, "axes.spines.right": False}
     )  # fmt: skip
-    installed = {f.name for f in font_manager.fontManager.ttflist}
-    cjk = [name for name in CJK_FONTS if name in installed]
-    if cjk:
-        mpl.rcParams["font.sans-serif"] = [*cjk, *mpl.rcParams["font.sans-serif"]]
-        mpl.rcParams["font.family"] = "sans-serif"
-    else:
-        # Without a CJK font, Chinese labels render as boxes; one warning per glyph would
-        # bury the notebook's output. Installing e.g. fonts-noto-cjk fixes the labels.
-        warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font")
+    font = cjk_font(f.name for f in font_manager.fontManager.ttflist)
+    if font:
+        # Latin text keeps the default font; the glyphs it lacks come from the CJK one.
+        mpl.rcParams["font.family"] = ["sans-serif", font]
+        return
+    # One warning per missing glyph would bury the notebook's output: one line instead.
+    warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font")
+    print(
+        f"No CJK font installed: Chinese labels will show as boxes. Install "
+        f"{CJK_FONT_PACKAGE} (apt), delete {mpl.get_cachedir()}/fontlist-*.json and "
+        f"restart the kernel."
+    )
 
 
 def _figure(nrows: int = 1, ncols: int = 1, **kw):
@@ -484,13 +502,20 @@ def plot_topic_shares(shares: pd.DataFrame) -> Figure:
 
 
 def pick_week(con: Connection, week: str | None = None) -> IsoWeek:
-    """The week to explain: `week`, else env RADAR_WEEK, else the latest week with sightings."""
+    """The week to explain: `week`, else env RADAR_WEEK, else the latest week with sightings.
+
+    A malformed week or a store without sightings is a NotebookError (one line).
+    """
     text = week or os.environ.get(WEEK_ENV)
     if text:
-        return IsoWeek.parse(text)
+        try:
+            return IsoWeek.parse(text)
+        except UsageError as exc:
+            where = "" if week else f"{WEEK_ENV}: "
+            raise NotebookError(f"{where}{exc}") from None
     latest = store.last_sighting_day(con)
     if latest is None:
-        raise UsageError("no sightings in the store: run `crawl` first, or set RADAR_WEEK")
+        raise NotebookError("no sightings in the store: run `crawl` first, or set RADAR_WEEK")
     return IsoWeek.of(pd.Timestamp(latest).date())
 
 
@@ -677,19 +702,28 @@ def just_missed(
 
 
 def backtest_issues(text: str | None = None) -> tuple[int, int]:
-    """The issue range: `text`, else env RADAR_BACKTEST_ISSUES, else DEFAULT_BACKTEST_ISSUES."""
+    """The issue range: `text`, else env RADAR_BACKTEST_ISSUES, else DEFAULT_BACKTEST_ISSUES.
+
+    A malformed range is a NotebookError (one line).
+    """
     from ranking.backtest import parse_issue_range
 
-    return parse_issue_range(text or os.environ.get(BACKTEST_ISSUES_ENV) or DEFAULT_BACKTEST_ISSUES)
+    env = os.environ.get(BACKTEST_ISSUES_ENV)
+    try:
+        return parse_issue_range(text or env or DEFAULT_BACKTEST_ISSUES)
+    except UsageError as exc:
+        where = "" if text or not env else f"{BACKTEST_ISSUES_ENV}: "
+        raise NotebookError(f"{where}{exc}") from None
 
 
 def shared_datasets() -> tuple[Path, Path]:
-    """(archive folder, sightings file) of ../shared/datasets beside the checkout."""
+    """(archive folder, sightings file) of ../shared/datasets beside the checkout; a
+    NotebookError (one line) naming what is missing."""
     history = resolve(SHARED_HISTORY)
     sightings = resolve(SHARED_SIGHTINGS)
     missing = [str(p) for p in (history, sightings) if not p.exists()]
     if missing:
-        raise FileNotFoundError(f"missing {', '.join(missing)} (../shared beside the checkout)")
+        raise NotebookError(f"missing {', '.join(missing)} (../shared beside the checkout)")
     return history, sightings
 
 

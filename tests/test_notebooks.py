@@ -287,8 +287,9 @@ class NotebookRun:
             env=full_env, stdout=self.log, stderr=subprocess.STDOUT,
         )  # fmt: skip
 
-    def result(self):
-        """Wait for the run; the executed notebook, or a failure with the child's output."""
+    def result(self, *, fails: bool = False):
+        """Wait for the run; the executed notebook (up to the cell that failed, when it
+        `fails`), or a test failure with the child's output."""
         import nbformat
 
         try:
@@ -296,7 +297,7 @@ class NotebookRun:
         finally:
             self.stop()
         self.log.seek(0)
-        assert code == 0, f"{self.name} failed:\n{self.log.read()[-4000:]}"
+        assert (code != 0) == fails, f"{self.name} exited {code}:\n{self.log.read()[-4000:]}"
         return nbformat.read(self.output, as_version=4)
 
     def stop(self) -> None:
@@ -313,6 +314,7 @@ STORE_RUNS = {
     "01-empty": ("01-explore.ipynb", "empty_db"),
     "01-sightings-only": ("01-explore.ipynb", "sightings_only_db"),
     "02-sightings-only": ("02-why-this-rank.ipynb", "sightings_only_db"),
+    "02-empty": ("02-why-this-rank.ipynb", "empty_db"),
 }
 # Which test waits for which runs.
 NOTEBOOK_TESTS = {
@@ -321,13 +323,14 @@ NOTEBOOK_TESTS = {
     "test_01_explore_on_an_empty_store": ("01-empty",),
     "test_notebooks_on_a_store_without_issues": ("01-sightings-only", "02-sightings-only"),
     "test_03_backtest_executes": ("03",),
+    "test_02_on_an_empty_store_stops_with_one_line": ("02-empty",),
 }
 
 
 def _shared_datasets_present() -> bool:
     try:
         explore.shared_datasets()
-    except FileNotFoundError:
+    except explore.NotebookError:
         return False
     return True
 
@@ -629,6 +632,76 @@ def test_pick_week(snap, monkeypatch):
     assert str(explore.pick_week(snap)) == "2025-W07"
 
 
+def one_line(exc: pytest.ExceptionInfo) -> str:
+    """What IPython prints for the exception: one line, not a traceback."""
+    shown = exc.value._render_traceback_()
+    assert len(shown) == 1 and "\n" not in shown[0]
+    return shown[0]
+
+
+def test_notebook_settings_and_data_errors_are_one_line_hints(monkeypatch, tmp_path):
+    # pick_week, backtest_issues and shared_datasets raised a UsageError or a
+    # FileNotFoundError: the notebook showed a traceback through the helpers.
+    con = store.connect(":memory:")
+    try:
+        monkeypatch.delenv("RADAR_WEEK", raising=False)
+        with pytest.raises(explore.NotebookError) as exc:
+            explore.pick_week(con)
+        assert one_line(exc) == (
+            "NotebookError: no sightings in the store: run `crawl` first, or set RADAR_WEEK"
+        )
+        monkeypatch.setenv("RADAR_WEEK", "2025-07")
+        with pytest.raises(explore.NotebookError) as exc:
+            explore.pick_week(con)
+        assert one_line(exc).startswith("NotebookError: RADAR_WEEK: invalid week '2025-07'")
+        with pytest.raises(explore.NotebookError) as exc:
+            explore.pick_week(con, "2025-W99")
+        assert one_line(exc).startswith("NotebookError: invalid week '2025-W99'")
+    finally:
+        con.close()
+    monkeypatch.setenv("RADAR_BACKTEST_ISSUES", "9..10")
+    with pytest.raises(explore.NotebookError) as exc:
+        explore.backtest_issues()
+    assert "RADAR_BACKTEST_ISSUES: invalid issue range '9..10'" in one_line(exc)
+    monkeypatch.setattr(explore, "SHARED_HISTORY", tmp_path / "no-archive")
+    with pytest.raises(explore.NotebookError) as exc:
+        explore.shared_datasets()
+    assert one_line(exc).startswith(f"NotebookError: missing {tmp_path / 'no-archive'}")
+
+
+def test_cjk_font_choice():
+    """The first of CJK_FONTS installed; a family name may go on (Noto's JP face)."""
+    fonts = ["DejaVu Sans", "WenQuanYi Zen Hei", "Noto Sans CJK JP"]
+    assert explore.cjk_font(fonts) == "Noto Sans CJK JP"
+    assert explore.cjk_font([*fonts, "Noto Sans CJK SC"]) == "Noto Sans CJK SC"
+    assert explore.cjk_font(["DejaVu Sans", "Droid Sans Fallback"]) == "Droid Sans Fallback"
+    assert explore.cjk_font(["DejaVu Sans", "STIXGeneral"]) is None
+
+
+def test_setup_plots_takes_a_cjk_font_or_says_in_one_line(monkeypatch, capsys):
+    # Chinese source names (hellogithub:… 项目) showed as boxes, and only a code comment
+    # said why: a CJK font is now a fallback for the default one, or one line says so.
+    from types import SimpleNamespace
+
+    import matplotlib as mpl
+    from matplotlib import font_manager
+
+    def installed(*names: str) -> None:
+        fonts = [SimpleNamespace(name=n) for n in names]
+        monkeypatch.setattr(font_manager.fontManager, "ttflist", fonts)
+
+    with mpl.rc_context():
+        installed("DejaVu Sans", "WenQuanYi Micro Hei")
+        explore.setup_plots()
+        assert mpl.rcParams["font.family"] == ["sans-serif", "WenQuanYi Micro Hei"]
+        assert capsys.readouterr().out == ""
+        installed("DejaVu Sans")
+        explore.setup_plots()
+        out = capsys.readouterr().out
+        assert out.count("\n") == 1 and out.startswith("No CJK font installed")
+        assert "Chinese labels will show as boxes" in out and "fonts-noto-cjk" in out
+
+
 def test_just_missed_and_contributions_on_a_ranked_frame():
     """Rows ranked just below the quota, with the gap to the last row that made it."""
     from types import SimpleNamespace
@@ -773,6 +846,16 @@ def test_notebooks_on_a_store_without_issues(notebook_runs):
     tagged = outputs_by_tag(nb)
     assert "2025-W09" in text_of(tagged["week"])
     assert "astral-sh/uv" in html_of(tagged["shortlist"])
+
+
+@pytest.mark.slow
+def test_02_on_an_empty_store_stops_with_one_line(notebook_runs):
+    """No sightings: the week cell shows one line saying what to run, not a traceback."""
+    nb = notebook_runs["02-empty"].result(fails=True)
+    errors = [o for o in outputs_by_tag(nb)["week"] if o["output_type"] == "error"]
+    assert [e["traceback"] for e in errors] == [
+        ["NotebookError: no sightings in the store: run `crawl` first, or set RADAR_WEEK"]
+    ]
 
 
 @pytest.mark.slow

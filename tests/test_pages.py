@@ -64,6 +64,17 @@ def test_json_ld_and_other_meta_dates_count(calls, date):
     assert calls == []
 
 
+@pytest.mark.parametrize(
+    ("start", "end"), [("<![CDATA[", "]]>"), ("<!--", "-->"), ("\n  <![CDATA[\n", "\n  ]]>\n")]
+)
+def test_a_json_ld_block_wrapped_in_cdata_or_a_comment_counts(calls, start, end):
+    # As Real Python marks it up: the HTML parser keeps the wrapper in the script's text.
+    ld = f'{start}{{"@type": "Article", "datePublished": "2021-10-04T14:00:00+00:00"}}{end}'
+    c = page(DESCRIPTION + f'<script type="application/ld+json">{ld}</script>')
+    assert calls == []
+    assert c.published == "2021-10-04T14:00:00Z" and c.extra["date_confidence"] == "high"
+
+
 def test_a_time_element_counts_as_a_date(calls):
     c = page(DESCRIPTION, '<time datetime="2024-05-01T10:00:00Z">May 1</time>' + BODY)
     assert calls == []

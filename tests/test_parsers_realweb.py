@@ -335,6 +335,10 @@ def test_articles_metadata():
     assert pybites.title == "Abstract Syntax Trees in Python"
     assert pybites.published == "2021-02-20T09:30:00Z"
     assert pybites.extra["date_confidence"] == "high" and pybites.extra["lang"] == "en"
+    # Its JSON-LD is wrapped in <![CDATA[ ]]>: the date is the marked-up one, not a guess.
+    (realpython,) = parse_row(_row("articles/realpython-python310-new-features-2024-01.html"))
+    assert realpython.published == "2021-10-04T14:00:00Z"
+    assert realpython.extra["date_confidence"] == "high"
     (medium,) = parse_row(_row("articles/medium-debugger-apple-m1-2022-02.html"))
     assert medium.author == "Erik Engheim"
 

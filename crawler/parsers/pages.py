@@ -80,6 +80,9 @@ _SUPERSETS = {
 }
 _C0 = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
 _CHARREF = re.compile(r"&#(?:[xX]([0-9a-fA-F]{1,16})|([0-9]{1,20}));?")
+# A JSON-LD block some sites (Real Python) wrap in <![CDATA[ ]]> or <!-- -->, as XHTML
+# scripts used to be: the HTML parser keeps the wrapper as text, and JSON refuses it.
+_LD_WRAPPER = re.compile(r"^\s*(?:<!\[CDATA\[|<!--)|(?:\]\]>|-->)\s*$")
 _URL_DATE = re.compile(r"/((?:19|20)\d\d)/(0?[1-9]|1[0-2])/(?:(0?[1-9]|[12]\d|3[01])/)?")
 
 
@@ -328,11 +331,12 @@ def _meta(root: HtmlElement) -> dict[str, str]:
 
 
 def _json_ld(root: HtmlElement) -> list[dict[str, Any]]:
+    """The objects of the page's JSON-LD blocks (and of their @graph); bad blocks skipped."""
     objs: list[dict[str, Any]] = []
     scripts = root.xpath('//script[@type="application/ld+json"]/text()', smart_strings=False)
     for raw in scripts[:10]:
         try:
-            data = json.loads(raw)
+            data = json.loads(_LD_WRAPPER.sub("", raw))
         except (ValueError, RecursionError):
             continue
         stack = data if isinstance(data, list) else [data]
