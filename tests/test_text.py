@@ -31,6 +31,7 @@ NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
         ("zero\u200bwidth\ufeff", "zerowidth", {"zero_width"}),
         ("lone \ud800 surrogate", "lone surrogate", {"surrogates"}),
         ("e\u0301", "\u00e9", set()),  # NFC
+        ("e\u200b\u0301", "\u00e9", {"zero_width"}),  # NFC after what was between is gone
         ("bad \ufffd byte", "bad \ufffd byte", {"replacement_char"}),
         ("c1\x85control", "c1 control", {"controls"}),
         (None, "", set()),
