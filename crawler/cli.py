@@ -479,16 +479,6 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 # --- status ----------------------------------------------------------------------------------
 
 
-def _parse_ts(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        ts = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
-
-
 def read_fetch_records(raw_dir: Path) -> list[dict[str, Any]]:
     """Every fetch record of every raw file, oldest first (broken lines skipped).
 
@@ -534,6 +524,8 @@ def source_health(
     """Per source: last success, consecutive failures, items and new items (7 days), 304
     rate, silence (no new item for 4x the usual interval) and staleness (fetches succeed,
     nothing new for STALE_DAYS). A record without ``new_items`` counts its items as new."""
+    from crawler.text import parse_iso_utc
+
     now = now or datetime.now(UTC)
     by_source: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for rec in records:
@@ -552,7 +544,7 @@ def source_health(
         last_error = None
         changes: list[datetime] = []
         for rec in recs:
-            ts = _parse_ts(rec.get("finished_at")) or _parse_ts(rec.get("started_at"))
+            ts = parse_iso_utc(rec.get("finished_at")) or parse_iso_utc(rec.get("started_at"))
             status = rec.get("status")
             items = int(rec.get("items") or 0)
             new = int(rec.get("new_items", items) or 0)

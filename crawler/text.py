@@ -20,6 +20,7 @@ __all__ = [
     "clean_text_flagged",
     "html_to_text",
     "parse_date",
+    "parse_iso_utc",
     "parse_local_date",
     "remove_unsafe",
     "title_text",
@@ -312,6 +313,20 @@ def parse_local_date(raw: object, now: datetime | None = None) -> date | None:
     flags it: `Sat, 18 Jan 2025 02:00:00 +0800` is 2025-01-18 (in UTC, the 17th)."""
     dt, _ = _checked_datetime(raw, now)
     return dt.date() if dt is not None else None
+
+
+def parse_iso_utc(value: object) -> datetime | None:
+    """Our own ISO-8601 timestamps (a record's ``fetched_at``, ``finished_at``, ...) as an
+    aware UTC datetime; one without offset is UTC. None when `value` is not a string, is
+    not ISO 8601, or has no UTC time (``0001-01-01T00:00:00+01:00``). Strict where
+    `parse_date` is lenient: for the times we wrote, not for a source's dates."""
+    if not isinstance(value, str):
+        return None
+    try:
+        ts = datetime.fromisoformat(value)
+        return ts.astimezone(UTC) if ts.tzinfo else ts.replace(tzinfo=UTC)
+    except (ValueError, OverflowError):
+        return None
 
 
 def _checked_datetime(raw: object, now: datetime | None) -> tuple[datetime | None, str | None]:

@@ -17,12 +17,13 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
+from crawler.text import parse_iso_utc
 from ranking.errors import SightingsFileError, StoreBusyError, StoreError, first_of
 
 logger = logging.getLogger(__name__)
@@ -682,16 +683,9 @@ def _as_int(value: object) -> int | None:
 
 
 def _as_ts(value: object) -> datetime | None:
-    """An ISO-8601 UTC string as a naive UTC datetime (None when unreadable)."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        ts = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        if ts.tzinfo is not None:
-            ts = ts.astimezone(UTC).replace(tzinfo=None)
-    except (ValueError, OverflowError):
-        return None
-    return ts
+    """An ISO-8601 string as a naive UTC datetime (None when unreadable: `parse_iso_utc`)."""
+    ts = parse_iso_utc(value)
+    return ts.replace(tzinfo=None) if ts else None
 
 
 def _sighting_row(rec: dict) -> dict:
