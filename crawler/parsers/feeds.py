@@ -134,11 +134,11 @@ _HOOKED = _install_raw_date_hook()
 
 def parse_feed(body: bytes, headers: Mapping[str, str] | None, source: Source) -> ParseResult:
     """Feed bytes -> candidates (one per usable entry, newest MAX_ENTRIES kept)."""
-    feed = read_feed(body, headers, source)
+    feed = read_feed(body, headers)
     return build_candidates(feed, source)
 
 
-def read_feed(body: bytes, headers: Mapping[str, str] | None, source: Source) -> Feed:
+def read_feed(body: bytes, headers: Mapping[str, str] | None) -> Feed:
     """Feed bytes -> Feed (entries normalized across backends); ParseError otherwise."""
     if not isinstance(body, bytes | bytearray | memoryview):
         raise ParseError("bad_input", f"expected bytes, got {type(body).__name__}")
