@@ -620,12 +620,11 @@ def is_audio_video(entry: FeedEntry, url: str, feed_link: str | None) -> bool:
 def build_candidates(
     feed: Feed,
     source: Source,
-    customize: Callable[[Candidate, FeedEntry], Candidate | None] | None = None,
+    customize: Callable[[Candidate, FeedEntry], Candidate] | None = None,
 ) -> ParseResult:
     """Turn entries into candidates: http(s) links only, deduped, capped, cleaned.
 
-    `customize` lets a site parser (HN, Reddit) adjust each candidate; returning None
-    drops it.
+    `customize` lets a site parser (HN, Reddit) adjust each candidate and returns it.
     """
     result = ParseResult(notes=dict(feed.notes))
     result.notes["entries_total"] = len(feed.entries)
@@ -691,9 +690,6 @@ def build_candidates(
             c.discussion_url = comments
         if customize is not None:
             c = customize(c, entry)
-            if c is None:
-                result.skip("filtered")
-                continue
         result.append(c)
     cap_newest(result, source)
     return result
