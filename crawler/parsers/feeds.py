@@ -105,16 +105,16 @@ class Feed:
 _RAW_DATES: contextvars.ContextVar[bool] = contextvars.ContextVar("raw_dates", default=False)
 
 
-def _install_raw_date_hook() -> bool:
+def _install_raw_date_hook() -> None:
+    """Install the hook, once. fastfeedparser is pinned; should a new version lose
+    `_parse_date`, test_absurd_dates_are_flagged_never_rolled_over fails."""
     try:
         import fastfeedparser.main as ffp_main
     except ImportError:  # pragma: no cover - fastfeedparser is a pinned dependency
-        return False
+        return
     original = getattr(ffp_main, "_parse_date", None)
-    if original is None:
-        return False
-    if getattr(original, "_radar_hook", False):
-        return True
+    if original is None or getattr(original, "_radar_hook", False):
+        return
 
     def _parse_date(date_str: str) -> str | None:
         if _RAW_DATES.get():
@@ -123,10 +123,9 @@ def _install_raw_date_hook() -> bool:
 
     _parse_date._radar_hook = True  # type: ignore[attr-defined]
     ffp_main._parse_date = _parse_date
-    return True
 
 
-_HOOKED = _install_raw_date_hook()
+_install_raw_date_hook()
 
 
 # --- public entry points -------------------------------------------------------------
