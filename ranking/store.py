@@ -2424,7 +2424,8 @@ def precision_report(con: duckdb.DuckDBPyConnection, top: int = PRECISION_TOP):
 _SNAPSHOT_ALIAS = "radar_snapshot_src"
 _SNAPSHOT_OF = "radar_snapshot_of"  # a snapshot's variable: the file it copied
 # A domain for "never featured before": a repository's owner on its forge
-# (github.com/astral-sh), since every project would otherwise share github.com.
+# (github.com/astral-sh), since every project would otherwise share github.com. The
+# same rule as crawler.urls.repo_owner, which the Python code uses.
 _DOMAIN_SQL = (
     "CASE WHEN {t}.repo_key IS NOT NULL "
     "THEN split_part({t}.repo_key, '/', 1) || '/' || split_part({t}.repo_key, '/', 2) "
