@@ -419,13 +419,13 @@ def _ingest_after_crawl(
     (RELIABILITY J5: an empty night must not look like a success). Runs restricted with
     --source, with no source, or cut short are not counted (cmd_crawl passes no `night`);
     several runs in one night count as one night."""
-    from crawler.runstate import QUIET_NIGHTS_ALERT, record_night
+    from crawler.runstate import QUIET_NIGHTS_ALERT, RAW_DIR, record_night
     from ranking.errors import StoreError
     from ranking.store import ingest_pending
 
     db = _db_path(args, data_dir)
     try:
-        report = ingest_pending(db, data_dir / "raw")  # Ctrl-C: a KeyboardInterrupt
+        report = ingest_pending(db, data_dir / RAW_DIR)  # Ctrl-C: a KeyboardInterrupt
     except StoreError as exc:
         print(
             f"{PROG}: error: store unavailable: {exc}; the raw files are kept and will be "
@@ -596,6 +596,7 @@ def source_health(
 
 def cmd_status(args: argparse.Namespace) -> int:
     from crawler.errors import ConfigError
+    from crawler.runstate import RAW_DIR
     from crawler.sources import load_sources
 
     data_dir = Path(args.data_dir)
@@ -603,7 +604,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         names = [s.name for s in load_sources(Path(args.sources) if args.sources else None)]
     except ConfigError as exc:
         return _error(str(exc), EXIT_USAGE)
-    rows = source_health(read_fetch_records(data_dir / "raw"), names)
+    rows = source_health(read_fetch_records(data_dir / RAW_DIR), names)
     try:
         _print_status(rows, args.json)
         sys.stdout.flush()
