@@ -83,7 +83,7 @@ def speed(docs: list[bytes], repeats: int) -> tuple[dict[str, list[dict]], int]:
     headers = {"content-type": "application/rss+xml; charset=utf-8"}
     configs = {
         "ours parse_feed": lambda: time_pass(lambda b: parse_feed(b, headers, src), docs),
-        "ours read_feed": lambda: time_pass(lambda b: read_feed(b, headers, src), docs),
+        "ours read_feed": lambda: time_pass(lambda b: read_feed(b, headers), docs),
         "feedparser (defaults)": lambda: time_pass(_fp_parse, docs),
         "fastfeedparser": lambda: time_pass(_ffp_parse, docs),
     }

@@ -419,13 +419,13 @@ def _ingest_after_crawl(
     (RELIABILITY J5: an empty night must not look like a success). Runs restricted with
     --source, with no source, or cut short are not counted (cmd_crawl passes no `night`);
     several runs in one night count as one night."""
-    from crawler.runstate import QUIET_NIGHTS_ALERT, record_night
+    from crawler.runstate import QUIET_NIGHTS_ALERT, RAW_DIR, record_night
     from ranking.errors import StoreError
     from ranking.store import ingest_pending
 
     db = _db_path(args, data_dir)
     try:
-        report = ingest_pending(db, data_dir / "raw")  # Ctrl-C: a KeyboardInterrupt
+        report = ingest_pending(db, data_dir / RAW_DIR)  # Ctrl-C: a KeyboardInterrupt
     except StoreError as exc:
         print(
             f"{PROG}: error: store unavailable: {exc}; the raw files are kept and will be "
@@ -479,16 +479,6 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 # --- status ----------------------------------------------------------------------------------
 
 
-def _parse_ts(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        ts = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
-
-
 def read_fetch_records(raw_dir: Path) -> list[dict[str, Any]]:
     """Every fetch record of every raw file, oldest first (broken lines skipped).
 
@@ -534,6 +524,8 @@ def source_health(
     """Per source: last success, consecutive failures, items and new items (7 days), 304
     rate, silence (no new item for 4x the usual interval) and staleness (fetches succeed,
     nothing new for STALE_DAYS). A record without ``new_items`` counts its items as new."""
+    from crawler.text import parse_iso_utc
+
     now = now or datetime.now(UTC)
     by_source: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for rec in records:
@@ -552,7 +544,7 @@ def source_health(
         last_error = None
         changes: list[datetime] = []
         for rec in recs:
-            ts = _parse_ts(rec.get("finished_at")) or _parse_ts(rec.get("started_at"))
+            ts = parse_iso_utc(rec.get("finished_at")) or parse_iso_utc(rec.get("started_at"))
             status = rec.get("status")
             items = int(rec.get("items") or 0)
             new = int(rec.get("new_items", items) or 0)
@@ -604,6 +596,7 @@ def source_health(
 
 def cmd_status(args: argparse.Namespace) -> int:
     from crawler.errors import ConfigError
+    from crawler.runstate import RAW_DIR
     from crawler.sources import load_sources
 
     data_dir = Path(args.data_dir)
@@ -611,7 +604,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         names = [s.name for s in load_sources(Path(args.sources) if args.sources else None)]
     except ConfigError as exc:
         return _error(str(exc), EXIT_USAGE)
-    rows = source_health(read_fetch_records(data_dir / "raw"), names)
+    rows = source_health(read_fetch_records(data_dir / RAW_DIR), names)
     try:
         _print_status(rows, args.json)
         sys.stdout.flush()

@@ -20,7 +20,9 @@ __all__ = [
     "clean_text_flagged",
     "html_to_text",
     "parse_date",
+    "parse_iso_utc",
     "parse_local_date",
+    "remove_unsafe",
     "title_text",
     "unescape_refs",
 ]
@@ -31,14 +33,20 @@ ELLIPSIS = "…"
 # Nothing on the Python web we care about predates this; earlier dates are bugs.
 DATE_FLOOR = datetime(1995, 1, 1, tzinfo=UTC)
 
-# C0 controls except \t and \n, DEL and C1 controls: invisible, and never meant in a title.
-_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# Lone surrogates: a Python str can hold them, UTF-8 cannot.
 _SURROGATES = re.compile(r"[\ud800-\udfff]")
-# Embedding/override (U+202A-202E) and isolate (U+2066-2069) controls can reorder
-# what the curator sees (Trojan Source); removed and flagged.
-_BIDI = re.compile(r"[\u202a-\u202e\u2066-\u2069]")
-# Zero-width space and a stray BOM: invisible, and they break duplicate detection.
-_ZERO_WIDTH = re.compile(r"[\u200b\ufeff]")
+# The characters no stored or shown text keeps, what each becomes and the flag it raises:
+# the one rule for the crawler's text and for ranking.csvio's cells (`remove_unsafe`).
+_UNSAFE = (
+    (_SURROGATES, "", "surrogates"),
+    # C0 controls except \t and \n, DEL and C1 controls: invisible, never meant in a title.
+    (re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]"), " ", "controls"),
+    # Embedding/override (U+202A-202E) and isolate (U+2066-2069) controls can reorder
+    # what the curator sees (Trojan Source).
+    (re.compile(r"[\u202a-\u202e\u2066-\u2069]"), "", "bidi"),
+    # Zero-width space and a stray BOM: invisible, and they break duplicate detection.
+    (re.compile(r"[\u200b\ufeff]"), "", "zero_width"),
+)
 _SPACES = re.compile(r"\s+")
 _INNER_SPACES = re.compile(r"[^\S\n]+")
 _BLANK_LINES = re.compile(r"\n\s*\n+")
@@ -85,6 +93,18 @@ def clean_text_flagged(
     return _clean_flagged(s, max_len, single_line)
 
 
+def remove_unsafe(s: str) -> tuple[str, frozenset[str]]:
+    """`s` without lone surrogates, bidi controls and zero-width characters, its C0/C1
+    controls (but ``\\t`` and ``\\n``) and DEL turned into spaces; and the flags of what was
+    there (``surrogates``, ``controls``, ``bidi``, ``zero_width``). Nothing else changes."""
+    flags = set()
+    for pattern, replacement, flag in _UNSAFE:
+        s, found = pattern.subn(replacement, s)
+        if found:
+            flags.add(flag)
+    return s, frozenset(flags)
+
+
 def _clean_flagged(s: str, max_len: int | None, single_line: bool) -> tuple[str, frozenset[str]]:
     """The full cleaning pass of `clean_text_flagged` (a non-empty string)."""
     flags: set[str] = set()
@@ -92,19 +112,9 @@ def _clean_flagged(s: str, max_len: int | None, single_line: bool) -> tuple[str,
         # A 10 MB title: only the head can survive, so don't normalize the rest.
         s = s[: max_len * 8 + 1024]
         flags.add("truncated")
-    if _SURROGATES.search(s):
-        s = _SURROGATES.sub("", s)
-        flags.add("surrogates")
+    s, unsafe = remove_unsafe(s)
+    flags |= unsafe
     s = unicodedata.normalize("NFC", s)
-    if _CONTROLS.search(s):
-        s = _CONTROLS.sub(" ", s)
-        flags.add("controls")
-    if _BIDI.search(s):
-        s = _BIDI.sub("", s)
-        flags.add("bidi")
-    if _ZERO_WIDTH.search(s):
-        s = _ZERO_WIDTH.sub("", s)
-        flags.add("zero_width")
     if "\ufffd" in s:
         flags.add("replacement_char")
     if single_line:
@@ -303,6 +313,20 @@ def parse_local_date(raw: object, now: datetime | None = None) -> date | None:
     flags it: `Sat, 18 Jan 2025 02:00:00 +0800` is 2025-01-18 (in UTC, the 17th)."""
     dt, _ = _checked_datetime(raw, now)
     return dt.date() if dt is not None else None
+
+
+def parse_iso_utc(value: object) -> datetime | None:
+    """Our own ISO-8601 timestamps (a record's ``fetched_at``, ``finished_at``, ...) as an
+    aware UTC datetime; one without offset is UTC. None when `value` is not a string, is
+    not ISO 8601, or has no UTC time (``0001-01-01T00:00:00+01:00``). Strict where
+    `parse_date` is lenient: for the times we wrote, not for a source's dates."""
+    if not isinstance(value, str):
+        return None
+    try:
+        ts = datetime.fromisoformat(value)
+        return ts.astimezone(UTC) if ts.tzinfo else ts.replace(tzinfo=UTC)
+    except (ValueError, OverflowError):
+        return None
 
 
 def _checked_datetime(raw: object, now: datetime | None) -> tuple[datetime | None, str | None]:

@@ -45,6 +45,7 @@ __all__ = [
     "is_http_url",
     "project_key",
     "repo_key",
+    "repo_owner",
 ]
 
 
@@ -527,6 +528,15 @@ def project_key(url: str) -> str | None:
     GITHUB_THREADS), which is an item of its own (news about a change), not the project."""
     key, thread = _repo_of(url)
     return None if thread else key
+
+
+def repo_owner(key: object) -> str | None:
+    """`github.com/owner` of a `repo_key` (`github.com/owner/repo`), else None: a repository's
+    "domain", since every project would otherwise share github.com. ranking.store's
+    _DOMAIN_SQL is the same rule in SQL."""
+    if not isinstance(key, str) or key.count("/") < 2:
+        return None
+    return "/".join(key.split("/")[:2])
 
 
 def _repo_of(url: str) -> tuple[str | None, bool]:

@@ -244,37 +244,16 @@ def run_backtest(
             )
             write_shortlist(result, out / f"issue-{int(issue_no):03d}.csv", "csv")
             picks = items[items["issue_no"] == issue_no]
-            pool = result.scored
-            if not len(pool):
+            if not len(result.scored):
                 messages.append(
                     f"issue #{issue_no} ({pub_date}): an empty pool (no sighting of the "
                     f"{window_days} days up to it that was not featured before); "
                     "its shortlist is header-only"
                 )
-            ranks = _ranks(result, int(issue_no), depth)
-            # A pick is reachable when some pool row is it (several rows can be one
-            # pick: the story and a copy under another URL); its rank is the best one.
-            found = pick_items(pool, picks) if len(pool) else []
-            keys_of: dict[int, list[str]] = {}
-            section_of = dict(zip(pool["key"], pool["section"], strict=True)) if len(pool) else {}
-            for key, item in zip(pool["key"] if len(pool) else [], found, strict=True):
-                if item is not None:
-                    keys_of.setdefault(item, []).append(key)
-            sections = picks["section"].astype(str).tolist()
-            best: dict[tuple[int, str], float] = {}  # (item, method) -> rank, NaN: below
-            for item, keys in keys_of.items():
-                mine = [k for k in keys if section_of[k] == sections[item]]
-                for method in METHODS:
-                    rank = min((ranks[method].get(k, np.inf) for k in mine), default=np.inf)
-                    best[item, method] = rank if np.isfinite(rank) else np.nan
-            for section in REPORT_SECTIONS:
-                n_picks = sections.count(section)
-                reached = [item for item in keys_of if sections[item] == section]
-                coverage.append((int(issue_no), section, n_picks, len(reached)))
-                for item in reached:
-                    for method in METHODS:
-                        hits.append((int(issue_no), section, method, best[item, method]))
-            pick_rows += _pick_rows(picks, keys_of, best, section_of)
+            issue_hits, issue_coverage, rows = _score_issue(result, picks, int(issue_no), depth)
+            hits += issue_hits
+            coverage += issue_coverage
+            pick_rows += rows
         write_csv(out / PICKS_FILE, PICKS_COLUMNS, pick_rows)
         messages += _earlier_shortlists(out, set(todo["issue_no"]))
     finally:
@@ -294,6 +273,41 @@ def run_backtest(
         messages=messages,
         errors=errors,
     )
+
+
+def _score_issue(
+    result: ShortlistResult, picks: pd.DataFrame, issue_no: int, depth: int
+) -> tuple[list[tuple], list[tuple], list[dict[str, object]]]:
+    """One replayed issue against its `picks`: the hits (issue_no, section, method, rank)
+    and coverage (issue_no, section, picks, reachable) rows of the report, and its rows
+    of picks.csv."""
+    pool = result.scored
+    ranks = _ranks(result, issue_no, depth)
+    # A pick is reachable when some pool row is it (several rows can be one
+    # pick: the story and a copy under another URL); its rank is the best one.
+    found = pick_items(pool, picks) if len(pool) else []
+    keys_of: dict[int, list[str]] = {}
+    for key, item in zip(pool["key"] if len(pool) else [], found, strict=True):
+        if item is not None:
+            keys_of.setdefault(item, []).append(key)
+    section_of = dict(zip(pool["key"], pool["section"], strict=True)) if len(pool) else {}
+    sections = picks["section"].astype(str).tolist()
+    best: dict[tuple[int, str], float] = {}  # (item, method) -> rank, NaN: below
+    for item, keys in keys_of.items():
+        # Only in the pick's own section: a reader of that section sees nothing else.
+        mine = [k for k in keys if section_of[k] == sections[item]]
+        for method in METHODS:
+            rank = min((ranks[method].get(k, np.inf) for k in mine), default=np.inf)
+            best[item, method] = rank if np.isfinite(rank) else np.nan
+    hits = []
+    coverage = []
+    for section in REPORT_SECTIONS:
+        reached = [item for item in keys_of if sections[item] == section]
+        coverage.append((issue_no, section, sections.count(section), len(reached)))
+        for item in reached:
+            for method in METHODS:
+                hits.append((issue_no, section, method, best[item, method]))
+    return hits, coverage, _pick_rows(picks, keys_of, best, section_of)
 
 
 def _lock_out(out: Path) -> CrawlLock:

@@ -58,7 +58,9 @@ def _existing_db(args: argparse.Namespace) -> Path:
 
 
 def _raw_dir(args: argparse.Namespace, db: Path) -> Path:
-    return Path(args.raw_dir) if getattr(args, "raw_dir", None) else db.parent / "raw"
+    from crawler.runstate import RAW_DIR
+
+    return Path(args.raw_dir) if getattr(args, "raw_dir", None) else db.parent / RAW_DIR
 
 
 def _ingest_first(args: argparse.Namespace, *, read_only: bool = False) -> Path:

@@ -66,6 +66,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from crawler.text import remove_unsafe
 from ranking.errors import CsvFormatError
 
 logger = logging.getLogger(__name__)
@@ -95,12 +96,6 @@ FLOAT_DECIMALS = 4
 MAX_READ_BYTES = 50 * 1024 * 1024
 DELIMITERS = (",", ";", "\t")
 
-# Lone surrogates (a Python str can hold them; UTF-8 cannot) become U+FFFD.
-_SURROGATES = re.compile("[\ud800-\udfff]")
-# C0 controls except \t and \n (\r is folded into \n first), plus DEL.
-_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-# Bidi embeddings/overrides/isolates (Trojan-Source style reordering of a title).
-_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
 _NEWLINES = re.compile("\r\n?")
 _HEADER_SEPARATORS = re.compile(r"[\s\-]+")
 
@@ -114,18 +109,15 @@ _UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 
 
 def clean_text(text: str) -> str:
-    """Make text safe to store or show: no lone surrogates, C0 controls or bidi controls.
+    """Make text safe to store or show, by the crawler's rule for titles.
 
-    Lone surrogates become U+FFFD; `\\r\\n` and `\\r` become `\\n`; other C0 controls
-    (except `\\t`, `\\n`) and DEL are removed; bidi embedding/override/isolate controls
-    (U+202A-U+202E, U+2066-U+2069) are removed.
+    `\\r\\n` and `\\r` become `\\n`; then `crawler.text.remove_unsafe`: lone surrogates,
+    bidi controls and zero-width characters are removed, other C0/C1 controls (but `\\t`,
+    `\\n`) and DEL become a space. Nothing else changes (no NFC, no space folding).
     """
-    if text.isprintable():  # fast path: no Cc, Cf (bidi) or Cs (surrogate) characters
+    if text.isprintable():  # fast path: no Cc, Cf (bidi, zero-width) or Cs (surrogate)
         return text
-    text = _SURROGATES.sub("\ufffd", text)
-    text = _NEWLINES.sub("\n", text)
-    text = _CONTROLS.sub("", text)
-    return _BIDI.sub("", text)
+    return remove_unsafe(_NEWLINES.sub("\n", text))[0]
 
 
 def neutralize(cell: str, max_chars: int = MAX_CELL_CHARS) -> str:

@@ -233,6 +233,7 @@ def run(demo: Path, sample: Path = SAMPLE) -> dict[str, Path]:
     """Run every step; returns the outputs. Raises DemoError naming the failing step."""
     from crawler.errors import ConfigError
     from crawler.replay import ReplayServer
+    from crawler.runstate import RAW_DIR
 
     started = time.monotonic()
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
@@ -293,7 +294,7 @@ def run(demo: Path, sample: Path = SAMPLE) -> dict[str, Path]:
         ("raw crawl files", None),
         ("replay request log", "requests"),
     ):
-        path = outputs[key] if key else demo / "raw"
+        path = outputs[key] if key else demo / RAW_DIR
         print(f"  {label:<34} {path}")
     return outputs
 

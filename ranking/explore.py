@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from crawler.items import SECTIONS
+from crawler.urls import repo_owner
 from ranking import store
 from ranking.errors import RankingError, StoreError, UsageError
 from ranking.weeks import IsoWeek
@@ -332,9 +333,7 @@ def plot_source_yield(yields: pd.DataFrame, min_seen: int = 10, top: int = 20) -
 
 def _domain(host: object, repo_key: object) -> str | None:
     # The same rule as store.source_yield: a repository's owner is its "domain".
-    if isinstance(repo_key, str) and repo_key.count("/") >= 2:
-        return "/".join(repo_key.split("/")[:2])
-    return host if isinstance(host, str) and host else None
+    return repo_owner(repo_key) or (host if isinstance(host, str) and host else None)
 
 
 def new_domain_rate(con: Connection) -> pd.DataFrame:

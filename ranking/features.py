@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 from sklearn.feature_extraction.text import TfidfVectorizer
 
+from crawler.urls import repo_owner
 from ranking.pool import title_tokens
 
 SIGNAL_GROUPS: dict[str, list[str]] = {
@@ -345,15 +346,7 @@ def build_features(
     hosts = pool["host"].astype(str)
     if len(hist):
         host_counts = hist["host"].astype("string").fillna("").value_counts()
-        owners = (
-            hist["repo_key"]
-            .dropna()
-            .astype(str)
-            .str.split("/")
-            .str.get(1)
-            .str.lower()
-            .value_counts()
-        )
+        owners = hist["repo_key"].map(repo_owner).value_counts()
         n_hist = max(len(hist), 1)
     else:
         host_counts = pd.Series(dtype=float)
@@ -361,16 +354,7 @@ def build_features(
         n_hist = 1
     hc = hosts.map(host_counts).fillna(0).to_numpy(float)
     f["log_host_picks"] = np.where(hosts == "github.com", 0.0, np.log1p(hc))
-    owner = (
-        pool["repo_key"]
-        .astype("string")
-        .fillna("")
-        .str.split("/")
-        .str.get(1)
-        .astype("string")
-        .fillna("")
-        .str.lower()
-    )
+    owner = pool["repo_key"].map(repo_owner)
     f["log_owner_picks"] = np.log1p(owner.map(owners).fillna(0).to_numpy(float))
     f["host_rate"] = hc / n_hist
     for c in FEATURES:

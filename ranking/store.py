@@ -17,12 +17,13 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
+from crawler.text import parse_iso_utc
 from ranking.errors import SightingsFileError, StoreBusyError, StoreError, first_of
 
 logger = logging.getLogger(__name__)
@@ -682,16 +683,9 @@ def _as_int(value: object) -> int | None:
 
 
 def _as_ts(value: object) -> datetime | None:
-    """An ISO-8601 UTC string as a naive UTC datetime (None when unreadable)."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        ts = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        if ts.tzinfo is not None:
-            ts = ts.astimezone(UTC).replace(tzinfo=None)
-    except (ValueError, OverflowError):
-        return None
-    return ts
+    """An ISO-8601 string as a naive UTC datetime (None when unreadable: `parse_iso_utc`)."""
+    ts = parse_iso_utc(value)
+    return ts.replace(tzinfo=None) if ts else None
 
 
 def _sighting_row(rec: dict) -> dict:
@@ -2430,7 +2424,8 @@ def precision_report(con: duckdb.DuckDBPyConnection, top: int = PRECISION_TOP):
 _SNAPSHOT_ALIAS = "radar_snapshot_src"
 _SNAPSHOT_OF = "radar_snapshot_of"  # a snapshot's variable: the file it copied
 # A domain for "never featured before": a repository's owner on its forge
-# (github.com/astral-sh), since every project would otherwise share github.com.
+# (github.com/astral-sh), since every project would otherwise share github.com. The
+# same rule as crawler.urls.repo_owner, which the Python code uses.
 _DOMAIN_SQL = (
     "CASE WHEN {t}.repo_key IS NOT NULL "
     "THEN split_part({t}.repo_key, '/', 1) || '/' || split_part({t}.repo_key, '/', 2) "

@@ -223,6 +223,17 @@ def test_source_health_flags_failures_and_silence():
     assert rows["never"]["fetches"] == 0
 
 
+def test_source_health_shows_times_in_utc_and_skips_those_without_one():
+    now = datetime(2026, 11, 21, tzinfo=UTC)
+    records = [
+        {"source": "paris", "finished_at": "2026-11-20T10:30:00+01:00", "status": "ok"},
+        {"source": "year1", "finished_at": "0001-01-01T00:00:00+01:00", "status": "ok"},
+    ]
+    rows = {r["source"]: r for r in cli.source_health(records, [], now=now)}
+    assert rows["paris"]["last_success"] == "2026-11-20 09:30"
+    assert rows["year1"]["last_success"] is None  # no UTC time: unreadable, as in the store
+
+
 @pytest.mark.parametrize("argv", [[], ["status"], ["ingest"]])
 def test_every_command_has_help_with_examples(argv, capsys):
     with pytest.raises(SystemExit) as info:

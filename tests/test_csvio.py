@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from crawler import text as crawler_text
 from ranking import csvio
 from ranking.csvio import (
     FORMULA_TRIGGERS,
@@ -120,17 +121,28 @@ def test_bidi_controls_are_removed(char):
     assert neutralize(f"abc{char}def") == "abcdef"
 
 
-@pytest.mark.parametrize("char", ["\x00", "\x01", "\x08", "\x0b", "\x0c", "\x1b", "\x1f", "\x7f"])
-def test_c0_controls_are_removed_but_tab_and_newline_kept(char):
-    assert neutralize(f"a{char}b\tc\nd") == "a" + "b\tc\nd"
+@pytest.mark.parametrize(
+    "char", ["\x00", "\x01", "\x08", "\x0b", "\x0c", "\x1b", "\x1f", "\x7f", "\x85", "\x9b"]
+)
+def test_controls_become_a_space_but_tab_and_newline_are_kept(char):
+    assert neutralize(f"a{char}b\tc\nd") == "a b\tc\nd"
 
 
 def test_carriage_returns_become_newlines():
     assert neutralize("a\r\nb\rc") == "a\nb\nc"
 
 
-def test_lone_surrogates_are_replaced():
-    assert neutralize("a\ud800b\udfffc") == "a\ufffdb\ufffdc"
+def test_lone_surrogates_are_removed():
+    assert neutralize("a\ud800b\udfffc") == "abc"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["a\ud800b", "a\x9bb", "a\x00b", "a\u200bb", "a\ufeffb", "evil\u202egnp.exe", "iso\u2066late"],
+)
+def test_cells_are_cleaned_by_the_crawlers_rule_for_titles(text):
+    # One rule for what a title may hold, whether the crawler stores it or a CSV shows it.
+    assert clean_text(text) == crawler_text.clean_text(text)
 
 
 def test_long_cells_are_truncated_with_an_ellipsis():

@@ -96,3 +96,23 @@ def test_baselines_are_deterministic_and_order_independent():
     assert not np.array_equal(r1, RandomScorer(seed=4).decision_function(x))
     assert PopularityScorer().decision_function(x).shape == (100,)
     assert np.array_equal(SimilarityScorer().decision_function(x), x["sim_max"].to_numpy())
+
+
+def test_each_family_model_is_a_classifier_that_agrees_with_the_ranking_score():
+    # The estimator API (fit, the contributions that make the score, predict_proba,
+    # predict) on the models SignalScorer ranks with: the probability is the logistic of
+    # the score the shortlist sorts by, and predict says "pick" exactly when it is > 0.5.
+    x, y = data()
+    scorer = SignalScorer().fit(x, y)
+    family = np.where(x["section"] == "project", PROJECT_FAMILY, TEXT_FAMILY)
+    for name, model in scorer.models_.items():
+        rows = x[family == name]
+        score = scorer.contributions(rows).sum(axis=1).to_numpy()
+        proba = model.predict_proba(rows)
+        assert proba.shape == (len(rows), 2)
+        np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+        np.testing.assert_allclose(proba[:, 1], 1 / (1 + np.exp(-score)))
+        assert np.array_equal(model.predict(rows), (proba[:, 1] > 0.5).astype(int))
+        assert np.array_equal(model.predict(rows), (score > 0).astype(int))
+        by_score = np.argsort(-score, kind="stable")
+        assert np.all(np.diff(proba[by_score, 1]) <= 0)  # same order as the score

@@ -12,6 +12,7 @@ from crawler.text import (
     clean_text_flagged,
     html_to_text,
     parse_date,
+    parse_iso_utc,
     parse_local_date,
     title_text,
     unescape_refs,
@@ -31,6 +32,7 @@ NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
         ("zero\u200bwidth\ufeff", "zerowidth", {"zero_width"}),
         ("lone \ud800 surrogate", "lone surrogate", {"surrogates"}),
         ("e\u0301", "\u00e9", set()),  # NFC
+        ("e\u200b\u0301", "\u00e9", {"zero_width"}),  # NFC after what was between is gone
         ("bad \ufffd byte", "bad \ufffd byte", {"replacement_char"}),
         ("c1\x85control", "c1 control", {"controls"}),
         (None, "", set()),
@@ -123,6 +125,26 @@ def test_html_to_text_truncates():
 )
 def test_parse_date(raw, expected):
     assert parse_date(raw, now=NOW) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2026-11-21T12:00:00.5Z", datetime(2026, 11, 21, 12, 0, 0, 500000, tzinfo=UTC)),
+        ("2026-11-21T13:30:00+01:30", datetime(2026, 11, 21, 12, 0, tzinfo=UTC)),
+        ("2026-11-21T12:00:00", datetime(2026, 11, 21, 12, 0, tzinfo=UTC)),
+        ("0001-01-01T00:00:00Z", datetime(1, 1, 1, tzinfo=UTC)),
+        ("0001-01-01T00:00:00+01:00", None),  # no UTC time: before year 1
+        ("9999-12-31T23:30:00-01:00", None),  # no UTC time: after year 9999
+        ("2026-13-01T00:00:00Z", None),
+        ("", None),
+        ("yesterday", None),
+        (None, None),
+        (1764000000, None),
+    ],
+)
+def test_parse_iso_utc(value, expected):
+    assert parse_iso_utc(value) == expected
 
 
 @pytest.mark.parametrize(

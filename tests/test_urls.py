@@ -19,6 +19,7 @@ from crawler.urls import (
     is_http_url,
     project_key,
     repo_key,
+    repo_owner,
 )
 
 if TYPE_CHECKING:
@@ -337,6 +338,33 @@ def test_canonical_url_is_a_fixed_point(url: str, expected: str) -> None:
 @pytest.mark.parametrize(("url", "expected"), REPO_KEYS)
 def test_repo_key(url: str, expected: str | None) -> None:
     assert repo_key(url) == expected
+
+
+REPO_OWNERS = [
+    ("github.com/astral-sh/ruff", "github.com/astral-sh"),
+    ("github.com/a/b", "github.com/a"),
+    ("github.com/astral-sh", None),
+    ("", None),
+    (None, None),
+]
+
+
+@pytest.mark.parametrize(("key", "expected"), REPO_OWNERS)
+def test_repo_owner(key: str | None, expected: str | None) -> None:
+    assert repo_owner(key) == expected
+
+
+def test_the_stores_sql_domain_is_repo_owner_or_the_host() -> None:
+    import duckdb
+
+    from ranking.store import _DOMAIN_SQL
+
+    keys = [k for k, expected in REPO_OWNERS if expected]
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t (repo_key VARCHAR, host VARCHAR)")
+    con.executemany("INSERT INTO t VALUES (?, 'github.com')", [[k] for k in [*keys, None]])
+    got = con.execute(f"SELECT repo_key, {_DOMAIN_SQL.format(t='t')} FROM t").fetchall()
+    assert got == [(k, repo_owner(k) or "github.com") for k in [*keys, None]]
 
 
 @pytest.mark.parametrize(

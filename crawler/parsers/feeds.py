@@ -105,16 +105,16 @@ class Feed:
 _RAW_DATES: contextvars.ContextVar[bool] = contextvars.ContextVar("raw_dates", default=False)
 
 
-def _install_raw_date_hook() -> bool:
+def _install_raw_date_hook() -> None:
+    """Install the hook, once. fastfeedparser is pinned; should a new version lose
+    `_parse_date`, test_absurd_dates_are_flagged_never_rolled_over fails."""
     try:
         import fastfeedparser.main as ffp_main
     except ImportError:  # pragma: no cover - fastfeedparser is a pinned dependency
-        return False
+        return
     original = getattr(ffp_main, "_parse_date", None)
-    if original is None:
-        return False
-    if getattr(original, "_radar_hook", False):
-        return True
+    if original is None or getattr(original, "_radar_hook", False):
+        return
 
     def _parse_date(date_str: str) -> str | None:
         if _RAW_DATES.get():
@@ -123,10 +123,9 @@ def _install_raw_date_hook() -> bool:
 
     _parse_date._radar_hook = True  # type: ignore[attr-defined]
     ffp_main._parse_date = _parse_date
-    return True
 
 
-_HOOKED = _install_raw_date_hook()
+_install_raw_date_hook()
 
 
 # --- public entry points -------------------------------------------------------------
@@ -134,11 +133,11 @@ _HOOKED = _install_raw_date_hook()
 
 def parse_feed(body: bytes, headers: Mapping[str, str] | None, source: Source) -> ParseResult:
     """Feed bytes -> candidates (one per usable entry, newest MAX_ENTRIES kept)."""
-    feed = read_feed(body, headers, source)
+    feed = read_feed(body, headers)
     return build_candidates(feed, source)
 
 
-def read_feed(body: bytes, headers: Mapping[str, str] | None, source: Source) -> Feed:
+def read_feed(body: bytes, headers: Mapping[str, str] | None) -> Feed:
     """Feed bytes -> Feed (entries normalized across backends); ParseError otherwise."""
     if not isinstance(body, bytes | bytearray | memoryview):
         raise ParseError("bad_input", f"expected bytes, got {type(body).__name__}")
@@ -620,12 +619,11 @@ def is_audio_video(entry: FeedEntry, url: str, feed_link: str | None) -> bool:
 def build_candidates(
     feed: Feed,
     source: Source,
-    customize: Callable[[Candidate, FeedEntry], Candidate | None] | None = None,
+    customize: Callable[[Candidate, FeedEntry], Candidate] | None = None,
 ) -> ParseResult:
     """Turn entries into candidates: http(s) links only, deduped, capped, cleaned.
 
-    `customize` lets a site parser (HN, Reddit) adjust each candidate; returning None
-    drops it.
+    `customize` lets a site parser (HN, Reddit) adjust each candidate and returns it.
     """
     result = ParseResult(notes=dict(feed.notes))
     result.notes["entries_total"] = len(feed.entries)
@@ -691,9 +689,6 @@ def build_candidates(
             c.discussion_url = comments
         if customize is not None:
             c = customize(c, entry)
-            if c is None:
-                result.skip("filtered")
-                continue
         result.append(c)
     cap_newest(result, source)
     return result

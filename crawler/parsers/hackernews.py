@@ -153,4 +153,4 @@ def _parse_rss(body: bytes, headers: Mapping[str, str] | None, source: Source) -
                 c.section = "hot_topic"
         return c
 
-    return build_candidates(read_feed(body, headers, source), source, customize)
+    return build_candidates(read_feed(body, headers), source, customize)

@@ -110,7 +110,7 @@ class _Link:
 
 def parse_newsletter(body: bytes, headers: Mapping[str, str] | None, source: Source) -> ParseResult:
     """Newsletter feed bytes -> one candidate per link of its issues."""
-    return issue_links(read_feed(body, headers, source), source)
+    return issue_links(read_feed(body, headers), source)
 
 
 def issue_links(feed: Feed, source: Source) -> ParseResult:

@@ -129,4 +129,4 @@ def _parse_atom(body: bytes, headers: Mapping[str, str] | None, source: Source) 
             c.section = "hot_topic"
         return c
 
-    return build_candidates(read_feed(body, headers, source), source, customize)
+    return build_candidates(read_feed(body, headers), source, customize)
