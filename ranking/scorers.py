@@ -74,7 +74,29 @@ def family_of(section: str) -> str:
     return PROJECT_FAMILY if section == "project" else TEXT_FAMILY
 
 
-class LinearSignalModel(BaseEstimator, ClassifierMixin):
+class _SignalEstimator(ClassifierMixin):
+    """fit / transform / predict over `contributions` (one column per signal, + `base`):
+    transform gives them, decision_function their row sum (the ranking score),
+    predict_proba its logistic and predict whether it is above 0 (picked)."""
+
+    def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
+        raise NotImplementedError
+
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+        return self.contributions(X)
+
+    def decision_function(self, X: pd.DataFrame) -> np.ndarray:
+        return self.contributions(X).sum(axis=1).to_numpy()
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        p = 1.0 / (1.0 + np.exp(-self.decision_function(X)))
+        return np.column_stack([1 - p, p])
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return (self.decision_function(X) > 0).astype(int)
+
+
+class LinearSignalModel(_SignalEstimator, BaseEstimator):
     """Standardize (z clipped to +-clip), then L2 logistic regression (lbfgs);
     contributions per signal group.
 
@@ -146,16 +168,6 @@ class LinearSignalModel(BaseEstimator, ClassifierMixin):
         out["base"] = self.intercept_
         return out
 
-    def decision_function(self, X: pd.DataFrame) -> np.ndarray:
-        return self.contributions(X).sum(axis=1).to_numpy()
-
-    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        p = 1.0 / (1.0 + np.exp(-self.decision_function(X)))
-        return np.column_stack([1 - p, p])
-
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
-        return (self.decision_function(X) > 0).astype(int)
-
     def weights(self) -> pd.DataFrame:
         """The learned weight of each (standardized) feature, for docs and notebooks."""
         rows = []
@@ -165,7 +177,7 @@ class LinearSignalModel(BaseEstimator, ClassifierMixin):
         return pd.DataFrame(rows, columns=["signal", "feature", "weight"])
 
 
-class SignalScorer(BaseEstimator):
+class SignalScorer(_SignalEstimator, BaseEstimator):
     """One LinearSignalModel per section family; `section` column picks the family.
 
     Each family's fit is shrunk towards its PRIOR_WEIGHTS (see there); a family without
@@ -207,9 +219,6 @@ class SignalScorer(BaseEstimator):
             mask = (fam == family).to_numpy()
             out.loc[mask, cols] = self.models_[family].contributions(X[mask])[cols].to_numpy()
         return out
-
-    def decision_function(self, X: pd.DataFrame) -> np.ndarray:
-        return self.contributions(X).sum(axis=1).to_numpy()
 
 
 def _stable_noise(keys: pd.Series, seed: int) -> np.ndarray:

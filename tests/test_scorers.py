@@ -98,6 +98,21 @@ def test_baselines_are_deterministic_and_order_independent():
     assert np.array_equal(SimilarityScorer().decision_function(x), x["sim_max"].to_numpy())
 
 
+def test_the_scorer_fits_transforms_and_predicts_as_a_scikit_learn_estimator():
+    # fit / transform / predict on the scorer the shortlist uses: transform gives one
+    # column per signal (+ base), whose row sum is the score; predict_proba its logistic.
+    x, y = data()
+    scorer = SignalScorer()
+    signals = scorer.fit(x, y).transform(x)
+    assert list(signals.columns) == [*SIGNAL_GROUPS, "base"]
+    np.testing.assert_allclose(signals.sum(axis=1), scorer.decision_function(x))
+    proba = scorer.predict_proba(x)
+    np.testing.assert_allclose(proba[:, 1], 1 / (1 + np.exp(-scorer.decision_function(x))))
+    assert np.array_equal(scorer.predict(x), (proba[:, 1] > 0.5).astype(int))
+    assert set(scorer.predict(x)) <= {0, 1}
+    assert scorer.get_params()["C"] == 0.1  # a BaseEstimator: clone, set_params, ...
+
+
 def test_each_family_model_is_a_classifier_that_agrees_with_the_ranking_score():
     # The estimator API (fit, the contributions that make the score, predict_proba,
     # predict) on the models SignalScorer ranks with: the probability is the logistic of
