@@ -755,8 +755,9 @@ def recall_table(report: BacktestReport) -> pd.DataFrame:
 
 
 def missed_picks(report: BacktestReport, k: int = 24) -> pd.DataFrame:
-    """The reachable picks the model ranked below `k` in their section (empty rank: below
-    the top 50), with where the popularity baseline put them: the backtest's picks.csv."""
+    """The reachable picks the model ranked below `k` in their own section (empty rank:
+    below the top 50, or in another section only), with where the popularity baseline put
+    them: the backtest's picks.csv."""
     picks = report.picks
     cols = ["issue_no", "section", "rank", "popularity_rank", "title", "url"]
     reach = picks[picks["reachable"] == "yes"]
