@@ -759,7 +759,7 @@ def missed_picks(report: BacktestReport, k: int = 24) -> pd.DataFrame:
     below the top 50, or in another section only), with where the popularity baseline put
     them: the backtest's picks.csv."""
     picks = report.picks
-    cols = ["issue_no", "section", "rank", "popularity_rank", "title", "url"]
+    cols = ["issue_no", "section", "rank", "pool_section", "popularity_rank", "title", "url"]
     reach = picks[picks["reachable"] == "yes"]
     rank = pd.to_numeric(reach["rank"], errors="coerce")
     missed = reach[~(rank <= k)].assign(title=lambda f: f["title"].map(_short))

@@ -199,7 +199,7 @@ def _features(pool: Pool, history_items: pd.DataFrame) -> pd.DataFrame:
 
 
 # Bump when pools or features change meaning: old cache files are then ignored.
-CACHE_VERSION = "22"
+CACHE_VERSION = "23"
 
 
 class PoolCache(dict):

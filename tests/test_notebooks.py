@@ -752,18 +752,22 @@ def test_missed_picks_are_the_reachable_ones_ranked_below_k():
     from ranking.backtest import PICKS_COLUMNS, BacktestReport
 
     rows = [
-        (2, "2025-01-11", "project", 1, "found", "https://github.com/a/found", "yes", 3, "", "", ""),
-        (2, "2025-01-11", "project", 2, "low", "https://github.com/a/low", "yes", 30, "", 7, ""),
-        (1, "2025-01-04", "project", 3, "deep", "https://github.com/a/deep", "yes", "", "", "", ""),
-        (1, "2025-01-04", "article", 1, "gone", "https://example.org/gone", "no", "", "", "", ""),
-        (1, "2025-01-04", "article", 2, "edge", "https://example.org/edge", "yes", 24, "", "", ""),
+        (2, "2025-01-11", "project", 1, "found", "https://github.com/a/found", "yes", "project", 3, "", "", ""),
+        (2, "2025-01-11", "project", 2, "low", "https://github.com/a/low", "yes", "project", 30, "", 7, ""),
+        (1, "2025-01-04", "project", 3, "deep", "https://github.com/a/deep", "yes", "project", "", "", "", ""),
+        (1, "2025-01-04", "article", 1, "gone", "https://example.org/gone", "no", "", "", "", "", ""),
+        (1, "2025-01-04", "article", 2, "edge", "https://example.org/edge", "yes", "article", 24, "", "", ""),
+        (1, "2025-01-04", "article", 3, "moved", "https://example.org/m", "yes", "project", "", "", "", ""),
     ]  # fmt: skip
     picks = pd.DataFrame(rows, columns=list(PICKS_COLUMNS))
     report = BacktestReport([1, 2], pd.DataFrame(), pd.DataFrame(), Path("."), 0.0, picks=picks)
     missed = explore.missed_picks(report, k=24)
-    assert list(missed["title"]) == ["deep", "low"]  # by section, then issue
-    assert list(missed["popularity_rank"]) == ["", 7]
-    assert list(explore.missed_picks(report, k=2)["title"]) == ["edge", "deep", "found", "low"]
+    assert list(missed["title"]) == ["moved", "deep", "low"]  # by section, then issue
+    assert list(missed["popularity_rank"]) == ["", "", 7]
+    assert list(missed["pool_section"]) == ["project", "project", "project"]  # where it was
+    assert list(explore.missed_picks(report, k=2)["title"]) == [
+        "edge", "moved", "deep", "found", "low"
+    ]  # fmt: skip
 
 
 # --- the notebooks, executed ------------------------------------------------------------------
