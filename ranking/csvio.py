@@ -123,14 +123,16 @@ def clean_text(text: str) -> str:
 def neutralize(cell: str, max_chars: int = MAX_CELL_CHARS) -> str:
     """Return `cell` cleaned, truncated and escaped so no spreadsheet runs it as a formula.
 
-    A `'` is prefixed when the cleaned text starts with `= + - @ \\t \\r \\n` or with `'`
-    (so that `unescape` gives the original back). Text longer than `max_chars` is cut to
-    `max_chars - 1` characters plus `…`.
+    A `'` is prefixed when the cleaned text starts with `= + - @ \\t \\r \\n`, with those
+    after spaces (a spreadsheet that trims cells would run ` =1+1`, as a control character
+    before it becomes a space), or with `'` (so that `unescape` gives the original back).
+    Text longer than `max_chars` is cut to `max_chars - 1` characters plus `…`.
     """
     text = clean_text(cell)
     if len(text) > max_chars:
         text = text[: max_chars - 1] + ELLIPSIS
-    if text and (text[0] in FORMULA_TRIGGERS or text[0] == ESCAPE):
+    head = (text[:1], text.lstrip()[:1])
+    if text and (text[0] == ESCAPE or any(c and c in FORMULA_TRIGGERS for c in head)):
         text = ESCAPE + text
     return text
 

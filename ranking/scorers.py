@@ -193,6 +193,7 @@ class SignalScorer(_SignalEstimator, BaseEstimator):
 
     def fit(self, X: pd.DataFrame, y) -> SignalScorer:
         y = np.asarray(y, dtype=int)
+        self.classes_ = np.array([0, 1])  # a classifier: sklearn's scorers read it
         fam = X["section"].map(family_of).to_numpy()
         self.models_: dict[str, LinearSignalModel] = {}
         for family in (PROJECT_FAMILY, TEXT_FAMILY):

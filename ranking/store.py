@@ -2427,7 +2427,7 @@ _SNAPSHOT_OF = "radar_snapshot_of"  # a snapshot's variable: the file it copied
 # (github.com/astral-sh), since every project would otherwise share github.com. The
 # same rule as crawler.urls.repo_owner, which the Python code uses.
 _DOMAIN_SQL = (
-    "CASE WHEN {t}.repo_key IS NOT NULL "
+    "CASE WHEN {t}.repo_key LIKE '%/%/%' "
     "THEN split_part({t}.repo_key, '/', 1) || '/' || split_part({t}.repo_key, '/', 2) "
     "ELSE {t}.host END"
 )

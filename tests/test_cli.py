@@ -1356,10 +1356,18 @@ def test_a_past_week_ranks_as_the_backtest_replays_its_issue(tmp_path, capsys):
     db = tmp_path / "radar.duckdb"  # the archive and the sightings, as the backtest loads them
     run_backtest(ARCHIVE, SIGHTINGS, (6, 6), tmp_path / "bt", db_path=db)
     week = tmp_path / "w06.csv"  # #6 came out on Saturday 2025-02-08, in W06
-    code, out, _err = rank(["--week", "2025-W06", "--db", str(db), "--out", str(week)], capsys)
+    quotas = ["--quota", "article=2", "--quota", "project=1"]  # the backtest's run to 50
+    args = ["--week", "2025-W06", "--db", str(db), "--out", str(week), *quotas]
+    code, out, _err = rank(args, capsys)
     assert code == 0
     assert "ranked as of 2025-02-08, the day #6 came out" in out
-    assert week.read_bytes() == (tmp_path / "bt" / "issue-006.csv").read_bytes()
+    lines = (tmp_path / "bt" / "issue-006.csv").read_text(encoding="utf-8").splitlines()
+    replayed = list(csv.reader(lines))
+    limit = {"article": 2, "project": 1, "audio_video": 6, "hot_topic": 6}
+    head = [line for line, row in zip(lines, replayed, strict=True) if row[2] == "rank"
+            or int(row[2]) <= limit[row[3]]]  # fmt: skip
+    assert len(head) < len(lines)  # the backtest's file runs on past the quotas
+    assert week.read_text(encoding="utf-8").splitlines() == head  # the same rows up to them
 
 
 def test_a_repository_linked_only_by_a_release_is_kept_and_drafted(tmp_path, capsys):

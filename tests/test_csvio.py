@@ -111,6 +111,14 @@ def test_harmless_text_is_unchanged(text):
     assert neutralize(text) == text
 
 
+@pytest.mark.parametrize("payload", [" =1+1", "  @SUM(A1)", "\x00=1+1", "\u00a0-2+3"])
+def test_a_trigger_after_leading_spaces_is_neutralized(payload):
+    # A spreadsheet that trims cells on import would run " =1+1"; a control character
+    # before the trigger is cleaned to a space, so it is the same case.
+    assert neutralize(payload).startswith("'")
+    assert neutralize(" plain") == " plain"
+
+
 def test_leading_apostrophe_is_escaped_so_the_round_trip_is_lossless():
     assert neutralize("'quoted") == "''quoted"
     assert unescape(neutralize("'quoted")) == "'quoted"

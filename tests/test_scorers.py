@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from sklearn.metrics import get_scorer
 
 from ranking.features import FEATURES, SIGNAL_GROUPS
 from ranking.scorers import (
@@ -111,6 +112,9 @@ def test_the_scorer_fits_transforms_and_predicts_as_a_scikit_learn_estimator():
     assert np.array_equal(scorer.predict(x), (proba[:, 1] > 0.5).astype(int))
     assert set(scorer.predict(x)) <= {0, 1}
     assert scorer.get_params()["C"] == 0.1  # a BaseEstimator: clone, set_params, ...
+    # A classifier to scikit-learn's own scoring, e.g. the area under the ROC curve.
+    for name in ("roc_auc", "average_precision", "neg_log_loss"):
+        assert np.isfinite(get_scorer(name)(scorer, x, y)), name
 
 
 def test_each_family_model_is_a_classifier_that_agrees_with_the_ranking_score():
