@@ -12,7 +12,10 @@ Configurations, each in a fresh child process with a new DuckDB file, interleave
   transaction, with the ingest's memory limit and text compression; close (checkpoint);
 - ``duckdb read_json (bare table)``: open a new file, ``CREATE TABLE t AS SELECT * FROM
   read_json('raw/*.jsonl')`` (the baseline: DuckDB's own bulk loader with its defaults,
-  no validation, no upsert, no index), checkpoint, close.
+  no validation, no upsert, no index), checkpoint, close;
+- ``Arrow INSERT ... SELECT (D1 anchor)``: the anchor of ../shared/PERFORMANCE.md (D1):
+  the same candidates as Python objects (parsed before the clock starts), converted
+  to Arrow and inserted into a new table, checkpoint, close. Target ≥ 0.7× its rows/s.
 
 With --what-if, three more rows: ours with a small memory limit (peak RSS must not
 follow the batch), ours with DuckDB's default text compression, and the baseline with
@@ -37,6 +40,7 @@ import _corpus
 CACHE = Path(tempfile.gettempdir()) / "weekly-radar-bench"
 OURS = "ours ingest_pending"
 BASE = "duckdb read_json (bare table)"
+ARROW = "Arrow INSERT ... SELECT (D1 anchor)"
 SMALL_MEMORY_MIB = 512
 # Peak RSS allowed above DuckDB's memory_limit: the interpreter, pyarrow and DuckDB's
 # own bookkeeping outside its buffer manager.
@@ -76,6 +80,27 @@ def child(mode: str, raw: str, memory_mib: int | None, compression: str | None) 
                 "bad_rows": rep.bad_rows,
                 "memory_limit_mib": store.INGEST_MEMORY_LIMIT >> 20,
             }
+        elif mode == "arrow":
+            # The D1 anchor: the candidates as Python objects (read before the clock), then
+            # Arrow conversion, INSERT ... SELECT into a new table and CHECKPOINT, timed.
+            import json
+
+            import pyarrow as pa
+
+            records = []
+            for path in sorted(Path(raw).glob("*.jsonl")):
+                with path.open(encoding="utf-8") as lines:
+                    records += [r for r in map(json.loads, lines) if r.get("type") == "candidate"]
+            with c.Clock() as clock:
+                con = duckdb.connect(str(db))
+                table = pa.Table.from_pylist(records)
+                con.register("batch", table)
+                con.execute("CREATE TABLE t AS SELECT * FROM batch LIMIT 0")
+                con.execute("INSERT INTO t SELECT * FROM batch")
+                con.execute("CHECKPOINT")
+                con.close()
+            rows = len(records)
+            extra = {}
         else:
             with c.Clock() as clock:
                 con = duckdb.connect(str(db))
@@ -98,7 +123,7 @@ def configs(script: str, d: Path, what_if: bool) -> dict:
     def run(mode: str, *options: str):
         return lambda: c.run_child([script, "--child", mode, "--raw", str(d), *options])
 
-    out = {OURS: run("ours"), BASE: run("duckdb")}
+    out = {OURS: run("ours"), BASE: run("duckdb"), ARROW: run("arrow")}
     if what_if:
         out[f"what-if: ours, memory_limit {SMALL_MEMORY_MIB} MiB"] = run(
             "ours", "--memory-mib", str(SMALL_MEMORY_MIB)
@@ -112,7 +137,7 @@ def configs(script: str, d: Path, what_if: bool) -> dict:
 
 def main() -> int:
     p = c.parser(__doc__.splitlines()[0])
-    p.add_argument("--child", choices=("ours", "duckdb"), help=c.argparse_hidden())
+    p.add_argument("--child", choices=("ours", "duckdb", "arrow"), help=c.argparse_hidden())
     p.add_argument("--raw", help=c.argparse_hidden())
     p.add_argument("--memory-mib", type=int, default=None, help=c.argparse_hidden())
     p.add_argument("--compression", default=None, help=c.argparse_hidden())
@@ -139,6 +164,7 @@ def main() -> int:
     script = str(Path(__file__).resolve())
     rows = []
     ratio_at = {}
+    arrow_at = {}
     rss_at: dict[int, dict[str, float]] = {}
     limit_mib = None
     for n in sizes:
@@ -168,6 +194,7 @@ def main() -> int:
             c.med(base, "cpu_s") / c.med(ours, "cpu_s"),
             c.med(base, "wall_s") / c.med(ours, "wall_s"),
         )
+        arrow_at[n] = c.med(runs[ARROW], "cpu_s") / c.med(ours, "cpu_s")
         rss_at[n] = {name: c.med(rs, "maxrss_mb") for name, rs in runs.items()}
         report.data[f"runs_{n}"] = runs
     report.table(
@@ -187,6 +214,15 @@ def main() -> int:
             "≥ 0.5× the baseline's throughput",
             f"{cpu_r:.2f}× (CPU), {wall_r:.2f}× (wall)",
             (cpu_r >= 0.5 and wall_r >= 0.5) if not args.quick else None,
+        )
+    )
+    arrow_r = arrow_at[top]
+    report.targets.append(
+        c.Target(
+            f"ingest {top:,} sightings vs Arrow INSERT ... SELECT (D1 anchor)",
+            "≥ 0.7× the baseline's rows/s",
+            f"{arrow_r:.2f}× (CPU)",
+            arrow_r >= 0.7 if not args.quick else None,
         )
     )
     allowed = (limit_mib or 0) + RSS_ALLOWANCE_MIB
