@@ -605,6 +605,10 @@ def _pool_title_hits(
 
 
 FUZZY_CHUNK = 20_000
+# rapidfuzz starts a thread pool per call (~0.3 ms): worth it only for big comparisons; a
+# training pool's labels compare a few hundred rows with one issue's items, one call per
+# title length, 84 pools per `rank --week`.
+FUZZY_THREADED_CELLS = 100_000
 
 
 def _fuzzy_title_hits(
@@ -646,7 +650,7 @@ def _fuzzy_title_hits(
                 scorer=fuzz.ratio,
                 score_cutoff=threshold,
                 dtype=np.uint8,
-                workers=-1,
+                workers=-1 if len(chunk) * (hi - lo) >= FUZZY_THREADED_CELLS else 1,
             )
             best = scores.max(axis=1)
             for row in np.flatnonzero(best >= threshold):

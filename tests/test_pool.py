@@ -415,6 +415,25 @@ def test_title_tokens_mix_latin_words_and_cjk_bigrams():
     assert title_tokens("Python 异步编程") == ["python", "异步", "步编", "编程"]
 
 
+def test_small_fuzzy_comparisons_start_no_threads(monkeypatch) -> None:
+    """A thread pool per call cost ~0.3 ms: a training pool's labels (one call per title
+    length, 84 pools per `rank --week`) took over a second that way."""
+    from rapidfuzz import process
+
+    calls = []
+    cdist = process.cdist
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs["workers"])
+        return cdist(*args, **kwargs)
+
+    monkeypatch.setattr(process, "cdist", spy)
+    titles = ["an article about python typing", "a rust tool for python packaging"]
+    queries = [(0, "an article about python typing!"), (1, "something else entirely")]
+    assert _fuzzy_title_hits(queries, titles, 92.0) == [(0, 0, 98)]
+    assert calls and set(calls) == {1}
+
+
 def test_empty_sightings_give_an_empty_pool():
     pool = build_pool(pd.DataFrame(), None, AS_OF)
     assert pool.frame.empty and pool.counts["pool"] == 0
