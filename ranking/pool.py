@@ -101,6 +101,12 @@ HN_PREFIX = "hn:"
 
 _WORD = re.compile(r"[a-z0-9]+")
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+")
+# Combining marks of the Basic Multilingual Plane, one by one: a class of single BMP
+# characters is matched by bitmap, much faster than testing unicodedata.combining per
+# character (a class with astral characters is not: those are tested apart).
+_COMBINING_BMP = re.compile(
+    "[" + "".join(re.escape(chr(c)) for c in range(0x10000) if unicodedata.combining(chr(c))) + "]+"
+)
 
 
 def title_tokens(text: str) -> list[str]:
@@ -110,7 +116,9 @@ def title_tokens(text: str) -> list[str]:
         # NFKC folds full-width forms; NFKD + dropping combining marks folds accents.
         text = unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", text))
         if not text.isascii():
-            text = "".join(ch for ch in text if not unicodedata.combining(ch))
+            text = _COMBINING_BMP.sub("", text)
+            if not text.isascii() and max(text) > "\uffff":
+                text = "".join(ch for ch in text if not unicodedata.combining(ch))
     text = text.lower()
     tokens = _WORD.findall(text)
     for run in _CJK.findall(text):
@@ -605,6 +613,10 @@ def _pool_title_hits(
 
 
 FUZZY_CHUNK = 20_000
+# rapidfuzz starts a thread pool per call (~0.3 ms): worth it only for big comparisons; a
+# training pool's labels compare a few hundred rows with one issue's items, one call per
+# title length, 84 pools per `rank --week`.
+FUZZY_THREADED_CELLS = 100_000
 
 
 def _fuzzy_title_hits(
@@ -646,7 +658,7 @@ def _fuzzy_title_hits(
                 scorer=fuzz.ratio,
                 score_cutoff=threshold,
                 dtype=np.uint8,
-                workers=-1,
+                workers=-1 if len(chunk) * (hi - lo) >= FUZZY_THREADED_CELLS else 1,
             )
             best = scores.max(axis=1)
             for row in np.flatnonzero(best >= threshold):

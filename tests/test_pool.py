@@ -415,6 +415,70 @@ def test_title_tokens_mix_latin_words_and_cjk_bigrams():
     assert title_tokens("Python 异步编程") == ["python", "异步", "步编", "编程"]
 
 
+def _reference_title_tokens(text: str) -> list[str]:
+    """title_tokens as it was written first: combining marks dropped one character at a time."""
+    import re
+    import unicodedata
+
+    if not text.isascii():
+        text = unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", text))
+        text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    text = text.lower()
+    tokens = re.findall(r"[a-z0-9]+", text)
+    for run in re.findall(r"[\u3400-\u9fff\uf900-\ufaff]+", text):
+        if len(run) == 1:
+            tokens.append(run)
+        tokens.extend(run[i : i + 2] for i in range(len(run) - 1))
+    return tokens
+
+
+def test_title_tokens_fold_accents_without_testing_each_character(monkeypatch) -> None:
+    """Combining marks go by one regex (the per-character test made `rank --week` on a
+    CJK-heavy pool seconds slower); astral marks are still dropped, output unchanged."""
+    import sys
+    import unicodedata
+
+    import ranking.pool
+
+    texts = [
+        "Café naïve résumé Ｐｙｔｈｏｎ 异步编程 深入理解",
+        "ǅemal — Ångström 𝐁old 😀 x\U0001d165y a\u0301\u0302",
+        "\u0301\u0302",
+        "\U0001d165",
+    ]
+    texts += ["a" + chr(c) + "b é" for c in range(0x80, sys.maxunicode + 1, 37)]
+    assert [title_tokens(t) for t in texts] == [_reference_title_tokens(t) for t in texts]
+
+    class NoPerCharacter:
+        normalize = staticmethod(unicodedata.normalize)
+
+        @staticmethod
+        def combining(ch: str) -> int:
+            raise AssertionError(f"combining({ch!r}) tested one by one")
+
+    monkeypatch.setattr(ranking.pool, "unicodedata", NoPerCharacter)
+    assert title_tokens("Café 异步编程") == ["cafe", "异步", "步编", "编程"]
+
+
+def test_small_fuzzy_comparisons_start_no_threads(monkeypatch) -> None:
+    """A thread pool per call cost ~0.3 ms: a training pool's labels (one call per title
+    length, 84 pools per `rank --week`) took over a second that way."""
+    from rapidfuzz import process
+
+    calls = []
+    cdist = process.cdist
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs["workers"])
+        return cdist(*args, **kwargs)
+
+    monkeypatch.setattr(process, "cdist", spy)
+    titles = ["an article about python typing", "a rust tool for python packaging"]
+    queries = [(0, "an article about python typing!"), (1, "something else entirely")]
+    assert _fuzzy_title_hits(queries, titles, 92.0) == [(0, 0, 98)]
+    assert calls and set(calls) == {1}
+
+
 def test_empty_sightings_give_an_empty_pool():
     pool = build_pool(pd.DataFrame(), None, AS_OF)
     assert pool.frame.empty and pool.counts["pool"] == 0
