@@ -12,9 +12,9 @@ are in the pool, matched by canonical URL or repository); a pick counts as found
 when a candidate of it is ranked <= k in the pick's own section (a pick the ranker put in
 another section is a miss: a reader of that section would not see it). Each issue's
 shortlist runs at least 50 rows deep in every section, so every figure can be recounted
-from the files. The coverage ceiling (reachable / all picks) is reported apart. Baselines are scored on the same pools in
-the same run: random (seeded), popularity (trending days + points), TF-IDF similarity
-to past picks.
+from the files. The coverage ceiling (reachable / all picks) is reported apart.
+Baselines are scored on the same pools in the same run: random (seeded), popularity
+(trending days + points), TF-IDF similarity to past picks.
 """
 
 from __future__ import annotations
@@ -285,12 +285,13 @@ def _score_issue(
     ranks = _ranks(result, issue_no, depth)
     # A pick is reachable when some pool row is it (several rows can be one
     # pick: the story and a copy under another URL); its rank is the best one.
-    found = pick_items(pool, picks) if len(pool) else []
     keys_of: dict[int, list[str]] = {}
-    for key, item in zip(pool["key"] if len(pool) else [], found, strict=True):
-        if item is not None:
-            keys_of.setdefault(item, []).append(key)
-    section_of = dict(zip(pool["key"], pool["section"], strict=True)) if len(pool) else {}
+    section_of: dict[str, str] = {}
+    if len(pool):  # an empty pool (no sightings in the window) has no columns
+        section_of = dict(zip(pool["key"], pool["section"], strict=True))
+        for key, item in zip(pool["key"], pick_items(pool, picks), strict=True):
+            if item is not None:
+                keys_of.setdefault(item, []).append(key)
     sections = picks["section"].astype(str).tolist()
     best: dict[tuple[int, str], float] = {}  # (item, method) -> rank, NaN: below
     for item, keys in keys_of.items():

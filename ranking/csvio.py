@@ -131,8 +131,7 @@ def neutralize(cell: str, max_chars: int = MAX_CELL_CHARS) -> str:
     text = clean_text(cell)
     if len(text) > max_chars:
         text = text[: max_chars - 1] + ELLIPSIS
-    head = (text[:1], text.lstrip()[:1])
-    if text and (text[0] == ESCAPE or any(c and c in FORMULA_TRIGGERS for c in head)):
+    if text and (text[0] == ESCAPE or {text[0], text.lstrip()[:1]} & FORMULA_TRIGGERS):
         text = ESCAPE + text
     return text
 

@@ -6,8 +6,8 @@ the `window_days` before it (inclusive), one row per item, with what its sightin
 
 Identity: a repository is one item whatever its URL (`repo_key`, stored as
 `crawler.urls.project_key`: a link to one of its threads is an item of its own), anything
-else is its canonical URL; near-duplicate titles (the same story syndicated) are merged with MinHash
-LSH, sources unioned. Items already featured in a past issue are removed (by canonical
+else is its canonical URL; near-duplicate titles (the same story syndicated) are merged
+with MinHash LSH, sources unioned. Items already featured in a past issue are removed (by canonical
 URL, repository, or fuzzy title in zh or en, so that title-only issues count); they are
 returned apart in `Pool.featured` with the reason (for `rank --show-featured`).
 
