@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -553,7 +554,39 @@ def test_scrapy_crawl_radar_gets_the_configured_options(tmp_path, monkeypatch):
         assert options.github_max_requests == settings.RADAR_GITHUB_MAX_REQUESTS_TOKEN
         assert spider.ctx.data_dir == Path("data")
     finally:
-        spider.ctx.close()
+        spider._spider_closed(spider, "finished")
+
+
+def test_scrapy_crawl_radar_takes_the_crawl_lock(tmp_path, monkeypatch, caplog):
+    """`scrapy crawl radar` holds the same lock as `crawl`, and a second one started
+    while a crawl runs fetches nothing and writes nothing: before, it bypassed the lock."""
+    import asyncio
+
+    from crawler.runner import AlreadyRunning, acquire_lock
+    from crawler.spiders.radar import RadarSpider
+
+    monkeypatch.chdir(tmp_path)
+    spider = RadarSpider()
+    with pytest.raises(AlreadyRunning):
+        acquire_lock(Path("data"))  # the spider holds it ...
+    spider._spider_closed(spider, "finished")
+    acquire_lock(Path("data")).release()  # ... until it closes
+
+    held = acquire_lock(Path("data"))  # a nightly `crawl` is running
+    try:
+        raw_before = sorted(p.name for p in Path("data").rglob("*"))
+        second = RadarSpider()
+
+        async def requests() -> list:
+            return [r async for r in second.start()]
+
+        assert asyncio.run(requests()) == []
+        second._spider_closed(second, "finished")
+        assert sorted(p.name for p in Path("data").rglob("*")) == raw_before
+        assert "another crawl is already running" in caplog.text
+        assert f"PID {os.getpid()}" in caplog.text
+    finally:
+        held.release()
 
 
 def test_status_into_a_closed_pipe_ends_quietly(tmp_path):

@@ -24,6 +24,7 @@ from crawler.guard import blocked_reason
 from crawler.items import Candidate
 from crawler.parsers.common import checked_link, fill_identity, is_site_root
 from crawler.pipelines import CandidateBatch
+from crawler.runner import AlreadyRunning, CrawlLock, acquire_lock
 from crawler.runstate import (
     GITHUB_API_SOURCE,
     PAGES_SOURCE,
@@ -118,19 +119,25 @@ class RadarSpider(scrapy.Spider):
 
     def __init__(self, ctx: RunContext | None = None, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
+        self._lock: CrawlLock | None = None
+        self._refused: str | None = None
         if ctx is None:
-            # `scrapy crawl radar` from the checkout: default sources into ./data.
+            # `scrapy crawl radar` from the checkout: default sources into ./data, under
+            # the same lock as `crawl` (a second crawl of either kind fetches nothing).
             from pathlib import Path
 
             from crawler.sources import enabled_sources, load_sources
 
+            data_dir = Path("data")
             ctx = RunContext(
-                Path("data"), enabled_sources(load_sources(None)), CrawlOptions.configured()
+                data_dir, enabled_sources(load_sources(None)), CrawlOptions.configured()
             )
-            ctx.open()
-            self._own_ctx = True
-        else:
-            self._own_ctx = False
+            try:
+                self._lock = acquire_lock(data_dir)
+            except AlreadyRunning as exc:
+                self._refused = str(exc)
+            else:
+                ctx.open()
         self.ctx = ctx
         self.github_seen: set[str] = set()
         self.github_stopped: str | None = None
@@ -146,6 +153,9 @@ class RadarSpider(scrapy.Spider):
 
     # --- sources ---------------------------------------------------------------------------
     async def start(self) -> AsyncIterator[Any]:
+        if self._refused:
+            logger.error("%s; nothing crawled", self._refused)
+            return
         for source in self.ctx.sources:
             yield self.source_request(source)
 
@@ -471,5 +481,9 @@ class RadarSpider(scrapy.Spider):
         self.ctx.fail(name, f"callback error: {reason}")
 
     def _spider_closed(self, spider: Any, reason: str) -> None:
-        if self._own_ctx:
-            self.ctx.close()
+        if self._lock is not None:
+            try:
+                self.ctx.close()
+            finally:
+                self._lock.release()
+                self._lock = None
