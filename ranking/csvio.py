@@ -8,7 +8,10 @@ Writing (`write_csv`)
 - **LF** line endings everywhere, both between records and inside multi-line cells
   (`\\r\\n` and lone `\\r` in a cell become `\\n`). Excel, LibreOffice, Numbers and Google
   Sheets all read LF files; one convention keeps the bytes deterministic (G15).
-- RFC 4180 quoting through the `csv` module (`QUOTE_MINIMAL`, `"` doubled) (C2).
+- RFC 4180 quoting (`"` doubled) of every cell holding a `,`, `"` or a line break, **and
+  of every cell holding a `;` or a TAB** (C2): LibreOffice's import splits on `,` `;` and
+  TAB at once by default, so an unquoted `;` in a reason or a sources cell shifted
+  every later column of the row, the `decision` column included.
 - Every string cell (header included) goes through `neutralize`: it is cleaned
   (`clean_text`), truncated to `MAX_CELL_CHARS` with an ellipsis (C3, far below Excel's
   32,767 limit) and prefixed with `'` when it starts with a formula trigger
@@ -100,6 +103,8 @@ _NEWLINES = re.compile("\r\n?")
 _HEADER_SEPARATORS = re.compile(r"[\s\-]+")
 
 _ZIP_MAGIC = b"PK\x03\x04"
+_ODF_SPREADSHEET = b"application/vnd.oasis.opendocument.spreadsheet"
+_SAVE_AS_LIBREOFFICE = "'Text CSV (.csv)' with character set 'Unicode (UTF-8)' (LibreOffice)"
 _OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _UTF8_BOM = codecs.BOM_UTF8
 _UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
@@ -192,12 +197,27 @@ def write_csv(
     """
     count = 0
     with atomic_open(path, encoding="utf-8-sig") as handle:
-        writer = csv.writer(handle, quoting=csv.QUOTE_MINIMAL, lineterminator="\n")
-        writer.writerow([format_cell(str(column)) for column in columns])
+        handle.write(_record([format_cell(str(column)) for column in columns]))
         for row in rows:
-            writer.writerow([format_cell(value) for value in _row_values(columns, row)])
+            handle.write(_record([format_cell(value) for value in _row_values(columns, row)]))
             count += 1
     return count
+
+
+# A cell holding one of these is quoted: the delimiter, the quote, line breaks, and the
+# other separators a spreadsheet's import may split on (LibreOffice: `,` `;` TAB at once).
+_QUOTED_IF = re.compile(r'[,";\t\r\n]')
+
+
+def _record(cells: list[str]) -> str:
+    """One CSV line of formatted cells, `\n`-terminated (a lone empty cell is `""`, as
+    the csv module writes it, so the line is not blank)."""
+    if cells == [""]:
+        return '""\n'
+    return (
+        ",".join('"' + c.replace('"', '""') + '"' if _QUOTED_IF.search(c) else c for c in cells)
+        + "\n"
+    )
 
 
 @contextlib.contextmanager
@@ -408,9 +428,14 @@ def _reject_non_csv(source: Path, data: bytes) -> None:
     if not data or not data.removeprefix(_UTF8_BOM).strip():
         raise CsvFormatError(f"{source}: the file is empty (no header row)")
     if data.startswith(_ZIP_MAGIC):
+        if _ODF_SPREADSHEET in data[:256]:  # ODF stores its mimetype first, uncompressed
+            raise CsvFormatError(
+                f"{source}: looks like an OpenDocument spreadsheet (.ods), not a CSV file; "
+                f"open it and save as {_SAVE_AS_LIBREOFFICE}"
+            )
         raise CsvFormatError(
-            f"{source}: looks like an Excel workbook (.xlsx), not a CSV file; "
-            "open it and save as 'CSV UTF-8 (Comma delimited)'"
+            f"{source}: looks like an Excel workbook (.xlsx), not a CSV file; open it and "
+            f"save as 'CSV UTF-8 (Comma delimited)' (Excel) or {_SAVE_AS_LIBREOFFICE}"
         )
     if data.startswith(_OLE2_MAGIC):
         raise CsvFormatError(

@@ -319,6 +319,54 @@ def test_round_trip_property(cells):
     assert [unescape(rows[0][c]) for c in columns[1:]] == cells
 
 
+def _split_like_libreoffice(line: str) -> list[str]:
+    """One line split the way LibreOffice Calc's CSV import does by default: on `,`, `;`
+    and TAB alike, a field in quotes taken whole (quotes doubled inside)."""
+    cells, cell, quoted, i = [], "", False, 0
+    while i < len(line):
+        char = line[i]
+        if quoted:
+            if char == '"' and line[i + 1 : i + 2] == '"':
+                cell, i = cell + '"', i + 1
+            elif char == '"':
+                quoted = False
+            else:
+                cell += char
+        elif char == '"' and not cell:
+            quoted = True
+        elif char in ",;\t":
+            cells, cell = [*cells, cell], ""
+        else:
+            cell += char
+        i += 1
+    return [*cells, cell]
+
+
+def test_cells_a_spreadsheet_splits_on_are_quoted(tmp_path):
+    """LibreOffice's import splits on `,`, `;` and TAB at once by default: a reason
+    `3 sources; first seen today` or sources `hn;lobsters` written bare shifted every
+    later column of its row, the decision column included (found in a real Calc)."""
+    columns = ["id", "reason", "sources", "title", "decision"]
+    row = ["c-1", "3 sources; first seen today", "hn:a;lobsters:b", "tab\there, comma", ""]
+    path = tmp_path / "out.csv"
+    write_csv(path, columns, [row])
+    lines = path.read_text(encoding="utf-8-sig").splitlines()
+    assert [_split_like_libreoffice(line) for line in lines] == [columns, row]
+    assert [rows[0][c] for c in columns for rows in [read_csv_rows(path)[1]]] == row
+
+
+@settings(max_examples=200, deadline=None)
+@given(cells=st.lists(_TEXT, min_size=1, max_size=4))
+def test_written_lines_are_the_csv_modules_but_for_semicolons_and_tabs(cells):
+    """Apart from quoting `;` and TAB too, the bytes are what `csv.writer` writes."""
+    formatted = [format_cell(c) for c in cells]
+    expected = io.StringIO()
+    csv.writer(expected, quoting=csv.QUOTE_MINIMAL, lineterminator="\n").writerow(formatted)
+    if not any(";" in c or "\t" in c for c in formatted):
+        assert csvio._record(formatted) == expected.getvalue()
+    assert next(csv.reader(io.StringIO(csvio._record(formatted), newline=""))) == formatted
+
+
 # --------------------------------------------------------------------------- reading
 
 
@@ -444,6 +492,21 @@ def test_unreadable_files_fail_with_one_line_naming_the_file(name, message):
     with pytest.raises(CsvFormatError, match=message) as info:
         read_csv_rows(FIXTURES / name)
     assert name in str(info.value) and "\n" not in str(info.value)
+
+
+def test_an_opendocument_spreadsheet_is_named_as_such_with_libreoffices_menu(tmp_path):
+    """An .ods (LibreOffice's own format) was called an Excel workbook and told to use an
+    Excel menu item; an .xlsx names LibreOffice's save too."""
+    path = tmp_path / "w.ods"
+    path.write_bytes(
+        b"PK\x03\x04" + b"\x00" * 26 + b"mimetypeapplication/vnd.oasis."
+        b"opendocument.spreadsheet" + b"\x00" * 50
+    )
+    with pytest.raises(CsvFormatError, match=r"OpenDocument spreadsheet \(\.ods\)") as info:
+        read_csv_rows(path)
+    assert "Excel" not in str(info.value) and "'Text CSV (.csv)'" in str(info.value)
+    with pytest.raises(CsvFormatError, match=r"'Text CSV \(\.csv\)'.*LibreOffice"):
+        read_csv_rows(FIXTURES / "xlsx_renamed.csv")
 
 
 def test_old_excel_workbook_is_refused(tmp_path):
