@@ -30,7 +30,9 @@ note on such a row is not recorded, since only decisions are stored, and a decis
 stored before for that id stands: `undecided` lets the caller say so). Anything else
 is a row error. `?` in a file decoded from a legacy code page (cp1252, GBK, MacRoman…)
 is a row error too: Excel writes every character the code page lacks, such as ✓ and ✗,
-as `?`, so there `?` may be a lost tick rather than "maybe".
+as `?`, so there `?` may be a lost tick rather than "maybe". A note there with `??` or
+nothing but `?` and punctuation is a row error as well (`_damaged_note`): stored, it
+would replace the curator's note with what the code page left of it.
 
 Sections (`SECTION_ALIASES`): article, project, audio_video, hot_topic, plus common
 variants (articles, projects, repo, tool, audio/video, audio & video, podcast, video,
@@ -39,7 +41,7 @@ normalized section the row names (None when blank); the caller compares it with 
 section it proposed. An unknown section is a row error (the decision is not applied).
 
 A new shortlist of the same week carries the file's edits over (`previous_edits`): the
-decisions by id, and what it could not carry: edited rows (a decision or a note) it
+decisions by id (of rows whose link is their id's, as `validate_ids` checks), and what it could not carry: edited rows (a decision or a note) it
 cannot hold, columns of the curator's own with cells, and text in the columns `rank`
 writes (`TYPED_COLUMNS`: a flag, a reason, a title…) changed from what it
 wrote (the order of the rows is no edit, nor the numbers and dates a spreadsheet saves in
@@ -256,6 +258,12 @@ def normalize_section(cell: str) -> str | None:
     )
 
 
+def _damaged_note(note: str) -> bool:
+    """A note with `??`, or nothing but `?`, spaces and punctuation: what a legacy code
+    page leaves of text it cannot hold (`好文章，值得推荐` saved in cp1252 is `???,????`)."""
+    return "??" in note or ("?" in note and not re.sub(r"[\W_?]", "", note))
+
+
 def _text(row: CsvRow, column: str) -> str:
     """A cell unescaped, cleaned (G14) and stripped; '' when the column is absent."""
     return clean_text(unescape(row.get(column, "").strip())).strip()
@@ -306,6 +314,12 @@ def _parse_rows(header: list[str], rows: list[CsvRow], meta: CsvMeta) -> Feedbac
         except ValueError as exc:
             decision = None
             reasons.append(str(exc))
+        note = _text(row, "note") or None
+        if note and meta.legacy_encoding and _damaged_note(note):
+            reasons.append(
+                f"note {note[:40]!r} looks damaged: the file is in {meta.encoding}, which "
+                "writes the characters it lacks (Chinese, ✓…) as '?'; save it as 'CSV UTF-8'"
+            )
         section = None
         if "section" in row:
             try:
@@ -334,7 +348,7 @@ def _parse_rows(header: list[str], rows: list[CsvRow], meta: CsvMeta) -> Feedbac
                 url=_text(row, "url") or None,
                 decision=decision,
                 section_override=section,
-                note=_text(row, "note") or None,
+                note=note,
                 row_number=number,
             )
         )
@@ -511,9 +525,18 @@ def _shown_cell(column: str, text: str) -> str:
 def _changed(column: str, cell: str, written: object) -> bool:
     """Whether `cell` differs from what `rank` wrote there (a link only if another page)."""
     mine, theirs = _shown_cell(column, cell), _shown_cell(column, format_cell(written))
-    if mine == theirs:
+    if mine == theirs or _same_number(mine, theirs):
         return False
     return not (column == "url" and mine and theirs and _same_url(theirs, mine))
+
+
+def _same_number(mine: str, theirs: str) -> bool:
+    """Both cells are the same number in other forms (a title `1.50` a spreadsheet saved
+    as `1.5`, `0012` as `12`, `1e5` as `100000`)."""
+    try:
+        return float(mine) == float(theirs)
+    except ValueError:
+        return False
 
 
 def _same_score(cell: str, written: object) -> bool:
@@ -572,8 +595,10 @@ def previous_edits(
             result = _parse_rows(header, rows, meta)
         except FeedbackError:
             return PreviousEdits({}, edited, edited, extra)
-        wanted = set(ids)
-        carried = {d.id: d for d in result.decisions if d.id in wanted}
+        # The check `rank feedback` makes: a row whose link is not its id's (columns
+        # shifted or sorted separately) carries nothing.
+        checked = validate_ids(result, {i: (shown or {}).get(i, {}).get("url") for i in ids})
+        carried = {d.id: d for d in checked.decisions}
         not_carried -= sum(1 + len(d.duplicate_rows) for d in carried.values())
         note_only = [
             row.row_number for row in rows if _text(row, "note") and not _text(row, "decision")

@@ -315,6 +315,30 @@ def test_ticks_lost_to_cp1252_are_row_errors_not_maybes():
     assert decided(result) == {"c-2c3d4e5f6a": (MAYBE, 4), "c-4e5f6a7b8c": (KEEP, 6)}
 
 
+def test_notes_a_legacy_code_page_damaged_are_row_errors(tmp_path):
+    """A note `好文章，值得推荐` saved in cp1252 is `???,????`: stored, it replaced the
+    curator's note with question marks. Now a row error naming the encoding, like a `?`
+    decision there; the other rows, and notes with a plain question mark, apply."""
+    path = tmp_path / "w.csv"
+    path.write_bytes(
+        "id,decision,note\n"
+        "c-1,keep,???,????\n"
+        "c-2,keep,?\n"
+        "c-3,keep,worth it? caf\u00e9 says yes\n"
+        "c-4,reject,\n".encode("cp1252").replace(b"???,????", b'"???,????"')
+    )
+    result = parse_feedback(path)
+    assert result.encoding == "cp1252"
+    assert [(e.row_number, "looks damaged" in e.reason) for e in result.errors] == [
+        (2, True),
+        (3, True),
+    ]
+    assert "cp1252" in result.errors[0].reason
+    assert decided(result) == {"c-3": (KEEP, 4), "c-4": (REJECT, 5)}
+    path.write_text("id,decision,note\nc-1,keep,???,????\n".replace("???,????", '"??"'))
+    assert not parse_feedback(path).errors  # UTF-8: the curator typed them
+
+
 @pytest.mark.parametrize(
     ("cell", "section"),
     [
@@ -524,6 +548,42 @@ def test_previous_edits_of_another_run_than_the_recorded_one_compare_titles_only
         encoding="utf-8",
     )
     assert previous_edits(path, list(shown), shown, columns).changed_cells == [(3, "title")]
+
+
+def test_previous_edits_carry_no_decision_from_a_row_whose_link_is_not_its_ids(tmp_path):
+    """A file whose columns shifted (a spreadsheet split a cell) put a `0` under
+    `decision` of a row nobody touched, and a re-run carried it over as a reject: now the
+    row's link must be its id's, the check `rank feedback` makes."""
+    shown = {
+        "c-1": {"title": "One", "url": "https://a.example/1"},
+        "c-2": {"title": "Two", "url": "https://a.example/2"},
+    }
+    path = tmp_path / f"{WEEK}.csv"
+    path.write_text(
+        "id,title,url,decision\nc-1,One,https://a.example/1,keep\nc-2,Two,3 sources,0\n",
+        encoding="utf-8",
+    )
+    edits = previous_edits(path, list(shown), shown, ["id", "title", "url", "decision"])
+    assert set(edits.decisions) == {"c-1"}
+    assert (edits.edited_rows, edits.not_carried) == (2, 1)
+
+
+def test_numbers_a_spreadsheet_reformatted_in_a_title_are_no_edit(tmp_path):
+    """Calc saves a title `1.50` as `1.5` and `0012` as `12`: that was named as a
+    changed cell (and a copy of the file kept); a real change still is."""
+    shown = {
+        "c-1": {"score": 0.5, "title": "1.50"},
+        "c-2": {"score": 0.5, "title": "0012"},
+        "c-3": {"score": 0.5, "title": "1e5"},
+        "c-4": {"score": 0.5, "title": "2.0"},
+    }
+    columns = ["id", "score", "title", "decision"]
+    path = tmp_path / f"{WEEK}.csv"
+    path.write_text(
+        "id,score,title,decision\nc-1,0.5,1.5,\nc-2,0.5,12,\nc-3,0.5,100000,\nc-4,0.5,2.1,\n",
+        encoding="utf-8",
+    )
+    assert previous_edits(path, list(shown), shown, columns).changed_cells == [(5, "title")]
 
 
 @pytest.mark.parametrize(
