@@ -104,7 +104,9 @@ RETRY_HTTP_CODES = [500, 502, 504, 522, 524, 408]
 REDIRECT_MAX_TIMES = 10
 METAREFRESH_ENABLED = False
 URLLENGTH_LIMIT = 2083
-DEPTH_LIMIT = 2  # source -> repository metadata / article page; never deeper
+# source -> (a sitemap source: its child sitemaps, radar.MAX_SITEMAP_DEPTH = 2 levels) ->
+# repository metadata / article page; never deeper
+DEPTH_LIMIT = 3
 # Requests per host and run ("budget exhausted" after that).
 RADAR_DOMAIN_BUDGET = env_int("RADAR_DOMAIN_BUDGET", 200, minimum=1)
 COOKIES_ENABLED = False

@@ -4,7 +4,7 @@ The format (``crawl --sources FILE`` replaces the packaged default)::
 
     [[source]]
     name = "real-python"        # unique; letters, digits, '.', '_', '-'
-    kind = "feed"               # one of KINDS
+    kind = "feed"               # one of KINDS: feed, newsletter, page, sitemap, ...
     url = "https://realpython.com/atom.xml"
     section = "article"         # optional hint: article | project | audio_video | hot_topic
     enabled = true              # optional, default true
@@ -40,20 +40,23 @@ KINDS = (
     "pypi",
     "github_repo",
     "page",
+    "sitemap",
 )
 FIELDS = ("name", "kind", "url", "section", "enabled", "options")
 REQUIRED = ("name", "kind", "url")
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 # The option keys the code reads, per kind (crawler.runstate: max_new_items; the spider:
-# fetch_pages, resolve_links; the reddit and lobsters parsers: skip_stickied, tags). Any
-# other key is an error: a typo must not be silently ignored.
+# fetch_pages, resolve_links, max_sitemaps; the reddit, lobsters and sitemap parsers:
+# skip_stickied, tags, match). Any other key is an error: a typo must not be silently
+# ignored.
 OPTIONS: dict[str, tuple[str, ...]] = {kind: ("max_new_items",) for kind in KINDS} | {
     "newsletter": ("max_new_items", "resolve_links"),
     "hackernews": ("max_new_items", "fetch_pages"),
     "lobsters": ("max_new_items", "fetch_pages", "tags"),
     "reddit": ("max_new_items", "fetch_pages", "skip_stickied"),
+    "sitemap": ("max_new_items", "fetch_pages", "max_sitemaps", "match"),
 }
-INT_OPTIONS = ("max_new_items",)
+INT_OPTIONS = ("max_new_items", "max_sitemaps")
 BOOL_OPTIONS = ("fetch_pages", "resolve_links", "skip_stickied")
 
 
@@ -126,6 +129,16 @@ def _check_options(options: Any, kind: str, where: str) -> dict[str, Any]:
         not isinstance(tags, list) or not all(isinstance(t, str) and t for t in tags)
     ):
         raise ConfigError(f"{where}: option 'tags' must be a list of strings")
+    match = options.get("match")
+    if match is not None:
+        if not isinstance(match, str) or not match:
+            raise ConfigError(f"{where}: option 'match' must be a non-empty string")
+        try:
+            re.compile(match)
+        except re.error as exc:
+            raise ConfigError(
+                f"{where}: option 'match' is not a valid regular expression: {exc}"
+            ) from None
     return dict(options)
 
 

@@ -347,6 +347,10 @@ def merge_sightings(sightings: pd.DataFrame) -> pd.DataFrame:
     s["title"] = s["title"].astype("string").fillna("").astype(str)
     s["description"] = s["description"].astype("string").fillna("").astype(str)
     s["prio"] = s["source"].map(_source_priority)
+    if "title_from_url" in s:
+        # A title made from the URL's slug (a sitemap's) shows only when no sighting has
+        # another: the article page's own title wins, whatever the day or the alphabet.
+        s["prio"] += 10 * s["title_from_url"].fillna(False).astype(bool)
     # Representative title per key: best source priority, latest day, then text.
     s = s.sort_values(["key", "prio", "seen_date", "title"], ascending=[True, True, False, True])
     first_titles = s.drop_duplicates("key").set_index("key")["title"]

@@ -2087,6 +2087,10 @@ _SIGHTING_FRAME_SQL = """
         CASE WHEN contains(extra, '"title_flags"') AND json_valid(extra)
             THEN array_to_string(json_extract_string(extra, '$.title_flags[*]'), ' ')
             END AS title_flags,
+        -- a title the crawler made from the URL's slug (a sitemap's): a last resort
+        CASE WHEN contains(extra, '"title_from"') AND json_valid(extra)
+            THEN coalesce(json_extract_string(extra, '$.title_from') = 'url', false)
+            ELSE false END AS title_from_url,
         -- the repository's GitHub topics (the REST API), space-separated
         CASE WHEN contains(extra, '"topics"') AND json_valid(extra)
             THEN array_to_string(json_extract_string(extra, '$.topics[*]'), ' ') END AS topics,
@@ -2106,7 +2110,8 @@ def sightings_frame(con: duckdb.DuckDBPyConnection, start: dt.date, end: dt.date
     is the crawler's (`missing`, `unparsed`, `out_of_range`), or `future` / `out_of_range`
     for a stored date it did not judge (more than a day after the sighting, before
     `DATE_FLOOR`); `published` is None when flagged. `title_flags`: the crawler's
-    `extra.title_flags`, space-separated."""
+    `extra.title_flags`, space-separated; `title_from_url`: the title was made from the
+    URL (`extra.title_from`, a sitemap's candidates)."""
     from crawler.text import DATE_FLOOR
 
     floor = DATE_FLOOR.replace(tzinfo=None)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -22,6 +23,7 @@ import duckdb
 import pytest
 
 from crawler.replay import ReplayServer
+from crawler.urls import canonical_url
 from tests.conftest import require_shared
 
 pytestmark = pytest.mark.slow
@@ -52,6 +54,7 @@ MAIN_SOURCES = [
     "pypi-asgiref",
     "gh-cli",
     "pybites-ast",
+    "pypy-sitemap",
 ]
 
 
@@ -104,6 +107,20 @@ def db_rows(db: Path, sql: str, params=()):
         con.close()
 
 
+def write_pypy_sitemaps(recorded: Path, folder: Path) -> None:
+    """pypy.org's recorded robots.txt, sitemap index and urlset, its URLs moved to the
+    local web ({base}/pypy); the urlset keeps its posts of 2025 only (a small run)."""
+    folder.mkdir()
+    for name in ("robots.txt", "sitemapindex.xml", "sitemap.xml"):
+        text = (recorded / f"pypy-org-{name}").read_text("utf-8")
+        if name == "sitemap.xml":
+            other_posts = (
+                r"\s*<url>\s*<loc>https://www\.pypy\.org/posts/(?!2025/)[^<]*</loc>.*?</url>"
+            )
+            text = re.sub(other_posts, "", text, flags=re.DOTALL)
+        (folder / name).write_text(text.replace("https://www.pypy.org", "{base}/pypy"), "utf-8")
+
+
 @pytest.fixture(scope="module")
 def web(tmp_path_factory):
     real = require_shared("fixtures", "real-web")
@@ -111,6 +128,7 @@ def web(tmp_path_factory):
     shutil.copytree(FIXTURES / "web", root, dirs_exist_ok=True)
     for name in REAL_DIRS:
         shutil.copytree(real / name, root / "real" / name)
+    write_pypy_sitemaps(real / "sitemap-robots", root / "sitemap")
     server = ReplayServer(root)
     server.start()
     yield server
@@ -136,7 +154,7 @@ def test_every_kind_gives_the_expected_candidates_and_a_rerun_gets_304s(web, tmp
     db = data / "radar.duckdb"
     first = crawl(["--sources", str(srcs), "--data-dir", str(data)], base)
     assert first.returncode == 0, first.stderr[-3000:]
-    assert "12 sources: 12 ok, 0 not modified, 0 failed" in first.stdout
+    assert "13 sources: 13 ok, 0 not modified, 0 failed" in first.stdout
     assert "Traceback" not in first.stderr
 
     per_source = dict(
@@ -155,22 +173,24 @@ def test_every_kind_gives_the_expected_candidates_and_a_rerun_gets_304s(web, tmp
         "pypi-asgiref": 1,
         "gh-cli": 1,
         "pybites-ast": 1,
+        "pypy-sitemap": 9,
         "_github_api": 1,
-        "_article_pages": 2,
+        "_article_pages": 3,
     }
     counts = {
         t: db_rows(db, f"SELECT count(*) FROM {t}")[0][0]
         for t in ("candidates", "sightings", "fetch_log", "raw_files")
     }
-    # 400 source items + 1 star snapshot + 2 article pages; the flood guard keeps 30 of
-    # pychina (97) and talk-python (200) in the pool, the rest is history only.
-    assert counts == {"candidates": 163, "sightings": 403, "fetch_log": 14, "raw_files": 1}
+    # 409 source items + 1 star snapshot + 3 article pages; the flood guard keeps 30 of
+    # pychina (97) and talk-python (200) and 1 of pypy-sitemap (9) in the pool, the rest
+    # is history only.
+    assert counts == {"candidates": 164, "sightings": 413, "fetch_log": 15, "raw_files": 1}
     history = db_rows(
         db,
         "SELECT source, count(*) FROM sightings WHERE json_extract(extra, '$.history_only') "
         "= 'true' GROUP BY source ORDER BY source",
     )
-    assert history == [("pychina-weekly", 67), ("talk-python", 170)]
+    assert history == [("pychina-weekly", 67), ("pypy-sitemap", 8), ("talk-python", 170)]
 
     titles = {r[0]: r[1] for r in db_rows(db, "SELECT canonical_url, title FROM candidates")}
     assert (
@@ -202,20 +222,47 @@ def test_every_kind_gives_the_expected_candidates_and_a_rerun_gets_304s(web, tmp
     # Article pages of the aggregator's local links were fetched for metadata.
     pages = db_rows(db, "SELECT url FROM sightings WHERE source = '_article_pages' ORDER BY 1")
     assert [p[0].rsplit("/", 1)[1] for p in pages] == [
+        "toy-load-store.html",  # the sitemap's newest post
         "pybites-ast-intro-2021.html",
         "pypy-blog-toy-load-store-2025-12.html",
     ]
+    # The sitemap source: robots.txt -> index -> urlset (+ a feed the index lists,
+    # refused), posts of 2025 dated by their path, the newest let in, its page fetched.
+    assert "sitemap http://127.0.0.1" in first.stderr and "alex.xml skipped: not_a_sitemap" in (
+        first.stderr
+    )
+    sitemap = db_rows(
+        db,
+        "SELECT url, title, published FROM sightings WHERE source = 'pypy-sitemap' "
+        "AND coalesce(json_extract(extra, '$.history_only') = 'true', false) = false",
+    )
+    post = f"{base}/pypy/posts/2025/12/toy-load-store.html"
+    assert sitemap == [(post, "Toy load store", datetime(2025, 12, 1))]
+    # The page's own title is what `rank candidates` and the pool show, not the slug's.
+    page_title = "Load and store forwarding in the Toy Optimizer"
+    assert titles[canonical_url(post)] == page_title
+    import datetime as dt
+
+    from ranking.pool import build_pool
+    from ranking.store import open_store, sightings_frame
+
+    today = dt.date.today()
+    with open_store(db, read_only=True) as con:
+        window = sightings_frame(con, today - dt.timedelta(days=2), today)
+    pool = build_pool(window, None, today).frame
+    assert pool.loc[pool["canonical_url"] == canonical_url(post), "title"].tolist() == [page_title]
     # Raw file: header, candidates, one fetch record per source, trailer.
     raw_files = sorted((data / "raw").glob("*.jsonl"))
     assert len(raw_files) == 1
     kinds = [json.loads(line)["type"] for line in raw_files[0].read_text("utf-8").splitlines()]
     assert kinds[0] == "run" and kinds[-1] == "run_end"
-    assert kinds.count("fetch") == 14 and kinds.count("candidate") == 403
+    assert kinds.count("fetch") == 15 and kinds.count("candidate") == 413
 
     web.clear_log()
     second = crawl(["--sources", str(srcs), "--data-dir", str(data)], base)
     assert second.returncode == 0, second.stderr[-3000:]
-    assert "12 ok" not in second.stdout and "4 not modified, 0 failed" in second.stdout
+    assert "13 ok" not in second.stdout and "4 not modified, 0 failed" in second.stdout
+    assert web.hits("/pypy/robots.txt") == 1  # never a 304: its sitemaps are read again
     sent = {r.path: r.headers for r in web.requests}
     assert sent["/feeds/pypy.xml"].get("If-None-Match") == '"pypy-v1"'
     assert sent["/feeds/pychina.xml"].get("If-Modified-Since") == "Sat, 31 Jan 2026 00:00:00 GMT"
@@ -230,7 +277,7 @@ def test_every_kind_gives_the_expected_candidates_and_a_rerun_gets_304s(web, tmp
         "talk-python",
     ]
     again = {t: db_rows(db, f"SELECT count(*) FROM {t}")[0][0] for t in ("candidates", "sightings")}
-    assert again == {"candidates": 163, "sightings": 403}  # same night: no duplicates
+    assert again == {"candidates": 164, "sightings": 413}  # same night: no duplicates
 
     status = crawl(["status", "--sources", str(srcs), "--data-dir", str(data), "--json"], base)
     assert status.returncode == 0

@@ -675,3 +675,108 @@ def test_a_failure_twisted_wraps_in_a_list_reads_as_its_reasons():
 )
 def test_to_int_takes_numbers_and_refuses_the_rest(value, expected):
     assert to_int(value) == expected
+
+
+# --- a sitemap source: robots.txt -> index -> urlsets, one batch ---------------------------
+
+
+def _sitemap_response(url, body, request=None, ctype="application/xml"):
+    from scrapy.http import Request, TextResponse
+
+    request = request or Request(url)
+    return TextResponse(
+        url, body=body, headers={"Content-Type": ctype}, request=request, encoding="utf-8"
+    )
+
+
+def _urlset(*paths):
+    urls = "".join(f"<url><loc>https://blog.example{p}</loc></url>" for p in paths)
+    return f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{urls}</urlset>'.encode()
+
+
+def _index(*urls):
+    items = "".join(f"<sitemap><loc>{u}</loc></sitemap>" for u in urls)
+    return f"<sitemapindex>{items}</sitemapindex>".encode()
+
+
+def test_a_sitemap_source_follows_its_sitemaps_into_one_batch(tmp_path):
+    from crawler.pipelines import CandidateBatch
+    from crawler.spiders import radar
+
+    src = Source("blog", "sitemap", "https://blog.example/robots.txt", options={"max_new_items": 2})
+    ctx = RunContext(tmp_path, [src], CrawlOptions())
+    spider = radar.RadarSpider(ctx=ctx)
+    robots = b"User-agent: *\nSitemap: https://blog.example/index.xml\n"
+    out = list(
+        spider.parse_source(
+            _sitemap_response(src.url, robots, spider.source_request(src), "text/plain")
+        )
+    )
+    assert [r.url for r in out] == ["https://blog.example/index.xml"]
+    assert "If-None-Match" not in spider.source_request(src).headers  # never a 304
+
+    index = _index(
+        "https://blog.example/index.xml",  # itself: never asked again
+        "https://blog.example/post-sitemap.xml",
+        "https://blog.example/gone.xml",
+        "https://blog.example/feed.xml",
+    )
+    children = list(spider.sitemap_read(_sitemap_response(out[0].url, index, out[0])))
+    assert [r.url for r in children] == [
+        "https://blog.example/post-sitemap.xml",
+        "https://blog.example/gone.xml",
+        "https://blog.example/feed.xml",
+    ]
+    posts = _urlset(
+        "/2026/01/02/first-post/", "/2026/01/03/second-post/", "/2025/12/old-post/", "/tags/"
+    )
+    assert list(spider.sitemap_read(_sitemap_response(children[0].url, posts, children[0]))) == []
+
+    from twisted.python.failure import Failure
+
+    failure = Failure(OSError("connection refused"))
+    failure.request = children[1]
+    assert list(spider.sitemap_failed(failure)) == []
+    rss = b"<rss><channel><item><link>https://blog.example/x</link></item></channel></rss>"
+    # The last child answers: the batch (both urlsets' posts) goes out once, then pages.
+    released = list(spider.sitemap_read(_sitemap_response(children[2].url, rss, children[2])))
+    batches = [x for x in released if isinstance(x, CandidateBatch)]
+    assert len(batches) == 1 and batches[0].finishes_source
+    got = {c.title: c.extra.get("history_only", False) for c in batches[0].candidates}
+    # The flood guard saw the whole batch: the newest max_new_items go to the pool.
+    assert got == {"First post": False, "Second post": False, "Old post": True}
+    assert ctx.outcomes["blog"].status == "ok" and ctx.outcomes["blog"].errors == 2
+    pages = [x.url for x in released if not isinstance(x, CandidateBatch)]
+    assert pages == [  # newest first: the per-host page cap lets only a few through
+        "https://blog.example/2026/01/03/second-post/",
+        "https://blog.example/2026/01/02/first-post/",
+    ]
+
+
+def test_a_sitemap_source_reads_at_most_max_sitemaps_and_two_levels(tmp_path):
+    from crawler.spiders import radar
+
+    src = Source("blog", "sitemap", "https://blog.example/index.xml", options={"max_sitemaps": 2})
+    ctx = RunContext(tmp_path, [src], CrawlOptions())
+    spider = radar.RadarSpider(ctx=ctx)
+    index = _index(*(f"https://blog.example/s{n}.xml" for n in range(1, 5)))
+    first = list(spider.parse_source(_sitemap_response(src.url, index, spider.source_request(src))))
+    assert [r.url for r in first] == ["https://blog.example/s1.xml", "https://blog.example/s2.xml"]
+    # s1 is an index too (depth 2): its children would be depth 3, never asked; and the
+    # budget is spent anyway.
+    deeper = _index("https://blog.example/s9.xml")
+    assert list(spider.sitemap_read(_sitemap_response(first[0].url, deeper, first[0]))) == []
+
+    src3 = Source("deep", "sitemap", "https://deep.example/robots.txt")
+    ctx3 = RunContext(tmp_path / "d", [src3], CrawlOptions())
+    spider3 = radar.RadarSpider(ctx=ctx3)
+    robots = b"Sitemap: https://deep.example/a.xml\n"
+    (a,) = spider3.parse_source(
+        _sitemap_response(src3.url, robots, spider3.source_request(src3), "text/plain")
+    )
+    (b,) = spider3.sitemap_read(_sitemap_response(a.url, _index("https://deep.example/b.xml"), a))
+    assert b.meta["radar_depth"] == 2
+    released = list(
+        spider3.sitemap_read(_sitemap_response(b.url, _index("https://deep.example/c.xml"), b))
+    )
+    assert [getattr(x, "url", None) for x in released] == [src3.url]  # the batch, no c.xml

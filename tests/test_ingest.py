@@ -783,3 +783,50 @@ def test_a_newsletter_link_that_failed_once_joins_the_item_it_led_to(con, tmp_pa
     beta = pool[pool["canonical_url"] == "https://example.org/beta"]
     assert len(pool) == 2 and len(beta) == 1
     assert str(beta["first_seen"].iloc[0])[:10] == "2026-11-19"
+
+
+def test_the_article_pages_own_title_beats_a_title_made_from_its_url(con, tmp_path):
+    """A sitemap source titles its candidates from the URL's slug; the article page,
+    fetched after it, gives the real title: that one is what `rank candidates` and the
+    pool (so the shortlist) show, whatever the alphabet, also on a later night when only
+    the sitemap saw the URL."""
+    from ranking.pool import merge_sightings
+
+    url = "https://blog.example/2026/11/aaa-slug/"
+    slug = {"title_from": "url", "date_from": "url"}
+    page = "Zen and the art of the real title"  # sorts after the slug's "Aaa slug"
+    raw = tmp_path / "raw"
+    write(
+        raw / "night1.jsonl",
+        [
+            cand(url, source="blog", kind="sitemap", title="Aaa slug", extra=slug),
+            cand(url, source="_article_pages", fetched="2026-11-20T10:00:05Z", title=page),
+        ],
+    )
+    ingest_raw(con, raw)
+    assert store.candidates_listing(con)["title"].tolist() == [page]
+    day = dt.date(2026, 11, 20)
+    window = store.sightings_frame(con, day, day)
+    assert dict(zip(window["source"], window["title_from_url"], strict=True)) == {
+        "_article_pages": False,
+        "blog": True,
+    }
+    assert merge_sightings(window)["title"].tolist() == [page]
+    # The next night the page is not fetched (the per-host cap): the sitemap's newer
+    # sighting does not put the slug back in the pool.
+    write(
+        raw / "night2.jsonl",
+        [
+            cand(
+                url,
+                source="blog",
+                fetched="2026-11-21T10:00:00Z",
+                kind="sitemap",
+                title="Aaa slug",
+                extra=slug,
+            )
+        ],
+    )
+    ingest_raw(con, raw)
+    window = store.sightings_frame(con, day, day + dt.timedelta(days=1))
+    assert merge_sightings(window)["title"].tolist() == [page]

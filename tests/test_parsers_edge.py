@@ -607,3 +607,133 @@ def test_reddit_escaped_fields_and_link_anchors_are_unescaped():
     (c,) = PARSERS["reddit"](atom, _UTF8, source("reddit"))
     assert c.url == "https://link.example/y?id=8&utm_medium=social&utm_source=t.co"
     assert c.canonical_url == "https://link.example/y?id=8"
+
+
+# --- sitemaps and robots.txt ------------------------------------------------------------------
+
+
+def test_sitemap_index_lists_children_once_never_itself_post_sitemaps_first():
+    result = parse("sitemaps/index_self.xml", "sitemap")
+    assert result.notes["sitemaps"] == [
+        "https://edge.example/post-sitemap.xml",  # "post"/"sitemap" in the name: first
+        "https://edge.example/pages.xml",
+    ]
+    assert result.notes["skipped"] == {"self_or_duplicate": 2, "bad_link": 1}
+
+
+def test_sitemap_index_newest_lastmod_first_among_equals():
+    body = b"""<sitemapindex>
+      <sitemap><loc>https://e.example/a.xml</loc><lastmod>2023-01-01</lastmod></sitemap>
+      <sitemap><loc>https://e.example/b.xml</loc></sitemap>
+      <sitemap><loc>https://e.example/c.xml</loc><lastmod>2024-01-01T10:00:00+02:00</lastmod></sitemap>
+    </sitemapindex>"""
+    result = PARSERS["sitemap"](body, None, source("sitemap", url="https://e.example/i.xml"))
+    assert [u.rsplit("/", 1)[1] for u in result.notes["sitemaps"]] == ["c.xml", "a.xml", "b.xml"]
+
+
+def test_robots_txt_gives_its_http_sitemaps_only():
+    body = (
+        b"User-agent: *\nDisallow: /private/\n"
+        b"Sitemap: https://e.example/sitemap.xml\n"
+        b"sitemap: /relative.xml\n"  # resolved against the robots.txt URL
+        b"Sitemap: ftp://e.example/x.xml\n"
+        b"Sitemap: https://e.example/sitemap.xml\n"
+    )
+    result = PARSERS["sitemap"](body, None, source("sitemap", url="https://e.example/robots.txt"))
+    assert list(result) == []
+    assert result.notes["sitemaps"] == [
+        "https://e.example/sitemap.xml",
+        "https://e.example/relative.xml",
+    ]
+    assert result.notes["skipped"] == {"bad_link": 1, "duplicate": 1}
+    # Found by its content type elsewhere; any other text body is not a sitemap.
+    plain = {"Content-Type": "text/plain; charset=utf-8"}
+    other = source("sitemap", url="https://e.example/sitemaps")
+    assert PARSERS["sitemap"](body, plain, other).notes["sitemaps"][0].endswith("/sitemap.xml")
+    with pytest.raises(ParseError) as info:
+        PARSERS["sitemap"](body, {"Content-Type": "text/html"}, other)
+    assert info.value.reason == "not_a_sitemap"
+
+
+def _urls(*items: str) -> bytes:
+    parts = []
+    for item in items:
+        loc, _, lastmod = item.partition(" ")
+        lm = f"<lastmod>{lastmod}</lastmod>" if lastmod else ""
+        parts.append(f"<url><loc>https://e.example{loc}</loc>{lm}</url>")
+    return f"<urlset>{''.join(parts)}</urlset>".encode()
+
+
+def test_sitemap_urlset_skips_listings_indexes_and_assets():
+    body = _urls(
+        "/",
+        "/index.html",
+        "/2007/",
+        "/2020/01/",
+        "/tags/python/",
+        "/category/news/",
+        "/authors/mattip.html",
+        "/page/2/",
+        "/blog/",
+        "/blog/index-3.html",
+        "/archives/",
+        "/search/",
+        "/about/",
+        "/feed.xml",
+        "/data.json",
+        "/img/logo.png",
+        "/static/site.css",
+        "/static/app.js",
+        "/posts/2024/08/pypy-v7317-release.html",
+        "/blog/my_first-post/index.html 2024-01-01",
+        "/archive/2021/05/kept-because-dated/",
+    )
+    result = PARSERS["sitemap"](body, None, source("sitemap", url="https://e.example/s.xml"))
+    assert {c.url.removeprefix("https://e.example"): c.title for c in result} == {
+        "/posts/2024/08/pypy-v7317-release.html": "Pypy v7317 release",
+        "/blog/my_first-post/index.html": "My first post",
+        "/archive/2021/05/kept-because-dated/": "Kept because dated",
+    }
+    assert result.notes["skipped"] == {"site_root": 2, "date_index": 2, "listing": 9, "asset": 5}
+    assert all(c.extra["title_from"] == "url" and c.section == "article" for c in result)
+
+
+def test_sitemap_match_option_restricts_to_paths():
+    body = _urls("/posts/a-post/ 2024-01-02", "/docs/install/ 2024-01-03")
+    src = source("sitemap", url="https://e.example/s.xml", options={"match": r"^/posts/"})
+    result = PARSERS["sitemap"](body, None, src)
+    assert [c.title for c in result] == ["A post"]
+    assert result.notes["skipped"] == {"no_match": 1}
+
+
+def test_sitemap_dates_path_first_then_lastmod_and_a_build_stamp_is_ignored():
+    stamp = "2026-07-21T08:21:00Z"
+    body = _urls(
+        "/2024/08/dated-by-path/ 2026-01-01",  # the path says when it was published
+        "/undated-post/ 2024-03-04T10:00:00+02:00",
+        "/future-post/ 2999-01-01",
+        *(f"/stamped-{n}/ {stamp}" for n in range(9)),
+    )
+    result = PARSERS["sitemap"](body, None, source("sitemap", url="https://e.example/s.xml"))
+    got = {c.title: (c.published, c.published_raw, c.date_flag) for c in result}
+    assert got["Dated by path"] == ("2024-08-01T00:00:00Z", "2024/08", None)
+    assert got["Undated post"] == ("2024-03-04T08:00:00Z", "2024-03-04T10:00:00+02:00", None)
+    assert got["Stamped 0"][0] == "2026-07-21T08:21:00Z"  # 9 alike: not yet a stamp
+    # Most URLs are dated: one without a usable date is a fixed page of the site.
+    assert "Future post" not in got and result.notes["skipped"] == {"undated": 1}
+    # One more URL with the same lastmod: a site-build stamp, ignored for all ten.
+    body = body.replace(
+        b"</urlset>",
+        f"<url><loc>https://e.example/s9/</loc><lastmod>{stamp}</lastmod></url></urlset>".encode(),
+    )
+    result = PARSERS["sitemap"](body, None, source("sitemap", url="https://e.example/s.xml"))
+    assert result.notes["build_stamp"] == {"lastmod": stamp, "urls": 10}
+    # Now most URLs are undated: nothing is left out for it, each page gives its date.
+    assert len(result) == 13 and "undated" not in result.notes.get("skipped", {})
+    assert sum(1 for c in result if c.published) == 2
+    future = next(c for c in result if c.title == "Future post")
+    assert (future.published, future.published_raw, future.date_flag) == (
+        None,
+        "2999-01-01",
+        "out_of_range",
+    )

@@ -36,10 +36,10 @@ KIND_OF_CATEGORY = {
     "pypi": "pypi",
     "github-api": "github_repo",
     "articles": "page",
+    "sitemap-robots": "sitemap",
 }
 REALPY_DESCRIPTIONS = "feeds/realpython-atom-descriptions-2018-09-19.xml"
 REALPY_FULL = "feeds/realpython-atom-full-2018-09-19.xml"
-SKIPPED_CATEGORIES = {"sitemap-robots"}  # read by the robots/sitemap code, not by parsers
 
 # Counts the MANIFEST notes state (or the feed cap, for the long podcast feeds).
 EXPECTED_COUNT = {
@@ -66,6 +66,10 @@ EXPECTED_COUNT = {
     "github-api/repos-python-cpython-2024-03-26.json": 1,
     "pypi/pypi-json-asgiref-2025-11-28.json": 1,
     "pypi/pypi-json-asgiref-3.11.0-2025-11-28.json": 1,
+    # robots.txt and sitemap indexes name sitemaps (notes["sitemaps"]), not items.
+    "sitemap-robots/fastpages-robots.txt": 0,
+    "sitemap-robots/pypy-org-robots.txt": 0,
+    "sitemap-robots/pypy-org-sitemapindex.xml": 0,
 }
 EXPECTED_ERROR = {"hackernews/firebase-maxitem-pretty-2022-03-21.json": "bad_shape"}
 # <pre> blocks the MANIFEST notes count in the article pages.
@@ -113,8 +117,6 @@ def parse_row(row: dict[str, str]):
 @pytest.mark.parametrize("row", ROWS, ids=[r["path"] for r in ROWS])
 def test_real_response(row):
     _require_shared()
-    if row["category"] in SKIPPED_CATEGORIES:
-        pytest.skip("sitemaps and robots.txt are not parser input")
     assert row["category"] in KIND_OF_CATEGORY, f"new MANIFEST category {row['category']!r}"
     path = row["path"]
     if path in EXPECTED_ERROR:
@@ -463,3 +465,79 @@ def test_escaped_markup_in_content_is_kept_as_text():
     assert any(
         c.description.endswith("Co-authored-by: Zanie Blue <contact@zanie.dev>") for c in result
     )
+
+
+# --- sitemaps and robots.txt: expectations read from the bodies with plain regexes ----------
+
+_LOC = re.compile(r"<loc>\s*([^<\s]+)\s*</loc>")
+_LASTMOD = re.compile(r"<lastmod>\s*([^<\s]+)\s*</lastmod>")
+
+
+def _text(path: str) -> str:
+    return (REAL_WEB / path).read_text("utf-8")
+
+
+@pytest.mark.parametrize(
+    ("path", "sitemap"),
+    [
+        ("sitemap-robots/fastpages-robots.txt", "https://fastpages.fast.ai/sitemap.xml"),
+        ("sitemap-robots/pypy-org-robots.txt", "https://www.pypy.org/sitemapindex.xml"),
+    ],
+)
+def test_robots_txt_names_its_sitemap(path, sitemap):
+    result = parse_row(_row(path))
+    named = re.findall(r"(?im)^\s*sitemap:\s*(\S+)", _text(path))
+    assert result.notes["sitemaps"] == named == [sitemap]
+
+
+def test_pypy_sitemap_index_lists_sitemap_xml_first():
+    path = "sitemap-robots/pypy-org-sitemapindex.xml"
+    text = _text(path)
+    locs = _LOC.findall(text)
+    assert len(set(_LASTMOD.findall(text))) == 1  # one lastmod for all: document order
+    result = parse_row(_row(path))
+    first = "https://www.pypy.org/sitemap.xml"
+    assert result.notes["sitemaps"] == [first] + [u for u in locs if u != first]
+    assert "https://www.pypy.org/rss.xml" in result.notes["sitemaps"]  # read, then refused
+
+
+def test_pypy_sitemap_gives_its_posts_dated_by_path_not_by_the_build_stamp():
+    path = "sitemap-robots/pypy-org-sitemap.xml"
+    text = _text(path)
+    locs = _LOC.findall(text)
+    (stamp, stamped), *_ = Counter(_LASTMOD.findall(text)).most_common(1)
+    post = re.compile(r"https://www\.pypy\.org/posts/(\d{4})/(\d\d)/[^/]+\.html")
+    posts = [(m[1], m[2], i, m[0]) for i, u in enumerate(locs) if (m := post.fullmatch(u))]
+    # The newest MAX_ENTRIES posts by path month, document order among one month.
+    newest = sorted(posts, key=lambda p: (-int(p[0] + p[1]), p[2]))[:MAX_ENTRIES]
+    result = parse_row(_row(path))
+    assert result.notes["urls_total"] == len(locs)
+    assert result.notes["build_stamp"] == {"lastmod": stamp, "urls": stamped}
+    assert stamped == len(locs)  # every URL: the deploy time
+    assert sorted(c.url for c in result) == sorted(p[3] for p in newest)
+    # Every other URL is left out (root, year indexes, listings, fixed pages) ...
+    assert sum(result.notes["skipped"].values()) == len(locs) - len(posts)
+    # ... and of the posts the newest are kept.
+    assert result.notes["capped"] == {"kept": MAX_ENTRIES, "usable": len(posts)}
+    by_url = {c.url: c for c in result}
+    for year, month, _i, url in newest:
+        c = by_url[url]
+        assert (c.published, c.published_raw) == (f"{year}-{month}-01T00:00:00Z", f"{year}/{month}")
+        assert c.extra == {"title_from": "url", "date_from": "url"}
+    glibc = by_url["https://www.pypy.org/posts/2026/07/moving-linux-builds-to-glibc228.html"]
+    assert glibc.title == "Moving linux builds to glibc228"
+
+
+def test_fastpages_sitemap_gives_its_dated_posts():
+    path = "sitemap-robots/fastpages-jekyll-sitemap.xml"
+    text = _text(path)
+    dated = re.findall(r"<loc>([^<]+)</loc>\s*<lastmod>([^<]+)</lastmod>", text)
+    result = parse_row(_row(path))
+    assert [c.url for c in result] == [url for url, _lastmod in dated]
+    for c, (_url, lastmod) in zip(result, dated, strict=True):
+        assert c.published[:10] == lastmod[:10]  # path and lastmod agree on the day
+    urls = {c.url for c in result}
+    for page in ("/", "/about/", "/search/", "/categories/"):
+        assert f"https://fastpages.fast.ai{page}" in _LOC.findall(text)
+        assert f"https://fastpages.fast.ai{page}" not in urls
+    assert result.notes["skipped"] == {"listing": 3, "site_root": 1}

@@ -41,6 +41,8 @@ BAD = {
     "options-not-table": "source #2 'foo': 'options' must be a table, got int",
     "option-bad-int": "source #2 'foo': option 'max_new_items' must be a non-negative integer",
     "option-bad-tags": "source #2 'foo': option 'tags' must be a list of strings",
+    "option-bad-match": "source #2 'foo': option 'match' is not a valid regular expression: "
+    "missing ), unterminated subpattern at position 8",
     "bad-name": "source #2 'foo bar': bad name (use 1-64 letters",
     "name-not-string": "source #2: 'name' must be a string",
     "invalid-toml": "line 9: invalid TOML: Invalid value (column 7)",
@@ -90,7 +92,9 @@ def test_full_file_reads_every_field_and_kind() -> None:
         "pypi-uv",
         "repo-uv",
         "a-page",
+        "a-blog-sitemap",
     ]
+    assert by_name["a-blog-sitemap"].options["match"] == "^/posts/"
 
 
 def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
@@ -178,7 +182,8 @@ def test_default_sources_are_valid_and_many() -> None:
 def test_default_sources_cover_the_newsletter_channels() -> None:
     sources = load_sources()
     kinds = {s.kind for s in sources}
-    assert set(KINDS) - {"page"} <= kinds  # every kind but a single page
+    # Every kind but a single page and a sitemap (no blog's sitemap URL was checked online).
+    assert set(KINDS) - {"page", "sitemap"} <= kinds
     urls = " ".join(s.url for s in sources)
     for needle in (
         "realpython.com",
@@ -249,6 +254,24 @@ def test_every_source_named_in_help_and_docs_exists(monkeypatch: pytest.MonkeyPa
             '{ skip_stickied = "no" }',
             "source #1 'foo': option 'skip_stickied' must be true or false",
         ),
+        (
+            "sitemap",
+            '{ max_sitemap = 2, matches = "^/blog/" }',
+            "source #1 'foo': unknown option(s) 'max_sitemap', 'matches' "
+            "(known for kind 'sitemap': max_new_items, fetch_pages, max_sitemaps, match)",
+        ),
+        (
+            "sitemap",
+            '{ match = "[a-" }',
+            "source #1 'foo': option 'match' is not a valid regular expression: "
+            "unterminated character set at position 0",
+        ),
+        ("sitemap", '{ match = "" }', "source #1 'foo': option 'match' must be a non-empty string"),
+        (
+            "sitemap",
+            "{ max_sitemaps = -1 }",
+            "source #1 'foo': option 'max_sitemaps' must be a non-negative integer",
+        ),
     ],
 )
 def test_unknown_or_mistyped_option_stops_the_run_in_one_line(
@@ -280,9 +303,19 @@ def test_every_option_the_code_reads_is_accepted_for_its_kind() -> None:
             ("hackernews", "options = { fetch_pages = false }"),
             ("lobsters", 'options = { fetch_pages = true, tags = ["python"] }'),
             ("reddit", "options = { fetch_pages = false, skip_stickied = false }"),
+            ("sitemap", 'options = { fetch_pages = true, max_sitemaps = 0, match = "/20" }'),
         )
     )
     assert [s.options for s in parse_sources(text)][1] == {
         "resolve_links": False,
         "max_new_items": 9,
     }
+
+
+def test_the_sitemap_example_in_the_docs_is_valid() -> None:
+    import re
+
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "OPERATIONS.md").read_text("utf-8")
+    (example,) = [b for b in re.findall(r"```toml\n(.*?)```", docs, re.S) if "sitemap" in b]
+    (source,) = parse_sources(example, "OPERATIONS.md")
+    assert (source.kind, source.options["match"]) == ("sitemap", "^/posts/")

@@ -17,6 +17,7 @@ from crawler.parsers.newsletter import parse_newsletter
 from crawler.parsers.pages import parse_page
 from crawler.parsers.pypi import parse_pypi
 from crawler.parsers.reddit import parse_reddit
+from crawler.parsers.sitemap import parse_sitemap
 
 __all__ = ["PARSERS", "ParseError", "ParseResult", "Parser"]
 
@@ -33,5 +34,6 @@ PARSERS: dict[str, Parser] = {
         "pypi": parse_pypi,
         "github_repo": parse_github_repo,
         "page": parse_page,
+        "sitemap": parse_sitemap,
     }.items()
 }

@@ -31,11 +31,16 @@ __all__ = [
     "is_site_root",
     "load_json",
     "looks_like_markup",
+    "refuse_entity_declarations",
     "to_int",
     "valid_xml_char",
 ]
 
 _CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9._:-]+)", re.IGNORECASE)
+# Entity declarations in any of the encodings an XML parser would accept.
+_ENTITY_MARKERS = tuple(
+    "<!ENTITY".encode(enc) for enc in ("ascii", "utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be")
+)
 
 
 class ParseError(CrawlError):
@@ -131,6 +136,16 @@ def looks_like_markup(body: bytes | bytearray | memoryview) -> bool:
     it to tell the two apart.
     """
     return bytes(body[:64]).lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<")
+
+
+def refuse_entity_declarations(body: bytes) -> None:
+    """ParseError("entity_declarations") for XML that declares entities.
+
+    Run before any XML parser sees the body: billion laughs, quadratic blowup and XXE
+    all need a declaration (RELIABILITY P1-P6); no feed or sitemap needs one.
+    """
+    if any(marker in body for marker in _ENTITY_MARKERS):
+        raise ParseError("entity_declarations", "entity declarations not allowed")
 
 
 def http_link(link: object, base: str | None = None) -> str | None:

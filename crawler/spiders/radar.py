@@ -2,8 +2,10 @@
 
 Per kind extras: every repository candidate gets its GitHub REST metadata (a dated star
 snapshot of our own, pseudo-source ``_github_api``), and article links found through
-aggregators (HN, Lobsters, Reddit) get their page fetched for metadata (pseudo-source
-``_article_pages``); both bounded per run. A parser error marks only its source failed.
+aggregators (HN, Lobsters, Reddit) or sitemaps get their page fetched for metadata
+(pseudo-source ``_article_pages``); both bounded per run. A sitemap source follows the
+sitemaps its robots.txt or index names, into one batch. A parser error marks only its
+source failed.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import logging
 import re
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import scrapy
@@ -38,6 +40,8 @@ from crawler.urls import InvalidURL, host_of
 logger = logging.getLogger(__name__)
 
 AGGREGATOR_KINDS = frozenset({"hackernews", "lobsters", "reddit"})
+# Kinds whose candidates get their article page fetched (option fetch_pages, default true).
+PAGE_KINDS = AGGREGATOR_KINDS | {"sitemap"}
 AGGREGATOR_HOSTS = frozenset(
     {"news.ycombinator.com", "lobste.rs", "reddit.com", "redd.it", "github.com", "twitter.com"}
 )
@@ -86,16 +90,22 @@ _WRAPPED_FAILURE = re.compile(r"<twisted\.python\.failure\.Failure (?:\w+\.)*(\w
 # codes read as a redirect.
 MAX_REDIRECTS_PER_SOURCE = 200
 REDIRECT_STATUSES = (301, 302, 303, 307, 308)
+# A sitemap source: child sitemaps read per run (option max_sitemaps), and how deep below
+# the source URL (robots.txt -> sitemap index -> urlset).
+MAX_SITEMAPS = 5
+MAX_SITEMAP_DEPTH = 2
 
 
 @dataclass
 class _PendingBatch:
-    """A source's candidates waiting for their redirects to be read."""
+    """A source's candidates waiting for their redirects (newsletter) or child sitemaps
+    (sitemap) to be read: released when `waiting` is back to 0."""
 
     source: Source
     candidates: list[Candidate]
     headers: dict[str, str]
     waiting: int = 0
+    followed: set[str] = field(default_factory=set)  # sitemap URLs asked (canonical)
 
 
 def _resolve(cand: Candidate, target: str) -> None:
@@ -161,7 +171,8 @@ class RadarSpider(scrapy.Spider):
 
     def source_request(self, source: Source) -> scrapy.Request:
         headers: dict[str, str] = {}
-        validators = self.ctx.state.validators(source.url)
+        # A sitemap source's robots.txt or index rarely changes, its children do: no 304.
+        validators = self.ctx.state.validators(source.url) if source.kind != "sitemap" else {}
         if validators.get("etag"):
             headers["If-None-Match"] = validators["etag"]
         if validators.get("last_modified"):
@@ -212,20 +223,26 @@ class RadarSpider(scrapy.Spider):
             if isinstance(skipped, dict):
                 outcome.skipped += sum(v for v in skipped.values() if isinstance(v, int))
                 logger.info("source %s: parser skipped %s", source.name, skipped)
-        flagged = ctx.apply_flood_guard(source, candidates)
-        if flagged:
-            logger.info("source %s: %d older items kept as history only", source.name, flagged)
+        if source.kind != "sitemap":  # a sitemap source's batch is guarded once whole
+            self.flood_guard(source, candidates)
         pending = _PendingBatch(source, candidates, headers)
-        requests = self.redirect_requests(pending)
+        requests = self.redirect_requests(pending) or self.sitemap_requests(pending, result, 1)
         if requests:
             # The batch waits for its last link to be resolved (or to fail).
             yield from requests
             return
         yield from self.release(pending)
 
+    def flood_guard(self, source: Source, candidates: list[Candidate]) -> None:
+        flagged = self.ctx.apply_flood_guard(source, candidates)
+        if flagged:
+            logger.info("source %s: %d older items kept as history only", source.name, flagged)
+
     def release(self, pending: _PendingBatch) -> Iterator[Any]:
         """The source's batch, then its follow-up requests (GitHub metadata, pages)."""
         source, candidates, ctx = pending.source, pending.candidates, self.ctx
+        if source.kind == "sitemap":
+            self.flood_guard(source, candidates)
         ctx.remember_validators(
             source.url, pending.headers.get("etag"), pending.headers.get("last-modified")
         )
@@ -238,6 +255,9 @@ class RadarSpider(scrapy.Spider):
             fetched_at=utc_now(),
             finishes_source=True,
         )
+        if source.kind == "sitemap":
+            # Pages of the newest first: the per-host page cap lets only a few through.
+            candidates = sorted(candidates, key=lambda c: c.published or "", reverse=True)
         for cand in candidates:
             if (cand.extra or {}).get("history_only"):
                 continue
@@ -247,7 +267,7 @@ class RadarSpider(scrapy.Spider):
             request = self.github_request(cand)
             if request is not None:
                 yield request
-            if source.kind in AGGREGATOR_KINDS and source.options.get("fetch_pages", True):
+            if source.kind in PAGE_KINDS and source.options.get("fetch_pages", True):
                 request = self.page_request(cand, source)
                 if request is not None:
                     yield request
@@ -334,6 +354,88 @@ class RadarSpider(scrapy.Spider):
         pending.waiting -= 1
         if pending.waiting == 0:
             yield from self.release(pending)
+
+    # --- the sitemaps a sitemap source names ----------------------------------------------
+    def sitemap_requests(
+        self, pending: _PendingBatch, result: Any, depth: int
+    ) -> list[scrapy.Request]:
+        """Requests for the child sitemaps a robots.txt or sitemap index names.
+
+        At most `max_sitemaps` per source and run in all, at most MAX_SITEMAP_DEPTH below
+        the source URL, never one URL twice (an index that lists itself does not loop).
+        """
+        source = pending.source
+        notes = getattr(result, "notes", None) or {}
+        urls = notes.get("sitemaps") or []
+        if source.kind != "sitemap" or not urls:
+            return []
+        if not pending.followed:
+            checked = checked_link(source.url)
+            pending.followed.add(checked[1] if checked else source.url)
+        budget = int(source.options.get("max_sitemaps", MAX_SITEMAPS))
+        requests: list[scrapy.Request] = []
+        for url in urls:
+            checked = checked_link(url)
+            if checked is None or checked[1] in pending.followed:
+                continue
+            if depth > MAX_SITEMAP_DEPTH or len(pending.followed) > budget:
+                logger.info(
+                    "source %s: sitemap %s not read (%s)",
+                    source.name,
+                    url,
+                    "too deep" if depth > MAX_SITEMAP_DEPTH else f"max_sitemaps {budget} read",
+                )
+                break
+            pending.followed.add(checked[1])
+            try:
+                requests.append(
+                    scrapy.Request(
+                        checked[0],
+                        callback=self.sitemap_read,
+                        errback=self.sitemap_failed,
+                        dont_filter=True,
+                        meta={
+                            "radar_source": source.name,
+                            "radar_pending": pending,
+                            "radar_depth": depth,
+                        },
+                    )
+                )
+            except ValueError:
+                continue
+        pending.waiting += len(requests)
+        return requests
+
+    def sitemap_read(self, response: Response) -> Iterator[Any]:
+        pending: _PendingBatch = response.meta["radar_pending"]
+        source = pending.source
+        outcome = self.ctx.start(source.name)
+        outcome.bytes += len(response.body)
+        from crawler.parsers import PARSERS, ParseError
+
+        try:
+            child = replace(source, url=response.url)
+            result = PARSERS["sitemap"](response.body, response_headers(response), child)
+        except ParseError as exc:
+            logger.info("source %s: sitemap %s skipped: %s", source.name, response.url, exc)
+            outcome.errors += 1
+        else:
+            pending.candidates.extend(result)
+            skipped = result.notes.get("skipped")
+            if isinstance(skipped, dict):
+                outcome.skipped += sum(v for v in skipped.values() if isinstance(v, int))
+            depth = response.meta["radar_depth"] + 1
+            yield from self.sitemap_requests(pending, result, depth)
+        yield from self._link_done(pending)
+
+    def sitemap_failed(self, failure: Failure) -> Iterator[Any]:
+        request = failure.request  # type: ignore[attr-defined]
+        name = request.meta["radar_source"]
+        outcome = self.ctx.start(name)  # counted as one of its requests
+        outcome.errors += 1
+        reason, _status = describe_failure(failure)
+        logger.info("source %s: sitemap %s failed: %s", name, request.url, reason)
+        yield from self._link_done(request.meta["radar_pending"])
 
     # --- GitHub metadata --------------------------------------------------------------------
     def _github_limit(self) -> int:
