@@ -210,7 +210,9 @@ def run_backtest(
             raise RankingError(f"{none}; {errors[0]}{also}")
         if progress:  # only once there is something to replay: the loading takes a while
             progress(f"loading sightings {sightings_file}")
-        counts = store.load_sightings_file(con, sightings_file, without_feeds)
+        # Dates are judged by the data, not this machine's clock (a replay of weeks
+        # newer than a wrong clock must not lose them).
+        counts = store.load_sightings_file(con, sightings_file, without_feeds, by_the_clock=False)
         messages.append(f"sightings: {store.sightings_summary(counts, without_feeds)}")
         if not counts["inserted"] + counts["duplicates"]:  # a kept store may hold them already
             messages.append(f"sightings: {sightings_file}: no rows to load")

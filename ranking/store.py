@@ -1451,6 +1451,12 @@ _SUMMARY_PARTS = (
         "rows with unreadable or impossible dates",
         " skipped",
     ),
+    (
+        "future_date",
+        "row dated after tomorrow by this machine's clock",
+        "rows dated after tomorrow by this machine's clock",
+        " skipped",
+    ),
     ("no_source", "row", "rows", " without feed or section skipped"),
     (
         "bad_number",
@@ -1483,8 +1489,13 @@ def load_sightings_file(
     con: duckdb.DuckDBPyConnection,
     path: str | os.PathLike[str],
     without_feeds: Iterable[str] = (),
+    by_the_clock: bool = True,
 ) -> dict[str, Any]:
     """Load a sightings file into `sightings` and upsert `candidates`; return counts.
+
+    `by_the_clock`: a row dated after tomorrow by this machine's clock is skipped (no
+    source can have shown it yet). A replay (`rank backtest`) judges dates by the data
+    alone: a wrong clock must not empty its later weeks.
 
     URLs are canonicalized again with `crawler.urls` (the file's own canonical form is not
     trusted). A row with an invalid URL, no feed or section, or an unreadable date (not
@@ -1557,6 +1568,13 @@ def load_sightings_file(
     bad = frame["seen_date"].isna()
     bad_dates = _skip_rows(source_path, frame, bad, "unreadable or impossible date", raw_dates)
     frame = frame[frame["seen_date"].notna()].copy()
+    future_dates = 0
+    if by_the_clock:
+        today = dt.date.today()
+        future = frame["seen_date"] > today + dt.timedelta(days=1)
+        why = f"date after tomorrow by this machine's clock (today {today})"
+        future_dates = _skip_rows(source_path, frame, future, why, raw_dates[frame.index])
+        frame = frame[~future.to_numpy(dtype=bool)].copy()
     bad_numbers = 0
     for column in _SIGHTING_INT_COLUMNS:
         frame[column], bad = _whole_numbers(frame[column], minimum=1 if column == "rank" else 0)
@@ -1577,6 +1595,7 @@ def load_sightings_file(
         "unreadable": unreadable,
         "invalid_url": invalid,
         "bad_date": bad_dates,
+        "future_date": future_dates,
         "inserted": inserted,
         "duplicates": len(frame) - inserted,
         "bad_extra": bad_extra,
@@ -1929,8 +1948,9 @@ def _seen_dates(values):
     time with a zone is the day in UTC, as the crawler's own dates are, whatever the file
     type (`2025-02-10T03:00:00+08:00` is 2025-02-09); without a zone, the day as written
     (`2025-02-10 23:30:00` is 2025-02-10). A day no source can have shown (before
-    `crawler.text.DATE_FLOOR`, after tomorrow: 0001-01-01, 9999-12-31) is None too, as
-    the crawler's dates are (RELIABILITY P10)."""
+    `crawler.text.DATE_FLOOR`: 0001-01-01) is None too, as the crawler's dates are
+    (RELIABILITY P10). Days after tomorrow by the clock (9999-12-31) are left to the
+    caller (load_sightings_file)."""
     import pandas as pd
 
     from crawler.text import DATE_FLOOR
@@ -1940,8 +1960,7 @@ def _seen_dates(values):
     # utc=True: a zoned time becomes UTC, a time without a zone is taken as written.
     stamps = pd.to_datetime(iso, format="ISO8601", utc=True, errors="coerce")
     days = stamps.dt.tz_localize(None).dt.normalize()
-    tomorrow = pd.Timestamp(dt.date.today() + dt.timedelta(days=1))
-    days = days.where((days >= pd.Timestamp(DATE_FLOOR.date())) & (days <= tomorrow))
+    days = days.where(days >= pd.Timestamp(DATE_FLOOR.date()))
     return days.dt.date
 
 

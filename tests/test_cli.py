@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from ranking import cli, csvio, store
-from ranking.errors import StoreError, UsageError
+from ranking.errors import SightingsFileError, StoreError, UsageError
 from ranking.weeks import IsoWeek
 
 REPO = Path(__file__).resolve().parents[1]
@@ -1180,8 +1180,28 @@ def test_impossible_seen_dates_are_skipped_like_unreadable_ones(tmp_path, capsys
     code, out, _err = rank(["import-sightings", str(path), "--db", str(tmp_path / "r.db")], capsys)
     assert code == 0
     assert out.strip() == (
-        f"{path}: 1 sighting loaded, 3 rows with unreadable or impossible dates skipped"
+        f"{path}: 1 sighting loaded, 2 rows with unreadable or impossible dates skipped, "
+        "1 row dated after tomorrow by this machine's clock skipped"
     )
+
+
+def test_only_a_live_import_judges_dates_by_the_clock(tmp_path, caplog):
+    """A sighting after tomorrow is skipped by `import-sightings`, naming the clock; a
+    replay (`rank backtest`) loads it: its weeks may be later than a wrong clock, and
+    before, such weeks were replayed from empty pools, exit 0."""
+    later = dt.date.today() + dt.timedelta(days=30)
+    path = tmp_path / "sightings.csv"
+    path.write_text(
+        SIGHTINGS_HEADER + f"hackernews,hn:frontpage,{later},Story,https://example.org/1,5\n",
+        encoding="utf-8",
+    )
+    con = store.connect(":memory:")
+    with pytest.raises(SightingsFileError, match="1 row dated after tomorrow by this"):
+        store.load_sightings_file(con, path)
+    assert "row 2 skipped: date after tomorrow by this machine's clock (today " in caplog.text
+    counts = store.load_sightings_file(con, path, by_the_clock=False)
+    assert (counts["inserted"], counts["future_date"]) == (1, 0)
+    con.close()
 
 
 def test_an_output_folder_is_a_usage_error_with_an_example(loop_db, tmp_path, capsys):
