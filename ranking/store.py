@@ -1424,6 +1424,13 @@ SIGHTING_FILE_COLUMNS = (
     "extra",
 )
 _SIGHTING_INT_COLUMNS = ("stars", "stars_today", "forks", "points", "comments", "rank")
+# Optional columns whose absence changes what the ranker sees: said once per file.
+_WITHOUT_COLUMN = {
+    "section": "each row's source is its feed, so a feed's pages (trending daily and "
+    "weekly, Hacker News front page and search…) count as one source",
+    "title": "candidates are titled by their link (host and path) unless another row "
+    "of theirs has a title",
+}
 
 
 def _section_hint(source: str) -> str | None:
@@ -1570,8 +1577,11 @@ def load_sightings_file(
     frame = frame[frame["seen_date"].notna()].copy()
     future_dates = 0
     if by_the_clock:
+        import pandas as pd
+
         today = dt.date.today()
-        future = frame["seen_date"] > today + dt.timedelta(days=1)
+        tomorrow = pd.Timestamp(today + dt.timedelta(days=1))
+        future = pd.to_datetime(frame["seen_date"]) > tomorrow
         why = f"date after tomorrow by this machine's clock (today {today})"
         future_dates = _skip_rows(source_path, frame, future, why, raw_dates[frame.index])
         frame = frame[~future.to_numpy(dtype=bool)].copy()
@@ -1654,6 +1664,12 @@ def _sightings_sql(
     missing = [c for c in ("feed", "seen_date", "url") if c not in present]
     if missing:
         raise SightingsFileError(f"{path}: missing sightings columns {missing}")
+    for column, instead in _WITHOUT_COLUMN.items():
+        if column not in present:
+            logger.warning("%s: no column %r: %s", path, column, instead)
+    absent = [c for c in SIGHTING_FILE_COLUMNS if c not in present and c not in _WITHOUT_COLUMN]
+    if absent:
+        logger.info("%s: no columns %s (left empty)", path, ", ".join(absent))
     select = ", ".join(
         (day if c == "seen_date" else f'"{c}"') if c in present else f'NULL AS "{c}"'
         for c in SIGHTING_FILE_COLUMNS

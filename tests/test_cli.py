@@ -1075,7 +1075,8 @@ def test_a_torn_jsonl_line_is_skipped_and_named_by_its_line(tmp_path, capsys, ca
     assert (code, err) == (0, "")
     assert out.strip() == f"{path}: 3 sightings loaded, 1 unreadable row skipped"
     assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
-        f"{path}: row 3 skipped: invalid JSON: unterminated string starting at column 35"
+        f"{path}: no column 'title': {store._WITHOUT_COLUMN['title']}",
+        f"{path}: row 3 skipped: invalid JSON: unterminated string starting at column 35",
     ]
 
 
@@ -1095,6 +1096,7 @@ def test_a_jsonl_line_that_is_not_an_object_is_skipped_and_named(tmp_path, capsy
     assert (code, err) == (0, "")
     assert out.strip() == f"{path}: 3 sightings loaded, 4 unreadable rows skipped"
     assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
+        f"{path}: no column 'title': {store._WITHOUT_COLUMN['title']}",
         f"{path}: row 2 skipped: a JSON array, not an object",
         f"{path}: row 4 skipped: invalid JSON: unterminated string starting at column 35",
         f"{path}: row 5 skipped: a JSON value, not an object",
@@ -1183,6 +1185,31 @@ def test_impossible_seen_dates_are_skipped_like_unreadable_ones(tmp_path, capsys
         f"{path}: 1 sighting loaded, 2 rows with unreadable or impossible dates skipped, "
         "1 row dated after tomorrow by this machine's clock skipped"
     )
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
+def test_a_file_without_section_or_title_says_what_is_used_instead(tmp_path, caplog, suffix):
+    """Without `section` every page of a feed was one source, without `title` the
+    shortlist showed links: both silently (the summary even counted merged rows as
+    duplicates). Now one warning line per such column; other absent columns are a note."""
+    frame = pd.DataFrame(
+        {"feed": ["hackernews"], "seen_date": ["2025-02-10"], "url": ["https://e.example/1"]}
+    )
+    path = tmp_path / f"s{suffix}"
+    if suffix == ".csv":
+        frame.to_csv(path, index=False)
+    elif suffix == ".jsonl":
+        frame.to_json(path, orient="records", lines=True)
+    else:
+        frame.to_parquet(path)
+    con = store.connect(":memory:")
+    with caplog.at_level("INFO", logger="ranking.store"):
+        assert store.load_sightings_file(con, path)["inserted"] == 1
+    con.close()
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert [w.split(": ", 2)[1] for w in warnings] == ["no column 'section'", "no column 'title'"]
+    assert all(w.startswith(str(path)) for w in warnings)
+    assert f"{path}: no columns seen_ts, description, stars," in caplog.text
 
 
 def test_only_a_live_import_judges_dates_by_the_clock(tmp_path, caplog):
