@@ -202,15 +202,17 @@ def candidates(args: argparse.Namespace) -> int:
             writer.writerow([format_cell(v) for v in row])
         return 0
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title=f"{len(frame)} candidates" + (f" seen {start} → {end}" if start else ""))
     for col in ("section", "title", "sources", "first_seen", "last_seen"):
-        table.add_column(col, overflow="fold")
+        dated = col.endswith("_seen")
+        table.add_column(col, overflow="fold", no_wrap=dated, min_width=10 if dated else None)
     for row in frame.head(200).itertuples(index=False):
-        table.add_row(
+        table.add_row(  # plain text: a title `[/b] …` or `dict[str, int]` is no markup
             str(row.section or ""),
-            str(row.title or row.url)[:90],
-            str(row.sources),
+            Text(str(row.title or row.url)[:90]),
+            Text(str(row.sources)),
             str(row.first_seen)[:10],
             str(row.last_seen)[:10],
         )
@@ -442,7 +444,8 @@ def shortlist(args: argparse.Namespace) -> int:
         # Ranked before the week's end (`week_as_of`): say which day and why.
         early = f"ranked as of {result.as_of}, {why}" if result.as_of < week.end else None
         if args.format == "table" and not args.out:
-            sys.stdout.write(render_table(result))
+            width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
+            sys.stdout.write(render_table(result, width=width) if width else render_table(result))
             if early:
                 _err(early)
         else:

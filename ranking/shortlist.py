@@ -28,6 +28,7 @@ import io
 import logging
 import os
 import pickle
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -904,14 +905,39 @@ def _fmt_stars(stars: object) -> str:
 SUMMARY_PLACEHOLDER = "（摘要待写 / summary to write）"
 
 
+# Characters Markdown would read as markup in a link's text (the archive writes
+# `\_\_pycache\_\_`), and a link target that must be written `<...>` (a space, `<`, `>`,
+# parentheses that do not pair).
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|])")
+_MD_ODD_URL = re.compile(r"[\s<>]")
+
+
+def _md_text(text: object) -> str:
+    """`text` as literal Markdown: `__match__` stays underscores, `dict[str, int]` brackets."""
+    return _MD_SPECIAL.sub(r"\\\1", str(text))
+
+
+def _md_url(url: object) -> str:
+    """A link target CommonMark reads whole: as it is, or in `<>` (`<` `>` escaped)."""
+    text = str(url)
+    if _MD_ODD_URL.search(text) or text.count("(") != text.count(")"):
+        return "<" + text.replace("<", "%3C").replace(">", "%3E") + ">"
+    return text
+
+
 def _md_item(n: int, title: object, url: object, stars: str) -> list[str]:
     """One item in the newsletter's layout: `N、[title](url)(stars)` and a summary slot."""
-    text = str(title).replace("[", "［").replace("]", "］")
-    return [f"{n}、[{text}]({url}){stars}", "", SUMMARY_PLACEHOLDER, ""]
+    return [f"{n}、[{_md_text(title)}]({_md_url(url)}){stars}", "", SUMMARY_PLACEHOLDER, ""]
 
 
 MD_PER_SECTION = 12  # items per section in the `--format md` draft
 TABLE_TOP = 10  # rows per section in the `--format table` text
+TABLE_TITLE_CHARS = 60  # a longer title is cut, ending in `…`
+
+
+def _cut(text: str, limit: int) -> str:
+    """`text`, or its first `limit - 1` characters and `…`."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _top_per_section(frame: pd.DataFrame, top: int) -> list[tuple[str, pd.DataFrame]]:
@@ -962,9 +988,11 @@ def _comment_text(text: str) -> str:
 
 
 def render_table(result: ShortlistResult, top: int = TABLE_TOP, width: int = 160) -> str:
-    """The top of each section as a rich table (text, for the terminal)."""
+    """The top of each section as a rich table `width` columns wide (text, for the
+    terminal). Cells are plain text: a title `[/b] …` or `dict[str, int]` is no markup."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     buf = io.StringIO()
     console = Console(file=buf, width=width, force_terminal=False, color_system=None)
@@ -979,9 +1007,9 @@ def render_table(result: ShortlistResult, top: int = TABLE_TOP, width: int = 160
             table.add_row(
                 str(row.rank),
                 f"{row.score:.2f}",
-                str(row.title)[:60],
-                str(row.reason),
-                str(row.sources),
+                Text(_cut(str(row.title), TABLE_TITLE_CHARS)),
+                Text(str(row.reason)),
+                Text(str(row.sources)),
             )
         console.print(table)
     return buf.getvalue()

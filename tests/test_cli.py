@@ -3,6 +3,7 @@ curator's loop (shortlist -> feedback -> report -> draft), weeks and store versi
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import inspect
@@ -11,6 +12,8 @@ import json
 import os
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -1673,3 +1676,44 @@ def test_a_quote_never_closed_refuses_the_file_naming_its_line(tmp_path, capsys)
     code, _out, err = rank(["import-sightings", str(path), "--db", str(tmp_path / "r.db")], capsys)
     assert code == 1
     assert err == f"rank: error: {path}: cannot read sightings: row 3: a quote is never closed\n"
+
+
+def test_a_title_with_markup_is_shown_as_text_and_a_terminal_table_fits_it(tmp_path, capsys):
+    """`rank candidates` and `rank --week W --format table` crashed with a traceback on a
+    title `[/b] …` (rich markup), and the table was 160 columns on any terminal."""
+    import pty
+
+    day = dt.date.today().isoformat()
+    path = tmp_path / "s.csv"
+    path.write_text(
+        SIGHTINGS_HEADER
+        + f"hackernews,hn:frontpage,{day},Python [/b] closing tag,https://example.org/1,50\n"
+        + f'hackernews,hn:frontpage,{day},"dict[str, list[int]] tips",https://example.org/2,40\n',
+        encoding="utf-8",
+    )
+    db = tmp_path / "r.db"
+    assert rank(["import-sightings", str(path), "--db", str(db)], capsys)[0] == 0
+    code, out, err = rank(["candidates", "--db", str(db)], capsys)
+    assert (code, err) == (0, "")
+    assert "[/b] closing tag" in out and "dict[str, list[int]] tips" in out
+    week = str(IsoWeek.of(dt.date.today()))
+    leader, follower = pty.openpty()
+    env = {**os.environ, "COLUMNS": "60", "LINES": "40", "TERM": "dumb"}
+    run = subprocess.run(
+        [sys.executable, "-m", "ranking.cli", "--week", week, "--db", str(db), "--format", "table"],
+        stdout=follower,
+        stderr=subprocess.PIPE,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    os.close(follower)
+    screen = b""
+    with contextlib.suppress(OSError):
+        while chunk := os.read(leader, 65536):
+            screen += chunk
+    os.close(leader)
+    lines = screen.decode("utf-8").replace("\r\n", "\n").splitlines()
+    assert run.returncode == 0, run.stderr
+    assert "[/b]" in screen.decode("utf-8")
+    assert max(map(len, lines)) <= 60

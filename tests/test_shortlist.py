@@ -444,6 +444,68 @@ def test_markdown_and_table(world, tmp_path):
     assert "project" in table and "rank" in table
 
 
+HOSTILE_TITLES = [
+    "Python [/b] closing tag",
+    "Python: dict[str, list[int]] typing tips",
+    "Pattern Matching, __match__, and View Patterns in Python",
+    "Use `foo[bar]` and *x* with <b>bold</b> | pipes \\ backslash",
+    "x" * 80,
+]
+
+
+def _hostile_result():
+    from types import SimpleNamespace
+
+    n = len(HOSTILE_TITLES)
+    frame = pd.DataFrame(
+        {
+            "section": ["article"] * n,
+            "rank": range(1, n + 1),
+            "score": [0.5] * n,
+            "title": HOSTILE_TITLES,
+            "reason": ["[red]3 sources[/red]; first seen today"] * n,
+            "sources": ["hn:[x];lobsters"] * n,
+            "url": [f"https://e.example/{i}" for i in range(n - 1)] + ["https://e.example/a b"],
+            "stars": [None] * n,
+        }
+    )
+    return SimpleNamespace(week="2025-W07", frame=frame)
+
+
+def test_the_table_shows_titles_as_text_not_markup():
+    """A title `[/b] …` crashed the table (rich MarkupError, a traceback) and `[int]`,
+    `[red]` vanished from titles and reasons; a cut title had no mark. At the width given
+    (the terminal's), no line is wider."""
+    text = render_table(_hostile_result(), width=60)
+    flat = " ".join(text.split())
+    assert "[/b]" in flat and "[red]3" in text
+    assert max(map(len, text.splitlines())) <= 60
+    wide = render_table(_hostile_result(), width=200)
+    assert "dict[str, list[int]] typing tips" in wide and "x" * 59 + "…" in wide
+
+
+def test_the_draft_renders_titles_and_links_literally_in_commonmark():
+    """Titles went into the draft unescaped: `__match__` rendered bold, brackets were
+    swapped for full-width ones, `<b>` passed as HTML, a link with a space stayed text."""
+    from markdown_it import MarkdownIt
+    from markdown_it.token import Token
+
+    md = MarkdownIt("commonmark")
+    draft = render_markdown(_hostile_result())
+    links: list[tuple[str, str]] = []
+    for block in md.parse(draft):
+        children: list[Token] = block.children or []
+        for i, tok in enumerate(children):
+            if tok.type == "link_open":
+                end = next(j for j in range(i, len(children)) if children[j].type == "link_close")
+                text = "".join(c.content for c in children[i + 1 : end] if c.type == "text")
+                assert all(c.type == "text" for c in children[i + 1 : end]), children[i:end]
+                links.append((text, str(tok.attrs["href"])))
+    assert [t for t, _ in links] == HOSTILE_TITLES
+    assert links[-1][1] == "https://e.example/a%20b"
+    assert "\\_\\_match\\_\\_" in draft  # as the archive writes it
+
+
 @pytest.mark.parametrize(
     "note", ["ask first --> not public", "a <!-- b", "x--!> y", "---> z", "ends with -", "--"]
 )
