@@ -61,7 +61,10 @@ _ASSET_EXT = re.compile(
 )
 _PATH_DATE = re.compile(r"/((?:19|20)\d\d)/(\d\d?)/(?:(\d\d?)/)?")
 _ENTRY_CLOSE = re.compile(rb"</(?:[\w.-]+:)?(?:url|sitemap)\s*>")
-_ROOT_CLOSE = re.compile(rb"</(?:[\w.-]+:)?(?:urlset|sitemapindex)\s*>\s*$")
+# The root's end tag, then only whitespace or comments (Yoast adds one after </urlset>).
+_ROOT_CLOSE = re.compile(
+    rb"</(?:[\w.-]+:)?(?:urlset|sitemapindex)\s*>(?:\s|<!--.*?-->)*$", re.DOTALL
+)
 _POST_NAME = re.compile(r"(?:^|[-_.])posts?(?:[-_.\d]|$)")
 
 
