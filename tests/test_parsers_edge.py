@@ -750,3 +750,23 @@ def test_sitemap_with_a_comment_after_its_root_is_complete_and_a_cut_one_is_not(
     cut = body[: body.index(b"</url><url>") + 6] + b"<url><loc>https://e.example/2024/01/0"
     result = PARSERS["sitemap"](cut, None, src)
     assert [c.title for c in result] == ["A post"] and result.notes["truncated"] is True
+
+
+def test_sitemap_urls_on_another_host_are_skipped_www_aside():
+    # sitemaps.org: a urlset lists its own site's URLs. Before, links to localhost,
+    # 127.0.0.2 or [::1] were stored as the blog's candidates.
+    locs = [
+        "https://e.example/2024/01/02/own-post/",
+        "https://www.e.example/2024/01/03/www-post/",
+        "https://E.EXAMPLE:8443/2024/01/04/port-post/",
+        "http://localhost/2024/01/05/local/",
+        "http://127.0.0.2/2024/01/06/loopback/",
+        "http://[::1]/2024/01/07/six/",
+        "https://other.example/2024/01/08/theirs/",
+        "https://blog.e.example/2024/01/09/sub/",
+    ]
+    body = "".join(f"<url><loc>{u}</loc></url>" for u in locs)
+    src = source("sitemap", url="https://www.e.example/sitemap.xml")
+    result = PARSERS["sitemap"](f"<urlset>{body}</urlset>".encode(), None, src)
+    assert [c.title for c in result] == ["Own post", "Www post", "Port post"]
+    assert result.notes["skipped"] == {"other_host": 5}
