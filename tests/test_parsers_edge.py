@@ -770,3 +770,29 @@ def test_sitemap_urls_on_another_host_are_skipped_www_aside():
     result = PARSERS["sitemap"](f"<urlset>{body}</urlset>".encode(), None, src)
     assert [c.title for c in result] == ["Own post", "Www post", "Port post"]
     assert result.notes["skipped"] == {"other_host": 5}
+
+
+def test_a_big_undated_sitemap_keeps_its_first_entries_and_says_so(caplog):
+    # Undated URLs have no newest: before, the log said "kept the newest 200" of them.
+    body = _urls(*(f"/notes/note-{n}/" for n in range(MAX_ENTRIES + 101)))
+    src = source("sitemap", url="https://e.example/s.xml")
+    with caplog.at_level("INFO", logger="crawler.parsers.feeds"):
+        result = PARSERS["sitemap"](body, None, src)
+    assert [c.title for c in result[:2]] == ["Note 0", "Note 1"] and len(result) == MAX_ENTRIES
+    assert result[-1].title == f"Note {MAX_ENTRIES - 1}"
+    (line,) = [r.getMessage() for r in caplog.records if "capped" in r.getMessage()]
+    assert line == (
+        f"source {src.name}: sitemap https://e.example/s.xml capped: kept the first "
+        f"{MAX_ENTRIES} of {MAX_ENTRIES + 101} entries (undated: in the sitemap's order)"
+    )
+    # Some dated: the newest dated ones, then the first undated ones.
+    dated = [f"/notes/dated-{n}/ 2024-01-{n + 1:02d}" for n in range(5)]
+    undated = [f"/notes/note-{n}/" for n in range(MAX_ENTRIES)]
+    caplog.clear()
+    with caplog.at_level("INFO", logger="crawler.parsers.feeds"):
+        PARSERS["sitemap"](_urls(*undated, *dated), None, src)
+    (line,) = [r.getMessage() for r in caplog.records if "capped" in r.getMessage()]
+    assert line.endswith(
+        f"kept the newest 5 and the first {MAX_ENTRIES - 5} undated of {MAX_ENTRIES + 5} "
+        "entries (undated: in the sitemap's order)"
+    )
