@@ -780,3 +780,23 @@ def test_a_sitemap_source_reads_at_most_max_sitemaps_and_two_levels(tmp_path):
         spider3.sitemap_read(_sitemap_response(b.url, _index("https://deep.example/c.xml"), b))
     )
     assert [getattr(x, "url", None) for x in released] == [src3.url]  # the batch, no c.xml
+
+
+def test_a_sitemap_index_fetch_record_notes_how_many_children_not_the_list(tmp_path):
+    # Before, the fetch record copied the whole child list every night (2.5 MB for an
+    # index of 50,000 sitemaps); the spider still follows the list.
+    from crawler.spiders import radar
+
+    src = Source("big", "sitemap", "https://big.example/index.xml", options={"max_sitemaps": 8})
+    ctx = RunContext(tmp_path, [src], CrawlOptions())
+    spider = radar.RadarSpider(ctx=ctx)
+    children = [f"https://big.example/post-sitemap{n}.xml" for n in range(1, 1001)]
+    out = list(
+        spider.parse_source(
+            _sitemap_response(src.url, _index(*children), spider.source_request(src))
+        )
+    )
+    assert [r.url for r in out] == children[:8]
+    notes = ctx.outcomes["big"].record(ctx.run_id)["notes"]
+    assert notes["sitemaps"] == children[:5]
+    assert notes["sitemaps_listed"] == 1000 and notes["sitemaps_total"] == 1000

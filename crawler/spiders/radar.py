@@ -94,6 +94,7 @@ REDIRECT_STATUSES = (301, 302, 303, 307, 308)
 # the source URL (robots.txt -> sitemap index -> urlset).
 MAX_SITEMAPS = 5
 MAX_SITEMAP_DEPTH = 2
+SITEMAPS_NOTED = 5  # child sitemap URLs kept in the fetch record's notes
 
 
 @dataclass
@@ -219,6 +220,11 @@ class RadarSpider(scrapy.Spider):
         notes = getattr(result, "notes", None)
         if isinstance(notes, dict) and notes:
             outcome.notes = dict(notes)
+            if isinstance(notes.get("sitemaps"), list):
+                # The spider follows the whole list; the fetch record (written every
+                # night) keeps its length and first few (an index may name 50,000).
+                outcome.notes["sitemaps"] = notes["sitemaps"][:SITEMAPS_NOTED]
+                outcome.notes["sitemaps_listed"] = len(notes["sitemaps"])
             skipped = notes.get("skipped")
             if isinstance(skipped, dict):
                 outcome.skipped += sum(v for v in skipped.values() if isinstance(v, int))
