@@ -994,3 +994,56 @@ def test_a_sitemap_read_after_the_first_night_keeps_its_old_posts_history(empty_
             "b-archived-2": True,
         },
     }
+
+
+SITEMAPS_NOT_READ = """
+[[source]]
+name = "refused-blog"
+kind = "sitemap"
+url = "{base}/robots.txt"
+options = { fetch_pages = false }
+
+[[source]]
+name = "partly-read"
+kind = "sitemap"
+url = "{base}/p/sitemap_index.xml"
+options = { fetch_pages = false }
+"""
+
+
+def test_a_sitemap_source_that_read_no_sitemap_fails_and_one_that_missed_some_says_so(
+    empty_web, tmp_path
+):
+    # Before, a sitemap source whose children all failed (or were refused by robots.txt,
+    # or were no sitemaps) was "ok, 0 items", and crawl status showed no error at all.
+    server, base = empty_web, empty_web.base_url
+    blocked = f"{base}/blocked/post-sitemap.xml"
+    robots = f"User-agent: *\nDisallow: /blocked/\nSitemap: {blocked}\n"
+    server.add_route("/robots.txt", body=robots, content_type="text/plain")
+    server.add_route("/blocked/post-sitemap.xml", body=_dated_urlset(base, {"hidden": 1}))
+    children = [f"{base}/p/{name}.xml" for name in ("post-sitemap", "gone-sitemap", "feed")]
+    server.add_route("/p/sitemap_index.xml", body=_sitemap_index(*((u, "") for u in children)))
+    server.add_route("/p/post-sitemap.xml", body=_dated_urlset(f"{base}/p", {"a-post": 1}))
+    server.add_route("/p/gone-sitemap.xml", fault="status", status=404)
+    server.add_route("/p/feed.xml", body=_feed(1, base), content_type="application/rss+xml")
+    srcs = sources_file(tmp_path, base, SITEMAPS_NOT_READ)
+    data = tmp_path / "data"
+    result = crawl(["--sources", str(srcs), "--data-dir", str(data), "--no-ingest"], base)
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert "2 sources: 1 ok, 0 not modified, 1 failed" in result.stdout
+    refused = f"no sitemap read: {blocked}: IgnoreRequest: Forbidden by robots.txt"
+    assert f"source refused-blog: FAILED: {refused}" in result.stderr
+    missed = f"2 of 3 sitemaps not read: {base}/p/gone-sitemap.xml: HTTP 404"
+    assert f"source partly-read: ok, 1 items ({missed})" in result.stderr
+    assert server.hits("/blocked/post-sitemap.xml") == 0
+
+    status = crawl(["status", "--sources", str(srcs), "--data-dir", str(data), "--json"], base)
+    rows = {r["source"]: r for r in json.loads(status.stdout)}
+    assert rows["refused-blog"]["consecutive_failures"] == 1
+    assert rows["refused-blog"]["last_error"] == refused
+    assert rows["partly-read"]["consecutive_failures"] == 0
+    assert rows["partly-read"]["last_error"] == missed
+    # The plain table shows it too.
+    plain = crawl(["status", "--sources", str(srcs), "--data-dir", str(data)], base).stdout
+    lines = {line.split("\t")[0]: line.split("\t") for line in plain.splitlines()}
+    assert lines["partly-read"][6] == missed[:80] and lines["refused-blog"][5] == "FAILING"
