@@ -222,7 +222,8 @@ def _options(args: argparse.Namespace) -> Any:
 
 def _describe(outcome: Any) -> str:
     if outcome.status == "ok":
-        return f"ok, {outcome.items} items"
+        # An ok sitemap source may not have read some of its sitemaps.
+        return f"ok, {outcome.items} items" + (f" ({outcome.error})" if outcome.error else "")
     if outcome.status == "not_modified":
         return "not modified (304)"
     return f"FAILED: {outcome.error or 'unknown error'}"
@@ -554,7 +555,8 @@ def source_health(
                 consecutive = 0
             else:
                 consecutive += 1
-                last_error = rec.get("error") or last_error
+            # An ok fetch may name an error too (a sitemap source's child not read).
+            last_error = rec.get("error") or last_error
             if ts and ts >= now - timedelta(days=7):
                 items_7d += items
                 new_7d += new

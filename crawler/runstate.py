@@ -42,12 +42,13 @@ import threading
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
 from crawler.items import Candidate
 from crawler.sources import Source
+from crawler.text import parse_iso_utc
 from crawler.urls import InvalidURL, canonical_url
 
 logger = logging.getLogger(__name__)
@@ -60,6 +61,10 @@ REDIRECTS_CAP = 20000  # remembered newsletter redirects (link -> target), newes
 # A new source's first run lets in items tied on date with its last one, up to this many
 # times max_new_items (a newsletter issue: its links share the issue's date).
 FLOOD_TIE_FACTOR = 5
+# After a sitemap source's first run, an item first seen that is dated more than this
+# many days before that run is an old post (a child sitemap read for the first time),
+# history: a month, as a date from a URL's path may give only the month.
+SITEMAP_HISTORY_DAYS = 31
 # Pseudo-sources for the per-run extras; their outcomes never decide the exit code.
 GITHUB_API_SOURCE = "_github_api"
 PAGES_SOURCE = "_article_pages"
@@ -336,10 +341,25 @@ class CrawlState:
         entry = self.data["sources"].get(name) or {}
         return set(entry.get("history") or [])
 
-    def mark_first_run(self, name: str, history: Iterable[str], when: str) -> None:
+    def first_run(self, name: str) -> str | None:
+        entry = self.data["sources"].get(name)
+        value = entry.get("first_run") if isinstance(entry, dict) else None
+        return value if isinstance(value, str) else None
+
+    def let_in_old(self, name: str) -> set[str]:
+        """Items of a sitemap source's first run let in though older than its history
+        cutoff (hashes): seen since, never history."""
+        entry = self.data["sources"].get(name) or {}
+        return set(entry.get("let_in_old") or [])
+
+    def mark_first_run(
+        self, name: str, history: Iterable[str], when: str, let_in_old: Iterable[str] = ()
+    ) -> None:
         entry = self.data["sources"].setdefault(name, {})
         entry["first_run"] = when
         entry["history"] = sorted(set(history))[:HISTORY_CAP]
+        if let_in_old:
+            entry["let_in_old"] = sorted(set(let_in_old))[:HISTORY_CAP]
 
 
 @dataclass
@@ -496,6 +516,7 @@ class RunContext:
         self.outcomes[PAGES_SOURCE] = SourceOutcome(PAGES_SOURCE, "page", "")
         self._pending_validators: dict[str, tuple[str | None, str | None]] = {}
         self._first_run_history: dict[str, set[str]] = {}
+        self._first_run_let_in_old: dict[str, set[str]] = {}
         self.listeners: list[Any] = []  # callables(outcome) told when a source is done
         self.unfinished: list[str] = []  # sources still running at close: the run was cut short
         self.finish_error: OSError | None = None  # why the raw file kept its .part name
@@ -556,7 +577,8 @@ class RunContext:
         else:
             for name, history in self._first_run_history.items():
                 if self.outcomes[name].status == "ok":
-                    self.state.mark_first_run(name, history, self.started_at)
+                    let_in_old = self._first_run_let_in_old.get(name, ())
+                    self.state.mark_first_run(name, history, self.started_at, let_in_old)
             for url, (etag, last_modified) in self._pending_validators.items():
                 self.state.set_validators(url, etag, last_modified)
             try:
@@ -628,43 +650,81 @@ class RunContext:
         at the same instant as the last one let in are let in too (the links of one
         newsletter issue share its date: an issue is not cut in two), up to
         FLOOD_TIE_FACTOR times the limit.
+
+        A sitemap source may read a child sitemap for the first time on any night (one
+        that failed, or an index's child that moved up): after its first run, an item not
+        seen before and dated more than SITEMAP_HISTORY_DAYS before that run is history
+        too (undated ones are not). Its first run's items are seen: the old ones let in
+        are remembered (``let_in_old``).
         """
         limit = int(source.options.get("max_new_items", self.options.max_new_items))
         flagged = 0
         if self.state.is_new_source(source.name):
             # Remembered at close even when nothing is flagged: the first run happened.
             history: set[str] = self._first_run_history.setdefault(source.name, set())
-            if len(candidates) <= limit:
-                return 0
-            order = sorted(
-                range(len(candidates)),
-                key=lambda i: (
-                    candidates[i].published is None,
-                    _neg_date(candidates[i].published),
-                    i,
-                ),
-            )
-            cut = limit
-            if limit > 0:
-                last = candidates[order[limit - 1]].published
-                bound = min(len(order), FLOOD_TIE_FACTOR * limit)
-                while last is not None and cut < bound and candidates[order[cut]].published == last:
-                    cut += 1
-            for i in order[cut:]:
-                cand = candidates[i]
-                cand.extra = dict(cand.extra or {}, history_only=True)
-                flagged += 1
-                h = _history_hash(cand)
-                if h:
-                    history.add(h)
+            if len(candidates) > limit:
+                order = sorted(
+                    range(len(candidates)),
+                    key=lambda i: (
+                        candidates[i].published is None,
+                        _neg_date(candidates[i].published),
+                        i,
+                    ),
+                )
+                cut = limit
+                if limit > 0:
+                    last = candidates[order[limit - 1]].published
+                    bound = min(len(order), FLOOD_TIE_FACTOR * limit)
+                    while (
+                        last is not None
+                        and cut < bound
+                        and candidates[order[cut]].published == last
+                    ):
+                        cut += 1
+                for i in order[cut:]:
+                    cand = candidates[i]
+                    cand.extra = dict(cand.extra or {}, history_only=True)
+                    flagged += 1
+                    h = _history_hash(cand)
+                    if h:
+                        history.add(h)
+            if source.kind == "sitemap":
+                let_in = [c for c in candidates if not (c.extra or {}).get("history_only")]
+                self._first_run_let_in_old.setdefault(source.name, set()).update(
+                    _old_hashes(let_in, _history_before(self.started_at))
+                )
         else:
             history = self.state.history(source.name)
-            if history:
+            old: set[str] = set()
+            if source.kind == "sitemap":
+                before = _history_before(self.state.first_run(source.name))
+                old = _old_hashes(candidates, before) - self.state.let_in_old(source.name)
+            if history or old:
                 for cand in candidates:
-                    if _history_hash(cand) in history:
+                    h = _history_hash(cand)
+                    if h in history or h in old:
                         cand.extra = dict(cand.extra or {}, history_only=True)
                         flagged += 1
         return flagged
+
+
+def _history_before(first_run: str | None) -> datetime | None:
+    """SITEMAP_HISTORY_DAYS before a source's first run (None when it is unreadable)."""
+    when = parse_iso_utc(first_run)
+    return when - timedelta(days=SITEMAP_HISTORY_DAYS) if when else None
+
+
+def _old_hashes(candidates: list[Candidate], before: datetime | None) -> set[str]:
+    """The history hashes of the candidates published before `before` (none if None)."""
+    if before is None:
+        return set()
+    old = set()
+    for cand in candidates:
+        published = parse_iso_utc(cand.published)
+        h = _history_hash(cand) if published and published < before else None
+        if h:
+            old.add(h)
+    return old
 
 
 def _history_hash(cand: Candidate) -> str | None:

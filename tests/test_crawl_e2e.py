@@ -896,3 +896,154 @@ def test_a_challenge_or_soft_404_page_stores_nothing_and_keeps_the_title(empty_w
     assert f"page {post} skipped: not_an_article: bot challenge page" in skipped
     assert db_rows(db, stored, [post]) == [good]
     assert "Traceback" not in first.stderr + second.stderr
+
+
+# --- sitemap sources over several nights -----------------------------------------------------
+
+
+def _dated_urlset(base: str, posts: dict[str, int]) -> str:
+    """A urlset of posts whose paths carry their date: slug -> days before today."""
+    today = datetime.now(UTC)
+    urls = "".join(
+        f"<url><loc>{base}{(today - timedelta(days=age)).strftime('/%Y/%m/%d/')}{slug}/</loc></url>"
+        for slug, age in posts.items()
+    )
+    return f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{urls}</urlset>'
+
+
+def _sitemap_index(*children: tuple[str, str]) -> str:
+    items = "".join(f"<sitemap><loc>{u}</loc><lastmod>{m}</lastmod></sitemap>" for u, m in children)
+    return (
+        f'<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{items}</sitemapindex>'
+    )
+
+
+def _night_candidates(data: Path) -> dict[str, dict[str, bool]]:
+    """The last run's candidates: source -> slug -> history_only."""
+    out: dict[str, dict[str, bool]] = {}
+    last = sorted((data / "raw").glob("*.jsonl"))[-1]
+    for line in last.read_text("utf-8").splitlines():
+        rec = json.loads(line)
+        if rec["type"] == "candidate":
+            slug = rec["url"].rstrip("/").rsplit("/", 1)[1]
+            out.setdefault(rec["source"], {})[slug] = bool(rec["extra"].get("history_only"))
+    return out
+
+
+TWO_SITEMAPS = """
+[[source]]
+name = "index-moves"
+kind = "sitemap"
+url = "{base}/c/sitemap_index.xml"
+options = { fetch_pages = false, max_sitemaps = 1 }
+
+[[source]]
+name = "child-fails"
+kind = "sitemap"
+url = "{base}/b/sitemap_index.xml"
+options = { fetch_pages = false }
+"""
+
+
+def test_a_sitemap_read_after_the_first_night_keeps_its_old_posts_history(empty_web, tmp_path):
+    # Before, only the first night's sitemaps were flood-guarded: a child sitemap read
+    # for the first time later (an old one whose <lastmod> moved up in its index, or one
+    # that failed on the first night) poured its old posts into the pool as new.
+    server, base = empty_web, empty_web.base_url
+    old, new = "2017-12-31", datetime.now(UTC).strftime("%Y-%m-%d")
+    night1 = _sitemap_index(
+        (f"{base}/c/post-sitemap1.xml", old), (f"{base}/c/post-sitemap2.xml", new)
+    )
+    night2 = _sitemap_index(
+        (f"{base}/c/post-sitemap1.xml", new), (f"{base}/c/post-sitemap2.xml", old)
+    )
+    server.add_route("/c/sitemap_index.xml", body=night1, sequence=[{}, {"body": night2}])
+    archive = {"c-ancient-1": 700, "c-ancient-2": 800, "c-fresh-in-old-child": 10}
+    server.add_route("/c/post-sitemap1.xml", body=_dated_urlset(f"{base}/c", archive))
+    server.add_route("/c/post-sitemap2.xml", body=_dated_urlset(f"{base}/c", {"c-recent": 2}))
+    children = [(f"{base}/b/post-sitemap.xml", new), (f"{base}/b/archive-sitemap.xml", old)]
+    server.add_route("/b/sitemap_index.xml", body=_sitemap_index(*children))
+    posts = {"b-recent": 3, "b-old-let-in": 200}  # the first night lets in both
+    server.add_route("/b/post-sitemap.xml", body=_dated_urlset(f"{base}/b", posts))
+    server.add_route(
+        "/b/archive-sitemap.xml",
+        body=_dated_urlset(f"{base}/b", {"b-archived-1": 400, "b-archived-2": 500}),
+        sequence=[{"fault": "status", "status": 404}, {}],
+    )
+    srcs = sources_file(tmp_path, base, TWO_SITEMAPS)
+    data = tmp_path / "data"
+    args = ["--sources", str(srcs), "--data-dir", str(data), "--no-ingest"]
+
+    first = crawl(args, base)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert _night_candidates(data) == {
+        "index-moves": {"c-recent": False},
+        "child-fails": {"b-recent": False, "b-old-let-in": False},
+    }
+    second = crawl(args, base)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert server.hits("/c/post-sitemap1.xml") == 1 and server.hits("/b/archive-sitemap.xml") == 2
+    # Only posts newer than a month before the source's first night reach the pool; the
+    # first night's items keep their lot.
+    assert _night_candidates(data) == {
+        "index-moves": {"c-ancient-1": True, "c-ancient-2": True, "c-fresh-in-old-child": False},
+        "child-fails": {
+            "b-recent": False,
+            "b-old-let-in": False,
+            "b-archived-1": True,
+            "b-archived-2": True,
+        },
+    }
+
+
+SITEMAPS_NOT_READ = """
+[[source]]
+name = "refused-blog"
+kind = "sitemap"
+url = "{base}/robots.txt"
+options = { fetch_pages = false }
+
+[[source]]
+name = "partly-read"
+kind = "sitemap"
+url = "{base}/p/sitemap_index.xml"
+options = { fetch_pages = false }
+"""
+
+
+def test_a_sitemap_source_that_read_no_sitemap_fails_and_one_that_missed_some_says_so(
+    empty_web, tmp_path
+):
+    # Before, a sitemap source whose children all failed (or were refused by robots.txt,
+    # or were no sitemaps) was "ok, 0 items", and crawl status showed no error at all.
+    server, base = empty_web, empty_web.base_url
+    blocked = f"{base}/blocked/post-sitemap.xml"
+    robots = f"User-agent: *\nDisallow: /blocked/\nSitemap: {blocked}\n"
+    server.add_route("/robots.txt", body=robots, content_type="text/plain")
+    server.add_route("/blocked/post-sitemap.xml", body=_dated_urlset(base, {"hidden": 1}))
+    children = [f"{base}/p/{name}.xml" for name in ("post-sitemap", "gone-sitemap", "feed")]
+    server.add_route("/p/sitemap_index.xml", body=_sitemap_index(*((u, "") for u in children)))
+    server.add_route("/p/post-sitemap.xml", body=_dated_urlset(f"{base}/p", {"a-post": 1}))
+    server.add_route("/p/gone-sitemap.xml", fault="status", status=404)
+    server.add_route("/p/feed.xml", body=_feed(1, base), content_type="application/rss+xml")
+    srcs = sources_file(tmp_path, base, SITEMAPS_NOT_READ)
+    data = tmp_path / "data"
+    result = crawl(["--sources", str(srcs), "--data-dir", str(data), "--no-ingest"], base)
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert "2 sources: 1 ok, 0 not modified, 1 failed" in result.stdout
+    refused = f"no sitemap read: {blocked}: IgnoreRequest: Forbidden by robots.txt"
+    assert f"source refused-blog: FAILED: {refused}" in result.stderr
+    missed = f"2 of 3 sitemaps not read: {base}/p/gone-sitemap.xml: HTTP 404"
+    assert f"source partly-read: ok, 1 items ({missed})" in result.stderr
+    assert server.hits("/blocked/post-sitemap.xml") == 0
+
+    status = crawl(["status", "--sources", str(srcs), "--data-dir", str(data), "--json"], base)
+    rows = {r["source"]: r for r in json.loads(status.stdout)}
+    assert rows["refused-blog"]["consecutive_failures"] == 1
+    assert rows["refused-blog"]["last_error"] == refused
+    assert rows["partly-read"]["consecutive_failures"] == 0
+    assert rows["partly-read"]["last_error"] == missed
+    # The plain table shows it too.
+    plain = crawl(["status", "--sources", str(srcs), "--data-dir", str(data)], base).stdout
+    lines = {line.split("\t")[0]: line.split("\t") for line in plain.splitlines()}
+    assert lines["partly-read"][6] == missed[:80] and lines["refused-blog"][5] == "FAILING"

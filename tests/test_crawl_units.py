@@ -138,6 +138,39 @@ def test_flood_guard_first_run_keeps_the_most_recent(tmp_path):
     assert not again[-1].extra.get("history_only")
 
 
+def test_flood_guard_after_a_sitemaps_first_run_keeps_its_old_posts_history(tmp_path):
+    # A child sitemap read for the first time after the first night (it failed, or an
+    # index's child moved up): before, all its old posts went to the pool as new.
+    def cand(path, days_ago=None):
+        when = datetime.now(UTC) - timedelta(days=days_ago) if days_ago is not None else None
+        published = when.strftime("%Y-%m-%dT%H:%M:%SZ") if when else None
+        return Candidate(f"https://blog.example{path}", path, "blog", published=published)
+
+    src = Source("blog", "sitemap", "https://blog.example/robots.txt")
+    ctx = RunContext(tmp_path, [src], CrawlOptions(max_new_items=3))
+    first = [("/new", 2), ("/old-let-in", 300), ("/older", 400), ("/oldest", 500)]
+    assert ctx.apply_flood_guard(src, [cand(*f) for f in first]) == 1  # /oldest: the 4th
+    ctx.open()
+    ctx.outcomes["blog"].status = "ok"
+    ctx.finish("blog")
+    ctx.close()
+    night2 = [
+        *(cand(*f) for f in first),
+        cand("/ancient-child-post", 32),  # first seen, over a month before the first run
+        cand("/recent-child-post", 30),  # first seen, newer: news
+        cand("/undated-child-post"),
+    ]
+    ctx2 = RunContext(tmp_path, [src], CrawlOptions(max_new_items=3))
+    assert ctx2.apply_flood_guard(src, night2) == 2
+    history = [c.url.rsplit("/", 1)[1] for c in night2 if c.extra.get("history_only")]
+    # The first night's items keep their lot: the old ones let in then are seen, not new.
+    assert history == ["oldest", "ancient-child-post"]
+    # Other kinds: a later run flags only the first run's history.
+    feed = Source("blog", "feed", "https://blog.example/feed")
+    again = [cand("/ancient-child-post", 32), cand("/oldest", 500)]
+    assert RunContext(tmp_path, [feed], CrawlOptions()).apply_flood_guard(feed, again) == 1
+
+
 def test_a_raw_file_is_listed_for_ingest_only_once_its_run_closed_it(tmp_path):
     from crawler.runstate import raw_files, recover_partial
 
@@ -780,3 +813,23 @@ def test_a_sitemap_source_reads_at_most_max_sitemaps_and_two_levels(tmp_path):
         spider3.sitemap_read(_sitemap_response(b.url, _index("https://deep.example/c.xml"), b))
     )
     assert [getattr(x, "url", None) for x in released] == [src3.url]  # the batch, no c.xml
+
+
+def test_a_sitemap_index_fetch_record_notes_how_many_children_not_the_list(tmp_path):
+    # Before, the fetch record copied the whole child list every night (2.5 MB for an
+    # index of 50,000 sitemaps); the spider still follows the list.
+    from crawler.spiders import radar
+
+    src = Source("big", "sitemap", "https://big.example/index.xml", options={"max_sitemaps": 8})
+    ctx = RunContext(tmp_path, [src], CrawlOptions())
+    spider = radar.RadarSpider(ctx=ctx)
+    children = [f"https://big.example/post-sitemap{n}.xml" for n in range(1, 1001)]
+    out = list(
+        spider.parse_source(
+            _sitemap_response(src.url, _index(*children), spider.source_request(src))
+        )
+    )
+    assert [r.url for r in out] == children[:8]
+    notes = ctx.outcomes["big"].record(ctx.run_id)["notes"]
+    assert notes["sitemaps"] == children[:5]
+    assert notes["sitemaps_listed"] == 1000 and notes["sitemaps_total"] == 1000

@@ -691,8 +691,8 @@ def build_candidates(
 
 
 def cap_newest(result: ParseResult, source: Source) -> None:
-    """Keep the MAX_ENTRIES newest candidates (undated last), in document order; the log
-    line names the source and its URL."""
+    """Keep the MAX_ENTRIES newest candidates (undated last, the document's first of them),
+    in document order; the log line names the source, its URL and what was kept."""
     if len(result) <= MAX_ENTRIES:
         return
     total = len(result)
@@ -703,10 +703,20 @@ def cap_newest(result: ParseResult, source: Source) -> None:
     kept = sorted(ranked[:MAX_ENTRIES], key=lambda c: c.position or 0)
     result[:] = kept
     result.notes["capped"] = {"kept": MAX_ENTRIES, "usable": total}
+    what = "sitemap" if source.kind == "sitemap" else "feed"
+    undated = sum(1 for c in kept if not c.published)
+    if not undated:
+        how = f"the newest {MAX_ENTRIES}"
+    elif undated == MAX_ENTRIES:  # no date to tell the newest: the document's first
+        how = f"the first {MAX_ENTRIES}"
+    else:
+        how = f"the newest {MAX_ENTRIES - undated} and the first {undated} undated"
     logger.info(
-        "source %s: feed %s capped: kept the newest %d of %d entries",
+        "source %s: %s %s capped: kept %s of %d entries%s",
         source.name,
+        what,
         source.url,
-        MAX_ENTRIES,
+        how,
         total,
+        f" (undated: in the {what}'s order)" if undated else "",
     )

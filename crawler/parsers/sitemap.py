@@ -6,8 +6,9 @@ One parser for the three bodies a ``sitemap`` source meets on its way down:
 - ``<sitemapindex>``: no candidates; ``notes["sitemaps"]`` lists its child sitemaps,
   the likeliest to hold posts first (a name with "post" or "sitemap", then the newest
   ``<lastmod>``).
-- ``<urlset>``: one candidate per article-like URL, titled from its slug
-  (``extra["title_from"] = "url"``: the page, when fetched, gives the real one).
+- ``<urlset>``: one candidate per article-like URL on the sitemap's own host ("www."
+  aside), titled from its slug (``extra["title_from"] = "url"``: the page, when
+  fetched, gives the real one).
 
 The spider follows ``notes["sitemaps"]`` (crawler.spiders.radar). A gzip body is
 unpacked up to MAX_UNZIPPED bytes; entity declarations are refused before lxml sees the
@@ -61,7 +62,10 @@ _ASSET_EXT = re.compile(
 )
 _PATH_DATE = re.compile(r"/((?:19|20)\d\d)/(\d\d?)/(?:(\d\d?)/)?")
 _ENTRY_CLOSE = re.compile(rb"</(?:[\w.-]+:)?(?:url|sitemap)\s*>")
-_ROOT_CLOSE = re.compile(rb"</(?:[\w.-]+:)?(?:urlset|sitemapindex)\s*>\s*$")
+# The root's end tag, then only whitespace or comments (Yoast adds one after </urlset>).
+_ROOT_CLOSE = re.compile(
+    rb"</(?:[\w.-]+:)?(?:urlset|sitemapindex)\s*>(?:\s|<!--.*?-->)*$", re.DOTALL
+)
 _POST_NAME = re.compile(r"(?:^|[-_.])posts?(?:[-_.\d]|$)")
 
 
@@ -196,12 +200,17 @@ def _read_urlset(entries: list[dict[str, Any]], source: Source) -> ParseResult:
         result.notes["build_stamp"] = {"lastmod": stamp, "urls": n_stamped}
     seen: set[str] = set()
     kept: list[Candidate] = []
+    own_host = _site_host(source.url)
     for position, entry in enumerate(entries, start=1):
         checked = _http(entry.get("loc"), source.url)
         if checked is None:
             result.skip("bad_link")
             continue
         url, canonical = checked
+        if _site_host(url) != own_host:
+            # A urlset lists its own site's pages only (sitemaps.org): not the blog's post.
+            result.skip("other_host")
+            continue
         path = _INDEX_FILE.sub("/", unquote(urlsplit(url).path))
         reason = _not_an_article(path, canonical)
         if reason is None and pattern is not None and not pattern.search(path):
@@ -233,6 +242,11 @@ def _read_urlset(entries: list[dict[str, Any]], source: Source) -> ParseResult:
     result.extend(kept)
     cap_newest(result, source)
     return result
+
+
+def _site_host(url: str) -> str:
+    """The host name of `url` without a leading "www." (the same site either way)."""
+    return (urlsplit(url).hostname or "").removeprefix("www.")
 
 
 def _not_an_article(path: str, canonical: str) -> str | None:

@@ -94,6 +94,7 @@ REDIRECT_STATUSES = (301, 302, 303, 307, 308)
 # the source URL (robots.txt -> sitemap index -> urlset).
 MAX_SITEMAPS = 5
 MAX_SITEMAP_DEPTH = 2
+SITEMAPS_NOTED = 5  # child sitemap URLs kept in the fetch record's notes
 
 
 @dataclass
@@ -106,6 +107,8 @@ class _PendingBatch:
     headers: dict[str, str]
     waiting: int = 0
     followed: set[str] = field(default_factory=set)  # sitemap URLs asked (canonical)
+    urlsets: int = 0  # sitemaps read that list pages (the source's own URL included)
+    not_read: list[tuple[int, str]] = field(default_factory=list)  # (asked as n, "url: why")
 
 
 def _resolve(cand: Candidate, target: str) -> None:
@@ -219,6 +222,11 @@ class RadarSpider(scrapy.Spider):
         notes = getattr(result, "notes", None)
         if isinstance(notes, dict) and notes:
             outcome.notes = dict(notes)
+            if isinstance(notes.get("sitemaps"), list):
+                # The spider follows the whole list; the fetch record (written every
+                # night) keeps its length and first few (an index may name 50,000).
+                outcome.notes["sitemaps"] = notes["sitemaps"][:SITEMAPS_NOTED]
+                outcome.notes["sitemaps_listed"] = len(notes["sitemaps"])
             skipped = notes.get("skipped")
             if isinstance(skipped, dict):
                 outcome.skipped += sum(v for v in skipped.values() if isinstance(v, int))
@@ -226,6 +234,8 @@ class RadarSpider(scrapy.Spider):
         if source.kind != "sitemap":  # a sitemap source's batch is guarded once whole
             self.flood_guard(source, candidates)
         pending = _PendingBatch(source, candidates, headers)
+        if source.kind == "sitemap" and result.notes.get("sitemap_kind") == "urlset":
+            pending.urlsets += 1
         requests = self.redirect_requests(pending) or self.sitemap_requests(pending, result, 1)
         if requests:
             # The batch waits for its last link to be resolved (or to fail).
@@ -239,8 +249,26 @@ class RadarSpider(scrapy.Spider):
             logger.info("source %s: %d older items kept as history only", source.name, flagged)
 
     def release(self, pending: _PendingBatch) -> Iterator[Any]:
-        """The source's batch, then its follow-up requests (GitHub metadata, pages)."""
+        """The source's batch, then its follow-up requests (GitHub metadata, pages).
+
+        A sitemap source whose child sitemaps were all not read (failed, refused by
+        robots.txt, not a sitemap) has failed; one that read some keeps the first it did
+        not read as its outcome's error (``crawl status`` shows it)."""
         source, candidates, ctx = pending.source, pending.candidates, self.ctx
+        if source.kind == "sitemap" and pending.not_read:
+            outcome = ctx.outcomes[source.name]
+            first = min(pending.not_read)[1]
+            if not pending.urlsets:
+                more = len(pending.not_read) - 1
+                outcome.error = f"no sitemap read: {first}" + (
+                    f" (and {more} more)" if more else ""
+                )
+                outcome.status = "failed"
+                logger.warning("source %s failed: %s", source.name, outcome.error)
+                ctx.finish(source.name)
+                return
+            asked = len(pending.followed) - 1  # the source's own URL is not a child
+            outcome.error = f"{len(pending.not_read)} of {asked} sitemaps not read: {first}"
         if source.kind == "sitemap":
             self.flood_guard(source, candidates)
         ctx.remember_validators(
@@ -398,6 +426,7 @@ class RadarSpider(scrapy.Spider):
                             "radar_source": source.name,
                             "radar_pending": pending,
                             "radar_depth": depth,
+                            "radar_asked": len(pending.followed),
                         },
                     )
                 )
@@ -419,8 +448,11 @@ class RadarSpider(scrapy.Spider):
         except ParseError as exc:
             logger.info("source %s: sitemap %s skipped: %s", source.name, response.url, exc)
             outcome.errors += 1
+            pending.not_read.append((response.meta["radar_asked"], f"{response.url}: {exc}"))
         else:
             pending.candidates.extend(result)
+            if result.notes.get("sitemap_kind") == "urlset":
+                pending.urlsets += 1
             skipped = result.notes.get("skipped")
             if isinstance(skipped, dict):
                 outcome.skipped += sum(v for v in skipped.values() if isinstance(v, int))
@@ -435,7 +467,9 @@ class RadarSpider(scrapy.Spider):
         outcome.errors += 1
         reason, _status = describe_failure(failure)
         logger.info("source %s: sitemap %s failed: %s", name, request.url, reason)
-        yield from self._link_done(request.meta["radar_pending"])
+        pending: _PendingBatch = request.meta["radar_pending"]
+        pending.not_read.append((request.meta["radar_asked"], f"{request.url}: {reason}"))
+        yield from self._link_done(pending)
 
     # --- GitHub metadata --------------------------------------------------------------------
     def _github_limit(self) -> int:
