@@ -921,7 +921,8 @@ def _sitemap_index(*children: tuple[str, str]) -> str:
 def _night_candidates(data: Path) -> dict[str, dict[str, bool]]:
     """The last run's candidates: source -> slug -> history_only."""
     out: dict[str, dict[str, bool]] = {}
-    last = sorted((data / "raw").glob("*.jsonl"))[-1]
+    # By time written: two runs in one second sort by their random run ids by name.
+    last = max((data / "raw").glob("*.jsonl"), key=lambda path: path.stat().st_mtime_ns)
     for line in last.read_text("utf-8").splitlines():
         rec = json.loads(line)
         if rec["type"] == "candidate":
