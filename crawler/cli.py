@@ -4,7 +4,8 @@ Exit codes (documented in docs/OPERATIONS.md, each one tested):
 
 ====  =====================================================================================
 0     every selected source ok (or not modified)
-1     some sources failed (the summary names them); their data is simply absent.
+1     some sources failed (the summary names them); their data is simply absent. Also a
+      crawl cut short by Ctrl-C or SIGTERM (see below)
       `crawl ingest`: some raw lines were skipped (each named), as `rank ingest` exits 1
 2     usage or configuration error (bad option, unknown source, invalid sources file)
 3     store unavailable: the database cannot be used at all (newer DuckDB or schema,
@@ -18,9 +19,13 @@ Exit codes (documented in docs/OPERATIONS.md, each one tested):
       database is busy, nothing ingested (the holder's PID is named)
 ====  =====================================================================================
 
-Interrupted after the crawl itself (Ctrl-C or SIGTERM, e.g. during the ingest): one line
-and, as `rank` on Ctrl-C, exit 128 + the signal (130, 143); the ingest is one transaction,
-so the raw files simply land next time. During the crawl Scrapy stops gracefully.
+Interrupted during the crawl (Ctrl-C or SIGTERM): one line at once, Scrapy finishes the
+requests in flight and drops the queued ones (a second signal stops at once); the summary
+names what was cut short (sources not finished, requests not sent: GitHub metadata,
+article pages, a source's follow-ups), what was fetched is ingested, the run is not
+counted as a night, and the exit code is 1, as for failed sources. Interrupted after the
+crawl itself (e.g. during the ingest): one line and, as `rank` on Ctrl-C, exit 128 + the
+signal (130, 143); the ingest is one transaction, so the raw files simply land next time.
 
 A *busy* database (a notebook or `rank` holds it) is not an error for the crawl: it succeeds
 (exit per sources) and says the data lands at the next ingest (`crawl` or any `rank`).
@@ -105,12 +110,13 @@ def build_parser() -> argparse.ArgumentParser:
             "health of every source; `crawl ingest` loads pending raw files only."
         ),
         epilog=(
-            "exit codes: 0 all sources ok; 1 some failed (named); 2 usage/config error; "
+            "exit codes: 0 all sources ok; 1 some failed (named), or the crawl was "
+            "interrupted (Ctrl-C, SIGTERM: what was cut short is named); 2 usage/config error; "
             "3 store unavailable (newer/corrupt DB; a busy DB is not an error: the data "
             "lands at the next ingest; also: cannot write the raw file, e.g. disk full, "
             "or rename it from .part); "
             "4 no new items for 2 nights in a row (alert); 75 another crawl is running. "
-            "Interrupted (Ctrl-C, SIGTERM): 130, 143. "
+            "Interrupted after the crawl, during the ingest: 130, 143. "
             "Example: crawl --source real-python --source hn-python"
         ),
     )
@@ -256,7 +262,7 @@ def cmd_crawl(args: argparse.Namespace) -> int:
             args.progress == "auto" and sys.stderr.isatty()
         )
         try:
-            outcomes = _run_with_display(ctx, show_progress)
+            result = _run_with_display(ctx, show_progress)
         except OSError as exc:  # the raw folder or file cannot be created: nothing fetched
             return _write_error(Path(exc.filename or ctx.raw_path), exc, "nothing was fetched")
         finally:
@@ -275,10 +281,11 @@ def cmd_crawl(args: argparse.Namespace) -> int:
                 "until the next crawl or `crawl ingest` renames and ingests it",
                 EXIT_STORE,
             )
-        code = _summary(ctx, outcomes)
+        code = _summary(ctx, result)
         if not args.no_ingest:
             # A night is recorded only for a full run: every enabled source, to its end.
             full_run = bool(ctx.sources) and not args.source and not ctx.unfinished
+            full_run = full_run and result.interrupted is None
             night = (ctx.run_id, ctx.started.strftime("%Y-%m-%d")) if full_run else None
             code = _ingest_after_crawl(args, data_dir, code, night=night)
         return code
@@ -333,7 +340,14 @@ def _log_plainly() -> None:
     logging.root.setLevel(logging.INFO)
 
 
-def _run_with_display(ctx: Any, show_progress: bool) -> list[Any]:
+def _interrupted_line(signum: int) -> str:
+    """What `crawl` says at once on the first Ctrl-C or SIGTERM of a crawl."""
+    name = signal.Signals(signum).name
+    again = "press Ctrl-C again" if signum == signal.SIGINT else f"send {name} again"
+    return f"{PROG}: interrupted ({name}): finishing what is in flight; {again} to stop now"
+
+
+def _run_with_display(ctx: Any, show_progress: bool) -> Any:
     from crawler.runner import run_crawl
 
     if not show_progress:
@@ -342,8 +356,11 @@ def _run_with_display(ctx: Any, show_progress: bool) -> list[Any]:
             if not outcome.source.startswith("_"):
                 logger.info("source %s: %s", outcome.source, _describe(outcome))
 
+        def say(signum: int) -> None:
+            print(_interrupted_line(signum), file=sys.stderr, flush=True)
+
         _log_plainly()
-        return run_crawl(ctx, on_source_done=plain, install_root_handler=False)
+        return run_crawl(ctx, on_source_done=plain, install_root_handler=False, on_interrupt=say)
 
     from rich.console import Console
     from rich.logging import RichHandler
@@ -371,17 +388,24 @@ def _run_with_display(ctx: Any, show_progress: bool) -> list[Any]:
                 return
             progress.update(task, advance=1, last=f"{outcome.source}: {_describe(outcome)}")
 
+        def say(signum: int) -> None:  # above the live progress bar
+            console.print(_interrupted_line(signum), markup=False, highlight=False, soft_wrap=True)
+
         return run_crawl(
             ctx,
             on_source_done=advance,
             install_root_handler=False,
             overrides={"LOG_LEVEL": "WARNING"},
+            on_interrupt=say,
         )
 
 
-def _summary(ctx: Any, outcomes: list[Any]) -> int:
+def _summary(ctx: Any, result: Any) -> int:
+    """The run's summary (stdout; failed sources and an interruption on stderr) and its
+    exit code: EXIT_PARTIAL if a source failed or a signal cut the crawl short."""
     from crawler.runstate import PSEUDO_SOURCES
 
+    outcomes = result.outcomes
     ok = [o for o in outcomes if o.status == "ok"]
     not_modified = [o for o in outcomes if o.status == "not_modified"]
     failed = [o for o in outcomes if o.status not in ("ok", "not_modified")]
@@ -395,12 +419,33 @@ def _summary(ctx: Any, outcomes: list[Any]) -> int:
         if extra.requests:
             note = f", last error: {extra.error}" if extra.error else ""
             print(f"crawl: {extra.source}: {extra.requests} requests, {extra.items} items{note}")
+    code = EXIT_OK
     if failed:
         print("crawl: failed sources:", file=sys.stderr)
         for o in failed:
             print(f"  {o.source}: {o.error or 'unknown error'}", file=sys.stderr)
-        return EXIT_PARTIAL
-    return EXIT_OK
+        code = EXIT_PARTIAL
+    if result.interrupted is not None:
+        _interrupted_summary(ctx, result)
+        code = EXIT_PARTIAL
+    return code
+
+
+def _interrupted_summary(ctx: Any, result: Any) -> None:
+    """Name what the signal cut short: the sources that did not finish, and per source
+    (the GitHub metadata and article pages included) the queued requests never sent."""
+    name = signal.Signals(result.interrupted).name
+    cut = [f"  sources not finished: {', '.join(ctx.unfinished)}"] if ctx.unfinished else []
+    cut += [f"  {source}: {n} requests not sent" for source, n in result.not_sent.items()]
+    if not cut:
+        cut = ["  nothing: every request had been answered"]
+    print(
+        f"{PROG}: interrupted ({name}): this run is incomplete (not counted as a night); "
+        "cut short:",
+        file=sys.stderr,
+    )
+    for line in cut:
+        print(line, file=sys.stderr)
 
 
 def _ingest_after_crawl(

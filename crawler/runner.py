@@ -2,7 +2,7 @@
 
 `crawl` (crawler.cli) is a thin shell around `acquire_lock` and `run_crawl`. Scrapy's
 own exit status is never used: the outcome of a run is the list of per-source results
-that the spider and pipelines record in the RunContext.
+that the spider and pipelines record in the RunContext, plus whether a signal cut it short.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import fcntl
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -87,32 +87,50 @@ def scrapy_settings(overrides: dict[str, Any] | None = None) -> Any:
     return settings
 
 
+@dataclass
+class CrawlResult:
+    outcomes: list[SourceOutcome]  # one per configured source
+    interrupted: int | None = None  # the signal (SIGINT, SIGTERM) that stopped it early
+    not_sent: dict[str, int] = field(default_factory=dict)  # per source: requests dropped
+
+
 def run_crawl(
     ctx: RunContext,
     *,
     overrides: dict[str, Any] | None = None,
     install_root_handler: bool = True,
     on_source_done: Callable[[SourceOutcome], None] | None = None,
-) -> list[SourceOutcome]:
+    on_interrupt: Callable[[int], None] | None = None,
+) -> CrawlResult:
     """Crawl `ctx.sources` in this process (one CrawlerProcess per process).
 
-    Writes the raw file as it goes and returns the outcome of every configured source.
+    Writes the raw file as it goes and returns the outcome of every configured source. On
+    a first SIGINT/SIGTERM, `on_interrupt(signum)` is called at once; the crawl finishes
+    what is in flight and drops what is queued (counted per source in `not_sent`).
     """
-    from scrapy.crawler import CrawlerProcess
-
+    from crawler.shutdown import CountingScheduler, InterruptibleProcess, not_sent
     from crawler.spiders.radar import RadarSpider
 
     if on_source_done is not None:
         ctx.listeners.append(on_source_done)
     settings = scrapy_settings(
-        {**(overrides or {}), "LOG_INSTALL_ROOT_HANDLER": install_root_handler}
+        {
+            **(overrides or {}),
+            "LOG_INSTALL_ROOT_HANDLER": install_root_handler,
+            "SCHEDULER": CountingScheduler,
+        }
     )
+    result = CrawlResult([])
     ctx.open()
     try:
         if ctx.sources:
-            process = CrawlerProcess(settings)
-            process.crawl(RadarSpider, ctx=ctx)
+            process = InterruptibleProcess(settings, on_interrupt)
+            crawler = process.create_crawler(RadarSpider)
+            process.crawl(crawler, ctx=ctx)
             process.start()
+            result.interrupted = process.interrupted
+            result.not_sent = not_sent(crawler.stats.get_stats())
     finally:
         ctx.close()
-    return [ctx.outcomes[s.name] for s in ctx.sources]
+    result.outcomes = [ctx.outcomes[s.name] for s in ctx.sources]
+    return result

@@ -61,6 +61,19 @@ class _LogFormatter(logging.Formatter):
         return super().format(record)
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Log lines to `sys.stderr` as it is when each line is written, not as it was at
+    startup: while a spinner runs (commands._Progress, a Rich status), that is Rich's
+    proxy, which prints the line above the spinner instead of onto its line."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
 def _add_db(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--db",
@@ -391,7 +404,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             main_parser.error(message)
         args = main_parser.parse_args(args_list)
         command = "shortlist"
-    log_handler = logging.StreamHandler(sys.stderr)
+    log_handler = _StderrHandler()
     log_handler.setFormatter(_LogFormatter("%(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, handlers=[log_handler]

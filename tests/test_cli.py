@@ -1270,6 +1270,72 @@ def test_a_closed_pipe_ends_quietly(loop_db):
     assert (code, err) == (0, b"")
 
 
+def _screen(raw: str) -> list[str]:
+    """The lines a terminal shows for `raw` (text, \\r, \\n, erase line, cursor up; other
+    escape sequences such as colours change nothing on screen)."""
+    lines, row, col = [""], 0, 0
+    for token in re.findall(r"\x1b\[[0-9;?]*[A-Za-z]|\r|\n|[^\x1b\r\n]+", raw):
+        if token == "\r":
+            col = 0
+        elif token == "\n":
+            row += 1
+            lines += [""] * (row + 1 - len(lines))
+        elif token == "\x1b[2K":
+            lines[row] = ""
+        elif token.startswith("\x1b["):
+            if token.endswith("A"):
+                row = max(0, row - int(token[2:-1] or 1))
+        else:
+            line = lines[row].ljust(col)
+            lines[row] = line[:col] + token + line[col + len(token) :]
+            col += len(token)
+    return [line.rstrip() for line in lines]
+
+
+def test_a_warning_during_a_spinner_is_a_line_of_its_own_on_a_terminal(tmp_path):
+    # The log handler wrote to the stderr saved at startup, past Rich's live display: the
+    # warning was glued onto the spinner's line ("⠙ backtest: …archiverank: …: row 181 …").
+    import fcntl
+    import pty
+    import struct
+    import subprocess
+    import sys
+    import termios
+
+    sightings = tmp_path / "sightings.csv"
+    text = SIGHTINGS.read_text("utf-8")
+    sightings.write_text(text + "hackernews,hn:top20,2025-02-10,Bad,javascript:f(0)" + "," * 8)
+    row = len(text.splitlines()) + 1
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 200, 0, 0))
+    args = [*BACKTEST_SAMPLE[:3], "--sightings", str(sightings), "--issues", "6-6"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ranking.cli", *args, "--out", str(tmp_path / "bt")],
+        cwd=REPO,
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env={**os.environ, "TERM": "xterm-256color"},
+    )
+    os.close(slave)
+    raw = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the command ended and closed the terminal
+            break
+        if not chunk:
+            break
+        raw += chunk
+    os.close(master)
+    assert proc.wait(timeout=120) == 0, raw[-2000:]
+    assert b"backtest: " in raw  # the spinner ran
+    screen = _screen(raw.decode("utf-8"))
+    warning = f"rank: {sightings}: row {row} skipped: invalid URL 'javascript:f(0)'"
+    assert warning in screen, [line for line in screen if "skipped" in line]
+    assert screen[screen.index(warning) + 1].startswith("backtest of issues 6-6")
+
+
 def test_shortlist_counts_are_whole_numbers(loop_db):
     rows = _read(loop_db.parent / "shortlists" / f"{WEEK}.csv")
     counts = [r[c] for r in rows for c in ("stars", "stars_gained", "points", "comments") if r[c]]

@@ -110,6 +110,59 @@ def assert_one_interrupted_line(result: subprocess.CompletedProcess, name: str) 
     ], result.stderr[-3000:]
 
 
+# --- 1. a signal during the crawl: said at once, named in the summary, exit 1 -----------------
+
+REPOS = 12
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_during_the_crawl_is_said_at_once_and_the_cut_is_named(web, tmp_path, sig):
+    # Scrapy stopped gracefully without a word: the GitHub requests the feed's links would
+    # have made were dropped, and the run said "2 ok", exit 0, and counted as a night.
+    links = "".join(
+        f'<entry><title>r{i}</title><link href="https://github.com/o/r{i}"/>'
+        f"<id>t{i}</id><updated>2026-11-20T00:00:00Z</updated></entry>"
+        for i in range(REPOS)
+    )
+    feed = f'<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>{links}</feed>'
+    web.add_route("/repos.atom", body=feed, delay=2.0)  # the signal comes while it waits
+    for i in range(REPOS):
+        web.add_route(f"/api/repos/o/r{i}", body=json.dumps({"full_name": f"o/r{i}"}))
+    srcs = tmp_path / "sources.toml"
+    srcs.write_text(
+        ONE_FEED.format(url=web.url("/feed.xml"))
+        + ONE_FEED.format(url=web.url("/repos.atom")).replace("local-feed", "repos"),
+        "utf-8",
+    )
+    data = tmp_path / "data"
+    args = ["--sources", str(srcs), "--data-dir", str(data), "--progress", "never"]
+
+    def waiting() -> bool:
+        return web.hits("/repos.atom") > 0
+
+    result = interrupt_when(args, web.base_url, waiting, sig)
+    name = signal.Signals(sig).name
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    err = result.stderr.splitlines()
+    again = "press Ctrl-C again" if sig == signal.SIGINT else "send SIGTERM again"
+    said = f"crawl: interrupted ({name}): finishing what is in flight; {again} to stop now"
+    assert err.count(said) == 1, result.stderr[-3000:]
+    # At once: before the answer in flight (2 s after the request) was parsed.
+    assert err.index(said) < next(i for i, x in enumerate(err) if "source repos: ok" in x)
+    cut = err.index(
+        f"crawl: interrupted ({name}): this run is incomplete (not counted as a night); cut short:"
+    )
+    assert err[cut + 1] == f"  _github_api: {REPOS} requests not sent"
+    assert not any(r.path.startswith("/api/") for r in web.requests)
+    # Everything fetched is kept: the raw file is whole and ingested, but it is no night.
+    assert "crawl: 2 sources: 2 ok, 0 not modified, 0 failed; 17 items" in result.stdout
+    (raw,) = (data / "raw").glob("*.jsonl")
+    assert '"type":"run_end"' in raw.read_text("utf-8")
+    assert ingested(data / "radar.duckdb") == (1, 5 + REPOS)
+    assert not (data / "nights.json").exists()
+
+
 # --- 2. a signal once the spiders are done stops the ingest -----------------------------------
 
 
