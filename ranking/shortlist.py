@@ -899,7 +899,7 @@ def _fmt_stars(stars: object) -> str:
         return ""
     if not np.isfinite(n) or n <= 0:
         return ""
-    return f"（{_k(n)} stars）"
+    return f" ({_k(n)} stars)"  # as issue 4 spells it: `[title](url) (3.5K stars)`
 
 
 SUMMARY_PLACEHOLDER = "（摘要待写 / summary to write）"
