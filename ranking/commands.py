@@ -445,7 +445,7 @@ def shortlist(args: argparse.Namespace) -> int:
         early = f"ranked as of {result.as_of}, {why}" if result.as_of < week.end else None
         if args.format == "table" and not args.out:
             width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
-            sys.stdout.write(render_table(result, width=width) if width else render_table(result))
+            sys.stdout.write(render_table(result, width=width or 160))
             if early:
                 _err(early)
         else:

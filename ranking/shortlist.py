@@ -920,13 +920,24 @@ def _md_text(text: object) -> str:
 def _md_url(url: object) -> str:
     """A link target CommonMark reads whole: as it is, or in `<>` (`<` `>` escaped)."""
     text = str(url)
-    if _MD_ODD_URL.search(text) or text.count("(") != text.count(")"):
+    if _MD_ODD_URL.search(text) or not _parens_pair(text):
         return "<" + text.replace("<", "%3C").replace(">", "%3E") + ">"
     return text
 
 
+def _parens_pair(text: str) -> bool:
+    """Every `)` closes an earlier `(`, and every `(` is closed (`A_(b)`, not `A)_(B`)."""
+    depth = 0
+    for char in text:
+        depth += (char == "(") - (char == ")")
+        if depth < 0:
+            return False
+    return depth == 0
+
+
 def _md_item(n: int, title: object, url: object, stars: str) -> list[str]:
-    """One item in the newsletter's layout: `N、[title](url)(stars)` and a summary slot."""
+    """One item in the newsletter's layout: `N、[title](url) (3.5K stars)` and a summary
+    slot."""
     return [f"{n}、[{_md_text(title)}]({_md_url(url)}){stars}", "", SUMMARY_PLACEHOLDER, ""]
 
 

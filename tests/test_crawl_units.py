@@ -808,11 +808,86 @@ def test_a_sitemap_source_reads_at_most_max_sitemaps_and_two_levels(tmp_path):
         _sitemap_response(src3.url, robots, spider3.source_request(src3), "text/plain")
     )
     (b,) = spider3.sitemap_read(_sitemap_response(a.url, _index("https://deep.example/b.xml"), a))
-    assert b.meta["radar_depth"] == 2
+    assert b.meta["radar_place"] == (0, 0)  # two levels below the source
     released = list(
         spider3.sitemap_read(_sitemap_response(b.url, _index("https://deep.example/c.xml"), b))
     )
-    assert [getattr(x, "url", None) for x in released] == [src3.url]  # the batch, no c.xml
+    # c.xml is not asked; no sitemap of URLs was read, so the source failed, saying why.
+    assert released == []
+    outcome = ctx3.outcomes["deep"]
+    assert (outcome.status, outcome.error) == (
+        "failed",
+        "no sitemap read: https://deep.example/c.xml: not read (too deep)",
+    )
+
+
+def test_a_sitemap_source_that_names_no_sitemap_fails_and_is_not_its_first_night(tmp_path):
+    """A robots.txt without a Sitemap: line (or an empty index) was 'ok, 0 items' and
+    counted as the source's first night, so a later night let every post in."""
+    from crawler.spiders import radar
+
+    src = Source("blog", "sitemap", "https://blog.example/robots.txt")
+    ctx = RunContext(tmp_path, [src], CrawlOptions())
+    ctx.open()
+    spider = radar.RadarSpider(ctx=ctx)
+    robots = b"User-agent: *\nDisallow: /private/\n"
+    response = _sitemap_response(src.url, robots, spider.source_request(src), "text/plain")
+    assert list(spider.parse_source(response)) == []
+    outcome = ctx.outcomes["blog"]
+    assert (outcome.status, outcome.error) == (
+        "failed",
+        "no sitemap read: https://blog.example/robots.txt: names no sitemap",
+    )
+    ctx.close()
+    assert ctx.state.is_new_source("blog")
+
+
+def _released_urls(order: list[int], tmp_path: Path) -> list[str]:
+    """The batch of an index of two urlsets whose children answer in `order`."""
+    from crawler.pipelines import CandidateBatch
+    from crawler.spiders import radar
+
+    src = Source("blog", "sitemap", "https://blog.example/index.xml", options={"max_new_items": 3})
+    ctx = RunContext(tmp_path, [src], CrawlOptions())
+    spider = radar.RadarSpider(ctx=ctx)
+    index = _index("https://blog.example/a.xml", "https://blog.example/b.xml")
+    asked = list(spider.parse_source(_sitemap_response(src.url, index, spider.source_request(src))))
+    bodies = [
+        _urlset(*(f"/a-post-{n}" for n in range(4))),
+        _urlset(*(f"/b-post-{n}" for n in range(4))),
+    ]
+    out = []
+    for n in order:
+        out += spider.sitemap_read(_sitemap_response(asked[n].url, bodies[n], asked[n]))
+    (batch,) = [x for x in out if isinstance(x, CandidateBatch)]
+    return [(c.url, bool(c.extra.get("history_only"))) for c in batch.candidates]
+
+
+def test_a_sitemap_batch_does_not_depend_on_which_child_answered_first(tmp_path):
+    """The first night's posts let in were those of whichever child answered first."""
+    first = _released_urls([0, 1], tmp_path / "ab")
+    assert first == _released_urls([1, 0], tmp_path / "ba")
+    assert [url for url, old in first if not old] == [
+        f"https://blog.example/a-post-{n}" for n in range(3)
+    ]
+
+
+def test_a_sitemap_source_cut_by_a_stop_says_so(tmp_path):
+    """A stop (Ctrl-C) while its sitemaps were read left 'no response' as its error."""
+    from crawler.spiders import radar
+
+    src = Source("blog", "sitemap", "https://blog.example/index.xml")
+    ctx = RunContext(tmp_path, [src], CrawlOptions())
+    spider = radar.RadarSpider(ctx=ctx)
+    index = _index("https://blog.example/a.xml", "https://blog.example/b.xml")
+    asked = list(spider.parse_source(_sitemap_response(src.url, index, spider.source_request(src))))
+    list(spider.sitemap_read(_sitemap_response(asked[0].url, _urlset("/a-post"), asked[0])))
+    spider._spider_closed(spider, "shutdown")
+    outcome = ctx.outcomes["blog"]
+    assert (outcome.status, outcome.error) == (
+        "failed",
+        "the crawl stopped while its sitemaps were read (1 not answered); nothing of it written",
+    )
 
 
 def test_a_sitemap_index_fetch_record_notes_how_many_children_not_the_list(tmp_path):

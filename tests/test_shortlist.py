@@ -468,7 +468,8 @@ def _hostile_result():
             "title": HOSTILE_TITLES,
             "reason": ["[red]3 sources[/red]; first seen today"] * n,
             "sources": ["hn:[x];lobsters"] * n,
-            "url": [f"https://e.example/{i}" for i in range(n - 1)] + ["https://e.example/a b"],
+            "url": [f"https://e.example/{i}" for i in range(n - 2)]
+            + ["https://en.wikipedia.org/wiki/A)_(B", "https://e.example/a b"],
             "stars": [None] * n,
         }
     )
@@ -505,7 +506,10 @@ def test_the_draft_renders_titles_and_links_literally_in_commonmark():
                 assert all(c.type == "text" for c in children[i + 1 : end]), children[i:end]
                 links.append((text, str(tok.attrs["href"])))
     assert [t for t, _ in links] == HOSTILE_TITLES
-    assert links[-1][1] == "https://e.example/a%20b"
+    assert [href for _, href in links[-2:]] == [
+        "https://en.wikipedia.org/wiki/A)_(B",
+        "https://e.example/a%20b",
+    ]
     assert "\\_\\_match\\_\\_" in draft  # as the archive writes it
 
 

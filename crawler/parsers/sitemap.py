@@ -162,8 +162,8 @@ def _read_index(entries: list[dict[str, Any]], source: Source) -> ParseResult:
     result = ParseResult(notes={"sitemap_kind": "sitemapindex", "sitemaps_total": len(entries)})
     own = checked_link(source.url)
     seen = {own[1]} if own else set()
-    ranked: list[tuple[int, str, int, str]] = []
-    for i, entry in enumerate(entries):
+    ranked: list[tuple[int, str, str]] = []  # (preference, lastmod, url) in document order
+    for entry in entries:
         checked = _http(entry.get("loc"), source.url)
         if checked is None:
             result.skip("bad_link")
@@ -175,16 +175,13 @@ def _read_index(entries: list[dict[str, Any]], source: Source) -> ParseResult:
         name = urlsplit(checked[0]).path.rstrip("/").rsplit("/", 1)[-1].lower()
         preference = ("sitemap" in name) + bool(_POST_NAME.search(name))
         lastmod, _flag = parse_date(entry.get("lastmod"))
-        ranked.append((-preference, _newest_first(lastmod), i, checked[0]))
-    result.notes["sitemaps"] = [url for *_, url in sorted(ranked)]
+        ranked.append((preference, lastmod or "", checked[0]))
+    # Newest first (no lastmod last), then the preferred names first; both sorts are
+    # stable, so equals keep the document's order.
+    ranked.sort(key=lambda r: r[1], reverse=True)
+    ranked.sort(key=lambda r: r[0], reverse=True)
+    result.notes["sitemaps"] = [url for *_, url in ranked]
     return result
-
-
-def _newest_first(iso: str | None) -> str:
-    """A sort key putting later ISO dates first and missing ones last."""
-    if not iso:
-        return "~"
-    return "".join(chr(0x7A - ord(c)) if c.isdigit() else c for c in iso)
 
 
 def _read_urlset(entries: list[dict[str, Any]], source: Source) -> ParseResult:

@@ -108,7 +108,11 @@ class _PendingBatch:
     waiting: int = 0
     followed: set[str] = field(default_factory=set)  # sitemap URLs asked (canonical)
     urlsets: int = 0  # sitemaps read that list pages (the source's own URL included)
-    not_read: list[tuple[int, str]] = field(default_factory=list)  # (asked as n, "url: why")
+    # (place, "url: why"): a child's place is its parent's plus its own index in the list
+    # that named it, so the order does not depend on which answered first.
+    not_read: list[tuple[tuple[int, ...], str]] = field(default_factory=list)
+    parts: dict[tuple[int, ...], list[Candidate]] = field(default_factory=dict)  # by place
+    nothing_why: str | None = None  # why no sitemap was asked at some step (no list, cap)
 
 
 def _resolve(cand: Candidate, target: str) -> None:
@@ -156,6 +160,7 @@ class RadarSpider(scrapy.Spider):
         self.github_stopped: str | None = None
         self.pages_seen: set[str] = set()
         self.pages_per_host: Counter[str] = Counter()
+        self.waiting: dict[str, _PendingBatch] = {}  # batches waiting for their follow-ups
 
     @classmethod
     def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> RadarSpider:
@@ -236,9 +241,12 @@ class RadarSpider(scrapy.Spider):
         pending = _PendingBatch(source, candidates, headers)
         if source.kind == "sitemap" and result.notes.get("sitemap_kind") == "urlset":
             pending.urlsets += 1
-        requests = self.redirect_requests(pending) or self.sitemap_requests(pending, result, 1)
+        requests = self.redirect_requests(pending) or self.sitemap_requests(
+            pending, result, response.url, ()
+        )
         if requests:
             # The batch waits for its last link to be resolved (or to fail).
+            self.waiting[source.name] = pending
             yield from requests
             return
         yield from self.release(pending)
@@ -251,26 +259,33 @@ class RadarSpider(scrapy.Spider):
     def release(self, pending: _PendingBatch) -> Iterator[Any]:
         """The source's batch, then its follow-up requests (GitHub metadata, pages).
 
-        A sitemap source whose child sitemaps were all not read (failed, refused by
-        robots.txt, not a sitemap) has failed; one that read some keeps the first it did
-        not read as its outcome's error (``crawl status`` shows it)."""
-        source, candidates, ctx = pending.source, pending.candidates, self.ctx
-        if source.kind == "sitemap" and pending.not_read:
+        A sitemap source that read no sitemap of URLs (its children failed, were refused
+        by robots.txt or were no sitemap; its robots.txt or index named none; the depth or
+        `max_sitemaps` stopped it first) has failed; one that read some keeps the first
+        child it did not read as its outcome's error (``crawl status`` shows it). Its
+        candidates are its children's in their places' order, whatever answered first."""
+        source, ctx = pending.source, self.ctx
+        self.waiting.pop(source.name, None)
+        if source.kind == "sitemap":
             outcome = ctx.outcomes[source.name]
-            first = min(pending.not_read)[1]
+            first = min(pending.not_read)[1] if pending.not_read else None
             if not pending.urlsets:
                 more = len(pending.not_read) - 1
-                outcome.error = f"no sitemap read: {first}" + (
-                    f" (and {more} more)" if more else ""
+                outcome.error = f"no sitemap read: {first or pending.nothing_why}" + (
+                    f" (and {more} more)" if more > 0 else ""
                 )
                 outcome.status = "failed"
                 logger.warning("source %s failed: %s", source.name, outcome.error)
                 ctx.finish(source.name)
                 return
-            asked = len(pending.followed) - 1  # the source's own URL is not a child
-            outcome.error = f"{len(pending.not_read)} of {asked} sitemaps not read: {first}"
-        if source.kind == "sitemap":
-            self.flood_guard(source, candidates)
+            if first:
+                asked = len(pending.followed) - 1  # the source's own URL is not a child
+                outcome.error = f"{len(pending.not_read)} of {asked} sitemaps not read: {first}"
+            pending.candidates += [
+                c for place in sorted(pending.parts) for c in pending.parts[place]
+            ]
+            self.flood_guard(source, pending.candidates)
+        candidates = pending.candidates
         ctx.remember_validators(
             source.url, pending.headers.get("etag"), pending.headers.get("last-modified")
         )
@@ -385,34 +400,36 @@ class RadarSpider(scrapy.Spider):
 
     # --- the sitemaps a sitemap source names ----------------------------------------------
     def sitemap_requests(
-        self, pending: _PendingBatch, result: Any, depth: int
+        self, pending: _PendingBatch, result: Any, url: str, place: tuple[int, ...]
     ) -> list[scrapy.Request]:
-        """Requests for the child sitemaps a robots.txt or sitemap index names.
+        """Requests for the child sitemaps the robots.txt or sitemap index at `url` (at
+        `place`, () for the source's own URL) names.
 
         At most `max_sitemaps` per source and run in all, at most MAX_SITEMAP_DEPTH below
         the source URL, never one URL twice (an index that lists itself does not loop).
         """
         source = pending.source
         notes = getattr(result, "notes", None) or {}
-        urls = notes.get("sitemaps") or []
-        if source.kind != "sitemap" or not urls:
+        if source.kind != "sitemap" or notes.get("sitemap_kind") == "urlset":
             return []
+        urls = notes.get("sitemaps") or []
+        if not urls:
+            pending.nothing_why = pending.nothing_why or f"{url}: names no sitemap"
+            return []
+        depth = len(place) + 1
         if not pending.followed:
             checked = checked_link(source.url)
             pending.followed.add(checked[1] if checked else source.url)
         budget = int(source.options.get("max_sitemaps", MAX_SITEMAPS))
         requests: list[scrapy.Request] = []
-        for url in urls:
-            checked = checked_link(url)
+        for index, child_url in enumerate(urls):
+            checked = checked_link(child_url)
             if checked is None or checked[1] in pending.followed:
                 continue
             if depth > MAX_SITEMAP_DEPTH or len(pending.followed) > budget:
-                logger.info(
-                    "source %s: sitemap %s not read (%s)",
-                    source.name,
-                    url,
-                    "too deep" if depth > MAX_SITEMAP_DEPTH else f"max_sitemaps {budget} read",
-                )
+                why = "too deep" if depth > MAX_SITEMAP_DEPTH else f"max_sitemaps {budget} read"
+                logger.info("source %s: sitemap %s not read (%s)", source.name, child_url, why)
+                pending.nothing_why = pending.nothing_why or f"{child_url}: not read ({why})"
                 break
             pending.followed.add(checked[1])
             try:
@@ -425,8 +442,7 @@ class RadarSpider(scrapy.Spider):
                         meta={
                             "radar_source": source.name,
                             "radar_pending": pending,
-                            "radar_depth": depth,
-                            "radar_asked": len(pending.followed),
+                            "radar_place": (*place, index),
                         },
                     )
                 )
@@ -437,6 +453,7 @@ class RadarSpider(scrapy.Spider):
 
     def sitemap_read(self, response: Response) -> Iterator[Any]:
         pending: _PendingBatch = response.meta["radar_pending"]
+        place: tuple[int, ...] = response.meta["radar_place"]
         source = pending.source
         outcome = self.ctx.start(source.name)
         outcome.bytes += len(response.body)
@@ -448,16 +465,15 @@ class RadarSpider(scrapy.Spider):
         except ParseError as exc:
             logger.info("source %s: sitemap %s skipped: %s", source.name, response.url, exc)
             outcome.errors += 1
-            pending.not_read.append((response.meta["radar_asked"], f"{response.url}: {exc}"))
+            pending.not_read.append((place, f"{response.url}: {exc}"))
         else:
-            pending.candidates.extend(result)
+            pending.parts[place] = list(result)
             if result.notes.get("sitemap_kind") == "urlset":
                 pending.urlsets += 1
             skipped = result.notes.get("skipped")
             if isinstance(skipped, dict):
                 outcome.skipped += sum(v for v in skipped.values() if isinstance(v, int))
-            depth = response.meta["radar_depth"] + 1
-            yield from self.sitemap_requests(pending, result, depth)
+            yield from self.sitemap_requests(pending, result, response.url, place)
         yield from self._link_done(pending)
 
     def sitemap_failed(self, failure: Failure) -> Iterator[Any]:
@@ -468,7 +484,7 @@ class RadarSpider(scrapy.Spider):
         reason, _status = describe_failure(failure)
         logger.info("source %s: sitemap %s failed: %s", name, request.url, reason)
         pending: _PendingBatch = request.meta["radar_pending"]
-        pending.not_read.append((request.meta["radar_asked"], f"{request.url}: {reason}"))
+        pending.not_read.append((request.meta["radar_place"], f"{request.url}: {reason}"))
         yield from self._link_done(pending)
 
     # --- GitHub metadata --------------------------------------------------------------------
@@ -617,6 +633,16 @@ class RadarSpider(scrapy.Spider):
         self.ctx.fail(name, f"callback error: {reason}")
 
     def _spider_closed(self, spider: Any, reason: str) -> None:
+        # A batch still waiting (a stop came while its sitemaps or links were read) is
+        # not written: its source failed this night, saying so; the next night reads it.
+        for name, pending in sorted(self.waiting.items()):
+            outcome = self.ctx.outcomes[name]
+            what = "sitemaps" if pending.source.kind == "sitemap" else "links"
+            outcome.status = "failed"
+            outcome.error = (
+                f"the crawl stopped while its {what} were read ({pending.waiting} not "
+                "answered); nothing of it written"
+            )
         if self._lock is not None:
             try:
                 self.ctx.close()
