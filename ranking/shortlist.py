@@ -209,8 +209,11 @@ class PoolCache(dict):
     A past pool depends only on sightings up to its date and issues before it (before the
     week began, for a week's pool before its issue is imported), so a file is keyed by
     (version, date, window, digest of those sightings, digest of that history) and is
-    valid until the data it was built from changes. The files are pickles this program
-    wrote into its own data folder; unreadable ones are rebuilt.
+    valid until the data it was built from changes. A past issue's labelled training
+    pool (`train-…`: the columns the fit reads, and the pick labels) is kept the same way,
+    its digest covering the issue's own items too, so a nightly `rank` neither loads
+    those pools whole nor labels them again. The files are pickles this program wrote
+    into its own data folder; unreadable ones are rebuilt.
     Writing a pool removes the files it replaces (the same date and window built from
     older data, or by another CACHE_VERSION), so the folder does not grow run by run.
     """
@@ -248,18 +251,25 @@ class PoolCache(dict):
         return str(int(self._row_hashes[past].sum())) if past.any() else "0"
 
     def _path(self, key: tuple) -> Path | None:
-        if not (isinstance(key, tuple) and key and key[0] == "pool"):
+        if not (isinstance(key, tuple) and key and key[0] in ("pool", "train")):
             return None
-        _, as_of, window, before = key
-        parts = [
-            CACHE_VERSION,
+        if key[0] == "train":
+            # A past issue's labelled pool: its pool (sightings up to its date, issues
+            # before it) and its own items, so the issues up to and including its date.
+            _, issue_no, as_of, window = key
+            before, stem = as_of + dt.timedelta(days=1), _train_stem(as_of, window)
+            parts = [CACHE_VERSION, f"train {issue_no}"]
+        else:
+            _, as_of, window, before = key
+            stem = _pool_stem(as_of, window, None if before == as_of else before)
+            parts = [CACHE_VERSION]
+        parts += [
             str(as_of),
             str(window),
             self._sightings_digest(as_of),
             self._history_digest(before),
         ]
         digest = hashlib.sha1("|".join(parts).encode()).hexdigest()[:20]
-        stem = _pool_stem(as_of, window, None if before == as_of else before)
         return self.directory / f"{stem}-v{CACHE_VERSION}-{digest}.pkl.gz"
 
     def _prune(self, key: tuple, path: Path) -> None:
@@ -267,9 +277,12 @@ class PoolCache(dict):
         other data or by another version (also those named before the version was in the
         name); for a week's pool, those of the week's other days (`rank` run again as the
         week's data came)."""
-        _, as_of, window, before = key
-        week = before != as_of
-        pattern = _pool_stem("*" if week else as_of, window, before if week else None)
+        if key[0] == "train":
+            pattern = _train_stem(key[2], key[3])
+        else:
+            _, as_of, window, before = key
+            week = before != as_of
+            pattern = _pool_stem("*" if week else as_of, window, before if week else None)
         for old in self.directory.glob(f"{pattern}-*.pkl.gz"):
             if old != path:
                 old.unlink(missing_ok=True)
@@ -282,9 +295,13 @@ class PoolCache(dict):
             return False
         try:
             with gzip.open(path, "rb") as handle:
-                pool, data = pickle.load(handle)
-            # The pool's own rows are the first columns of `data` (not stored twice).
-            value = (dataclasses.replace(pool, frame=data[list(pool.frame.columns)]), data)
+                value = pickle.load(handle)
+            if key[0] == "pool":  # type: ignore[index]
+                pool, data = value
+                # The pool's own rows are the first columns of `data` (not stored twice).
+                value = (dataclasses.replace(pool, frame=data[list(pool.frame.columns)]), data)
+            elif not isinstance(value, TrainingPool):
+                raise TypeError(f"not a training pool: {type(value).__name__}")
         except Exception as exc:  # a truncated or foreign file: rebuild it
             logger.warning("ignoring unreadable pool cache %s: %s", path, exc)
             return False
@@ -296,8 +313,11 @@ class PoolCache(dict):
         path = self._path(key)  # type: ignore[arg-type]
         if path is None:
             return
-        pool, data = value  # type: ignore[misc]
-        light = (dataclasses.replace(pool, frame=pool.frame.iloc[:0]), data)
+        if isinstance(value, TrainingPool):
+            light: object = value
+        else:
+            pool, data = value  # type: ignore[misc]
+            light = (dataclasses.replace(pool, frame=pool.frame.iloc[:0]), data)
         try:
             with (
                 atomic_open(path, encoding=None) as raw,
@@ -314,6 +334,11 @@ def _pool_stem(day: object, window: int, before: dt.date | None) -> str:
     issues before an earlier day (a week's: its Monday, or its issue's day as of its
     Sunday) `pool-<day>-<window>h<that day>`."""
     return f"pool-{day}-{window}" + ("" if before is None else f"h{before}")
+
+
+def _train_stem(day: object, window: int) -> str:
+    """A past issue's labelled pool (`training_pools`): `train-<its day>-<window>`."""
+    return f"train-{day}-{window}"
 
 
 def cache_dir_for(db_path: Path) -> Path:

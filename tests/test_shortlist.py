@@ -561,12 +561,46 @@ def test_disk_cache_beside_a_file_database_gives_the_same_shortlist(tmp_path):
     mem, _ = _make_store(tmp_path)
     pd.testing.assert_frame_equal(first.frame, build_shortlist(mem, AS_OF).frame)
     # Files of another version (named as before versions were in the name) are replaced,
-    # not kept beside the new ones.
-    for path in cached:
+    # not kept beside the new ones: the pools, and the labelled training pools.
+    every = sorted((tmp_path / "cache" / "pools").glob("*.pkl.gz"))
+    assert len(every) == len(cached) + N_ISSUES
+    for path in every:
         date_window, digest = path.name.removesuffix(".pkl.gz").split(f"-v{CACHE_VERSION}-")
         path.rename(path.with_name(f"{date_window}-{digest[::-1]}.pkl.gz"))
     build_shortlist(file_con, AS_OF)
-    assert sorted((tmp_path / "cache" / "pools").glob("pool-*.pkl.gz")) == cached
+    assert sorted((tmp_path / "cache" / "pools").glob("*.pkl.gz")) == every
+    file_con.close()
+
+
+def test_a_cached_training_pool_is_relabelled_when_its_issue_changes(tmp_path):
+    """Past issues' labelled pools are cached too (a nightly `rank` no longer loads every
+    past pool whole and labels it again): a later run gives the same shortlist, and an
+    issue whose items change (a corrected archive file) is labelled again."""
+    file_con, _ = _make_store(tmp_path, db=tmp_path / "radar.duckdb")
+    first = build_shortlist(file_con, AS_OF)
+    folder = tmp_path / "cache" / "pools"
+    trained = sorted(folder.glob("train-*.pkl.gz"))
+    assert len(trained) == N_ISSUES
+    pd.testing.assert_frame_equal(first.frame, build_shortlist(file_con, AS_OF).frame)
+    mem, _ = _make_store(tmp_path)
+    pub3 = FIRST_ISSUE + dt.timedelta(days=14)
+    change = (
+        "UPDATE issue_items SET url = ?, canonical_url = ? "
+        "WHERE issue_no = 3 AND section = 'article'"
+    )
+    (other,) = file_con.execute(
+        "SELECT min(canonical_url) FROM sightings WHERE seen_date <= ? AND canonical_url "
+        "NOT IN (SELECT canonical_url FROM issue_items WHERE canonical_url IS NOT NULL) "
+        "AND canonical_url NOT LIKE '%github.com%'",
+        [pub3],
+    ).fetchone()
+    for con in (file_con, mem):
+        con.execute(change, [other, other])
+    again = build_shortlist(file_con, AS_OF)
+    assert again.training == build_shortlist(mem, AS_OF).training != first.training
+    pd.testing.assert_frame_equal(again.frame, build_shortlist(mem, AS_OF).frame)
+    assert len(list(folder.glob("train-*.pkl.gz"))) == N_ISSUES  # the old one replaced
+    assert sorted(folder.glob("train-*.pkl.gz")) != trained
     file_con.close()
 
 
