@@ -257,7 +257,7 @@ class PoolCache(dict):
             # A past issue's labelled pool: its pool (sightings up to its date, issues
             # before it) and its own items, so the issues up to and including its date.
             _, issue_no, as_of, window = key
-            before, stem = as_of + dt.timedelta(days=1), _train_stem(as_of, window)
+            before, stem = as_of + dt.timedelta(days=1), _train_stem(issue_no, as_of, window)
             parts = [CACHE_VERSION, f"train {issue_no}"]
         else:
             _, as_of, window, before = key
@@ -278,7 +278,7 @@ class PoolCache(dict):
         name); for a week's pool, those of the week's other days (`rank` run again as the
         week's data came)."""
         if key[0] == "train":
-            pattern = _train_stem(key[2], key[3])
+            pattern = _train_stem(*key[1:])
         else:
             _, as_of, window, before = key
             week = before != as_of
@@ -336,9 +336,10 @@ def _pool_stem(day: object, window: int, before: dt.date | None) -> str:
     return f"pool-{day}-{window}" + ("" if before is None else f"h{before}")
 
 
-def _train_stem(day: object, window: int) -> str:
-    """A past issue's labelled pool (`training_pools`): `train-<its day>-<window>`."""
-    return f"train-{day}-{window}"
+def _train_stem(issue_no: int, day: object, window: int) -> str:
+    """A past issue's labelled pool (`training_pools`): `train-<its day>-<window>-n<its
+    number>` (two issues may share a day)."""
+    return f"train-{day}-{window}-n{issue_no}"
 
 
 def cache_dir_for(db_path: Path) -> Path:
@@ -924,7 +925,7 @@ def _fmt_stars(stars: object) -> str:
         return ""
     if not np.isfinite(n) or n <= 0:
         return ""
-    return f" ({_k(n)} stars)"  # as issue 4 spells it: `[title](url) (3.5K stars)`
+    return f" ({_k(n)} stars)"  # as the ranker's spec (project issue #4) spells it
 
 
 SUMMARY_PLACEHOLDER = "（摘要待写 / summary to write）"

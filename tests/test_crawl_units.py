@@ -808,7 +808,7 @@ def test_a_sitemap_source_reads_at_most_max_sitemaps_and_two_levels(tmp_path):
         _sitemap_response(src3.url, robots, spider3.source_request(src3), "text/plain")
     )
     (b,) = spider3.sitemap_read(_sitemap_response(a.url, _index("https://deep.example/b.xml"), a))
-    assert b.meta["radar_place"] == (0, 0)  # two levels below the source
+    assert b.meta["radar_pending"].place_of[b.meta["radar_child"]] == (0, 0)  # two levels down
     released = list(
         spider3.sitemap_read(_sitemap_response(b.url, _index("https://deep.example/c.xml"), b))
     )
@@ -870,6 +870,64 @@ def test_a_sitemap_batch_does_not_depend_on_which_child_answered_first(tmp_path)
     assert [url for url, old in first if not old] == [
         f"https://blog.example/a-post-{n}" for n in range(3)
     ]
+
+
+def _shared_child_batch(first: str, tmp_path: Path) -> list[str]:
+    """An index [a, x, b] whose a and b both list c.xml; `first` of a/b answers first."""
+    from crawler.pipelines import CandidateBatch
+    from crawler.spiders import radar
+
+    src = Source("blog", "sitemap", "https://blog.example/index.xml", options={"max_new_items": 3})
+    ctx = RunContext(tmp_path, [src], CrawlOptions())
+    spider = radar.RadarSpider(ctx=ctx)
+    names = ["a", "x", "b"]
+    index = _index(*(f"https://blog.example/{n}.xml" for n in names))
+    asked = dict(
+        zip(
+            names,
+            spider.parse_source(_sitemap_response(src.url, index, spider.source_request(src))),
+            strict=True,
+        )
+    )
+    child_index = _index("https://blog.example/c.xml")
+    out = []
+    for name in [first, "b" if first == "a" else "a"]:
+        out += spider.sitemap_read(_sitemap_response(asked[name].url, child_index, asked[name]))
+    (c,) = [r for r in out if getattr(r, "url", "").endswith("/c.xml")]
+    out += spider.sitemap_read(
+        _sitemap_response(c.url, _urlset(*(f"/c-post-{n}" for n in range(4))), c)
+    )
+    out += spider.sitemap_read(
+        _sitemap_response(asked["x"].url, _urlset(*(f"/x-post-{n}" for n in range(4))), asked["x"])
+    )
+    (batch,) = [r for r in out if isinstance(r, CandidateBatch)]
+    return [c.url for c in batch.candidates if not c.extra.get("history_only")]
+
+
+def test_a_sitemap_two_indexes_list_takes_its_earliest_place(tmp_path):
+    """c.xml listed by a and b took the place of whichever answered first, so the first
+    night let in c's posts or x's by timing."""
+    let_in = _shared_child_batch("a", tmp_path / "a")
+    assert let_in == _shared_child_batch("b", tmp_path / "b")
+    assert let_in == [f"https://blog.example/c-post-{n}" for n in range(3)]
+
+
+def test_indexes_that_list_only_each_other_fail_naming_why(tmp_path):
+    """b lists c and c lists b: the source failed with 'no sitemap read: None'."""
+    from crawler.spiders import radar
+
+    src = Source("blog", "sitemap", "https://blog.example/index.xml")
+    ctx = RunContext(tmp_path, [src], CrawlOptions())
+    spider = radar.RadarSpider(ctx=ctx)
+    index = _index("https://blog.example/b.xml", "https://blog.example/c.xml")
+    b, c = spider.parse_source(_sitemap_response(src.url, index, spider.source_request(src)))
+    list(spider.sitemap_read(_sitemap_response(b.url, _index(c.url), b)))
+    list(spider.sitemap_read(_sitemap_response(c.url, _index(b.url), c)))
+    outcome = ctx.outcomes["blog"]
+    assert (outcome.status, outcome.error) == (
+        "failed",
+        "no sitemap read: https://blog.example/b.xml: names no new sitemap",
+    )
 
 
 def test_a_sitemap_source_cut_by_a_stop_says_so(tmp_path):

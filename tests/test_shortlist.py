@@ -434,7 +434,7 @@ def test_markdown_and_table(world, tmp_path):
     result = build_shortlist(con, AS_OF)
     md = render_markdown(result)
     assert "## 🐿️项目&资源" in md and "1、[" in md
-    # Issue 4 spells the stars as "(3.5K stars)", after the project's link.
+    # The ranker's spec (project issue #4) spells the stars "(3.5K stars)", after the link.
     assert re.search(r"^1、\[[^\n]*\]\(https?://[^\s)]+\) \(\d+(\.\d)?K? stars\)$", md, re.M)
     # The draft holds the top 12 of each section; `rank` says how many items it wrote.
     sizes = result.frame["section"].value_counts()
@@ -602,6 +602,20 @@ def test_a_cached_training_pool_is_relabelled_when_its_issue_changes(tmp_path):
     assert len(list(folder.glob("train-*.pkl.gz"))) == N_ISSUES  # the old one replaced
     assert sorted(folder.glob("train-*.pkl.gz")) != trained
     file_con.close()
+
+
+def test_two_issues_of_one_day_keep_their_own_training_pool_files(tmp_path):
+    """Named by day and window only, each replaced the other's file on every run."""
+    from ranking.shortlist import PoolCache, TrainingPool, history_items
+
+    con, _ = _make_store(tmp_path)
+    folder = tmp_path / "pools"
+    folder.mkdir()
+    cache = PoolCache(folder, con, history_items(con, None))
+    for n in (1, 500):
+        cache[("train", n, FIRST_ISSUE, 21)] = TrainingPool(n, FIRST_ISSUE, pd.DataFrame())
+    assert len(list(folder.glob("train-*.pkl.gz"))) == 2
+    con.close()
 
 
 def test_the_disk_cache_key_covers_every_column_of_a_sighting(tmp_path):

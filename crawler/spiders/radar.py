@@ -108,10 +108,12 @@ class _PendingBatch:
     waiting: int = 0
     followed: set[str] = field(default_factory=set)  # sitemap URLs asked (canonical)
     urlsets: int = 0  # sitemaps read that list pages (the source's own URL included)
-    # (place, "url: why"): a child's place is its parent's plus its own index in the list
-    # that named it, so the order does not depend on which answered first.
-    not_read: list[tuple[tuple[int, ...], str]] = field(default_factory=list)
-    parts: dict[tuple[int, ...], list[Candidate]] = field(default_factory=dict)  # by place
+    # A child sitemap's place: its parent's plus its own index in the list that named it,
+    # the earliest if several did; the batch and the first error follow the places, not
+    # the order the children answered in. Keyed by the child's canonical URL.
+    place_of: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    not_read: list[tuple[str, str]] = field(default_factory=list)  # (child, "url: why")
+    parts: dict[str, list[Candidate]] = field(default_factory=dict)  # child -> candidates
     nothing_why: str | None = None  # why no sitemap was asked at some step (no list, cap)
 
 
@@ -268,7 +270,8 @@ class RadarSpider(scrapy.Spider):
         self.waiting.pop(source.name, None)
         if source.kind == "sitemap":
             outcome = ctx.outcomes[source.name]
-            first = min(pending.not_read)[1] if pending.not_read else None
+            not_read = sorted(pending.not_read, key=lambda e: pending.place_of[e[0]])
+            first = not_read[0][1] if not_read else None
             if not pending.urlsets:
                 more = len(pending.not_read) - 1
                 outcome.error = f"no sitemap read: {first or pending.nothing_why}" + (
@@ -282,7 +285,9 @@ class RadarSpider(scrapy.Spider):
                 asked = len(pending.followed) - 1  # the source's own URL is not a child
                 outcome.error = f"{len(pending.not_read)} of {asked} sitemaps not read: {first}"
             pending.candidates += [
-                c for place in sorted(pending.parts) for c in pending.parts[place]
+                c
+                for child in sorted(pending.parts, key=pending.place_of.__getitem__)
+                for c in pending.parts[child]
             ]
             self.flood_guard(source, pending.candidates)
         candidates = pending.candidates
@@ -424,14 +429,20 @@ class RadarSpider(scrapy.Spider):
         requests: list[scrapy.Request] = []
         for index, child_url in enumerate(urls):
             checked = checked_link(child_url)
-            if checked is None or checked[1] in pending.followed:
+            if checked is None:
+                continue
+            child, child_place = checked[1], (*place, index)
+            if child in pending.followed:  # asked already: keep its earliest place
+                if child in pending.place_of:
+                    pending.place_of[child] = min(pending.place_of[child], child_place)
                 continue
             if depth > MAX_SITEMAP_DEPTH or len(pending.followed) > budget:
                 why = "too deep" if depth > MAX_SITEMAP_DEPTH else f"max_sitemaps {budget} read"
                 logger.info("source %s: sitemap %s not read (%s)", source.name, child_url, why)
                 pending.nothing_why = pending.nothing_why or f"{child_url}: not read ({why})"
                 break
-            pending.followed.add(checked[1])
+            pending.followed.add(child)
+            pending.place_of[child] = child_place
             try:
                 requests.append(
                     scrapy.Request(
@@ -442,37 +453,40 @@ class RadarSpider(scrapy.Spider):
                         meta={
                             "radar_source": source.name,
                             "radar_pending": pending,
-                            "radar_place": (*place, index),
+                            "radar_child": child,
                         },
                     )
                 )
             except ValueError:
                 continue
+        if not requests:
+            pending.nothing_why = pending.nothing_why or f"{url}: names no new sitemap"
         pending.waiting += len(requests)
         return requests
 
     def sitemap_read(self, response: Response) -> Iterator[Any]:
         pending: _PendingBatch = response.meta["radar_pending"]
-        place: tuple[int, ...] = response.meta["radar_place"]
+        child: str = response.meta["radar_child"]
         source = pending.source
         outcome = self.ctx.start(source.name)
         outcome.bytes += len(response.body)
         from crawler.parsers import PARSERS, ParseError
 
         try:
-            child = replace(source, url=response.url)
-            result = PARSERS["sitemap"](response.body, response_headers(response), child)
+            at = replace(source, url=response.url)
+            result = PARSERS["sitemap"](response.body, response_headers(response), at)
         except ParseError as exc:
             logger.info("source %s: sitemap %s skipped: %s", source.name, response.url, exc)
             outcome.errors += 1
-            pending.not_read.append((place, f"{response.url}: {exc}"))
+            pending.not_read.append((child, f"{response.url}: {exc}"))
         else:
-            pending.parts[place] = list(result)
+            pending.parts[child] = list(result)
             if result.notes.get("sitemap_kind") == "urlset":
                 pending.urlsets += 1
             skipped = result.notes.get("skipped")
             if isinstance(skipped, dict):
                 outcome.skipped += sum(v for v in skipped.values() if isinstance(v, int))
+            place = pending.place_of[child]
             yield from self.sitemap_requests(pending, result, response.url, place)
         yield from self._link_done(pending)
 
@@ -484,7 +498,7 @@ class RadarSpider(scrapy.Spider):
         reason, _status = describe_failure(failure)
         logger.info("source %s: sitemap %s failed: %s", name, request.url, reason)
         pending: _PendingBatch = request.meta["radar_pending"]
-        pending.not_read.append((request.meta["radar_place"], f"{request.url}: {reason}"))
+        pending.not_read.append((request.meta["radar_child"], f"{request.url}: {reason}"))
         yield from self._link_done(pending)
 
     # --- GitHub metadata --------------------------------------------------------------------
