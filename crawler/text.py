@@ -130,6 +130,11 @@ def _clean_flagged(s: str, max_len: int | None, single_line: bool) -> tuple[str,
     return s, frozenset(flags)
 
 
+def truncate(s: str, max_len: int) -> str:
+    """`s`, or its first `max_len - 1` characters and an ellipsis (nothing stripped)."""
+    return s if len(s) <= max_len else s[: max_len - 1] + ELLIPSIS
+
+
 def clean_text(s: str | None, max_len: int | None = TITLE_MAX, *, single_line: bool = True) -> str:
     """`clean_text_flagged` without the flags: the cleaned, possibly truncated string."""
     return clean_text_flagged(s, max_len, single_line=single_line)[0]

@@ -69,7 +69,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from crawler.text import remove_unsafe
+from crawler.text import remove_unsafe, truncate
 from ranking.errors import CsvFormatError
 
 logger = logging.getLogger(__name__)
@@ -94,7 +94,6 @@ __all__ = [
 FORMULA_TRIGGERS = frozenset("=+-@\t\r\n")
 ESCAPE = "'"
 MAX_CELL_CHARS = 2000
-ELLIPSIS = "…"
 FLOAT_DECIMALS = 4
 MAX_READ_BYTES = 50 * 1024 * 1024
 DELIMITERS = (",", ";", "\t")
@@ -133,9 +132,7 @@ def neutralize(cell: str, max_chars: int = MAX_CELL_CHARS) -> str:
     before it becomes a space), or with `'` (so that `unescape` gives the original back).
     Text longer than `max_chars` is cut to `max_chars - 1` characters plus `…`.
     """
-    text = clean_text(cell)
-    if len(text) > max_chars:
-        text = text[: max_chars - 1] + ELLIPSIS
+    text = truncate(clean_text(cell), max_chars)
     if text and (text[0] == ESCAPE or {text[0], text.lstrip()[:1]} & FORMULA_TRIGGERS):
         text = ESCAPE + text
     return text

@@ -972,11 +972,6 @@ TABLE_TOP = 10  # rows per section in the `--format table` text
 TABLE_TITLE_CHARS = 60  # a longer title is cut, ending in `…`
 
 
-def _cut(text: str, limit: int) -> str:
-    """`text`, or its first `limit - 1` characters and `…`."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def _top_per_section(frame: pd.DataFrame, top: int) -> list[tuple[str, pd.DataFrame]]:
     """The first `top` rows of each section that has any, in SECTIONS order."""
     parts = ((section, frame[frame["section"] == section].head(top)) for section in SECTIONS)
@@ -1031,6 +1026,8 @@ def render_table(result: ShortlistResult, top: int = TABLE_TOP, width: int = 160
     from rich.table import Table
     from rich.text import Text
 
+    from crawler.text import truncate
+
     buf = io.StringIO()
     console = Console(file=buf, width=width, force_terminal=False, color_system=None)
     frame = result.frame
@@ -1044,7 +1041,7 @@ def render_table(result: ShortlistResult, top: int = TABLE_TOP, width: int = 160
             table.add_row(
                 str(row.rank),
                 f"{row.score:.2f}",
-                Text(_cut(str(row.title), TABLE_TITLE_CHARS)),
+                Text(truncate(str(row.title), TABLE_TITLE_CHARS)),
                 Text(str(row.reason)),
                 Text(str(row.sources)),
             )
