@@ -117,6 +117,16 @@ class _PendingBatch:
     nothing_why: str | None = None  # why no sitemap was asked at some step (no list, cap)
 
 
+def _count_skipped(outcome: Any, notes: dict[str, Any]) -> dict[str, Any] | None:
+    """Add a parse result's skip counts (``notes["skipped"]``) to `outcome`; return them
+    (None when the notes have none)."""
+    skipped = notes.get("skipped")
+    if not isinstance(skipped, dict):
+        return None
+    outcome.skipped += sum(v for v in skipped.values() if isinstance(v, int))
+    return skipped
+
+
 def _resolve(cand: Candidate, target: str) -> None:
     """Point a candidate at where its link leads (the link itself kept in extra).
 
@@ -234,9 +244,8 @@ class RadarSpider(scrapy.Spider):
                 # night) keeps its length and first few (an index may name 50,000).
                 outcome.notes["sitemaps"] = notes["sitemaps"][:SITEMAPS_NOTED]
                 outcome.notes["sitemaps_listed"] = len(notes["sitemaps"])
-            skipped = notes.get("skipped")
-            if isinstance(skipped, dict):
-                outcome.skipped += sum(v for v in skipped.values() if isinstance(v, int))
+            skipped = _count_skipped(outcome, notes)
+            if skipped is not None:
                 logger.info("source %s: parser skipped %s", source.name, skipped)
         if source.kind != "sitemap":  # a sitemap source's batch is guarded once whole
             self.flood_guard(source, candidates)
@@ -483,9 +492,7 @@ class RadarSpider(scrapy.Spider):
             pending.parts[child] = list(result)
             if result.notes.get("sitemap_kind") == "urlset":
                 pending.urlsets += 1
-            skipped = result.notes.get("skipped")
-            if isinstance(skipped, dict):
-                outcome.skipped += sum(v for v in skipped.values() if isinstance(v, int))
+            _count_skipped(outcome, result.notes)
             place = pending.place_of[child]
             yield from self.sitemap_requests(pending, result, response.url, place)
         yield from self._link_done(pending)
