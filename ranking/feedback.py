@@ -41,11 +41,11 @@ normalized section the row names (None when blank); the caller compares it with 
 section it proposed. An unknown section is a row error (the decision is not applied).
 
 A new shortlist of the same week carries the file's edits over (`previous_edits`): the
-decisions by id (of rows whose link is their id's, as `validate_ids` checks), and what it could not carry: edited rows (a decision or a note) it
-cannot hold, columns of the curator's own with cells, and text in the columns `rank`
-writes (`TYPED_COLUMNS`: a flag, a reason, a title…) changed from what it
-wrote (the order of the rows is no edit, nor the numbers and dates a spreadsheet saves in
-its own form).
+decisions by id (of rows whose link is their id's, as `validate_ids` checks), and what
+it could not carry: edited rows (a decision or a note) it cannot hold, columns of the
+curator's own with cells, and text in the columns `rank` writes (`TYPED_COLUMNS`: a
+flag, a reason, a title…) changed from what it wrote (the order of the rows is no edit,
+nor the numbers and dates a spreadsheet saves in its own form).
 
 Rows, duplicates, weeks
 - `row_number` is the row as the spreadsheet shows it: header = 1, a quoted multi-line
