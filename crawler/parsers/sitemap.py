@@ -134,20 +134,13 @@ def _read_xml(body: bytes) -> tuple[str, list[dict[str, Any]]]:
         raise ParseError("unparseable", f"{type(exc).__name__}: {exc}"[:150]) from None
 
 
-def _http(loc: object, base: str) -> tuple[str, str] | None:
-    checked = checked_link(loc, base)
-    if checked is None or urlsplit(checked[0]).scheme.lower() not in ("http", "https"):
-        return None
-    return checked
-
-
 def _read_robots(body: bytes, source: Source) -> ParseResult:
     from scrapy.utils.sitemap import sitemap_urls_from_robots
 
     result = ParseResult(notes={"sitemap_kind": "robots"})
     urls: dict[str, str] = {}
     for loc in sitemap_urls_from_robots(body, base_url=source.url):
-        checked = _http(loc, source.url)
+        checked = checked_link(loc, source.url)
         if checked is None:
             result.skip("bad_link")
         elif checked[1] in urls.values():
@@ -164,7 +157,7 @@ def _read_index(entries: list[dict[str, Any]], source: Source) -> ParseResult:
     seen = {own[1]} if own else set()
     ranked: list[tuple[int, str, str]] = []  # (preference, lastmod, url) in document order
     for entry in entries:
-        checked = _http(entry.get("loc"), source.url)
+        checked = checked_link(entry.get("loc"), source.url)
         if checked is None:
             result.skip("bad_link")
             continue
@@ -199,7 +192,7 @@ def _read_urlset(entries: list[dict[str, Any]], source: Source) -> ParseResult:
     kept: list[Candidate] = []
     own_host = _site_host(source.url)
     for position, entry in enumerate(entries, start=1):
-        checked = _http(entry.get("loc"), source.url)
+        checked = checked_link(entry.get("loc"), source.url)
         if checked is None:
             result.skip("bad_link")
             continue
